@@ -1,0 +1,370 @@
+//! The `[admin]`, `[service]`, `[receivers.*]`, `[processors.*]` and `[exporters.*]` tables.
+//!
+//! Every field's doc comment is its user documentation; defaults are written once, here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+use weir_core::FailurePolicy;
+
+use crate::units::{ByteSize, ListenAddr, Seconds};
+
+/// `[admin]`: the operations listener with `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where the admin HTTP listener binds. Default `127.0.0.1:8888`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: ListenAddr,
+}
+
+fn default_admin_listen() -> ListenAddr {
+    ListenAddr(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8888))
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+/// `[service]`: process-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// How long a SIGTERM/SIGINT shutdown may spend draining queues and retrying exports before
+    /// what is left is dropped (and counted). Default `"30s"`.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Seconds,
+}
+
+fn default_shutdown_timeout() -> Seconds {
+    Seconds(Duration::from_secs(30))
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+/// `[receivers.<name>]`: an OTLP receiver with a gRPC and/or an HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// The receiver type. Only `"otlp"` exists, and it is the default.
+    #[serde(default)]
+    pub r#type: ReceiverKind,
+    /// OTLP/gRPC listener: an address (`"127.0.0.1:4317"`) or a table with `endpoint` and
+    /// `max_recv_msg_size`.
+    #[serde(default, deserialize_with = "string_or_table")]
+    pub grpc: Option<GrpcServerConfig>,
+    /// OTLP/HTTP listener: an address (`"127.0.0.1:4318"`) or a table with `endpoint`,
+    /// `max_request_body_size` and `cors_allowed_origins`.
+    #[serde(default, deserialize_with = "string_or_table")]
+    pub http: Option<HttpServerConfig>,
+}
+
+/// Receiver types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiverKind {
+    /// OTLP over gRPC and HTTP.
+    #[default]
+    Otlp,
+}
+
+/// The gRPC side of an OTLP receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcServerConfig {
+    /// Listen address. Port 0 picks a free port.
+    pub endpoint: ListenAddr,
+    /// Largest accepted message, measured after decompression. Default `"4MiB"`.
+    #[serde(default = "default_grpc_max")]
+    pub max_recv_msg_size: ByteSize,
+}
+
+fn default_grpc_max() -> ByteSize {
+    ByteSize(4 << 20)
+}
+
+impl FromStr for GrpcServerConfig {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(GrpcServerConfig {
+            endpoint: s.parse()?,
+            max_recv_msg_size: default_grpc_max(),
+        })
+    }
+}
+
+/// The HTTP side of an OTLP receiver (`/v1/traces`, `/v1/metrics`, `/v1/logs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpServerConfig {
+    /// Listen address. Port 0 picks a free port.
+    pub endpoint: ListenAddr,
+    /// Largest accepted body, measured after decompression; larger requests get 413.
+    /// Default `"20MiB"`.
+    #[serde(default = "default_http_max")]
+    pub max_request_body_size: ByteSize,
+    /// Origins allowed to send from a browser (CORS). Empty (the default) turns CORS off;
+    /// `"*"` allows any origin.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+fn default_http_max() -> ByteSize {
+    ByteSize(20 << 20)
+}
+
+impl FromStr for HttpServerConfig {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(HttpServerConfig {
+            endpoint: s.parse()?,
+            max_request_body_size: default_http_max(),
+            cors_allowed_origins: Vec::new(),
+        })
+    }
+}
+
+/// Reads `Some(T)` from either a string (parsed with `FromStr`) or a table, keeping the inner
+/// error messages and their positions.
+fn string_or_table<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + FromStr<Err = String>,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de> + FromStr<Err = String>> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an address string or a table")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+            v.parse().map(Some).map_err(E::custom)
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Option<T>, M::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// `[processors.<name>]`: a processing stage (a Wasm plugin, or a `builtin:` one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// `builtin:<name>` for a plugin shipped inside Weir, or a path to a component file.
+    pub plugin: Spanned<String>,
+    /// What happens to a batch when the plugin fails: `"pass"` (default) hands it on unchanged,
+    /// `"drop"` drops it and counts it, `"refuse"` refuses it upstream when possible.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Handed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+/// The config spelling of [`FailurePolicy`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// See [`FailurePolicy::Pass`].
+    #[default]
+    Pass,
+    /// See [`FailurePolicy::Drop`].
+    Drop,
+    /// See [`FailurePolicy::Refuse`].
+    Refuse,
+}
+
+impl From<OnError> for FailurePolicy {
+    fn from(o: OnError) -> Self {
+        match o {
+            OnError::Pass => FailurePolicy::Pass,
+            OnError::Drop => FailurePolicy::Drop,
+            OnError::Refuse => FailurePolicy::Refuse,
+        }
+    }
+}
+
+/// `[exporters.<name>]`: where batches go. One flat table; which keys apply depends on `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExporterConfig {
+    /// `"otlp-grpc"`, `"otlp-http"`, `"debug"` or `"file"`.
+    pub r#type: ExporterKind,
+    /// otlp-grpc / otlp-http: the backend URL, e.g. `"http://127.0.0.1:4317"`. For otlp-http,
+    /// `/v1/traces` etc. are appended unless the URL already has a path.
+    pub endpoint: Option<Spanned<String>>,
+    /// otlp-*: `"gzip"` (default), `"zstd"` or `"none"`.
+    pub compression: Option<Spanned<Compression>>,
+    /// otlp-*: time limit of one export attempt. Default `"5s"`.
+    pub timeout: Option<Spanned<Seconds>>,
+    /// otlp-*: extra headers (gRPC metadata) on every request, e.g. an API key.
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    /// debug: `"basic"` (default; a one-line summary per batch) or `"detailed"` (the batch as
+    /// OTLP JSON).
+    pub verbosity: Option<Spanned<Verbosity>>,
+    /// file: the file that receives one OTLP JSON request per line (appended).
+    pub path: Option<Spanned<String>>,
+    /// The bounded queue in front of the senders.
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    /// Retries of failed exports (otlp-*).
+    pub retry_on_failure: Option<Spanned<RetryConfig>>,
+}
+
+/// Exporter types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExporterKind {
+    /// OTLP over gRPC.
+    OtlpGrpc,
+    /// OTLP over HTTP, protobuf.
+    OtlpHttp,
+    /// Prints batches to stdout.
+    Debug,
+    /// Appends OTLP JSON lines to a file.
+    File,
+}
+
+impl ExporterKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExporterKind::OtlpGrpc => "otlp-grpc",
+            ExporterKind::OtlpHttp => "otlp-http",
+            ExporterKind::Debug => "debug",
+            ExporterKind::File => "file",
+        }
+    }
+
+    /// True for the network exporters, which retry.
+    pub fn is_otlp(self) -> bool {
+        matches!(self, ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp)
+    }
+}
+
+/// Request compression of the OTLP exporters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    /// gzip (the default, as in the Collector).
+    #[default]
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// No compression.
+    None,
+}
+
+/// How much the debug exporter prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verbosity {
+    /// One summary line per batch.
+    #[default]
+    Basic,
+    /// The whole batch as OTLP JSON.
+    Detailed,
+}
+
+/// `sending_queue`: the bounded queue of one exporter and its senders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Batches the queue holds. When it is full the pipeline waits, its own queue fills, and
+    /// receivers refuse new data with a retryable status. Default 1000.
+    #[serde(default = "default_queue_size")]
+    pub queue_size: usize,
+    /// Concurrent senders draining the queue. Default 10.
+    #[serde(default = "default_num_consumers")]
+    pub num_consumers: usize,
+}
+
+fn default_queue_size() -> usize {
+    1000
+}
+fn default_num_consumers() -> usize {
+    10
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            queue_size: default_queue_size(),
+            num_consumers: default_num_consumers(),
+        }
+    }
+}
+
+/// `retry_on_failure`: exponential backoff with jitter for retryable failures, as the Collector's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retry at all. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Wait before the first retry. Default `"5s"`.
+    #[serde(default = "default_initial_interval")]
+    pub initial_interval: Seconds,
+    /// Longest wait between retries. Default `"30s"`.
+    #[serde(default = "default_max_interval")]
+    pub max_interval: Seconds,
+    /// Give up (and count the items as dropped) after this long. Default `"300s"`.
+    #[serde(default = "default_max_elapsed")]
+    pub max_elapsed_time: Seconds,
+    /// Growth of the wait per attempt. Default 1.5.
+    #[serde(default = "default_multiplier")]
+    pub multiplier: f64,
+    /// Jitter: each wait is randomized by ± this fraction. Default 0.5.
+    #[serde(default = "default_randomization")]
+    pub randomization_factor: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_initial_interval() -> Seconds {
+    Seconds(Duration::from_secs(5))
+}
+fn default_max_interval() -> Seconds {
+    Seconds(Duration::from_secs(30))
+}
+fn default_max_elapsed() -> Seconds {
+    Seconds(Duration::from_secs(300))
+}
+fn default_multiplier() -> f64 {
+    1.5
+}
+fn default_randomization() -> f64 {
+    0.5
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: default_initial_interval(),
+            max_interval: default_max_interval(),
+            max_elapsed_time: default_max_elapsed(),
+            multiplier: default_multiplier(),
+            randomization_factor: default_randomization(),
+        }
+    }
+}

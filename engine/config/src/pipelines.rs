@@ -1,0 +1,124 @@
+//! `[pipelines.<signal>]` and `[pipelines.<signal>.<name>]` tables.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::units::Seconds;
+
+/// The keys a pipeline table may hold; anything else must be a named sub-pipeline.
+const PIPELINE_KEYS: [&str; 5] = ["receivers", "processors", "exporters", "batch", "queue_size"];
+
+/// One pipeline's settings as written in the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Receivers feeding this pipeline.
+    #[serde(default)]
+    pub receivers: Vec<Spanned<String>>,
+    /// Processors (and, later, samplers), run in this order.
+    #[serde(default)]
+    pub processors: Vec<Spanned<String>>,
+    /// Exporters; each batch goes to all of them, in parallel.
+    #[serde(default)]
+    pub exporters: Vec<Spanned<String>>,
+    /// How items are gathered into batches before the processors.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Requests the pipeline's input queue holds. When it is full, receivers refuse new data
+    /// with a retryable status (gRPC UNAVAILABLE, HTTP 503). Default 64.
+    #[serde(default = "default_pipeline_queue")]
+    pub queue_size: usize,
+}
+
+fn default_pipeline_queue() -> usize {
+    64
+}
+
+/// `batch`: the Collector's batch processor, built into every pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Send a batch once it holds this many items (spans, data points, log records).
+    /// Default 8192. 0 sends every request on its own.
+    #[serde(default = "default_batch_size")]
+    pub send_batch_size: usize,
+    /// Send whatever has gathered after this long. Default `"200ms"`.
+    #[serde(default = "default_batch_timeout")]
+    pub timeout: Seconds,
+}
+
+fn default_batch_size() -> usize {
+    8192
+}
+fn default_batch_timeout() -> Seconds {
+    Seconds(Duration::from_millis(200))
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            send_batch_size: default_batch_size(),
+            timeout: default_batch_timeout(),
+        }
+    }
+}
+
+/// `[pipelines.<signal>]`: the default pipeline of a signal (if it has any keys) plus named
+/// pipelines `[pipelines.<signal>.<name>]`.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineGroup {
+    /// The unnamed pipeline, when the table sets any pipeline key.
+    pub base: Option<PipelineSpec>,
+    /// Named pipelines, by name with the position of the name.
+    pub named: BTreeMap<String, Spanned<PipelineSpec>>,
+}
+
+impl<'de> Deserialize<'de> for PipelineGroup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PipelineGroup;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a pipeline table")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<PipelineGroup, M::Error> {
+                let mut group = PipelineGroup::default();
+                let mut base = PipelineSpec {
+                    queue_size: default_pipeline_queue(),
+                    ..Default::default()
+                };
+                let mut has_base = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    has_base |= PIPELINE_KEYS.contains(&key.as_str());
+                    match key.as_str() {
+                        "receivers" => base.receivers = map.next_value()?,
+                        "processors" => base.processors = map.next_value()?,
+                        "exporters" => base.exporters = map.next_value()?,
+                        "batch" => base.batch = map.next_value()?,
+                        "queue_size" => base.queue_size = map.next_value()?,
+                        name => {
+                            let spec = map.next_value::<Spanned<PipelineSpec>>().map_err(|e| {
+                                de::Error::custom(format!(
+                                    "unknown key `{name}`: a pipeline takes {} or named \
+                                     pipeline tables ({e})",
+                                    PIPELINE_KEYS.join(", ")
+                                ))
+                            })?;
+                            group.named.insert(name.to_string(), spec);
+                        }
+                    }
+                }
+                if has_base {
+                    group.base = Some(base);
+                }
+                Ok(group)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}

@@ -1,0 +1,346 @@
+//! Cross-table checks: references resolve, nothing is unused, each exporter has the keys its type
+//! needs and no others. No I/O happens here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+
+use toml::Spanned;
+use weir_core::Signal;
+
+use crate::components::{ExporterConfig, ExporterKind};
+use crate::error::{Diagnostic, Source};
+use crate::pipelines::PipelineSpec;
+use crate::{Config, Pipeline, RawConfig};
+
+/// Collects diagnostics so that one run reports every problem.
+struct Checker<'a, 'b> {
+    src: &'a Source<'b>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker<'_, '_> {
+    fn err(&mut self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>) {
+        self.diags.push(self.src.at(span, key, msg));
+    }
+}
+
+pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
+    let mut c = Checker {
+        src,
+        diags: Vec::new(),
+    };
+
+    check_receivers(&mut c, &raw);
+    for (name, exp) in &raw.exporters {
+        check_exporter(&mut c, name.get_ref(), exp);
+    }
+
+    let receivers: BTreeMap<&str, Range<usize>> = raw
+        .receivers
+        .keys()
+        .map(|k| (k.get_ref().as_str(), k.span()))
+        .collect();
+    let processors: BTreeMap<&str, Range<usize>> = raw
+        .processors
+        .keys()
+        .map(|k| (k.get_ref().as_str(), k.span()))
+        .collect();
+    let exporters: BTreeMap<&str, Range<usize>> = raw
+        .exporters
+        .keys()
+        .map(|k| (k.get_ref().as_str(), k.span()))
+        .collect();
+
+    let mut pipelines = Vec::new();
+    let mut used: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    for (key, group) in &raw.pipelines {
+        let (signal_name, prefix_name) = match key.get_ref().split_once('/') {
+            Some((s, n)) => (s, Some(n)),
+            None => (key.get_ref().as_str(), None),
+        };
+        let Some(signal) = Signal::parse(signal_name) else {
+            c.err(
+                key.span(),
+                format!("pipelines.{}", key.get_ref()),
+                format!(
+                    "unknown signal `{signal_name}`: pipelines are `traces`, `metrics` or `logs` \
+                     (named ones as [pipelines.traces.<name>])"
+                ),
+            );
+            continue;
+        };
+        let group_ref = group.get_ref();
+        let mut specs: Vec<(String, Range<usize>, &PipelineSpec)> = Vec::new();
+        if let Some(base) = &group_ref.base {
+            specs.push((key.get_ref().clone(), group.span(), base));
+        } else if group_ref.named.is_empty() {
+            c.err(
+                group.span(),
+                format!("pipelines.{}", key.get_ref()),
+                "empty pipeline: list its receivers and exporters",
+            );
+        }
+        for (name, spec) in &group_ref.named {
+            if prefix_name.is_some() {
+                c.err(
+                    spec.span(),
+                    format!("pipelines.{}.{name}", key.get_ref()),
+                    "a named pipeline cannot contain further named pipelines",
+                );
+                continue;
+            }
+            specs.push((format!("{signal_name}/{name}"), spec.span(), spec.get_ref()));
+        }
+        for (id, span, spec) in specs {
+            let path = format!("pipelines.{}", id.replace('/', "."));
+            let mut resolve = |kind: &'static str,
+                               list: &[Spanned<String>],
+                               known: &BTreeMap<&str, Range<usize>>,
+                               required: bool|
+             -> Vec<String> {
+                if required && list.is_empty() {
+                    c.err(
+                        span.clone(),
+                        format!("{path}.{kind}"),
+                        format!("a pipeline needs at least one of its {kind}"),
+                    );
+                }
+                let mut seen = BTreeSet::new();
+                let mut out = Vec::new();
+                for item in list {
+                    let n = item.get_ref();
+                    if !seen.insert(n.as_str()) {
+                        c.err(
+                            item.span(),
+                            format!("{path}.{kind}"),
+                            format!("`{n}` is listed twice"),
+                        );
+                    } else if !known.contains_key(n.as_str()) {
+                        let known_list = known.keys().copied().collect::<Vec<_>>().join(", ");
+                        let section = kind;
+                        c.err(
+                            item.span(),
+                            format!("{path}.{kind}"),
+                            format!(
+                                "`{n}` is not defined: add a [{section}.{n}] table (defined: {})",
+                                if known_list.is_empty() { "none" } else { &known_list }
+                            ),
+                        );
+                    } else {
+                        used.insert((kind, n.clone()));
+                        out.push(n.clone());
+                    }
+                }
+                out
+            };
+            let r = resolve("receivers", &spec.receivers, &receivers, true);
+            let p = resolve("processors", &spec.processors, &processors, false);
+            let e = resolve("exporters", &spec.exporters, &exporters, true);
+            if spec.queue_size == 0 {
+                c.err(span.clone(), format!("{path}.queue_size"), "must be at least 1");
+            }
+            if spec.batch.send_batch_size > 0 && spec.batch.timeout.0.is_zero() {
+                c.err(
+                    span.clone(),
+                    format!("{path}.batch.timeout"),
+                    "must be greater than zero when send_batch_size is set",
+                );
+            }
+            pipelines.push(Pipeline {
+                id,
+                signal,
+                receivers: r,
+                processors: p,
+                exporters: e,
+                batch: spec.batch.clone(),
+                queue_size: spec.queue_size,
+            });
+        }
+    }
+
+    for (kind, known) in [
+        ("receivers", &receivers),
+        ("processors", &processors),
+        ("exporters", &exporters),
+    ] {
+        for (name, span) in known {
+            if !used.contains(&(kind, name.to_string())) {
+                c.err(
+                    span.clone(),
+                    format!("{kind}.{name}"),
+                    format!("`{name}` is defined but no pipeline uses it"),
+                );
+            }
+        }
+    }
+    if raw.pipelines.is_empty() {
+        c.err(0..0, "pipelines", "no pipelines: add at least one [pipelines.<signal>] table");
+    }
+
+    if !c.diags.is_empty() {
+        c.diags.sort_by_key(|d| (d.line, d.column));
+        return Err(c.diags);
+    }
+    Ok(Config {
+        admin: raw.admin,
+        service: raw.service,
+        receivers: inner(raw.receivers),
+        processors: inner(raw.processors),
+        exporters: inner(raw.exporters),
+        pipelines,
+    })
+}
+
+fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
+    let mut bound: HashMap<std::net::SocketAddr, String> = HashMap::new();
+    let admin = raw.admin.listen.0;
+    if admin.port() != 0 {
+        bound.insert(admin, "admin.listen".to_string());
+    }
+    for (name, r) in &raw.receivers {
+        let key = format!("receivers.{}", name.get_ref());
+        let rc = r.get_ref();
+        if rc.grpc.is_none() && rc.http.is_none() {
+            c.err(r.span(), &key, "an OTLP receiver needs `grpc`, `http` or both");
+        }
+        let addrs = [
+            rc.grpc.as_ref().map(|g| ("grpc", g.endpoint.0)),
+            rc.http.as_ref().map(|h| ("http", h.endpoint.0)),
+        ];
+        for (proto, addr) in addrs.into_iter().flatten() {
+            if addr.port() == 0 {
+                continue;
+            }
+            let this = format!("{key}.{proto}");
+            if let Some(other) = bound.insert(addr, this.clone()) {
+                c.err(r.span(), this, format!("address {addr} is already used by {other}"));
+            }
+        }
+        if let Some(g) = &rc.grpc
+            && g.max_recv_msg_size.0 == 0
+        {
+            c.err(r.span(), format!("{key}.grpc.max_recv_msg_size"), "must be greater than zero");
+        }
+        if let Some(h) = &rc.http
+            && h.max_request_body_size.0 == 0
+        {
+            c.err(
+                r.span(),
+                format!("{key}.http.max_request_body_size"),
+                "must be greater than zero",
+            );
+        }
+    }
+}
+
+fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterConfig>) {
+    let key = format!("exporters.{name}");
+    let e = exp.get_ref();
+    let kind = e.r#type;
+    let not_for = |c: &mut Checker<'_, '_>, field: &str, span: Option<Range<usize>>| {
+        if let Some(span) = span {
+            c.err(
+                span,
+                format!("{key}.{field}"),
+                format!("`{field}` does not apply to exporters of type {}", kind.as_str()),
+            );
+        }
+    };
+    if kind.is_otlp() {
+        match &e.endpoint {
+            None => c.err(
+                exp.span(),
+                format!("{key}.endpoint"),
+                format!("exporters of type {} need an `endpoint` URL", kind.as_str()),
+            ),
+            Some(ep) => {
+                if let Err(msg) = check_url(ep.get_ref()) {
+                    c.err(ep.span(), format!("{key}.endpoint"), msg);
+                }
+            }
+        }
+        not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
+        not_for(c, "path", e.path.as_ref().map(Spanned::span));
+        if let Some(t) = &e.timeout
+            && t.get_ref().0.is_zero()
+        {
+            c.err(t.span(), format!("{key}.timeout"), "must be greater than zero");
+        }
+        if let Some(r) = &e.retry_on_failure {
+            let rc = r.get_ref();
+            let k = format!("{key}.retry_on_failure");
+            if rc.multiplier < 1.0 || !rc.multiplier.is_finite() {
+                c.err(r.span(), format!("{k}.multiplier"), "must be at least 1.0");
+            }
+            if !(0.0..=1.0).contains(&rc.randomization_factor) {
+                c.err(r.span(), format!("{k}.randomization_factor"), "must be between 0 and 1");
+            }
+            if rc.initial_interval.0.is_zero() {
+                c.err(r.span(), format!("{k}.initial_interval"), "must be greater than zero");
+            }
+            if rc.initial_interval > rc.max_interval {
+                c.err(
+                    r.span(),
+                    format!("{k}.initial_interval"),
+                    "must not be longer than max_interval",
+                );
+            }
+        }
+    } else {
+        not_for(c, "endpoint", e.endpoint.as_ref().map(Spanned::span));
+        not_for(c, "compression", e.compression.as_ref().map(Spanned::span));
+        not_for(c, "timeout", e.timeout.as_ref().map(Spanned::span));
+        not_for(c, "headers", e.headers.as_ref().map(Spanned::span));
+        not_for(c, "retry_on_failure", e.retry_on_failure.as_ref().map(Spanned::span));
+        if kind == ExporterKind::Debug {
+            not_for(c, "path", e.path.as_ref().map(Spanned::span));
+        } else {
+            not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
+            match &e.path {
+                None => c.err(exp.span(), format!("{key}.path"), "exporters of type file need a `path`"),
+                Some(p) if p.get_ref().trim().is_empty() => {
+                    c.err(p.span(), format!("{key}.path"), "must not be empty")
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if e.sending_queue.queue_size == 0 {
+        c.err(exp.span(), format!("{key}.sending_queue.queue_size"), "must be at least 1");
+    }
+    if e.sending_queue.num_consumers == 0 {
+        c.err(exp.span(), format!("{key}.sending_queue.num_consumers"), "must be at least 1");
+    }
+}
+
+/// An OTLP endpoint: `http://host:port[/path]`.
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = if let Some(r) = url.strip_prefix("http://") {
+        r
+    } else if url.starts_with("https://") {
+        return Err(format!(
+            "\"{url}\": https endpoints are not supported yet (TLS is a planned feature); use http://"
+        ));
+    } else {
+        return Err(format!(
+            "\"{url}\" is not a URL: write it as http://HOST:PORT, e.g. \"http://127.0.0.1:4317\""
+        ));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port_ok = authority
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok {
+        return Err(format!(
+            "\"{url}\" needs a host and a port, e.g. \"http://127.0.0.1:4317\""
+        ));
+    }
+    Ok(())
+}
+
+/// Drops the positions of a validated table.
+fn inner<T>(m: BTreeMap<Spanned<String>, Spanned<T>>) -> BTreeMap<String, T> {
+    m.into_iter()
+        .map(|(k, v)| (k.into_inner(), v.into_inner()))
+        .collect()
+}

@@ -1,0 +1,186 @@
+//! The batch type: one OTLP export request of one signal, decoded once by a receiver and encoded
+//! once by an exporter.
+
+use std::fmt;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+/// The three OTLP signals. Pipelines, receivers and metrics are keyed by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric data points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// All signals, in the order Weir lists them.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The lower-case name used in config (`[pipelines.traces]`) and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// Parses the config name of a signal.
+    pub fn parse(name: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// What one item of this signal is called, for logs and summaries.
+    pub fn item_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "data points",
+            Signal::Logs => "log records",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One OTLP export request of one signal. Stages mutate it in place; fan-out clones it once per
+/// extra exporter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
+    /// A traces request.
+    Traces(ExportTraceServiceRequest),
+    /// A metrics request.
+    Metrics(ExportMetricsServiceRequest),
+    /// A logs request.
+    Logs(ExportLogsServiceRequest),
+}
+
+impl Batch {
+    /// An empty batch of `signal`, the starting point of a batcher.
+    pub fn empty(signal: Signal) -> Batch {
+        match signal {
+            Signal::Traces => Batch::Traces(ExportTraceServiceRequest::default()),
+            Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::default()),
+            Signal::Logs => Batch::Logs(ExportLogsServiceRequest::default()),
+        }
+    }
+
+    /// Which signal this batch carries.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Batch::Traces(_) => Signal::Traces,
+            Batch::Metrics(_) => Signal::Metrics,
+            Batch::Logs(_) => Signal::Logs,
+        }
+    }
+
+    /// The number of items: spans, metric data points (histogram buckets do not count
+    /// separately, as in the Collector) or log records.
+    pub fn item_count(&self) -> usize {
+        match self {
+            Batch::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum(),
+            Batch::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .map(|m| data_point_count(m.data.as_ref()))
+                .sum(),
+            Batch::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .map(|sl| sl.log_records.len())
+                .sum(),
+        }
+    }
+
+    /// The number of resource entries (resource spans, metrics or logs).
+    pub fn resource_count(&self) -> usize {
+        match self {
+            Batch::Traces(r) => r.resource_spans.len(),
+            Batch::Metrics(r) => r.resource_metrics.len(),
+            Batch::Logs(r) => r.resource_logs.len(),
+        }
+    }
+
+    /// True when the batch holds no items and no resources.
+    pub fn is_empty(&self) -> bool {
+        self.resource_count() == 0
+    }
+
+    /// Appends the resources of `other` to this batch. Both must carry the same signal; a batch
+    /// of another signal is handed back unchanged so that nothing is lost.
+    pub fn append(&mut self, other: Batch) -> Result<(), Batch> {
+        match (self, other) {
+            (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
+            (Batch::Metrics(a), Batch::Metrics(b)) => {
+                a.resource_metrics.extend(b.resource_metrics)
+            }
+            (Batch::Logs(a), Batch::Logs(b)) => a.resource_logs.extend(b.resource_logs),
+            (_, other) => return Err(other),
+        }
+        Ok(())
+    }
+}
+
+/// Counts the data points of one metric.
+pub(crate) fn data_point_count(data: Option<&Data>) -> usize {
+    match data {
+        None => 0,
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn traces(spans: usize) -> Batch {
+        Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span::default(); spans],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    #[test]
+    fn counts_and_appends_items() {
+        let mut a = traces(3);
+        a.append(traces(2)).expect("same signal");
+        assert_eq!(a.item_count(), 5);
+        assert_eq!(a.resource_count(), 2);
+    }
+
+    #[test]
+    fn append_of_another_signal_hands_the_batch_back() {
+        let mut a = traces(1);
+        let back = a.append(Batch::empty(Signal::Logs));
+        assert_eq!(back, Err(Batch::empty(Signal::Logs)));
+        assert_eq!(a.item_count(), 1);
+    }
+}

@@ -1,0 +1,17 @@
+//! Weir's core vocabulary: the per-signal [`Batch`] that flows from receivers through pipelines
+//! to exporters, the [`Stage`] trait every processing step implements, the [`Consumer`] handoff
+//! between receivers and pipelines, and the [`telemetry`] registry every component reports into.
+//!
+//! This crate knows nothing about Wasm, gRPC or HTTP so that every other crate can depend on it.
+
+mod batch;
+mod consumer;
+mod stage;
+pub mod telemetry;
+
+pub use batch::{Batch, Signal};
+pub use consumer::{ConsumeError, Consumer};
+pub use stage::{FailurePolicy, Stage, StageError};
+
+/// Re-export of the OTLP protobuf types so that crates agree on one version.
+pub use opentelemetry_proto::tonic as otlp;

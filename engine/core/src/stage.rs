@@ -1,0 +1,52 @@
+//! The one trait every processing step implements: a Wasm processor, a tail sampler or a native
+//! helper.
+
+use crate::Batch;
+
+/// What happens to a batch when its stage fails (trap, deadline, invalid output, error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Hand the batch on unchanged, as it was before the failing stage (fail-open).
+    #[default]
+    Pass,
+    /// Drop the batch and count its items as dropped (fail-closed).
+    Drop,
+    /// Refuse the batch upstream with a retryable status. Only possible before the receiver has
+    /// acknowledged it; inside an asynchronous pipeline it behaves like `Drop` and is counted.
+    Refuse,
+}
+
+impl FailurePolicy {
+    /// The config spelling (`on_error = "pass"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Pass => "pass",
+            FailurePolicy::Drop => "drop",
+            FailurePolicy::Refuse => "refuse",
+        }
+    }
+}
+
+/// A stage failed on one batch.
+#[derive(Debug, thiserror::Error)]
+#[error("stage {stage}: {message}")]
+pub struct StageError {
+    /// The stage's configured name.
+    pub stage: String,
+    /// What went wrong, for logs.
+    pub message: String,
+}
+
+/// One processing step of a pipeline. A stage is owned by exactly one pipeline task, so it may
+/// keep mutable state; `process` runs synchronously on that task.
+pub trait Stage: Send {
+    /// The configured name, used in logs and metric labels.
+    fn name(&self) -> &str;
+
+    /// What the pipeline does with the batch when `process` fails.
+    fn failure_policy(&self) -> FailurePolicy;
+
+    /// Transforms the batch in place. Removing every item is allowed: the pipeline then skips the
+    /// remaining stages and exports nothing.
+    fn process(&mut self, batch: &mut Batch) -> Result<(), StageError>;
+}

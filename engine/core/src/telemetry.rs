@@ -1,0 +1,271 @@
+//! Weir's own metrics, exposed in Prometheus text format on the admin listener's `/metrics`.
+//!
+//! Components ask for their handles once, at build time (`Telemetry::receiver(..)` and friends),
+//! so the data path only increments atomics.
+
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::Signal;
+
+/// A label set: keys are fixed per metric, values are component names and signals.
+type Labels = Vec<(&'static str, String)>;
+/// A histogram family built with a plain function, so the family type is nameable.
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn batch_size_histogram() -> Histogram {
+    // 1 … ~500k items.
+    Histogram::new(exponential_buckets(1.0, 4.0, 10))
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// Every metric family Weir exports. Cloning is cheap; all clones share the same values.
+#[derive(Clone)]
+pub struct Telemetry {
+    registry: Arc<Mutex<Registry>>,
+    receiver_accepted: Family<Labels, Counter>,
+    receiver_refused: Family<Labels, Counter>,
+    processor_dropped: Family<Labels, Counter>,
+    pipeline_queue: Family<Labels, Gauge>,
+    pipeline_batch_items: HistogramFamily,
+    exporter_sent: Family<Labels, Counter>,
+    exporter_failed: Family<Labels, Counter>,
+    exporter_dropped: Family<Labels, Counter>,
+    exporter_queue: Family<Labels, Gauge>,
+    exporter_queue_capacity: Family<Labels, Gauge>,
+    exporter_latency: HistogramFamily,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// Creates the registry and registers every family.
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::with_prefix("weir");
+        let t = Telemetry {
+            registry: Arc::default(),
+            receiver_accepted: Family::default(),
+            receiver_refused: Family::default(),
+            processor_dropped: Family::default(),
+            pipeline_queue: Family::default(),
+            pipeline_batch_items: HistogramFamily::new_with_constructor(batch_size_histogram),
+            exporter_sent: Family::default(),
+            exporter_failed: Family::default(),
+            exporter_dropped: Family::default(),
+            exporter_queue: Family::default(),
+            exporter_queue_capacity: Family::default(),
+            exporter_latency: HistogramFamily::new_with_constructor(latency_histogram),
+        };
+        registry.register(
+            "receiver_accepted_items",
+            "Items a receiver acknowledged to its client",
+            t.receiver_accepted.clone(),
+        );
+        registry.register(
+            "receiver_refused_items",
+            "Items a receiver refused (malformed, too large, overloaded, shutting down)",
+            t.receiver_refused.clone(),
+        );
+        registry.register(
+            "processor_dropped_items",
+            "Items a processor stage dropped on purpose or by its on_error policy",
+            t.processor_dropped.clone(),
+        );
+        registry.register(
+            "pipeline_queue_size",
+            "Batches waiting in a pipeline's input queue",
+            t.pipeline_queue.clone(),
+        );
+        registry.register(
+            "pipeline_batch_items",
+            "Items per batch leaving a pipeline's batcher",
+            t.pipeline_batch_items.clone(),
+        );
+        registry.register(
+            "exporter_sent_items",
+            "Items an exporter delivered (accepted by the backend)",
+            t.exporter_sent.clone(),
+        );
+        registry.register(
+            "exporter_send_failed_items",
+            "Items in export attempts that failed (they may still be retried)",
+            t.exporter_failed.clone(),
+        );
+        registry.register(
+            "exporter_dropped_items",
+            "Items an exporter gave up on: rejected by the backend, retries exhausted, or shutdown",
+            t.exporter_dropped.clone(),
+        );
+        registry.register(
+            "exporter_queue_size",
+            "Batches waiting in an exporter's sending queue",
+            t.exporter_queue.clone(),
+        );
+        registry.register(
+            "exporter_queue_capacity",
+            "Capacity of an exporter's sending queue, in batches",
+            t.exporter_queue_capacity.clone(),
+        );
+        registry.register(
+            "exporter_send_latency_seconds",
+            "Time of one successful export attempt, request to response",
+            t.exporter_latency.clone(),
+        );
+        Telemetry {
+            registry: Arc::new(Mutex::new(registry)),
+            ..t
+        }
+    }
+
+    /// Renders every metric in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = match self.registry.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &registry);
+        out
+    }
+
+    /// Handles for one receiver, transport and signal.
+    pub fn receiver(&self, receiver: &str, transport: &str, signal: Signal) -> ReceiverMetrics {
+        let labels = vec![
+            ("receiver", receiver.to_string()),
+            ("transport", transport.to_string()),
+            ("signal", signal.as_str().to_string()),
+        ];
+        let refused = |reason: &str| {
+            let mut l = labels.clone();
+            l.push(("reason", reason.to_string()));
+            self.receiver_refused.get_or_create(&l).clone()
+        };
+        ReceiverMetrics {
+            accepted: self.receiver_accepted.get_or_create(&labels).clone(),
+            refused_invalid: refused("invalid"),
+            refused_overloaded: refused("overloaded"),
+            refused_shutdown: refused("shutting_down"),
+        }
+    }
+
+    /// Handles for one pipeline.
+    pub fn pipeline(&self, pipeline: &str) -> PipelineMetrics {
+        let labels = vec![("pipeline", pipeline.to_string())];
+        PipelineMetrics {
+            queue: self.pipeline_queue.get_or_create(&labels).clone(),
+            batch_items: self.pipeline_batch_items.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// The counter of items a processor stage dropped.
+    pub fn processor_dropped(&self, pipeline: &str, processor: &str, signal: Signal) -> Counter {
+        let labels = vec![
+            ("pipeline", pipeline.to_string()),
+            ("processor", processor.to_string()),
+            ("signal", signal.as_str().to_string()),
+        ];
+        self.processor_dropped.get_or_create(&labels).clone()
+    }
+
+    /// Handles for one exporter and signal.
+    pub fn exporter(&self, exporter: &str, signal: Signal) -> ExporterMetrics {
+        let labels = vec![
+            ("exporter", exporter.to_string()),
+            ("signal", signal.as_str().to_string()),
+        ];
+        let dropped = |reason: &str| {
+            let mut l = labels.clone();
+            l.push(("reason", reason.to_string()));
+            self.exporter_dropped.get_or_create(&l).clone()
+        };
+        ExporterMetrics {
+            sent: self.exporter_sent.get_or_create(&labels).clone(),
+            failed: self.exporter_failed.get_or_create(&labels).clone(),
+            dropped_rejected: dropped("rejected"),
+            dropped_retries_exhausted: dropped("retries_exhausted"),
+            dropped_shutdown: dropped("shutdown"),
+            latency: self.exporter_latency.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// The queue-size gauges of one exporter: (current size, capacity).
+    pub fn exporter_queue(&self, exporter: &str) -> (Gauge, Gauge) {
+        let labels = vec![("exporter", exporter.to_string())];
+        (
+            self.exporter_queue.get_or_create(&labels).clone(),
+            self.exporter_queue_capacity.get_or_create(&labels).clone(),
+        )
+    }
+}
+
+/// A receiver's counters for one transport and signal.
+#[derive(Clone, Debug)]
+pub struct ReceiverMetrics {
+    /// Items acknowledged to clients.
+    pub accepted: Counter,
+    /// Items refused as malformed or invalid (including partial-success rejections).
+    pub refused_invalid: Counter,
+    /// Items refused because a pipeline queue was full.
+    pub refused_overloaded: Counter,
+    /// Items refused during shutdown.
+    pub refused_shutdown: Counter,
+}
+
+/// A pipeline's gauges and histograms.
+#[derive(Clone, Debug)]
+pub struct PipelineMetrics {
+    /// Batches waiting in the input queue.
+    pub queue: Gauge,
+    /// Items per batch leaving the batcher.
+    pub batch_items: Histogram,
+}
+
+/// An exporter's counters for one signal.
+#[derive(Clone, Debug)]
+pub struct ExporterMetrics {
+    /// Items the backend accepted.
+    pub sent: Counter,
+    /// Items in failed attempts.
+    pub failed: Counter,
+    /// Items the backend rejected for good (4xx, partial success).
+    pub dropped_rejected: Counter,
+    /// Items dropped after the retry budget ran out.
+    pub dropped_retries_exhausted: Counter,
+    /// Items still queued or retrying when the shutdown deadline passed.
+    pub dropped_shutdown: Counter,
+    /// Latency of successful attempts, in seconds.
+    pub latency: Histogram,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_labels() {
+        let t = Telemetry::new();
+        t.receiver("otlp", "grpc", Signal::Traces).accepted.inc_by(7);
+        let text = t.render();
+        assert!(
+            text.contains(
+                r#"weir_receiver_accepted_items_total{receiver="otlp",transport="grpc",signal="traces"} 7"#
+            ),
+            "{text}"
+        );
+    }
+}
