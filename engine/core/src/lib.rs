@@ -6,11 +6,13 @@
 
 mod batch;
 mod consumer;
+mod queue;
 mod stage;
 pub mod telemetry;
 
 pub use batch::{Batch, Signal};
 pub use consumer::{ConsumeError, Consumer};
+pub use queue::{QueueReceiver, QueueSender, batch_queue};
 pub use stage::{FailurePolicy, Stage, StageError};
 
 /// Re-export of the OTLP protobuf types so that crates agree on one version.

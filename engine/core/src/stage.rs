@@ -47,6 +47,8 @@ pub trait Stage: Send {
     fn failure_policy(&self) -> FailurePolicy;
 
     /// Transforms the batch in place. Removing every item is allowed: the pipeline then skips the
-    /// remaining stages and exports nothing.
+    /// remaining stages and exports nothing. On `Err` the batch must be as it was before the call
+    /// (a stage applies its edits only once it knows it succeeded), so that the `pass` policy can
+    /// hand it on without the pipeline keeping a copy.
     fn process(&mut self, batch: &mut Batch) -> Result<(), StageError>;
 }

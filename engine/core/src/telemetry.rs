@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -269,3 +268,6 @@ mod tests {
         );
     }
 }
+
+/// Re-exported so stages and pipelines can hold counters without depending on the client crate.
+pub use prometheus_client::metrics::counter::Counter;

@@ -1,0 +1,89 @@
+//! The all-or-nothing handoff from one receiver to the input queues of its pipelines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use weir_core::telemetry::PipelineMetrics;
+use weir_core::{Batch, ConsumeError, Consumer};
+
+/// What a full pipeline queue tells clients to wait before retrying.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The sending end of one pipeline's input queue. Receivers hold clones (through [`Fanout`]); the
+/// pipeline drains and stops once every clone is dropped.
+#[derive(Clone, Debug)]
+pub struct PipelineInput {
+    pub(crate) id: String,
+    pub(crate) tx: mpsc::Sender<Batch>,
+    pub(crate) metrics: PipelineMetrics,
+}
+
+impl PipelineInput {
+    /// The pipeline id (`traces`, `traces/internal`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn note_queue_size(&self) {
+        let used = self.tx.max_capacity() - self.tx.capacity();
+        self.metrics.queue.set(i64::try_from(used).unwrap_or(i64::MAX));
+    }
+}
+
+/// Everything one receiver feeds for one signal: the inputs of every pipeline that lists it.
+#[derive(Clone, Debug)]
+pub struct Fanout {
+    inputs: Vec<PipelineInput>,
+    /// Set when shutdown begins; from then on every request is refused as retryable.
+    closing: Arc<AtomicBool>,
+}
+
+impl Fanout {
+    /// A fan-out to `inputs`; `closing` is shared by the whole process and set on shutdown.
+    pub fn new(inputs: Vec<PipelineInput>, closing: Arc<AtomicBool>) -> Fanout {
+        Fanout { inputs, closing }
+    }
+}
+
+impl Consumer for Fanout {
+    fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(ConsumeError::ShuttingDown);
+        }
+        // Reserve a slot in every queue first, so a request is never in one pipeline and
+        // refused by another (which would duplicate it when the client retries).
+        let mut permits = Vec::with_capacity(self.inputs.len());
+        for input in &self.inputs {
+            match input.tx.try_reserve() {
+                Ok(permit) => permits.push(permit),
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    return Err(ConsumeError::Full {
+                        pipeline: input.id.clone(),
+                        retry_after: RETRY_AFTER,
+                    });
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => {
+                    return Err(ConsumeError::ShuttingDown);
+                }
+            }
+        }
+        let mut batch = Some(batch);
+        let last = permits.len().saturating_sub(1);
+        for (i, permit) in permits.into_iter().enumerate() {
+            let b = if i == last {
+                batch.take()
+            } else {
+                batch.clone()
+            };
+            if let Some(b) = b {
+                permit.send(b);
+            }
+        }
+        for input in &self.inputs {
+            input.note_queue_size();
+        }
+        Ok(())
+    }
+}

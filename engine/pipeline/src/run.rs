@@ -1,0 +1,176 @@
+//! The pipeline task: batch, run the stages in order, fan out to exporter queues.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
+use weir_core::{Batch, FailurePolicy, QueueSender, Signal, Stage};
+
+use crate::fanout::PipelineInput;
+
+/// What a pipeline needs to know about itself.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// `traces` or `traces/<name>`; used in logs and metric labels.
+    pub id: String,
+    /// The signal it carries.
+    pub signal: Signal,
+    /// Input queue capacity, in requests.
+    pub queue_size: usize,
+    /// Flush once this many items gathered; 0 hands every request on by itself.
+    pub send_batch_size: usize,
+    /// Flush whatever gathered this long after its first item arrived.
+    pub batch_timeout: Duration,
+}
+
+/// One stage and the counter of the items it removed.
+struct StageSlot {
+    stage: Box<dyn Stage>,
+    dropped: Counter,
+}
+
+/// A running pipeline; drive it with [`Pipeline::run`].
+pub struct Pipeline {
+    settings: PipelineSettings,
+    /// Receivers (through [`crate::Fanout`]) send; only this task receives. `None` from `recv`
+    /// means every receiver is gone: flush and stop.
+    rx: mpsc::Receiver<Batch>,
+    stages: Vec<StageSlot>,
+    /// One queue per exporter; dropping them when the task ends lets exporters drain and stop.
+    exporters: Vec<QueueSender>,
+    metrics: PipelineMetrics,
+}
+
+impl Pipeline {
+    /// Builds a pipeline and the input that receivers send into.
+    pub fn new(
+        settings: PipelineSettings,
+        stages: Vec<Box<dyn Stage>>,
+        exporters: Vec<QueueSender>,
+        telemetry: &Telemetry,
+    ) -> (Pipeline, PipelineInput) {
+        let (tx, rx) = mpsc::channel(settings.queue_size.max(1));
+        let metrics = telemetry.pipeline(&settings.id);
+        let stages = stages
+            .into_iter()
+            .map(|stage| StageSlot {
+                dropped: telemetry.processor_dropped(&settings.id, stage.name(), settings.signal),
+                stage,
+            })
+            .collect();
+        let input = PipelineInput {
+            id: settings.id.clone(),
+            tx,
+            metrics: metrics.clone(),
+        };
+        let pipeline = Pipeline {
+            settings,
+            rx,
+            stages,
+            exporters,
+            metrics,
+        };
+        (pipeline, input)
+    }
+
+    /// Runs until every input sender is dropped and everything received has been handed to the
+    /// exporter queues.
+    pub async fn run(mut self) {
+        let signal = self.settings.signal;
+        let mut pending = Batch::empty(signal);
+        let mut pending_items = 0usize;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                msg = self.rx.recv() => {
+                    // A receiver handed over a request, or all receivers are gone.
+                    let used = self.rx.len();
+                    self.metrics.queue.set(i64::try_from(used).unwrap_or(i64::MAX));
+                    let Some(batch) = msg else { break };
+                    pending_items += batch.item_count();
+                    if let Err(other) = pending.append(batch) {
+                        tracing::error!(pipeline = %self.settings.id, signal = %other.signal(),
+                            "batch of the wrong signal reached this pipeline; sending it alone");
+                        self.flush(other).await;
+                    }
+                    if pending_items >= self.settings.send_batch_size {
+                        let full = std::mem::replace(&mut pending, Batch::empty(signal));
+                        pending_items = 0;
+                        deadline = None;
+                        self.flush(full).await;
+                    } else if deadline.is_none() {
+                        deadline = Some(Instant::now() + self.settings.batch_timeout);
+                    }
+                }
+                // The batch timeout passed since the first item of the pending batch.
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    let due = std::mem::replace(&mut pending, Batch::empty(signal));
+                    pending_items = 0;
+                    deadline = None;
+                    self.flush(due).await;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            self.flush(pending).await;
+        }
+        tracing::debug!(pipeline = %self.settings.id, "pipeline drained");
+    }
+
+    /// Runs the stages over one batch and hands the result to every exporter queue.
+    async fn flush(&mut self, mut batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let items = batch.item_count();
+        self.metrics.batch_items.observe(items as f64);
+        let mut before = items;
+        for slot in &mut self.stages {
+            match slot.stage.process(&mut batch) {
+                Ok(()) => {
+                    let after = batch.item_count();
+                    if after < before {
+                        slot.dropped.inc_by((before - after) as u64);
+                    }
+                    before = after;
+                    if after == 0 {
+                        return;
+                    }
+                }
+                Err(e) => match slot.stage.failure_policy() {
+                    FailurePolicy::Pass => {
+                        tracing::warn!(pipeline = %self.settings.id, error = %e,
+                            "processor failed; passing the batch on unchanged (on_error = pass)");
+                    }
+                    policy @ (FailurePolicy::Drop | FailurePolicy::Refuse) => {
+                        // The request was acknowledged when it entered the queue, so `refuse`
+                        // can only drop here; either way the items are counted.
+                        slot.dropped.inc_by(before as u64);
+                        tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
+                            "processor failed; dropping the batch (on_error = {})", policy.as_str());
+                        return;
+                    }
+                },
+            }
+        }
+        let Some((last, rest)) = self.exporters.split_last() else {
+            return;
+        };
+        let mut copies: Vec<(&QueueSender, Batch)> =
+            rest.iter().map(|q| (q, batch.clone())).collect();
+        copies.push((last, batch));
+        let sends = copies.into_iter().map(|(q, b)| q.send(b));
+        // Waits for room in every exporter queue: this is where backpressure starts.
+        for result in join_all(sends).await {
+            if let Err(lost) = result {
+                tracing::error!(pipeline = %self.settings.id, items = lost.item_count(),
+                    "an exporter stopped before the pipeline; its copy of the batch is lost");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

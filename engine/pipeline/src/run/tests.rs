@@ -1,0 +1,129 @@
+//! Batching, stage policies and fan-out, on a paused clock.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use weir_core::telemetry::Telemetry;
+use weir_core::{ConsumeError, Consumer, StageError, batch_queue};
+
+use super::*;
+use crate::Fanout;
+
+fn logs(n: usize) -> Batch {
+    Batch::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord::default(); n],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn settings(batch: usize, queue: usize) -> PipelineSettings {
+    PipelineSettings {
+        id: "logs".into(),
+        signal: Signal::Logs,
+        queue_size: queue,
+        send_batch_size: batch,
+        batch_timeout: Duration::from_millis(200),
+    }
+}
+
+struct Failing(FailurePolicy);
+impl Stage for Failing {
+    fn name(&self) -> &str {
+        "failing"
+    }
+    fn failure_policy(&self) -> FailurePolicy {
+        self.0
+    }
+    fn process(&mut self, _: &mut Batch) -> Result<(), StageError> {
+        Err(StageError {
+            stage: "failing".into(),
+            message: "boom".into(),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn flushes_by_size_and_by_timeout() {
+    let t = Telemetry::new();
+    let (qtx, qrx) = batch_queue(10, Default::default());
+    let (p, input) = Pipeline::new(settings(5, 10), vec![], vec![qtx], &t);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    for _ in 0..3 {
+        fan.consume(logs(2)).expect("room");
+    }
+    // 6 items >= 5: one batch of three requests leaves at once.
+    let b = qrx.recv().await.expect("batch");
+    assert_eq!((b.item_count(), b.resource_count()), (6, 3));
+    fan.consume(logs(1)).expect("room");
+    let start = Instant::now();
+    let b = qrx.recv().await.expect("batch");
+    assert_eq!(b.item_count(), 1);
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    drop(fan);
+    task.await.expect("pipeline ends when receivers are gone");
+    assert!(qrx.recv().await.is_none(), "exporter queue closes after the pipeline");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_input_queue_refuses_all_or_nothing() {
+    let t = Telemetry::new();
+    let (qa, _ra) = batch_queue(1, Default::default());
+    let (pa, ia) = Pipeline::new(settings(0, 1), vec![], vec![qa], &t);
+    let (qb, _rb) = batch_queue(1, Default::default());
+    let mut sb = settings(0, 2);
+    sb.id = "logs/b".into();
+    let (pb, ib) = Pipeline::new(sb, vec![], vec![qb], &t);
+    // Pipelines are not running, so their queues only fill.
+    let fan = Fanout::new(vec![ia, ib], Arc::new(AtomicBool::new(false)));
+    fan.consume(logs(1)).expect("room in both");
+    let err = fan.consume(logs(1)).expect_err("a is full");
+    assert!(matches!(err, ConsumeError::Full { ref pipeline, .. } if pipeline == "logs"));
+    drop((pa, pb));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stage_failures_follow_the_policy() {
+    for (policy, delivered) in [(FailurePolicy::Pass, true), (FailurePolicy::Drop, false)] {
+        let t = Telemetry::new();
+        let (qtx, qrx) = batch_queue(10, Default::default());
+        let (p, input) =
+            Pipeline::new(settings(0, 10), vec![Box::new(Failing(policy))], vec![qtx], &t);
+        let task = tokio::spawn(p.run());
+        let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+        fan.consume(logs(3)).expect("room");
+        drop(fan);
+        task.await.expect("ends");
+        assert_eq!(qrx.recv().await.is_some(), delivered, "{policy:?}");
+        let dropped = if delivered { "0" } else { "3" };
+        let want = format!(
+            "weir_processor_dropped_items_total{{pipeline=\"logs\",processor=\"failing\",signal=\"logs\"}} {dropped}"
+        );
+        assert!(t.render().contains(&want), "{}", t.render());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fans_out_to_every_exporter_and_refuses_when_closing() {
+    let t = Telemetry::new();
+    let (qa, ra) = batch_queue(10, Default::default());
+    let (qb, rb) = batch_queue(10, Default::default());
+    let (p, input) = Pipeline::new(settings(0, 10), vec![], vec![qa, qb], &t);
+    let task = tokio::spawn(p.run());
+    let closing = Arc::new(AtomicBool::new(false));
+    let fan = Fanout::new(vec![input], closing.clone());
+    fan.consume(logs(4)).expect("room");
+    assert_eq!(ra.recv().await.map(|b| b.item_count()), Some(4));
+    assert_eq!(rb.recv().await.map(|b| b.item_count()), Some(4));
+    closing.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(fan.consume(logs(1)), Err(ConsumeError::ShuttingDown));
+    drop(fan);
+    task.await.expect("ends");
+}
