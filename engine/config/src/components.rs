@@ -209,7 +209,7 @@ pub struct ExporterConfig {
     /// `"otlp-grpc"`, `"otlp-http"`, `"debug"` or `"file"`.
     pub r#type: ExporterKind,
     /// otlp-grpc / otlp-http: the backend URL, e.g. `"http://127.0.0.1:4317"`. For otlp-http,
-    /// `/v1/traces` etc. are appended unless the URL already has a path.
+    /// `/v1/traces`, `/v1/metrics` or `/v1/logs` is appended, as the Collector does.
     pub endpoint: Option<Spanned<String>>,
     /// otlp-*: `"gzip"` (default), `"zstd"` or `"none"`.
     pub compression: Option<Spanned<Compression>>,

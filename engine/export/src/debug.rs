@@ -1,0 +1,63 @@
+//! `type = "debug"`: prints each batch to stdout, as a summary line or as OTLP JSON.
+
+use std::io::Write;
+
+use weir_config::{ExporterConfig, Verbosity};
+use weir_core::Batch;
+
+use crate::attempt::Attempt;
+
+/// Writes batches to stdout.
+pub(crate) struct DebugSink {
+    name: String,
+    verbosity: Verbosity,
+}
+
+impl DebugSink {
+    pub(crate) fn new(name: &str, config: &ExporterConfig) -> DebugSink {
+        DebugSink {
+            name: name.to_string(),
+            verbosity: config
+                .verbosity
+                .as_ref()
+                .map(|v| *v.get_ref())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn send(&self, batch: &Batch) -> Attempt {
+        let line = match self.verbosity {
+            Verbosity::Basic => summary(&self.name, batch),
+            Verbosity::Detailed => match crate::file::to_json(batch) {
+                Ok(json) => json,
+                Err(e) => {
+                    return Attempt::Permanent {
+                        message: format!("cannot render the batch as JSON: {e}"),
+                    };
+                }
+            },
+        };
+        let mut out = std::io::stdout().lock();
+        match writeln!(out, "{line}").and_then(|()| out.flush()) {
+            Ok(()) => Attempt::Delivered {
+                rejected: 0,
+                message: String::new(),
+            },
+            Err(e) => Attempt::Permanent {
+                message: format!("cannot write to stdout: {e}"),
+            },
+        }
+    }
+}
+
+/// `debug/NAME traces: 2 resources, 17 spans`.
+pub(crate) fn summary(name: &str, batch: &Batch) -> String {
+    let resources = batch.resource_count();
+    let signal = batch.signal();
+    format!(
+        "{name}: {signal}: {resources} resource{}, {} {}",
+        if resources == 1 { "" } else { "s" },
+        batch.item_count(),
+        signal.item_name()
+    )
+}

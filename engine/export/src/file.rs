@@ -1,0 +1,83 @@
+//! `type = "file"`: appends one OTLP JSON export request per line, the format the sampling lab
+//! replays and the Collector's file exporter writes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::sync::Mutex;
+
+use weir_config::ExporterConfig;
+use weir_core::Batch;
+
+use crate::ExportError;
+use crate::attempt::Attempt;
+
+/// Appends JSON lines to a file.
+pub(crate) struct FileSink {
+    path: String,
+    out: Mutex<BufWriter<File>>,
+}
+
+impl FileSink {
+    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<FileSink, ExportError> {
+        let path = config
+            .path
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .ok_or_else(|| ExportError::Config {
+                exporter: name.to_string(),
+                message: "a file exporter needs a `path`".into(),
+            })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| ExportError::File {
+                exporter: name.to_string(),
+                path: path.clone(),
+                source,
+            })?;
+        Ok(FileSink {
+            path,
+            out: Mutex::new(BufWriter::new(file)),
+        })
+    }
+
+    pub(crate) fn send(&self, batch: &Batch) -> Attempt {
+        let line = match to_json(batch) {
+            Ok(l) => l,
+            Err(e) => {
+                return Attempt::Permanent {
+                    message: format!("cannot render the batch as JSON: {e}"),
+                };
+            }
+        };
+        let mut out = match self.out.lock() {
+            Ok(o) => o,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let written = out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        match written {
+            Ok(()) => Attempt::Delivered {
+                rejected: 0,
+                message: String::new(),
+            },
+            // A full disk may clear up: let the retry policy decide.
+            Err(e) => Attempt::Retryable {
+                message: format!("cannot write to {}: {e}", self.path),
+                throttle: None,
+            },
+        }
+    }
+}
+
+/// The batch as one line of OTLP JSON (an `Export*ServiceRequest`).
+pub(crate) fn to_json(batch: &Batch) -> serde_json::Result<String> {
+    match batch {
+        Batch::Traces(r) => serde_json::to_string(r),
+        Batch::Metrics(r) => serde_json::to_string(r),
+        Batch::Logs(r) => serde_json::to_string(r),
+    }
+}

@@ -1,0 +1,199 @@
+//! `type = "otlp-grpc"`: OTLP over gRPC with gzip or zstd, per-request timeout and headers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use weir_config::{Compression, ExporterConfig};
+use weir_core::Batch;
+
+use crate::ExportError;
+use crate::attempt::Attempt;
+
+/// Largest response Weir reads from a backend.
+const MAX_RESPONSE: usize = 4 << 20;
+
+/// An OTLP/gRPC client for all three signals over one lazily connected channel.
+pub(crate) struct GrpcSink {
+    traces: TraceServiceClient<Channel>,
+    metrics: MetricsServiceClient<Channel>,
+    logs: LogsServiceClient<Channel>,
+    headers: MetadataMap,
+    timeout: Duration,
+}
+
+impl GrpcSink {
+    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<GrpcSink, ExportError> {
+        let url = config
+            .endpoint
+            .as_ref()
+            .map(|e| e.get_ref().clone())
+            .unwrap_or_default();
+        let timeout = config
+            .timeout
+            .as_ref()
+            .map_or(Duration::from_secs(5), |t| t.get_ref().0);
+        let channel = Endpoint::from_shared(url.clone())
+            .map_err(|e| ExportError::Endpoint {
+                exporter: name.to_string(),
+                endpoint: url.clone(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(timeout)
+            .connect_lazy();
+        let mut headers = MetadataMap::new();
+        for (k, v) in config.headers.as_ref().map(|h| h.get_ref().iter()).into_iter().flatten() {
+            let bad = |reason: String| ExportError::Header {
+                exporter: name.to_string(),
+                header: k.clone(),
+                reason,
+            };
+            let key = MetadataKey::from_str(&k.to_ascii_lowercase()).map_err(|e| bad(e.to_string()))?;
+            let value = MetadataValue::from_str(v).map_err(|e| bad(e.to_string()))?;
+            headers.insert(key, value);
+        }
+        let compression = config
+            .compression
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .unwrap_or_default();
+        let encoding = match compression {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::None => None,
+        };
+        macro_rules! client {
+            ($ty:ident) => {{
+                let mut c = $ty::new(channel.clone())
+                    .max_decoding_message_size(MAX_RESPONSE)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd);
+                if let Some(enc) = encoding {
+                    c = c.send_compressed(enc);
+                }
+                c
+            }};
+        }
+        Ok(GrpcSink {
+            traces: client!(TraceServiceClient),
+            metrics: client!(MetricsServiceClient),
+            logs: client!(LogsServiceClient),
+            headers,
+            timeout,
+        })
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        *req.metadata_mut() = self.headers.clone();
+        req.set_timeout(self.timeout);
+        req
+    }
+
+    pub(crate) async fn send(&self, batch: &Batch) -> Attempt {
+        // The request is cloned because a retry needs the batch again.
+        let result = match batch {
+            Batch::Traces(r) => self
+                .traces
+                .clone()
+                .export(self.request(r.clone()))
+                .await
+                .map(|resp| {
+                    resp.into_inner()
+                        .partial_success
+                        .map(|p| (p.rejected_spans, p.error_message))
+                }),
+            Batch::Metrics(r) => self
+                .metrics
+                .clone()
+                .export(self.request(r.clone()))
+                .await
+                .map(|resp| {
+                    resp.into_inner()
+                        .partial_success
+                        .map(|p| (p.rejected_data_points, p.error_message))
+                }),
+            Batch::Logs(r) => self
+                .logs
+                .clone()
+                .export(self.request(r.clone()))
+                .await
+                .map(|resp| {
+                    resp.into_inner()
+                        .partial_success
+                        .map(|p| (p.rejected_log_records, p.error_message))
+                }),
+        };
+        match result {
+            Ok(partial) => {
+                let (rejected, message) = partial.unwrap_or_default();
+                Attempt::Delivered {
+                    rejected: u64::try_from(rejected).unwrap_or(0),
+                    message,
+                }
+            }
+            Err(status) => classify(&status),
+        }
+    }
+}
+
+/// Maps a gRPC status to retry or not, as the OTLP spec lists the retryable codes.
+pub(crate) fn classify(status: &Status) -> Attempt {
+    let throttle = status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay);
+    let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    let retryable = match status.code() {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => true,
+        // Only when the server says when to come back.
+        Code::ResourceExhausted => throttle.is_some(),
+        _ => false,
+    };
+    if retryable {
+        Attempt::Retryable { message, throttle }
+    } else {
+        Attempt::Permanent { message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::ErrorDetails;
+
+    #[test]
+    fn classifies_codes_as_the_spec_lists_them() {
+        let unavailable = Status::with_error_details(
+            Code::Unavailable,
+            "busy",
+            ErrorDetails::with_retry_info(Some(Duration::from_millis(300))),
+        );
+        assert_eq!(
+            classify(&unavailable),
+            Attempt::Retryable {
+                message: "gRPC Unavailable: busy".into(),
+                throttle: Some(Duration::from_millis(300))
+            }
+        );
+        assert!(matches!(
+            classify(&Status::invalid_argument("bad")),
+            Attempt::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(&Status::resource_exhausted("no hint")),
+            Attempt::Permanent { .. }
+        ));
+    }
+}

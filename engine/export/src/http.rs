@@ -1,0 +1,195 @@
+//! `type = "otlp-http"`: OTLP/HTTP protobuf to `<endpoint>/v1/<signal>`, gzip by default.
+
+use std::io::Write;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use weir_config::{Compression, ExporterConfig};
+use weir_core::{Batch, Signal};
+
+use crate::ExportError;
+use crate::attempt::Attempt;
+
+/// An OTLP/HTTP protobuf client.
+pub(crate) struct HttpSink {
+    client: reqwest::Client,
+    /// Indexed like [`Signal::ALL`].
+    urls: [String; 3],
+    compression: Compression,
+}
+
+impl HttpSink {
+    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<HttpSink, ExportError> {
+        let base = config
+            .endpoint
+            .as_ref()
+            .map(|e| e.get_ref().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        let timeout = config
+            .timeout
+            .as_ref()
+            .map_or(Duration::from_secs(5), |t| t.get_ref().0);
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in config.headers.as_ref().map(|h| h.get_ref().iter()).into_iter().flatten() {
+            let bad = |reason: String| ExportError::Header {
+                exporter: name.to_string(),
+                header: k.clone(),
+                reason,
+            };
+            let key = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let value = http::HeaderValue::from_str(v).map_err(|e| bad(e.to_string()))?;
+            headers.insert(key, value);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .default_headers(headers)
+            .build()
+            .map_err(|e| ExportError::Endpoint {
+                exporter: name.to_string(),
+                endpoint: base.clone(),
+                reason: e.to_string(),
+            })?;
+        let urls = Signal::ALL.map(|s| format!("{base}/v1/{}", s.as_str()));
+        for url in &urls {
+            reqwest::Url::parse(url).map_err(|e| ExportError::Endpoint {
+                exporter: name.to_string(),
+                endpoint: base.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(HttpSink {
+            client,
+            urls,
+            compression: config
+                .compression
+                .as_ref()
+                .map(|c| *c.get_ref())
+                .unwrap_or_default(),
+        })
+    }
+
+    pub(crate) async fn send(&self, batch: &Batch) -> Attempt {
+        let signal = batch.signal();
+        let raw = match batch {
+            Batch::Traces(r) => r.encode_to_vec(),
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+        };
+        let (body, encoding) = match compress(self.compression, raw) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Permanent {
+                    message: format!("cannot compress the request: {e}"),
+                };
+            }
+        };
+        let url = &self.urls[Signal::ALL.iter().position(|s| *s == signal).unwrap_or(0)];
+        let mut req = self
+            .client
+            .post(url)
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(body);
+        if let Some(enc) = encoding {
+            req = req.header(http::header::CONTENT_ENCODING, enc);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            // Connection refused, reset, timeout: the backend may come back.
+            Err(e) => {
+                return Attempt::Retryable {
+                    message: format!("POST {url}: {e}"),
+                    throttle: None,
+                };
+            }
+        };
+        let status = resp.status();
+        let throttle = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.bytes().await.unwrap_or_default();
+        classify(url, status, throttle, signal, &body)
+    }
+}
+
+/// Maps an OTLP/HTTP response to an attempt outcome, as the OTLP spec lists the retryable codes.
+fn classify(
+    url: &str,
+    status: StatusCode,
+    throttle: Option<Duration>,
+    signal: Signal,
+    body: &Bytes,
+) -> Attempt {
+    if status.is_success() {
+        let partial = match signal {
+            Signal::Traces => ExportTraceServiceResponse::decode(body.as_ref())
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.rejected_spans, p.error_message)),
+            Signal::Metrics => ExportMetricsServiceResponse::decode(body.as_ref())
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.rejected_data_points, p.error_message)),
+            Signal::Logs => ExportLogsServiceResponse::decode(body.as_ref())
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.rejected_log_records, p.error_message)),
+        };
+        let (rejected, message) = partial.unwrap_or_default();
+        return Attempt::Delivered {
+            rejected: u64::try_from(rejected).unwrap_or(0),
+            message,
+        };
+    }
+    let message = format!("POST {url}: HTTP {status}");
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => Attempt::Retryable { message, throttle },
+        _ => Attempt::Permanent { message },
+    }
+}
+
+/// Compresses `raw` and names the Content-Encoding.
+fn compress(c: Compression, raw: Vec<u8>) -> std::io::Result<(Vec<u8>, Option<&'static str>)> {
+    match c {
+        Compression::None => Ok((raw, None)),
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(raw.len() / 4),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(&raw)?;
+            Ok((enc.finish()?, Some("gzip")))
+        }
+        Compression::Zstd => Ok((zstd::bulk::compress(&raw, 1)?, Some("zstd"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_only_the_listed_statuses() {
+        let b = Bytes::new();
+        let s = Some(Duration::from_secs(2));
+        for code in [429, 502, 503, 504] {
+            let st = StatusCode::from_u16(code).expect("valid");
+            assert!(matches!(classify("u", st, s, Signal::Logs, &b), Attempt::Retryable { throttle, .. } if throttle == s));
+        }
+        for code in [400, 401, 404, 413, 500] {
+            let st = StatusCode::from_u16(code).expect("valid");
+            assert!(matches!(classify("u", st, None, Signal::Logs, &b), Attempt::Permanent { .. }));
+        }
+        assert_eq!(
+            classify("u", StatusCode::OK, None, Signal::Logs, &b),
+            Attempt::Delivered { rejected: 0, message: String::new() }
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Exponential backoff with jitter, bounded by a total time budget.
+
+use std::time::Duration;
+
+use rand::Rng;
+use weir_config::RetryConfig;
+
+/// The waits of one batch's retries.
+pub(crate) struct Backoff<'a> {
+    config: &'a RetryConfig,
+    next: Duration,
+}
+
+impl<'a> Backoff<'a> {
+    pub(crate) fn new(config: &'a RetryConfig) -> Backoff<'a> {
+        Backoff {
+            config,
+            next: config.initial_interval.0,
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` to give up. `throttle` is the delay
+    /// the backend asked for and is honoured as given; `elapsed` is the time since the first
+    /// attempt.
+    pub(crate) fn wait(
+        &mut self,
+        throttle: Option<Duration>,
+        elapsed: Duration,
+        rng: &mut impl Rng,
+    ) -> Option<Duration> {
+        if !self.config.enabled {
+            return None;
+        }
+        let base = self.next;
+        self.next = base
+            .mul_f64(self.config.multiplier)
+            .min(self.config.max_interval.0);
+        let wait = throttle.unwrap_or_else(|| {
+            let f = self.config.randomization_factor;
+            let jitter = if f > 0.0 { rng.random_range(-f..=f) } else { 0.0 };
+            base.mul_f64(1.0 + jitter)
+        });
+        (elapsed + wait <= self.config.max_elapsed_time.0).then_some(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_config::Seconds;
+
+    fn config() -> RetryConfig {
+        RetryConfig {
+            enabled: true,
+            initial_interval: Seconds(Duration::from_secs(1)),
+            max_interval: Seconds(Duration::from_secs(3)),
+            max_elapsed_time: Seconds(Duration::from_secs(10)),
+            multiplier: 2.0,
+            randomization_factor: 0.0,
+        }
+    }
+
+    #[test]
+    fn grows_caps_honours_throttle_and_gives_up() {
+        let c = config();
+        let mut b = Backoff::new(&c);
+        let mut rng = rand::rng();
+        let s = Duration::from_secs;
+        assert_eq!(b.wait(None, s(0), &mut rng), Some(s(1)));
+        assert_eq!(b.wait(None, s(1), &mut rng), Some(s(2)));
+        assert_eq!(b.wait(None, s(3), &mut rng), Some(s(3)));
+        assert_eq!(b.wait(Some(s(4)), s(6), &mut rng), Some(s(4)));
+        assert_eq!(b.wait(None, s(8), &mut rng), None, "8 s + 3 s exceeds the 10 s budget");
+    }
+
+    #[test]
+    fn jitter_stays_within_the_factor() {
+        let c = RetryConfig {
+            randomization_factor: 0.5,
+            ..config()
+        };
+        let mut rng = rand::rng();
+        for _ in 0..100 {
+            let w = Backoff::new(&c).wait(None, Duration::ZERO, &mut rng).expect("wait");
+            assert!(w >= Duration::from_millis(500) && w <= Duration::from_millis(1500), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn disabled_never_retries() {
+        let c = RetryConfig {
+            enabled: false,
+            ..config()
+        };
+        assert_eq!(Backoff::new(&c).wait(None, Duration::ZERO, &mut rand::rng()), None);
+    }
+}
