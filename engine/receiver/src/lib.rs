@@ -1,0 +1,143 @@
+//! OTLP receivers. Each `[receivers.<name>]` binds a gRPC and/or an HTTP listener; both decode a
+//! request once, drop invalid items with an exact partial-success count, and hand the rest to
+//! the pipelines that listen ([`weir_core::Consumer`]). The answer follows the OTLP spec:
+//! success (possibly partial), 400 / INVALID_ARGUMENT for malformed input, and a retryable
+//! refusal (gRPC UNAVAILABLE with RetryInfo, HTTP 503 with Retry-After) when Weir is full.
+
+mod decode;
+mod grpc;
+mod http;
+mod intake;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use weir_config::ReceiverConfig;
+use weir_core::telemetry::Telemetry;
+use weir_core::{Consumer, Signal};
+
+use crate::intake::Intake;
+
+/// Why a receiver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// The listen address could not be bound (in use, not local, no permission).
+    #[error("receiver {receiver}: cannot listen on {protocol} {address}: {source}")]
+    Bind {
+        /// Receiver name.
+        receiver: String,
+        /// `grpc` or `http`.
+        protocol: &'static str,
+        /// The configured address.
+        address: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The pipelines a receiver feeds, by signal; `None` where no pipeline of that signal lists it
+/// (requests for it get UNIMPLEMENTED / 404, as in the Collector).
+pub type SignalConsumers = [Option<Arc<dyn Consumer>>; 3];
+
+/// A receiver whose listeners are bound; [`BoundReceiver::serve`] starts answering.
+pub struct BoundReceiver {
+    name: String,
+    config: ReceiverConfig,
+    grpc: Option<TcpListener>,
+    http: Option<TcpListener>,
+    intakes: [Option<Intake>; 3],
+    intakes_http: [Option<Intake>; 3],
+}
+
+/// Where a receiver actually listens (port 0 resolved).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoundAddrs {
+    /// The gRPC listener.
+    pub grpc: Option<SocketAddr>,
+    /// The HTTP listener.
+    pub http: Option<SocketAddr>,
+}
+
+impl BoundReceiver {
+    /// Binds the listeners of `config`, so that errors such as "address in use" surface before
+    /// Weir reports ready.
+    pub async fn bind(
+        name: &str,
+        config: &ReceiverConfig,
+        consumers: SignalConsumers,
+        telemetry: &Telemetry,
+    ) -> Result<BoundReceiver, ReceiverError> {
+        let bind = |protocol: &'static str, address: SocketAddr| async move {
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| ReceiverError::Bind {
+                    receiver: name.to_string(),
+                    protocol,
+                    address,
+                    source,
+                })
+        };
+        let grpc = match &config.grpc {
+            Some(g) => Some(bind("grpc", g.endpoint.0).await?),
+            None => None,
+        };
+        let http = match &config.http {
+            Some(h) => Some(bind("http", h.endpoint.0).await?),
+            None => None,
+        };
+        let intakes = |transport: &str| {
+            let mut out: [Option<Intake>; 3] = [None, None, None];
+            for (i, signal) in Signal::ALL.into_iter().enumerate() {
+                out[i] = consumers[i].as_ref().map(|c| Intake {
+                    consumer: c.clone(),
+                    metrics: telemetry.receiver(name, transport, signal),
+                });
+            }
+            out
+        };
+        Ok(BoundReceiver {
+            name: name.to_string(),
+            config: config.clone(),
+            grpc,
+            http,
+            intakes: intakes("grpc"),
+            intakes_http: intakes("http"),
+        })
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> BoundAddrs {
+        BoundAddrs {
+            grpc: self.grpc.as_ref().and_then(|l| l.local_addr().ok()),
+            http: self.http.as_ref().and_then(|l| l.local_addr().ok()),
+        }
+    }
+
+    /// Starts serving. The tasks end after `shutdown` fires and in-flight requests are answered.
+    pub fn serve(self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let (Some(listener), Some(cfg)) = (self.grpc, &self.config.grpc) {
+            tasks.push(tokio::spawn(grpc::serve(
+                self.name.clone(),
+                listener,
+                cfg.clone(),
+                self.intakes,
+                shutdown.clone(),
+            )));
+        }
+        if let (Some(listener), Some(cfg)) = (self.http, &self.config.http) {
+            tasks.push(tokio::spawn(http::serve(
+                self.name.clone(),
+                listener,
+                cfg.clone(),
+                self.intakes_http,
+                shutdown,
+            )));
+        }
+        tasks
+    }
+}
