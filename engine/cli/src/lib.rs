@@ -1,0 +1,56 @@
+//! The `weir` command line: `weir run` starts a gateway, `weir validate` checks a config.
+//! The library form exists so that test and benchmark binaries can run the very same `main`.
+
+mod args;
+mod logging;
+mod runtime;
+mod topology;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Args, Command};
+
+/// Parses the command line and runs the command. Errors are printed to stderr with their causes;
+/// the exit code is 0 on success, 1 on a runtime or config error, 2 on a usage error.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Validate(v) => match topology::check(&v.config) {
+            Ok(summary) => {
+                println!("{}: ok ({summary})", v.config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(r) => {
+            if let Err(e) = logging::init(&r.log) {
+                eprintln!("weir: {e:#}");
+                return ExitCode::from(2);
+            }
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("weir")
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("weir: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(runtime::run(r)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("weir: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

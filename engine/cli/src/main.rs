@@ -1,0 +1,5 @@
+//! `weir`: see `weir --help`.
+
+fn main() -> std::process::ExitCode {
+    weir_cli::main()
+}

@@ -1,0 +1,131 @@
+//! Builds the running gateway from a validated config: exporters first, then pipelines that send
+//! to them, then receivers that feed the pipelines.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use weir_config::{Config, ProcessorConfig};
+use weir_core::telemetry::Telemetry;
+use weir_core::{Consumer, Signal, Stage};
+use weir_pipeline::{Fanout, Noop, Pipeline, PipelineInput, PipelineSettings};
+use weir_receiver::{BoundReceiver, SignalConsumers};
+
+/// The `builtin:` processors this build has.
+const BUILTINS: [&str; 1] = ["builtin:noop"];
+
+/// Loads `path` and checks everything that can be checked without binding sockets.
+pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
+    let config = Config::load(path)?;
+    for (name, p) in &config.processors {
+        stage(name, p)?;
+    }
+    let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
+    Ok(format!("{} pipeline(s): {}", ids.len(), ids.join(", ")))
+}
+
+/// Creates the stage of processor `name`.
+fn stage(name: &str, p: &ProcessorConfig) -> anyhow::Result<Box<dyn Stage>> {
+    let plugin = p.plugin.get_ref();
+    match plugin.as_str() {
+        "builtin:noop" => Ok(Box::new(Noop::new(name, p.on_error.into()))),
+        other if other.starts_with("builtin:") => bail!(
+            "processors.{name}.plugin: unknown built-in plugin {other:?} (this build has: {})",
+            BUILTINS.join(", ")
+        ),
+        other => bail!(
+            "processors.{name}.plugin: cannot load {other:?}: Wasm plugin files are not supported \
+             by this build yet (built-in: {})",
+            BUILTINS.join(", ")
+        ),
+    }
+}
+
+/// Everything started from one config, with the handles shutdown needs.
+pub(crate) struct Topology {
+    /// Bound but not yet serving receivers.
+    pub receivers: Vec<(String, BoundReceiver)>,
+    /// One task per pipeline.
+    pub pipelines: Vec<JoinHandle<()>>,
+    /// The sender tasks of every exporter.
+    pub exporters: Vec<JoinHandle<()>>,
+    /// Set when shutdown begins: receivers refuse from then on.
+    pub closing: Arc<AtomicBool>,
+    /// Fired at the shutdown deadline: exporters stop retrying and count what is left.
+    pub abandon: CancellationToken,
+}
+
+/// Starts exporters and pipelines and binds receivers.
+pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Topology> {
+    let abandon = CancellationToken::new();
+    let closing = Arc::new(AtomicBool::new(false));
+
+    let mut exporter_tasks = Vec::new();
+    let mut queues = BTreeMap::new();
+    for (name, cfg) in &config.exporters {
+        let running = weir_export::start(name, cfg, telemetry, abandon.clone())?;
+        exporter_tasks.extend(running.tasks);
+        queues.insert(name.as_str(), running.queue);
+    }
+
+    // Inputs of the pipelines each (receiver, signal) feeds.
+    let mut feeds: BTreeMap<(&str, Signal), Vec<PipelineInput>> = BTreeMap::new();
+    let mut pipeline_tasks = Vec::new();
+    for p in &config.pipelines {
+        let stages = p
+            .processors
+            .iter()
+            .map(|name| {
+                let cfg = config
+                    .processors
+                    .get(name)
+                    .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
+                stage(name, cfg)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let exporters = p
+            .exporters
+            .iter()
+            .filter_map(|e| queues.get(e.as_str()).cloned())
+            .collect();
+        let settings = PipelineSettings {
+            id: p.id.clone(),
+            signal: p.signal,
+            queue_size: p.queue_size,
+            send_batch_size: p.batch.send_batch_size,
+            batch_timeout: p.batch.timeout.0,
+        };
+        let (pipeline, input) = Pipeline::new(settings, stages, exporters, telemetry);
+        pipeline_tasks.push(tokio::spawn(pipeline.run()));
+        for r in &p.receivers {
+            feeds
+                .entry((r.as_str(), p.signal))
+                .or_default()
+                .push(input.clone());
+        }
+    }
+    // From here on only pipelines hold exporter queues, so queues close when pipelines end.
+    drop(queues);
+
+    let mut receivers = Vec::new();
+    for (name, cfg) in &config.receivers {
+        let consumers: SignalConsumers = Signal::ALL.map(|s| {
+            feeds.remove(&(name.as_str(), s)).map(|inputs| {
+                Arc::new(Fanout::new(inputs, closing.clone())) as Arc<dyn Consumer>
+            })
+        });
+        let bound = BoundReceiver::bind(name, cfg, consumers, telemetry).await?;
+        receivers.push((name.clone(), bound));
+    }
+    Ok(Topology {
+        receivers,
+        pipelines: pipeline_tasks,
+        exporters: exporter_tasks,
+        closing,
+        abandon,
+    })
+}
