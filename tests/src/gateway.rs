@@ -1,0 +1,230 @@
+//! The gateway process under test.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::eventually;
+
+/// How long a gateway may take to report ready.
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running `weir run` process with JSON logs captured.
+pub struct Gateway {
+    child: Child,
+    /// The admin listener.
+    pub admin: SocketAddr,
+    /// Bound receiver addresses by `(receiver, "grpc" | "http")`.
+    pub listeners: HashMap<(String, String), SocketAddr>,
+    /// Parsed stderr log lines so far.
+    pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// Raw stdout lines so far (the debug exporter writes there).
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+/// The gateway binary built for these tests.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    dir.join("weir-under-test")
+}
+
+impl Gateway {
+    /// Writes `config` (with `[admin] listen = "127.0.0.1:0"` added when it has no `[admin]`),
+    /// starts `weir run` on it, and waits until it is ready.
+    pub async fn start(config: &str) -> Gateway {
+        Gateway::start_with_env(config, &[]).await
+    }
+
+    /// Like [`Gateway::start`], with extra environment variables.
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weir.toml");
+        let mut text = config.to_string();
+        if !text.contains("[admin]") {
+            text = format!("[admin]\nlisten = \"127.0.0.1:0\"\n\n{text}");
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut child = Command::new(binary())
+            .args(["run", "--log-format", "json", "--log-level", "info,weir_export=debug", "--config"])
+            .arg(&path)
+            .envs(env.iter().copied())
+            .env_remove("WEIR_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+                sink.lock().unwrap().push(v);
+            }
+        });
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = stdout_lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+
+        let ready = eventually(START_LIMIT, || {
+            let exited = child.try_wait().ok().flatten().is_some();
+            let seen = logs
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l["message"] == "weir is ready");
+            async move { exited || seen }
+        })
+        .await;
+        let lines = logs.lock().unwrap().clone();
+        if !ready || !lines.iter().any(|l| l["message"] == "weir is ready") {
+            let _ = child.kill();
+            panic!("gateway did not become ready; its logs:\n{}", dump(&lines));
+        }
+        let mut admin = None;
+        let mut listeners = HashMap::new();
+        for l in lines.iter().filter(|l| l["message"] == "listening") {
+            let addr: SocketAddr = l["address"].as_str().unwrap().parse().unwrap();
+            match l["component"].as_str() {
+                Some("admin") => admin = Some(addr),
+                _ => {
+                    let r = l["receiver"].as_str().unwrap().to_string();
+                    let p = l["protocol"].as_str().unwrap().to_string();
+                    listeners.insert((r, p), addr);
+                }
+            }
+        }
+        let gw = Gateway {
+            child,
+            admin: admin.expect("admin address logged"),
+            listeners,
+            logs,
+            stdout: stdout_lines,
+            _dir: dir,
+            http: reqwest::Client::new(),
+        };
+        let url = format!("http://{}/readyz", gw.admin);
+        let client = gw.http.clone();
+        let ok = eventually(START_LIMIT, || {
+            let (c, u) = (client.clone(), url.clone());
+            async move {
+                c.get(u)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        assert!(ok, "/readyz never answered 200");
+        gw
+    }
+
+    /// The address of `receiver`'s `protocol` listener.
+    pub fn addr(&self, receiver: &str, protocol: &str) -> SocketAddr {
+        self.listeners[&(receiver.to_string(), protocol.to_string())]
+    }
+
+    /// `http://ADDR` of a listener.
+    pub fn url(&self, receiver: &str, protocol: &str) -> String {
+        format!("http://{}", self.addr(receiver, protocol))
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("http://{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of the sample `name{labels…}` (labels may be a subset), or 0 when absent.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self.metrics().await;
+        sample(&text, name, labels)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        self.wait(Duration::from_secs(120)).await
+    }
+
+    /// Waits for the process to exit by itself.
+    pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gateway did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The logs so far, one JSON line each.
+    pub fn log_text(&self) -> String {
+        dump(&self.logs.lock().unwrap())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dump(lines: &[serde_json::Value]) -> String {
+    lines
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Finds a sample in Prometheus text.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            if n != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}

@@ -1,0 +1,45 @@
+//! Test harness for Weir's end-to-end tests: start the real gateway process on ephemeral ports
+//! ([`Gateway`]), run a recording OTLP backend whose answers a test scripts ([`Backend`]), and run
+//! the OpenTelemetry Python SDK ([`python`]).
+//!
+//! Nothing here sleeps to wait for a server: the gateway reports its bound addresses in its JSON
+//! logs and the harness then polls `/readyz`; every wait has a deadline.
+#![allow(missing_docs, reason = "test support; each item is documented where it is not obvious")]
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+mod backend;
+mod gateway;
+pub mod python;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use backend::{Backend, Reply, Transport};
+pub use gateway::Gateway;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
