@@ -26,6 +26,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use weir_config::GrpcServerConfig;
+use tower::util::MapResponseLayer;
 use weir_core::Batch;
 
 use crate::intake::{Accepted, Intake, Refusal};
@@ -116,6 +117,7 @@ pub(crate) async fn serve(
         };
     }
     let router = Server::builder()
+        .layer(MapResponseLayer::new(otlp_status::<tonic::body::Body>))
         .add_optional_service(service!(TraceServiceServer, traces))
         .add_optional_service(service!(MetricsServiceServer, metrics))
         .add_optional_service(service!(LogsServiceServer, logs));
@@ -126,4 +128,31 @@ pub(crate) async fn serve(
     {
         tracing::error!(receiver = %name, error = %e, "gRPC server failed");
     }
+}
+
+/// Rewrites the statuses tonic gives before a request reaches Weir into the ones the OTLP spec
+/// and the Collector use, so clients do not retry what can never succeed:
+/// - a body that does not decode (INTERNAL "failed to decode Protobuf message", or a corrupt
+///   compressed body) becomes INVALID_ARGUMENT;
+/// - a message over `max_recv_msg_size` (OUT_OF_RANGE, which OTLP clients retry) becomes
+///   RESOURCE_EXHAUSTED without RetryInfo, which they do not.
+fn otlp_status<B>(mut resp: http::Response<B>) -> http::Response<B> {
+    let headers = resp.headers();
+    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok());
+    let msg = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let fixed = match code {
+        Some("13") if msg.starts_with("failed%20to%20decode") || msg.starts_with("Error%20decompressing") => {
+            Some(Code::InvalidArgument)
+        }
+        Some("11") if msg.contains("too%20large") => Some(Code::ResourceExhausted),
+        _ => None,
+    };
+    if let Some(code) = fixed {
+        resp.headers_mut()
+            .insert("grpc-status", http::HeaderValue::from(code as i32));
+    }
+    resp
 }
