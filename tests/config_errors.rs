@@ -1,1 +1,179 @@
-//! placeholder
+//! `weir validate` (and `weir run`) on broken config files: each must fail with exactly the
+//! message below, naming file, line, column and key, and a valid file must pass.
+
+use std::process::Command;
+
+use weir_tests::gateway::binary;
+
+/// A valid base the cases break in one place each.
+const BASE: &str = r#"[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[exporters.out]
+type = "debug"
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["out"]
+"#;
+
+/// (case, file contents, the exact message on stderr)
+fn cases() -> Vec<(&'static str, String, &'static str)> {
+    let with = |extra: &str| format!("{BASE}{extra}");
+    let replace = |from: &str, to: &str| {
+        assert!(BASE.contains(from), "{from}");
+        BASE.replace(from, to)
+    };
+    vec![
+        (
+            "misspelt top-level table",
+            "[recievers.otlp]\ngrpc = \"127.0.0.1:0\"\n".into(),
+            "weir.toml:1:2: recievers.otlp: unknown field `recievers`, expected one of `admin`, `service`, `receivers`, `processors`, `exporters`, `pipelines`",
+        ),
+        (
+            "misspelt exporter key",
+            with("\n[exporters.x]\ntype = \"otlp-grpc\"\nendpont = \"http://127.0.0.1:4317\"\n"),
+            "weir.toml:13:1: exporters.x.endpont: unknown field `endpont`, expected one of `type`, `endpoint`, `compression`, `timeout`, `headers`, `verbosity`, `path`, `sending_queue`, `retry_on_failure`",
+        ),
+        (
+            "wrong type",
+            with("queue_size = \"ten\"\n"),
+            "weir.toml:10:14: pipelines.traces.queue_size: invalid type: string \"ten\", expected usize",
+        ),
+        (
+            "bad duration",
+            replace("type = \"debug\"", "type = \"otlp-grpc\"\nendpoint = \"http://127.0.0.1:4317\"\ntimeout = \"5 parsecs\""),
+            "weir.toml:7:11: exporters.out.timeout: invalid duration \"5 parsecs\": write a number and a unit, e.g. \"250ms\", \"10s\", \"5m\"",
+        ),
+        (
+            "address without a port",
+            replace("grpc = \"127.0.0.1:0\"", "grpc = \"localhost\""),
+            "weir.toml:2:8: receivers.otlp.grpc: invalid listen address \"localhost\": expected IP:PORT such as \"127.0.0.1:4317\" or \"[::1]:4317\"",
+        ),
+        (
+            "bad size",
+            replace("grpc = \"127.0.0.1:0\"", "grpc = { endpoint = \"127.0.0.1:0\", max_recv_msg_size = \"4 furlongs\" }"),
+            "weir.toml:2:56: receivers.otlp.grpc: invalid size \"4 furlongs\": unknown unit \"furlongs\" (use B, KB, KiB, MB, MiB, GB or GiB)",
+        ),
+        (
+            "unknown exporter type",
+            replace("type = \"debug\"", "type = \"kafka\""),
+            "weir.toml:5:8: exporters.out.type: unknown variant `kafka`, expected one of `otlp-grpc`, `otlp-http`, `debug`, `file`",
+        ),
+        (
+            "undefined exporter",
+            replace("exporters = [\"out\"]", "exporters = [\"out\", \"jaeger\"]"),
+            "weir.toml:9:21: pipelines.traces.exporters: `jaeger` is not defined: add a [exporters.jaeger] table (defined: out)",
+        ),
+        (
+            "unused receiver",
+            with("\n[receivers.spare]\nhttp = \"127.0.0.1:0\"\n"),
+            "weir.toml:11:12: receivers.spare: `spare` is defined but no pipeline uses it",
+        ),
+        (
+            "pipeline without exporters",
+            replace("exporters = [\"out\"]", "exporters = []"),
+            "weir.toml:4:12: exporters.out: `out` is defined but no pipeline uses it\n\
+             weir.toml:7:1: pipelines.traces.exporters: a pipeline needs at least one of its exporters",
+        ),
+        (
+            "unknown signal",
+            replace("[pipelines.traces]", "[pipelines.spans]"),
+            "weir.toml:1:12: receivers.otlp: `otlp` is defined but no pipeline uses it\n\
+             weir.toml:4:12: exporters.out: `out` is defined but no pipeline uses it\n\
+             weir.toml:7:12: pipelines.spans: unknown signal `spans`: pipelines are `traces`, `metrics` or `logs` (named ones as [pipelines.traces.<name>])",
+        ),
+        (
+            "misspelt pipeline key",
+            with("recievers = [\"otlp\"]\n"),
+            "weir.toml:7:1: pipelines.traces: unknown key `recievers`: a pipeline takes receivers, processors, exporters, batch, queue_size or named pipeline tables [pipelines.<signal>.<name>]",
+        ),
+        (
+            "unset environment variable",
+            replace("\"127.0.0.1:0\"", "\"127.0.0.1:${WEIR_TEST_UNSET_PORT}\""),
+            "weir.toml:2:19: environment variable WEIR_TEST_UNSET_PORT is not set (give a default with ${WEIR_TEST_UNSET_PORT:-value})",
+        ),
+        (
+            "https endpoint",
+            replace("type = \"debug\"", "type = \"otlp-http\"\nendpoint = \"https://collector:4318\""),
+            "weir.toml:6:12: exporters.out.endpoint: \"https://collector:4318\": https endpoints are not supported yet (TLS is a planned feature); use http://",
+        ),
+        (
+            "endpoint on a debug exporter",
+            replace("type = \"debug\"", "type = \"debug\"\nendpoint = \"http://127.0.0.1:4317\""),
+            "weir.toml:6:12: exporters.out.endpoint: `endpoint` does not apply to exporters of type debug",
+        ),
+        (
+            "TOML syntax error",
+            with("\n[exporters.y\n"),
+            "weir.toml:11:13: unclosed table, expected `]`",
+        ),
+        (
+            "two listeners on one address",
+            "[receivers.a]\ngrpc = \"127.0.0.1:4317\"\n[receivers.b]\nhttp = \"127.0.0.1:4317\"\n\
+             [exporters.out]\ntype = \"debug\"\n[pipelines.traces]\nreceivers = [\"a\", \"b\"]\nexporters = [\"out\"]\n"
+                .into(),
+            "weir.toml:3:1: receivers.b.http: address 127.0.0.1:4317 is already used by receivers.a.grpc",
+        ),
+        (
+            "unknown on_error",
+            replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:noop\"\non_error = \"ignore\""),
+            "weir.toml:14:12: processors.p.on_error: unknown variant `ignore`, expected one of `pass`, `drop`, `refuse`",
+        ),
+        (
+            "unknown built-in plugin",
+            replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:redcat\""),
+            "weir.toml:13:10: processors.p.plugin: unknown built-in plugin \"builtin:redcat\" (this build has: builtin:noop)",
+        ),
+    ]
+}
+
+fn weir(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("WEIR_TEST_UNSET_PORT")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn each_broken_config_fails_with_its_exact_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (case, text, want) in cases() {
+        std::fs::write(dir.path().join("weir.toml"), &text).unwrap();
+        let out = weir(dir.path(), &["validate", "--config", "weir.toml"]);
+        let got = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+        if out.status.code() != Some(1) || got != want {
+            failures.push(format!("{case}: exit {:?}\n  want: {want}\n  got:  {got}", out.status.code()));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn run_refuses_a_broken_config_with_the_same_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, text, want) = cases().into_iter().find(|c| c.0 == "undefined exporter").unwrap();
+    std::fs::write(dir.path().join("weir.toml"), text).unwrap();
+    let out = weir(dir.path(), &["run", "--config", "weir.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().any(|l| l == format!("weir: {want}")), "{stderr}");
+}
+
+#[test]
+fn a_valid_config_passes_and_a_missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("weir.toml"), BASE).unwrap();
+    let out = weir(dir.path(), &["validate", "--config", "weir.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "weir.toml: ok (1 pipeline(s): traces)\n");
+    let out = weir(dir.path(), &["validate", "--config", "nope.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "nope.toml: cannot read config: No such file or directory (os error 2)"
+    );
+}

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod backend;
-mod gateway;
+pub mod gateway;
 pub mod python;
 
 use std::future::Future;

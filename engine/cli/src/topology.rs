@@ -22,27 +22,29 @@ const BUILTINS: [&str; 1] = ["builtin:noop"];
 pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
     let config = Config::load(path)?;
     for (name, p) in &config.processors {
-        stage(name, p)?;
+        stage(&config, name, p)?;
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     Ok(format!("{} pipeline(s): {}", ids.len(), ids.join(", ")))
 }
 
 /// Creates the stage of processor `name`.
-fn stage(name: &str, p: &ProcessorConfig) -> anyhow::Result<Box<dyn Stage>> {
+fn stage(config: &Config, name: &str, p: &ProcessorConfig) -> anyhow::Result<Box<dyn Stage>> {
     let plugin = p.plugin.get_ref();
-    match plugin.as_str() {
-        "builtin:noop" => Ok(Box::new(Noop::new(name, p.on_error.into()))),
-        other if other.starts_with("builtin:") => bail!(
-            "processors.{name}.plugin: unknown built-in plugin {other:?} (this build has: {})",
+    let message = match plugin.as_str() {
+        "builtin:noop" => return Ok(Box::new(Noop::new(name, p.on_error.into()))),
+        other if other.starts_with("builtin:") => format!(
+            "unknown built-in plugin {other:?} (this build has: {})",
             BUILTINS.join(", ")
         ),
-        other => bail!(
-            "processors.{name}.plugin: cannot load {other:?}: Wasm plugin files are not supported \
-             by this build yet (built-in: {})",
+        other => format!(
+            "cannot load {other:?}: Wasm plugin files are not supported by this build yet \
+             (built-in: {})",
             BUILTINS.join(", ")
         ),
-    }
+    };
+    let d = config.diagnostic(p.plugin.span(), format!("processors.{name}.plugin"), message);
+    bail!("{d}")
 }
 
 /// Everything started from one config, with the handles shutdown needs.
@@ -84,7 +86,7 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
                     .processors
                     .get(name)
                     .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
-                stage(name, cfg)
+                stage(config, name, cfg)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let exporters = p

@@ -30,11 +30,12 @@ pub(crate) fn expand(
             rest = &tail[1..];
             continue;
         };
-        let Some(end) = body.find('}') else {
+        let line_end = body.find(['\n', '"', '\'']).unwrap_or(body.len());
+        let Some(end) = body[..line_end].find('}') else {
             errors.push(src.at(at..at, "", "unterminated `${` (write `$$` for a literal `$`)"));
-            out.push_str(tail);
-            rest = "";
-            break;
+            out.push_str("${");
+            rest = body;
+            continue;
         };
         let inner = &body[..end];
         let inner = inner.strip_prefix("env:").unwrap_or(inner);
@@ -109,12 +110,13 @@ mod tests {
 
     #[test]
     fn reports_unset_and_malformed() {
-        let errs = run("a = 1\nb = \"${NOPE}\"\nc = \"${1x}\"").expect_err("errors");
+        let errs = run("a = 1\nb = \"${NOPE}\"\nc = \"${1x}\"\nd = \"${OPEN\"\ne = \"}\"").expect_err("errors");
         assert_eq!(
             errs,
             vec![
                 "t.toml:2:6: environment variable NOPE is not set (give a default with ${NOPE:-value})",
                 "t.toml:3:6: `${1x}` is not a valid environment variable reference",
+                "t.toml:4:6: unterminated `${` (write `$$` for a literal `$`)",
             ]
         );
     }

@@ -32,12 +32,12 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: cannot read config: {source}")]
+    #[error("{path}: cannot read config: {error}")]
     Read {
         /// The path as given.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error; shown in the message, so not also a `source` (chains would print it twice).
+        error: std::io::Error,
     },
     /// The file was read but is not a valid config; every problem found is listed.
     #[error("{}", render(.0))]
@@ -109,6 +109,10 @@ impl Source<'_> {
         };
         if let Some(h) = header(line) {
             return h;
+        }
+        if line.starts_with('[') {
+            // A header the parser could not read: no key to name.
+            return String::new();
         }
         let table = self.text[..line_start]
             .lines()

@@ -78,6 +78,8 @@ pub struct Config {
     pub exporters: BTreeMap<String, ExporterConfig>,
     /// Every pipeline, named pipelines included, in file order of their signal and name.
     pub pipelines: Vec<Pipeline>,
+    /// The file name and expanded text, to locate errors found after validation.
+    source: (String, String),
 }
 
 /// One resolved pipeline: every name it lists exists.
@@ -100,11 +102,26 @@ pub struct Pipeline {
 }
 
 impl Config {
+    /// A diagnostic at a position of this config's file (a span from one of its `Spanned`
+    /// fields), for errors found while building the runtime, such as an unknown plugin.
+    pub fn diagnostic(
+        &self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let src = error::Source {
+            name: &self.source.0,
+            text: &self.source.1,
+        };
+        src.at(span, key, message)
+    }
+
     /// Reads and validates the file at `path`, expanding `${VAR}` from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Config::parse(&path.display().to_string(), &text, &|k| std::env::var(k).ok())
     }
@@ -131,7 +148,9 @@ impl Config {
         let raw: RawConfig = toml::from_str(&expanded).map_err(|e| {
             ConfigError::Invalid(vec![src.parse_error(e.span(), e.message())])
         })?;
-        validate::validate(&src, raw).map_err(ConfigError::Invalid)
+        let mut config = validate::validate(&src, raw).map_err(ConfigError::Invalid)?;
+        config.source = (name.to_string(), expanded.clone());
+        Ok(config)
     }
 }
 

@@ -103,11 +103,17 @@ impl<'de> Deserialize<'de> for PipelineGroup {
                         "queue_size" => base.queue_size = map.next_value()?,
                         name => {
                             let spec = map.next_value::<Spanned<PipelineSpec>>().map_err(|e| {
-                                de::Error::custom(format!(
-                                    "unknown key `{name}`: a pipeline takes {} or named \
-                                     pipeline tables ({e})",
-                                    PIPELINE_KEYS.join(", ")
-                                ))
+                                let text = e.to_string();
+                                if text.starts_with("invalid type") || text.starts_with("invalid length") {
+                                    // Not a table: most likely a misspelt pipeline key.
+                                    de::Error::custom(format!(
+                                        "unknown key `{name}`: a pipeline takes {} or named \
+                                         pipeline tables [pipelines.<signal>.<name>]",
+                                        PIPELINE_KEYS.join(", ")
+                                    ))
+                                } else {
+                                    e
+                                }
                             })?;
                             group.named.insert(name.to_string(), spec);
                         }

@@ -15,9 +15,9 @@ pub struct Seconds(pub Duration);
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map(Seconds).map_err(|e| {
+        humantime::parse_duration(s.trim()).map(Seconds).map_err(|_| {
             de::Error::custom(format!(
-                "invalid duration \"{s}\": {e} (write e.g. \"250ms\", \"10s\", \"5m\")"
+                "invalid duration \"{s}\": write a number and a unit, e.g. \"250ms\", \"10s\", \"5m\""
             ))
         })
     }

@@ -188,6 +188,7 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         processors: inner(raw.processors),
         exporters: inner(raw.exporters),
         pipelines,
+        source: Default::default(),
     })
 }
 

@@ -31,10 +31,10 @@ impl FileSink {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| ExportError::File {
+            .map_err(|error| ExportError::File {
                 exporter: name.to_string(),
                 path: path.clone(),
-                source,
+                error,
             })?;
         Ok(FileSink {
             path,

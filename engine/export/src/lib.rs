@@ -49,14 +49,14 @@ pub enum ExportError {
         reason: String,
     },
     /// The output file could not be opened.
-    #[error("exporter {exporter}: cannot open {path}: {source}")]
+    #[error("exporter {exporter}: cannot open {path}: {error}")]
     File {
         /// Exporter name.
         exporter: String,
         /// The path as configured.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error; shown in the message, so not also a `source` (chains would print it twice).
+        error: std::io::Error,
     },
     /// A required setting is missing (config validation normally catches this first).
     #[error("exporter {exporter}: {message}")]

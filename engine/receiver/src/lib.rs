@@ -26,7 +26,7 @@ use crate::intake::Intake;
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
     /// The listen address could not be bound (in use, not local, no permission).
-    #[error("receiver {receiver}: cannot listen on {protocol} {address}: {source}")]
+    #[error("receiver {receiver}: cannot listen on {protocol} {address}: {error}")]
     Bind {
         /// Receiver name.
         receiver: String,
@@ -34,8 +34,8 @@ pub enum ReceiverError {
         protocol: &'static str,
         /// The configured address.
         address: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error; shown in the message, so not also a `source` (chains would print it twice).
+        error: std::io::Error,
     },
 }
 
@@ -74,11 +74,11 @@ impl BoundReceiver {
         let bind = |protocol: &'static str, address: SocketAddr| async move {
             TcpListener::bind(address)
                 .await
-                .map_err(|source| ReceiverError::Bind {
+                .map_err(|error| ReceiverError::Bind {
                     receiver: name.to_string(),
                     protocol,
                     address,
-                    source,
+                    error,
                 })
         };
         let grpc = match &config.grpc {
