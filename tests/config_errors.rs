@@ -177,3 +177,18 @@ fn a_valid_config_passes_and_a_missing_file_is_named() {
         "nope.toml: cannot read config: No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn every_example_config_is_valid() {
+    let dir = weir_tests::repo_root().join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = weir(&dir, &["validate", "--config", path.to_str().unwrap()]);
+            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no example configs found in {}", dir.display());
+}

@@ -44,6 +44,12 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with extra environment variables.
     pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_binary(&binary(), config, env).await
+    }
+
+    /// Like [`Gateway::start_with_env`], running the gateway binary at `bin` (the load harness
+    /// runs a release build of `weir`).
+    pub async fn start_binary(bin: &Path, config: &str, env: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("weir.toml");
         let mut text = config.to_string();
@@ -51,7 +57,7 @@ impl Gateway {
             text = format!("[admin]\nlisten = \"127.0.0.1:0\"\n\n{text}");
         }
         std::fs::write(&path, text).unwrap();
-        let mut child = Command::new(binary())
+        let mut child = Command::new(bin)
             .args(["run", "--log-format", "json", "--log-level", "info,weir_export=debug", "--config"])
             .arg(&path)
             .envs(env.iter().copied())
@@ -60,7 +66,7 @@ impl Gateway {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
 
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();

@@ -1,0 +1,267 @@
+//! `weir-load`: measures OTLP/gRPC → Weir (pass-through pipeline) → OTLP/gRPC in spans/s, and the
+//! latency Weir adds at a fixed request rate. See benches/README.md.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use weir_tests::Gateway;
+
+#[derive(Parser)]
+#[command(about = "OTLP/gRPC -> weir -> OTLP/gRPC load harness")]
+struct Args {
+    /// The weir binary to run (build it with `cargo build --release --bin weir`).
+    #[arg(long, default_value = "target/release/weir")]
+    weir: PathBuf,
+    /// Concurrent gRPC clients in the throughput phase.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Length of each phase, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Spans per request.
+    #[arg(long, default_value_t = 100)]
+    spans: usize,
+    /// The pipeline's send_batch_size (0: every request alone).
+    #[arg(long, default_value_t = 0)]
+    batch: usize,
+    /// The pipeline's batch timeout.
+    #[arg(long, default_value = "200ms")]
+    batch_timeout: String,
+    /// Compression of the exporter to the sink: gzip (the default, as in the Collector), zstd, none.
+    #[arg(long, default_value = "gzip")]
+    compression: String,
+    /// The latency phases send at this share of the measured throughput.
+    #[arg(long, default_value_t = 0.5)]
+    rate_share: f64,
+}
+
+/// The receiving backend: counts spans and stamps when each request id arrived.
+#[derive(Clone)]
+struct Sink {
+    spans: Arc<AtomicU64>,
+    /// Arrival in µs since `base`, by request id (0 = not yet).
+    arrivals: Arc<Vec<AtomicU64>>,
+    base: Instant,
+}
+
+const MAX_REQUESTS: usize = 4_000_000;
+
+#[tonic::async_trait]
+impl TraceService for Sink {
+    async fn export(
+        &self,
+        r: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let now = self.base.elapsed().as_micros() as u64 + 1;
+        let req = r.into_inner();
+        for rs in &req.resource_spans {
+            for ss in &rs.scope_spans {
+                self.spans.fetch_add(ss.spans.len() as u64, Ordering::Relaxed);
+                if let Some(id) = ss.spans.first().and_then(|s| s.name.strip_prefix("req-")).and_then(|n| n.parse::<usize>().ok())
+                    && let Some(slot) = self.arrivals.get(id)
+                {
+                    slot.store(now, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// A request of `spans` spans with 10 attributes each (~500 B per span on the wire).
+fn template(spans: usize) -> ExportTraceServiceRequest {
+    let kv = |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    let spans = (0..spans)
+        .map(|i| Span {
+            trace_id: vec![(i % 251) as u8 + 1; 16],
+            span_id: vec![(i % 241) as u8 + 1; 8],
+            parent_span_id: vec![7; 8],
+            name: "GET /api/v1/orders/{id}".into(),
+            kind: 2,
+            start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            end_time_unix_nano: 1_700_000_000_050_000_000 + i as u64,
+            attributes: vec![
+                kv("http.request.method", Value::StringValue("GET".into())),
+                kv("http.route", Value::StringValue("/api/v1/orders/{id}".into())),
+                kv("url.full", Value::StringValue(format!("https://shop.example.com/api/v1/orders/{i}?expand=items"))),
+                kv("http.response.status_code", Value::IntValue(200)),
+                kv("server.address", Value::StringValue("shop.example.com".into())),
+                kv("server.port", Value::IntValue(443)),
+                kv("user_agent.original", Value::StringValue("Mozilla/5.0 (X11; Linux x86_64) Weir-Load/1.0".into())),
+                kv("client.address", Value::StringValue("203.0.113.17".into())),
+                kv("app.customer.tier", Value::StringValue("gold".into())),
+                kv("app.cache.hit", Value::BoolValue(i % 3 == 0)),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", Value::StringValue("checkout".into()))],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope { name: "load".into(), ..Default::default() }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn numbered(t: &ExportTraceServiceRequest, id: usize) -> ExportTraceServiceRequest {
+    let mut r = t.clone();
+    if let Some(s) = r.resource_spans[0].scope_spans[0].spans.first_mut() {
+        s.name = format!("req-{id}");
+    }
+    r
+}
+
+async fn client(url: &str) -> anyhow::Result<TraceServiceClient<Channel>> {
+    Ok(TraceServiceClient::connect(url.to_string()).await?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.weir.exists(), "{} not found: run `cargo build --release --bin weir` first", args.weir.display());
+    let sink = Sink {
+        spans: Arc::default(),
+        arrivals: Arc::new((0..MAX_REQUESTS).map(|_| AtomicU64::new(0)).collect()),
+        base: Instant::now(),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let sink_url = format!("http://{}", listener.local_addr()?);
+    let server = tonic::transport::Server::builder()
+        .add_service(TraceServiceServer::new(sink.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip).accept_compressed(tonic::codec::CompressionEncoding::Zstd).max_decoding_message_size(64 << 20));
+    tokio::spawn(server.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
+
+    let config = format!(
+        r#"
+[receivers.otlp]
+grpc = {{ endpoint = "127.0.0.1:0", max_recv_msg_size = "16MiB" }}
+[exporters.sink]
+type = "otlp-grpc"
+endpoint = "{sink_url}"
+compression = "{}"
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["sink"]
+queue_size = 256
+batch = {{ send_batch_size = {}, timeout = "{}" }}
+"#,
+        args.compression, args.batch, args.batch_timeout
+    );
+    let gw = Gateway::start_binary(&args.weir, &config, &[]).await;
+    let weir_url = gw.url("otlp", "grpc");
+    let tpl = Arc::new(template(args.spans));
+    let next_id = Arc::new(AtomicU64::new(0));
+
+    // Phase 1: closed-loop throughput through weir.
+    println!("throughput: {} clients x {} spans/request for {} s …", args.clients, args.spans, args.seconds);
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicU64::new(0));
+    let before = sink.spans.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (tpl, stop, next_id, refused) = (tpl.clone(), stop.clone(), next_id.clone(), refused.clone());
+        let mut c = client(&weir_url).await?;
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
+                if c.export(numbered(&tpl, id)).await.is_err() {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await?;
+    }
+    let sent_elapsed = start.elapsed();
+    // Let in-flight exports land, then count.
+    let settle = Instant::now();
+    let mut last = u64::MAX;
+    while settle.elapsed() < Duration::from_secs(30) {
+        let now = sink.spans.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let delivered = sink.spans.load(Ordering::Relaxed) - before;
+    let sps = delivered as f64 / sent_elapsed.as_secs_f64();
+    println!("  delivered {delivered} spans: {sps:.0} spans/s ({} refused requests retried)", refused.load(Ordering::Relaxed));
+
+    // Phase 2: fixed-rate latency, direct and through weir.
+    let rate = (sps * args.rate_share / args.spans as f64).max(1.0);
+    for (label, url) in [("direct to sink", sink_url.clone()), ("through weir", weir_url.clone())] {
+        let h = latency(&sink, &url, &tpl, &next_id, rate, Duration::from_secs(args.seconds)).await?;
+        println!(
+            "latency {label:>15} at {rate:.0} req/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.max() as f64 / 1000.0,
+            h.len()
+        );
+    }
+    let dropped = gw.metric("weir_exporter_dropped_items_total", &[]).await;
+    println!("weir_exporter_dropped_items_total = {dropped}");
+    Ok(())
+}
+
+/// Sends at `rate` requests/s for `span` and returns send→arrival latencies in µs.
+async fn latency(
+    sink: &Sink,
+    url: &str,
+    tpl: &Arc<ExportTraceServiceRequest>,
+    next_id: &Arc<AtomicU64>,
+    rate: f64,
+    span: Duration,
+) -> anyhow::Result<Histogram<u64>> {
+    let c = client(url).await?;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let end = Instant::now() + span;
+    let mut sent = Vec::new();
+    while Instant::now() < end {
+        tick.tick().await;
+        let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
+        sink.arrivals[id].store(0, Ordering::Relaxed);
+        let at = sink.base.elapsed().as_micros() as u64 + 1;
+        let (mut c, req) = (c.clone(), numbered(tpl, id));
+        tokio::spawn(async move { c.export(req).await });
+        sent.push((id, at));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut h = Histogram::<u64>::new(3).context("histogram")?;
+    for (id, at) in sent {
+        let arrived = sink.arrivals[id].load(Ordering::Relaxed);
+        if arrived > 0 {
+            h.record(arrived.saturating_sub(at).max(1))?;
+        }
+    }
+    Ok(h)
+}
