@@ -1,6 +1,11 @@
 //! `weir-load`: measures OTLP/gRPC → Weir (pass-through pipeline) → OTLP/gRPC in spans/s, and the
 //! latency Weir adds at a fixed request rate. See benches/README.md.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in the load harness is its error report"
+)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,8 +15,12 @@ use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -70,8 +79,13 @@ impl TraceService for Sink {
         let req = r.into_inner();
         for rs in &req.resource_spans {
             for ss in &rs.scope_spans {
-                self.spans.fetch_add(ss.spans.len() as u64, Ordering::Relaxed);
-                if let Some(id) = ss.spans.first().and_then(|s| s.name.strip_prefix("req-")).and_then(|n| n.parse::<usize>().ok())
+                self.spans
+                    .fetch_add(ss.spans.len() as u64, Ordering::Relaxed);
+                if let Some(id) = ss
+                    .spans
+                    .first()
+                    .and_then(|s| s.name.strip_prefix("req-"))
+                    .and_then(|n| n.parse::<usize>().ok())
                     && let Some(slot) = self.arrivals.get(id)
                 {
                     slot.store(now, Ordering::Relaxed);
@@ -84,7 +98,11 @@ impl TraceService for Sink {
 
 /// A request of `spans` spans with 10 attributes each (~500 B per span on the wire).
 fn template(spans: usize) -> ExportTraceServiceRequest {
-    let kv = |k: &str, v: Value| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    let kv = |k: &str, v: Value| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
     let spans = (0..spans)
         .map(|i| Span {
             trace_id: vec![(i % 251) as u8 + 1; 16],
@@ -96,12 +114,26 @@ fn template(spans: usize) -> ExportTraceServiceRequest {
             end_time_unix_nano: 1_700_000_000_050_000_000 + i as u64,
             attributes: vec![
                 kv("http.request.method", Value::StringValue("GET".into())),
-                kv("http.route", Value::StringValue("/api/v1/orders/{id}".into())),
-                kv("url.full", Value::StringValue(format!("https://shop.example.com/api/v1/orders/{i}?expand=items"))),
+                kv(
+                    "http.route",
+                    Value::StringValue("/api/v1/orders/{id}".into()),
+                ),
+                kv(
+                    "url.full",
+                    Value::StringValue(format!(
+                        "https://shop.example.com/api/v1/orders/{i}?expand=items"
+                    )),
+                ),
                 kv("http.response.status_code", Value::IntValue(200)),
-                kv("server.address", Value::StringValue("shop.example.com".into())),
+                kv(
+                    "server.address",
+                    Value::StringValue("shop.example.com".into()),
+                ),
                 kv("server.port", Value::IntValue(443)),
-                kv("user_agent.original", Value::StringValue("Mozilla/5.0 (X11; Linux x86_64) Weir-Load/1.0".into())),
+                kv(
+                    "user_agent.original",
+                    Value::StringValue("Mozilla/5.0 (X11; Linux x86_64) Weir-Load/1.0".into()),
+                ),
                 kv("client.address", Value::StringValue("203.0.113.17".into())),
                 kv("app.customer.tier", Value::StringValue("gold".into())),
                 kv("app.cache.hit", Value::BoolValue(i % 3 == 0)),
@@ -116,7 +148,10 @@ fn template(spans: usize) -> ExportTraceServiceRequest {
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "load".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "load".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],
@@ -140,7 +175,11 @@ async fn client(url: &str) -> anyhow::Result<TraceServiceClient<Channel>> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.weir.exists(), "{} not found: run `cargo build --release --bin weir` first", args.weir.display());
+    anyhow::ensure!(
+        args.weir.exists(),
+        "{} not found: run `cargo build --release --bin weir` first",
+        args.weir.display()
+    );
     let sink = Sink {
         spans: Arc::default(),
         arrivals: Arc::new((0..MAX_REQUESTS).map(|_| AtomicU64::new(0)).collect()),
@@ -148,8 +187,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let sink_url = format!("http://{}", listener.local_addr()?);
-    let server = tonic::transport::Server::builder()
-        .add_service(TraceServiceServer::new(sink.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip).accept_compressed(tonic::codec::CompressionEncoding::Zstd).max_decoding_message_size(64 << 20));
+    let server = tonic::transport::Server::builder().add_service(
+        TraceServiceServer::new(sink.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+            .max_decoding_message_size(64 << 20),
+    );
     tokio::spawn(server.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
 
     let config = format!(
@@ -174,14 +217,18 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
     let next_id = Arc::new(AtomicU64::new(0));
 
     // Phase 1: closed-loop throughput through weir.
-    println!("throughput: {} clients x {} spans/request for {} s …", args.clients, args.spans, args.seconds);
+    println!(
+        "throughput: {} clients x {} spans/request for {} s …",
+        args.clients, args.spans, args.seconds
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
     let before = sink.spans.load(Ordering::Relaxed);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (tpl, stop, next_id, refused) = (tpl.clone(), stop.clone(), next_id.clone(), refused.clone());
+        let (tpl, stop, next_id, refused) =
+            (tpl.clone(), stop.clone(), next_id.clone(), refused.clone());
         let mut c = client(&weir_url).await?;
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -212,12 +259,26 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
     }
     let delivered = sink.spans.load(Ordering::Relaxed) - before;
     let sps = delivered as f64 / sent_elapsed.as_secs_f64();
-    println!("  delivered {delivered} spans: {sps:.0} spans/s ({} refused requests retried)", refused.load(Ordering::Relaxed));
+    println!(
+        "  delivered {delivered} spans: {sps:.0} spans/s ({} refused requests retried)",
+        refused.load(Ordering::Relaxed)
+    );
 
     // Phase 2: fixed-rate latency, direct and through weir.
     let rate = (sps * args.rate_share / args.spans as f64).max(1.0);
-    for (label, url) in [("direct to sink", sink_url.clone()), ("through weir", weir_url.clone())] {
-        let h = latency(&sink, &url, &tpl, &next_id, rate, Duration::from_secs(args.seconds)).await?;
+    for (label, url) in [
+        ("direct to sink", sink_url.clone()),
+        ("through weir", weir_url.clone()),
+    ] {
+        let h = latency(
+            &sink,
+            &url,
+            &tpl,
+            &next_id,
+            rate,
+            Duration::from_secs(args.seconds),
+        )
+        .await?;
         println!(
             "latency {label:>15} at {rate:.0} req/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
             h.value_at_quantile(0.5) as f64 / 1000.0,

@@ -2,6 +2,11 @@
 //! Retry-After, gRPC UNAVAILABLE with RetryInfo) instead of a 200 followed by a drop; once the
 //! backend recovers, everything a client saw accepted is delivered exactly once.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests and the load harness a failed unwrap is the failure report"
+)]
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -30,7 +35,10 @@ fn request(n: u32) -> ExportTraceServiceRequest {
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -102,27 +110,65 @@ batch = {{ send_batch_size = 0 }}
         }
     }
     let refused = refused_http.expect("the gateway never refused while the backend was stalled");
-    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after >= 1);
-    assert!(!accepted.is_empty(), "nothing was accepted before the queues filled");
+    assert!(
+        !accepted.is_empty(),
+        "nothing was accepted before the queues filled"
+    );
 
     // gRPC clients get UNAVAILABLE with RetryInfo while the queues are full.
-    let mut client = TraceServiceClient::connect(gw.url("otlp", "grpc")).await.unwrap();
-    let status = client.export(request(10_000)).await.expect_err("queues are full");
+    let mut client = TraceServiceClient::connect(gw.url("otlp", "grpc"))
+        .await
+        .unwrap();
+    let status = client
+        .export(request(10_000))
+        .await
+        .expect_err("queues are full");
     assert_eq!(status.code(), tonic::Code::Unavailable);
     let info = status.get_details_retry_info().expect("RetryInfo attached");
-    assert!(info.retry_delay.is_some_and(|d| d >= Duration::from_millis(1)));
-    let overloaded = gw.metric("weir_receiver_refused_items_total", &[("reason", "overloaded")]).await;
-    assert!(overloaded >= 20.0, "refused items are counted: {overloaded}");
+    assert!(
+        info.retry_delay
+            .is_some_and(|d| d >= Duration::from_millis(1))
+    );
+    let overloaded = gw
+        .metric(
+            "weir_receiver_refused_items_total",
+            &[("reason", "overloaded")],
+        )
+        .await;
+    assert!(
+        overloaded >= 20.0,
+        "refused items are counted: {overloaded}"
+    );
 
     backend.resume();
     let want = accepted.len() * 10;
-    let done = eventually(Duration::from_secs(60), || async { backend.delivered_items(Transport::Grpc) >= want }).await;
-    assert!(done, "accepted data was not delivered after the backend recovered:\n{}", gw.log_text());
+    let done = eventually(Duration::from_secs(60), || async {
+        backend.delivered_items(Transport::Grpc) >= want
+    })
+    .await;
+    assert!(
+        done,
+        "accepted data was not delivered after the backend recovered:\n{}",
+        gw.log_text()
+    );
     let mut got = span_ids(&backend.delivered(Transport::Grpc));
     got.sort();
-    let mut expected = span_ids(&accepted.iter().map(|n| Batch::Traces(request(*n))).collect::<Vec<_>>());
+    let mut expected = span_ids(
+        &accepted
+            .iter()
+            .map(|n| Batch::Traces(request(*n)))
+            .collect::<Vec<_>>(),
+    );
     expected.sort();
     assert_eq!(got, expected, "sent == received, no duplicates");
-    assert_eq!(gw.metric("weir_exporter_dropped_items_total", &[]).await, 0.0);
+    assert_eq!(
+        gw.metric("weir_exporter_dropped_items_total", &[]).await,
+        0.0
+    );
 }

@@ -2,11 +2,18 @@
 //! and the gateway keeps serving: afterwards a valid request is accepted and delivered, and
 //! nothing from the bad ones reached the backend.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests and the load harness a failed unwrap is the failure report"
+)]
+
 use std::io::Write;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use weir_tests::{Backend, Gateway, Transport, eventually};
@@ -23,7 +30,10 @@ fn span(trace: u8, id: u8, id_len: usize) -> Span {
 fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -77,54 +87,125 @@ batch = {{ send_batch_size = 0 }}
     };
 
     // Malformed protobuf: 400 with a google.rpc.Status body.
-    let r = post("application/x-protobuf", None, b"\xff\xff\xff not protobuf".to_vec()).await.unwrap();
+    let r = post(
+        "application/x-protobuf",
+        None,
+        b"\xff\xff\xff not protobuf".to_vec(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 400);
     let st = tonic_types::pb::Status::decode(r.bytes().await.unwrap()).unwrap();
     assert_eq!(st.code, tonic::Code::InvalidArgument as i32);
-    assert!(st.message.contains("invalid OTLP protobuf"), "{}", st.message);
+    assert!(
+        st.message.contains("invalid OTLP protobuf"),
+        "{}",
+        st.message
+    );
 
     // Malformed JSON: 400 with a JSON Status.
-    let r = post("application/json", None, b"{\"resourceSpans\": [".to_vec()).await.unwrap();
+    let r = post("application/json", None, b"{\"resourceSpans\": [".to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let st: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
     assert_eq!(st["code"], 3);
     // A bad hex id in JSON is malformed input too.
-    let bad_hex = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"01"}]}]}]}"#;
-    assert_eq!(post("application/json", None, bad_hex.to_vec()).await.unwrap().status(), 400);
+    let bad_hex =
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"01"}]}]}]}"#;
+    assert_eq!(
+        post("application/json", None, bad_hex.to_vec())
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
 
     // Wrong content type or encoding: 415.
-    assert_eq!(post("text/plain", None, b"hello".to_vec()).await.unwrap().status(), 415);
-    assert_eq!(post("application/x-protobuf", Some("br"), b"x".to_vec()).await.unwrap().status(), 415);
+    assert_eq!(
+        post("text/plain", None, b"hello".to_vec())
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    assert_eq!(
+        post("application/x-protobuf", Some("br"), b"x".to_vec())
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
 
     // Too large, plain and as a gzip bomb (small on the wire, 16 MiB inflated): 413.
     let big = traces((0..2000).map(|i| span(1, (i % 250) as u8 + 1, 8)).collect()).encode_to_vec();
     assert!(big.len() > LIMIT);
-    assert_eq!(post("application/x-protobuf", None, big.clone()).await.unwrap().status(), 413);
+    assert_eq!(
+        post("application/x-protobuf", None, big.clone())
+            .await
+            .unwrap()
+            .status(),
+        413
+    );
     let bomb = gzip(&vec![0u8; 16 << 20]);
     assert!(bomb.len() < LIMIT);
-    assert_eq!(post("application/x-protobuf", Some("gzip"), bomb.clone()).await.unwrap().status(), 413);
+    assert_eq!(
+        post("application/x-protobuf", Some("gzip"), bomb.clone())
+            .await
+            .unwrap()
+            .status(),
+        413
+    );
     // A corrupt gzip body: 400.
-    assert_eq!(post("application/x-protobuf", Some("gzip"), b"\x1f\x8bnot gzip".to_vec()).await.unwrap().status(), 400);
+    assert_eq!(
+        post(
+            "application/x-protobuf",
+            Some("gzip"),
+            b"\x1f\x8bnot gzip".to_vec()
+        )
+        .await
+        .unwrap()
+        .status(),
+        400
+    );
 
     // Wrong method and unknown path.
     assert_eq!(http.get(&traces_url).send().await.unwrap().status(), 405);
-    let r = http.post(format!("{}/v1/profiles", gw.url("otlp", "http"))).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/profiles", gw.url("otlp", "http")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // gRPC, raw frames over HTTP/2: malformed → INVALID_ARGUMENT, too large → RESOURCE_EXHAUSTED.
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
-    let grpc_url = format!("{}/opentelemetry.proto.collector.trace.v1.TraceService/Export", gw.url("otlp", "grpc"));
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let grpc_url = format!(
+        "{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        gw.url("otlp", "grpc")
+    );
     let grpc = |body: Vec<u8>, gzip: bool| {
-        let mut r = h2.post(&grpc_url).header("content-type", "application/grpc").header("te", "trailers").body(body);
+        let mut r = h2
+            .post(&grpc_url)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(body);
         if gzip {
             r = r.header("grpc-encoding", "gzip");
         }
         r.send()
     };
     let status = |r: &reqwest::Response| {
-        r.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_string())
+        r.headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_string())
     };
-    let r = grpc(frame(false, b"\xff\xff\xff not protobuf"), false).await.unwrap();
+    let r = grpc(frame(false, b"\xff\xff\xff not protobuf"), false)
+        .await
+        .unwrap();
     assert_eq!(status(&r).as_deref(), Some("3"), "malformed gRPC message");
     let r = grpc(frame(false, &big), false).await.unwrap();
     assert_eq!(status(&r).as_deref(), Some("8"), "oversized gRPC message");
@@ -134,12 +215,21 @@ batch = {{ send_batch_size = 0 }}
     assert_eq!(status(&r).as_deref(), Some("3"), "corrupt gzip over gRPC");
 
     // Invalid ids: the valid spans are accepted, the rest reported with exact counts.
-    let mixed = traces(vec![span(7, 1, 8), span(7, 2, 4), span(0, 3, 8), span(7, 4, 8)]);
-    let r = post("application/x-protobuf", None, mixed.encode_to_vec()).await.unwrap();
+    let mixed = traces(vec![
+        span(7, 1, 8),
+        span(7, 2, 4),
+        span(0, 3, 8),
+        span(7, 4, 8),
+    ]);
+    let r = post("application/x-protobuf", None, mixed.encode_to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let resp = ExportTraceServiceResponse::decode(r.bytes().await.unwrap()).unwrap();
     assert_eq!(resp.partial_success.map(|p| p.rejected_spans), Some(2));
-    let mut client = TraceServiceClient::connect(gw.url("otlp", "grpc")).await.unwrap();
+    let mut client = TraceServiceClient::connect(gw.url("otlp", "grpc"))
+        .await
+        .unwrap();
     let resp = client
         .export(traces(vec![span(8, 5, 8), span(8, 6, 0)]))
         .await
@@ -148,15 +238,28 @@ batch = {{ send_batch_size = 0 }}
     assert_eq!(resp.partial_success.map(|p| p.rejected_spans), Some(1));
 
     // Still serving, and only the four valid spans reached the backend.
-    let r = http.get(format!("http://{}/healthz", gw.admin)).send().await.unwrap();
+    let r = http
+        .get(format!("http://{}/healthz", gw.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let arrived = eventually(Duration::from_secs(30), || async { backend.delivered_items(Transport::Grpc) >= 3 }).await;
+    let arrived = eventually(Duration::from_secs(30), || async {
+        backend.delivered_items(Transport::Grpc) >= 3
+    })
+    .await;
     assert!(arrived, "valid spans not delivered:\n{}", gw.log_text());
     let names: Vec<String> = backend
         .delivered(Transport::Grpc)
         .iter()
         .flat_map(|b| match b {
-            weir_core::Batch::Traces(t) => t.resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).map(|s| s.name.clone()).collect(),
+            weir_core::Batch::Traces(t) => t
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .map(|s| s.name.clone())
+                .collect(),
             _ => Vec::new(),
         })
         .collect();
@@ -165,6 +268,11 @@ batch = {{ send_batch_size = 0 }}
     assert_eq!(sorted, ["s1", "s4", "s5"]);
     // 8 malformed HTTP requests (counted as one each) + 3 rejected spans. gRPC frames that do not
     // decode are refused inside tonic, before Weir's intake, and are not counted yet.
-    let refused = gw.metric("weir_receiver_refused_items_total", &[("reason", "invalid")]).await;
+    let refused = gw
+        .metric(
+            "weir_receiver_refused_items_total",
+            &[("reason", "invalid")],
+        )
+        .await;
     assert_eq!(refused, 11.0);
 }

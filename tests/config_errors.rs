@@ -1,6 +1,11 @@
 //! `weir validate` (and `weir run`) on broken config files: each must fail with exactly the
 //! message below, naming file, line, column and key, and a valid file must pass.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests and the load harness a failed unwrap is the failure report"
+)]
+
 use std::process::Command;
 
 use weir_tests::gateway::binary;
@@ -146,7 +151,10 @@ fn each_broken_config_fails_with_its_exact_message() {
         let out = weir(dir.path(), &["validate", "--config", "weir.toml"]);
         let got = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
         if out.status.code() != Some(1) || got != want {
-            failures.push(format!("{case}: exit {:?}\n  want: {want}\n  got:  {got}", out.status.code()));
+            failures.push(format!(
+                "{case}: exit {:?}\n  want: {want}\n  got:  {got}",
+                out.status.code()
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -155,12 +163,18 @@ fn each_broken_config_fails_with_its_exact_message() {
 #[test]
 fn run_refuses_a_broken_config_with_the_same_message() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, text, want) = cases().into_iter().find(|c| c.0 == "undefined exporter").unwrap();
+    let (_, text, want) = cases()
+        .into_iter()
+        .find(|c| c.0 == "undefined exporter")
+        .unwrap();
     std::fs::write(dir.path().join("weir.toml"), text).unwrap();
     let out = weir(dir.path(), &["run", "--config", "weir.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.lines().any(|l| l == format!("weir: {want}")), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l == format!("weir: {want}")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -168,8 +182,15 @@ fn a_valid_config_passes_and_a_missing_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("weir.toml"), BASE).unwrap();
     let out = weir(dir.path(), &["validate", "--config", "weir.toml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "weir.toml: ok (1 pipeline(s): traces)\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "weir.toml: ok (1 pipeline(s): traces)\n"
+    );
     let out = weir(dir.path(), &["validate", "--config", "nope.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -186,7 +207,12 @@ fn every_example_config_is_valid() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let out = weir(&dir, &["validate", "--config", path.to_str().unwrap()]);
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             checked += 1;
         }
     }

@@ -1,6 +1,11 @@
 //! SIGTERM stops intake, drains what was accepted to the backend and exits 0; when the backend
 //! never recovers, the shutdown deadline bounds the wait and what is left is counted as dropped.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests and the load harness a failed unwrap is the failure report"
+)]
+
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -11,7 +16,10 @@ use weir_tests::{Backend, Gateway, Transport, eventually};
 fn logs(n: usize) -> Vec<u8> {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs { log_records: vec![LogRecord::default(); n], ..Default::default() }],
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord::default(); n],
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -42,7 +50,12 @@ batch = {{ send_batch_size = 1000, timeout = "10s" }}
 }
 
 async fn post(client: &reqwest::Client, url: &str, n: usize) -> reqwest::Result<reqwest::Response> {
-    client.post(url).header("content-type", "application/x-protobuf").body(logs(n)).send().await
+    client
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(logs(n))
+        .send()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,20 +78,36 @@ async fn sigterm_drains_everything_accepted_then_exits_zero() {
         tokio::pin!(pid_kill);
         // While draining, the gateway is not ready and takes no new data.
         let not_ready = eventually(Duration::from_secs(30), || async {
-            client.get(&admin).send().await.is_ok_and(|r| r.status() == 503)
+            client
+                .get(&admin)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 503)
         });
         tokio::select! {
             s = &mut pid_kill => panic!("exited before draining: {s:?}"),
             ok = not_ready => assert!(ok, "/readyz kept answering 200 during shutdown"),
         }
         if let Ok(r) = post(&client, &url, 1).await {
-            assert_eq!(r.status(), 503, "new data during shutdown must be refused, retryably");
+            assert_eq!(
+                r.status(),
+                503,
+                "new data during shutdown must be refused, retryably"
+            );
         }
         backend.resume();
         pid_kill.await
     };
-    assert!(status.success(), "exit status {status:?}:\n{}", gw.log_text());
-    assert_eq!(backend.delivered_items(Transport::Http), 12, "everything accepted was delivered");
+    assert!(
+        status.success(),
+        "exit status {status:?}:\n{}",
+        gw.log_text()
+    );
+    assert_eq!(
+        backend.delivered_items(Transport::Http),
+        12,
+        "everything accepted was delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,9 +123,21 @@ async fn the_shutdown_deadline_bounds_the_drain_and_counts_the_loss() {
     let logs = gw.logs.lock().unwrap().clone();
     let dropped: u64 = logs
         .iter()
-        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains("at the shutdown deadline")))
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("at the shutdown deadline"))
+        })
         .filter_map(|l| l["items"].as_u64())
         .sum();
-    assert_eq!(dropped, 7, "the loss is logged with its size:\n{}", gw.log_text());
-    assert!(logs.iter().any(|l| l["message"] == "weir stopped" && l["drained"] == false));
+    assert_eq!(
+        dropped,
+        7,
+        "the loss is logged with its size:\n{}",
+        gw.log_text()
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "weir stopped" && l["drained"] == false)
+    );
 }

@@ -3,6 +3,11 @@
 //! data point and log record must arrive exactly once per exporter, with ids, attributes,
 //! resource and scope intact.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests and the load harness a failed unwrap is the failure report"
+)]
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -19,7 +24,12 @@ fn hex(b: &[u8]) -> String {
 
 fn attrs(kvs: &[KeyValue]) -> HashMap<String, Option<Value>> {
     kvs.iter()
-        .map(|kv| (kv.key.clone(), kv.value.as_ref().and_then(|v| v.value.clone())))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().and_then(|v| v.value.clone()),
+            )
+        })
         .collect()
 }
 
@@ -30,19 +40,26 @@ fn expected(v: &Json) -> Value {
         Json::Number(n) if n.is_i64() => Value::IntValue(n.as_i64().unwrap()),
         Json::Number(n) => Value::DoubleValue(n.as_f64().unwrap()),
         Json::String(s) => Value::StringValue(s.clone()),
-        Json::Array(items) => Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
-            values: items
-                .iter()
-                .map(|i| AnyValue { value: Some(expected(i)) })
-                .collect(),
-        }),
+        Json::Array(items) => {
+            Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                values: items
+                    .iter()
+                    .map(|i| AnyValue {
+                        value: Some(expected(i)),
+                    })
+                    .collect(),
+            })
+        }
         other => panic!("unexpected attribute {other}"),
     }
 }
 
 fn run_id(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
     let a = attrs(&resource.expect("resource kept").attributes);
-    assert_eq!(a["service.name"], Some(Value::StringValue("weir-e2e".into())));
+    assert_eq!(
+        a["service.name"],
+        Some(Value::StringValue("weir-e2e".into()))
+    );
     match &a["run.id"] {
         Some(Value::StringValue(s)) => s.clone(),
         other => panic!("run.id lost: {other:?}"),
@@ -90,14 +107,31 @@ exporters = ["to_grpc", "to_http"]
         ("via-grpc", "grpc", gw.url("otlp", "grpc")),
         ("via-http", "http", gw.url("otlp", "http")),
     ] {
-        let args = ["--protocol", protocol, "--endpoint", &endpoint, "--run-id", run, "--spans", "20", "--logs", "10"];
+        let args = [
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &endpoint,
+            "--run-id",
+            run,
+            "--spans",
+            "20",
+            "--logs",
+            "10",
+        ];
         let out = python::run_json("emit.py", args.iter().map(ToString::to_string).collect()).await;
         assert_eq!(out["ok"], true, "the SDK reported a failed flush: {out}");
         runs.insert(run.to_string(), out);
     }
 
-    let spans: usize = runs.values().map(|r| r["spans"].as_array().unwrap().len()).sum();
-    let logs: usize = runs.values().map(|r| r["logs"].as_array().unwrap().len()).sum();
+    let spans: usize = runs
+        .values()
+        .map(|r| r["spans"].as_array().unwrap().len())
+        .sum();
+    let logs: usize = runs
+        .values()
+        .map(|r| r["logs"].as_array().unwrap().len())
+        .sum();
     let points = runs.len() * 6;
     let want = spans + logs + points;
     let all_there = eventually(Duration::from_secs(60), || {
@@ -109,7 +143,11 @@ exporters = ["to_grpc", "to_http"]
         }
     })
     .await;
-    assert!(all_there, "not everything arrived; gateway logs:\n{}", gw.log_text());
+    assert!(
+        all_there,
+        "not everything arrived; gateway logs:\n{}",
+        gw.log_text()
+    );
 
     for transport in [Transport::Grpc, Transport::Http] {
         let batches = backend.delivered(transport);
@@ -129,10 +167,17 @@ fn check_spans(batches: &[Batch], runs: &HashMap<String, Json>, t: Transport) {
             let run = run_id(rs.resource.as_ref());
             for ss in &rs.scope_spans {
                 let scope = ss.scope.as_ref().expect("scope kept");
-                assert_eq!((scope.name.as_str(), scope.version.as_str()), ("weir.e2e.tracer", "1.2.3"));
+                assert_eq!(
+                    (scope.name.as_str(), scope.version.as_str()),
+                    ("weir.e2e.tracer", "1.2.3")
+                );
                 for s in &ss.spans {
                     let prev = got.insert((run.clone(), hex(&s.span_id)), s.clone());
-                    assert!(prev.is_none(), "{t:?}: span {} arrived twice", hex(&s.span_id));
+                    assert!(
+                        prev.is_none(),
+                        "{t:?}: span {} arrived twice",
+                        hex(&s.span_id)
+                    );
                 }
             }
         }
@@ -140,14 +185,20 @@ fn check_spans(batches: &[Batch], runs: &HashMap<String, Json>, t: Transport) {
     for (run, out) in runs {
         for want in out["spans"].as_array().unwrap() {
             let id = want["span_id"].as_str().unwrap().to_string();
-            let s = got.get(&(run.clone(), id.clone())).unwrap_or_else(|| panic!("{t:?}: span {id} of {run} missing"));
+            let s = got
+                .get(&(run.clone(), id.clone()))
+                .unwrap_or_else(|| panic!("{t:?}: span {id} of {run} missing"));
             assert_eq!(hex(&s.trace_id), want["trace_id"].as_str().unwrap());
             assert_eq!(s.name, want["name"].as_str().unwrap());
             assert_eq!(s.events.len() as u64, want["events"].as_u64().unwrap());
             assert_eq!(s.links.len() as u64, want["links"].as_u64().unwrap());
             let a = attrs(&s.attributes);
             for (k, v) in want["attributes"].as_object().unwrap() {
-                assert_eq!(a.get(k), Some(&Some(expected(v))), "{t:?}: span {id} attribute {k}");
+                assert_eq!(
+                    a.get(k),
+                    Some(&Some(expected(v))),
+                    "{t:?}: span {id} attribute {k}"
+                );
             }
         }
     }
@@ -160,7 +211,10 @@ fn check_metrics(batches: &[Batch], t: Transport) {
         for rm in &r.resource_metrics {
             let run = run_id(rm.resource.as_ref());
             for sm in &rm.scope_metrics {
-                assert_eq!(sm.scope.as_ref().map(|s| s.name.as_str()), Some("weir.e2e.meter"));
+                assert_eq!(
+                    sm.scope.as_ref().map(|s| s.name.as_str()),
+                    Some("weir.e2e.meter")
+                );
                 for m in &sm.metrics {
                     let n = match &m.data {
                         Some(Data::Sum(s)) => {
@@ -170,7 +224,11 @@ fn check_metrics(batches: &[Batch], t: Transport) {
                             s.data_points.len()
                         }
                         Some(Data::Histogram(h)) => {
-                            assert!(h.data_points.iter().all(|p| p.count == 1 && p.sum == Some(12.5)));
+                            assert!(
+                                h.data_points
+                                    .iter()
+                                    .all(|p| p.count == 1 && p.sum == Some(12.5))
+                            );
                             h.data_points.len()
                         }
                         other => panic!("{t:?}: unexpected metric data {other:?}"),
@@ -182,7 +240,11 @@ fn check_metrics(batches: &[Batch], t: Transport) {
     }
     for run in ["via-grpc", "via-http"] {
         for name in ["e2e.requests", "e2e.latency"] {
-            assert_eq!(points.get(&(run.to_string(), name.to_string())), Some(&3), "{t:?}: {run} {name}");
+            assert_eq!(
+                points.get(&(run.to_string(), name.to_string())),
+                Some(&3),
+                "{t:?}: {run} {name}"
+            );
         }
     }
 }
@@ -195,14 +257,22 @@ fn check_logs(batches: &[Batch], runs: &HashMap<String, Json>, t: Transport) {
             let run = run_id(rl.resource.as_ref());
             let want_trace = runs[&run]["log_trace_id"].as_str().unwrap();
             for sl in &rl.scope_logs {
-                assert_eq!(sl.scope.as_ref().map(|s| s.name.as_str()), Some("weir.e2e.logger"));
+                assert_eq!(
+                    sl.scope.as_ref().map(|s| s.name.as_str()),
+                    Some("weir.e2e.logger")
+                );
                 for l in &sl.log_records {
-                    let Some(Value::StringValue(body)) = l.body.as_ref().and_then(|b| b.value.clone()) else {
+                    let Some(Value::StringValue(body)) =
+                        l.body.as_ref().and_then(|b| b.value.clone())
+                    else {
                         panic!("{t:?}: log body lost");
                     };
                     assert_eq!(hex(&l.trace_id), want_trace, "{t:?}: log trace id");
                     assert_eq!(l.severity_text, "WARN");
-                    assert!(attrs(&l.attributes).contains_key("log.i"), "{t:?}: log attribute lost");
+                    assert!(
+                        attrs(&l.attributes).contains_key("log.i"),
+                        "{t:?}: log attribute lost"
+                    );
                     *got.entry((run.clone(), body)).or_default() += 1;
                 }
             }

@@ -1,6 +1,11 @@
 //! The exporters wait as the backend tells them (gRPC RetryInfo, HTTP Retry-After) and deliver
 //! once; a 400 / INVALID_ARGUMENT is not retried and is counted as dropped.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests and the load harness a failed unwrap is the failure report"
+)]
+
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -13,7 +18,11 @@ fn request(spans: u8) -> Vec<u8> {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: (1..=spans)
-                    .map(|i| Span { trace_id: vec![3; 16], span_id: vec![i; 8], ..Default::default() })
+                    .map(|i| Span {
+                        trace_id: vec![3; 16],
+                        span_id: vec![i; 8],
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             }],
@@ -63,26 +72,54 @@ async fn send(gw: &Gateway, spans: u8) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_as_told_then_delivers_once() {
     let backend = Backend::start().await;
-    backend.script(Transport::Grpc, &[Reply::Unavailable(Some(Duration::from_millis(400)))]);
-    backend.script(Transport::Http, &[Reply::Unavailable(Some(Duration::from_secs(1)))]);
+    backend.script(
+        Transport::Grpc,
+        &[Reply::Unavailable(Some(Duration::from_millis(400)))],
+    );
+    backend.script(
+        Transport::Http,
+        &[Reply::Unavailable(Some(Duration::from_secs(1)))],
+    );
     // Our own backoff would first wait 10–30 s: delivery within the limit below shows the
     // backend's shorter delay was used, and the gaps show it was not cut short.
     let gw = Gateway::start(&config(&backend, "20s")).await;
     send(&gw, 5).await;
     let done = eventually(Duration::from_secs(9), || async {
-        backend.delivered_items(Transport::Grpc) == 5 && backend.delivered_items(Transport::Http) == 5
+        backend.delivered_items(Transport::Grpc) == 5
+            && backend.delivered_items(Transport::Http) == 5
     })
     .await;
-    assert!(done, "not delivered after the advertised delay:\n{}", gw.log_text());
-    for (t, told) in [(Transport::Grpc, Duration::from_millis(400)), (Transport::Http, Duration::from_secs(1))] {
-        let attempts: Vec<_> = backend.seen().into_iter().filter(|s| s.transport == t).collect();
+    assert!(
+        done,
+        "not delivered after the advertised delay:\n{}",
+        gw.log_text()
+    );
+    for (t, told) in [
+        (Transport::Grpc, Duration::from_millis(400)),
+        (Transport::Http, Duration::from_secs(1)),
+    ] {
+        let attempts: Vec<_> = backend
+            .seen()
+            .into_iter()
+            .filter(|s| s.transport == t)
+            .collect();
         assert_eq!(attempts.len(), 2, "{t:?}: one refusal, one delivery");
         let gap = attempts[1].at - attempts[0].at;
-        assert!(gap >= told, "{t:?}: retried after {gap:?}, was told {told:?}");
+        assert!(
+            gap >= told,
+            "{t:?}: retried after {gap:?}, was told {told:?}"
+        );
     }
     assert_eq!(gw.metric("weir_exporter_sent_items_total", &[]).await, 10.0);
-    assert_eq!(gw.metric("weir_exporter_send_failed_items_total", &[]).await, 10.0);
-    assert_eq!(gw.metric("weir_exporter_dropped_items_total", &[]).await, 0.0);
+    assert_eq!(
+        gw.metric("weir_exporter_send_failed_items_total", &[])
+            .await,
+        10.0
+    );
+    assert_eq!(
+        gw.metric("weir_exporter_dropped_items_total", &[]).await,
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +131,12 @@ async fn a_rejection_is_not_retried_and_is_counted_as_dropped() {
     let gw = Gateway::start(&config(&backend, "10ms")).await;
     send(&gw, 4).await;
     let counted = eventually(Duration::from_secs(30), || async {
-        gw.metric("weir_exporter_dropped_items_total", &[("reason", "rejected")]).await == 8.0
+        gw.metric(
+            "weir_exporter_dropped_items_total",
+            &[("reason", "rejected")],
+        )
+        .await
+            == 8.0
     })
     .await;
     assert!(counted, "rejections not counted:\n{}", gw.log_text());

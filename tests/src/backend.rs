@@ -11,12 +11,24 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -90,13 +102,27 @@ impl Backend {
             stall: stall_rx.clone(),
         };
         let router = tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(svc.clone()).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd))
-            .add_service(MetricsServiceServer::new(svc.clone()).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd))
-            .add_service(LogsServiceServer::new(svc.clone()).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd));
+            .add_service(
+                TraceServiceServer::new(svc.clone())
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd),
+            )
+            .add_service(
+                MetricsServiceServer::new(svc.clone())
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd),
+            )
+            .add_service(
+                LogsServiceServer::new(svc.clone())
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd),
+            );
         let s = stop.clone();
         tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_l);
-            let _ = router.serve_with_incoming_shutdown(incoming, s.cancelled_owned()).await;
+            let _ = router
+                .serve_with_incoming_shutdown(incoming, s.cancelled_owned())
+                .await;
         });
 
         let http_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -114,7 +140,9 @@ impl Backend {
         }
         let s = stop.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(http_l, app).with_graceful_shutdown(s.cancelled_owned()).await;
+            let _ = axum::serve(http_l, app)
+                .with_graceful_shutdown(s.cancelled_owned())
+                .await;
         });
         Backend {
             grpc,
@@ -170,7 +198,10 @@ impl Backend {
 
     /// Items answered OK on `transport`.
     pub fn delivered_items(&self, transport: Transport) -> usize {
-        self.delivered(transport).iter().map(Batch::item_count).sum()
+        self.delivered(transport)
+            .iter()
+            .map(Batch::item_count)
+            .sum()
     }
 }
 
@@ -211,10 +242,15 @@ impl Svc {
     }
 
     async fn http(&self, signal: &str, headers: HeaderMap, body: Bytes) -> Response {
-        let raw = match headers.get("content-encoding").and_then(|v| v.to_str().ok()) {
+        let raw = match headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+        {
             Some("gzip") => {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(body.as_ref()).read_to_end(&mut out).unwrap();
+                flate2::read::GzDecoder::new(body.as_ref())
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             }
             Some("zstd") => zstd::decode_all(body.as_ref()).unwrap(),
@@ -222,11 +258,18 @@ impl Svc {
         };
         let batch = match signal {
             "traces" => Batch::Traces(ExportTraceServiceRequest::decode(raw.as_slice()).unwrap()),
-            "metrics" => Batch::Metrics(ExportMetricsServiceRequest::decode(raw.as_slice()).unwrap()),
+            "metrics" => {
+                Batch::Metrics(ExportMetricsServiceRequest::decode(raw.as_slice()).unwrap())
+            }
             _ => Batch::Logs(ExportLogsServiceRequest::decode(raw.as_slice()).unwrap()),
         };
         match self.record(Transport::Http, batch).await {
-            Reply::Ok => (StatusCode::OK, [("content-type", "application/x-protobuf")], Vec::new()).into_response(),
+            Reply::Ok => (
+                StatusCode::OK,
+                [("content-type", "application/x-protobuf")],
+                Vec::new(),
+            )
+                .into_response(),
             Reply::Unavailable(after) => {
                 let secs = after.map(|d| d.as_secs().max(1).to_string());
                 let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -242,7 +285,10 @@ impl Svc {
 
 #[tonic::async_trait]
 impl TraceService for Svc {
-    async fn export(&self, r: Request<ExportTraceServiceRequest>) -> Result<GrpcResponse<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        r: Request<ExportTraceServiceRequest>,
+    ) -> Result<GrpcResponse<ExportTraceServiceResponse>, Status> {
         self.grpc(Batch::Traces(r.into_inner())).await?;
         Ok(GrpcResponse::new(ExportTraceServiceResponse::default()))
     }
@@ -250,7 +296,10 @@ impl TraceService for Svc {
 
 #[tonic::async_trait]
 impl MetricsService for Svc {
-    async fn export(&self, r: Request<ExportMetricsServiceRequest>) -> Result<GrpcResponse<ExportMetricsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        r: Request<ExportMetricsServiceRequest>,
+    ) -> Result<GrpcResponse<ExportMetricsServiceResponse>, Status> {
         self.grpc(Batch::Metrics(r.into_inner())).await?;
         Ok(GrpcResponse::new(ExportMetricsServiceResponse::default()))
     }
@@ -258,7 +307,10 @@ impl MetricsService for Svc {
 
 #[tonic::async_trait]
 impl LogsService for Svc {
-    async fn export(&self, r: Request<ExportLogsServiceRequest>) -> Result<GrpcResponse<ExportLogsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        r: Request<ExportLogsServiceRequest>,
+    ) -> Result<GrpcResponse<ExportLogsServiceResponse>, Status> {
         self.grpc(Batch::Logs(r.into_inner())).await?;
         Ok(GrpcResponse::new(ExportLogsServiceResponse::default()))
     }

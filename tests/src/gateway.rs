@@ -58,7 +58,14 @@ impl Gateway {
         }
         std::fs::write(&path, text).unwrap();
         let mut child = Command::new(bin)
-            .args(["run", "--log-format", "json", "--log-level", "info,weir_export=debug", "--config"])
+            .args([
+                "run",
+                "--log-format",
+                "json",
+                "--log-level",
+                "info,weir_export=debug",
+                "--config",
+            ])
             .arg(&path)
             .envs(env.iter().copied())
             .env_remove("WEIR_LOG")
@@ -128,12 +135,7 @@ impl Gateway {
         let client = gw.http.clone();
         let ok = eventually(START_LIMIT, || {
             let (c, u) = (client.clone(), url.clone());
-            async move {
-                c.get(u)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
+            async move { c.get(u).send().await.is_ok_and(|r| r.status().is_success()) }
         })
         .await;
         assert!(ok, "/readyz never answered 200");

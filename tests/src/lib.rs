@@ -4,7 +4,10 @@
 //!
 //! Nothing here sleeps to wait for a server: the gateway reports its bound addresses in its JSON
 //! logs and the harness then polls `/readyz`; every wait has a deadline.
-#![allow(missing_docs, reason = "test support; each item is documented where it is not obvious")]
+#![allow(
+    missing_docs,
+    reason = "test support; each item is documented where it is not obvious"
+)]
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod backend;

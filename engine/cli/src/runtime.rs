@@ -73,7 +73,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::pin!(drain);
     let drained = tokio::time::timeout(deadline, &mut drain).await.is_ok();
     if !drained {
-        tracing::warn!("shutdown deadline passed; dropping what is still queued (counted in weir_exporter_dropped_items_total)");
+        tracing::warn!(
+            "shutdown deadline passed; dropping what is still queued (counted in weir_exporter_dropped_items_total)"
+        );
         topo.abandon.cancel();
         // Exporters now stop at once; give them a moment to count what they drop.
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut drain).await;
@@ -108,7 +110,9 @@ async fn wait_for_signal() -> anyhow::Result<&'static str> {
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await.context("cannot watch Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot watch Ctrl-C")?;
         Ok("Ctrl-C")
     }
 }

@@ -43,7 +43,11 @@ fn stage(config: &Config, name: &str, p: &ProcessorConfig) -> anyhow::Result<Box
             BUILTINS.join(", ")
         ),
     };
-    let d = config.diagnostic(p.plugin.span(), format!("processors.{name}.plugin"), message);
+    let d = config.diagnostic(
+        p.plugin.span(),
+        format!("processors.{name}.plugin"),
+        message,
+    );
     bail!("{d}")
 }
 
@@ -116,9 +120,9 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
     let mut receivers = Vec::new();
     for (name, cfg) in &config.receivers {
         let consumers: SignalConsumers = Signal::ALL.map(|s| {
-            feeds.remove(&(name.as_str(), s)).map(|inputs| {
-                Arc::new(Fanout::new(inputs, closing.clone())) as Arc<dyn Consumer>
-            })
+            feeds
+                .remove(&(name.as_str(), s))
+                .map(|inputs| Arc::new(Fanout::new(inputs, closing.clone())) as Arc<dyn Consumer>)
         });
         let bound = BoundReceiver::bind(name, cfg, consumers, telemetry).await?;
         receivers.push((name.clone(), bound));

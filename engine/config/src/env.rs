@@ -32,7 +32,11 @@ pub(crate) fn expand(
         };
         let line_end = body.find(['\n', '"', '\'']).unwrap_or(body.len());
         let Some(end) = body[..line_end].find('}') else {
-            errors.push(src.at(at..at, "", "unterminated `${` (write `$$` for a literal `$`)"));
+            errors.push(src.at(
+                at..at,
+                "",
+                "unterminated `${` (write `$$` for a literal `$`)",
+            ));
             out.push_str("${");
             rest = body;
             continue;
@@ -67,7 +71,11 @@ pub(crate) fn expand(
         rest = &body[end + 1..];
     }
     out.push_str(rest);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Escapes a value for a TOML basic (double-quoted) string, keeping it on one line.
@@ -91,7 +99,10 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> Result<String, Vec<String>> {
-        let src = Source { name: "t.toml", text };
+        let src = Source {
+            name: "t.toml",
+            text,
+        };
         let lookup = |n: &str| match n {
             "HOST" => Some("10.0.0.1".to_string()),
             "QUOTE" => Some("a\"b".to_string()),
@@ -110,7 +121,8 @@ mod tests {
 
     #[test]
     fn reports_unset_and_malformed() {
-        let errs = run("a = 1\nb = \"${NOPE}\"\nc = \"${1x}\"\nd = \"${OPEN\"\ne = \"}\"").expect_err("errors");
+        let errs = run("a = 1\nb = \"${NOPE}\"\nc = \"${1x}\"\nd = \"${OPEN\"\ne = \"}\"")
+            .expect_err("errors");
         assert_eq!(
             errs,
             vec![

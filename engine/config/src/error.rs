@@ -70,7 +70,12 @@ pub(crate) struct Source<'a> {
 
 impl Source<'_> {
     /// A diagnostic at `span` about `key`.
-    pub fn at(&self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+    pub fn at(
+        &self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let offset = span.start.min(self.text.len());
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
@@ -138,7 +143,10 @@ mod tests {
     #[test]
     fn locates_line_column_and_key() {
         let text = "[admin]\nlisten = 1\n\n[exporters.a]\n  timeout = \"x\"\n";
-        let src = Source { name: "w.toml", text };
+        let src = Source {
+            name: "w.toml",
+            text,
+        };
         let off = text.find("\"x\"").expect("present");
         let d = src.parse_error(Some(off..off + 3), "bad");
         assert_eq!(d.to_string(), "w.toml:5:13: exporters.a.timeout: bad");

@@ -123,7 +123,9 @@ impl Config {
             path: path.display().to_string(),
             error,
         })?;
-        Config::parse(&path.display().to_string(), &text, &|k| std::env::var(k).ok())
+        Config::parse(&path.display().to_string(), &text, &|k| {
+            std::env::var(k).ok()
+        })
     }
 
     /// The embedded default config.
@@ -145,9 +147,8 @@ impl Config {
             name,
             text: &expanded,
         };
-        let raw: RawConfig = toml::from_str(&expanded).map_err(|e| {
-            ConfigError::Invalid(vec![src.parse_error(e.span(), e.message())])
-        })?;
+        let raw: RawConfig = toml::from_str(&expanded)
+            .map_err(|e| ConfigError::Invalid(vec![src.parse_error(e.span(), e.message())]))?;
         let mut config = validate::validate(&src, raw).map_err(ConfigError::Invalid)?;
         config.source = (name.to_string(), expanded.clone());
         Ok(config)

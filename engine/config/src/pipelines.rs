@@ -4,14 +4,20 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use crate::units::Seconds;
 
 /// The keys a pipeline table may hold; anything else must be a named sub-pipeline.
-const PIPELINE_KEYS: [&str; 5] = ["receivers", "processors", "exporters", "batch", "queue_size"];
+const PIPELINE_KEYS: [&str; 5] = [
+    "receivers",
+    "processors",
+    "exporters",
+    "batch",
+    "queue_size",
+];
 
 /// One pipeline's settings as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -104,7 +110,9 @@ impl<'de> Deserialize<'de> for PipelineGroup {
                         name => {
                             let spec = map.next_value::<Spanned<PipelineSpec>>().map_err(|e| {
                                 let text = e.to_string();
-                                if text.starts_with("invalid type") || text.starts_with("invalid length") {
+                                if text.starts_with("invalid type")
+                                    || text.starts_with("invalid length")
+                                {
                                     // Not a table: most likely a misspelt pipeline key.
                                     de::Error::custom(format!(
                                         "unknown key `{name}`: a pipeline takes {} or named \

@@ -3,8 +3,10 @@
 use super::*;
 
 fn parse(text: &str) -> Result<Config, String> {
-    Config::parse("weir.toml", text, &|k| (k == "PORT").then(|| "9000".to_string()))
-        .map_err(|e| e.to_string())
+    Config::parse("weir.toml", text, &|k| {
+        (k == "PORT").then(|| "9000".to_string())
+    })
+    .map_err(|e| e.to_string())
 }
 
 const GOOD: &str = r#"
@@ -47,11 +49,17 @@ fn a_good_config_resolves_every_pipeline() {
     assert_eq!(traces.exporters, ["backend", "debug"]);
     assert_eq!(traces.batch.send_batch_size, 100);
     assert_eq!(
-        c.exporters["backend"].endpoint.as_ref().map(|e| e.get_ref().as_str()),
+        c.exporters["backend"]
+            .endpoint
+            .as_ref()
+            .map(|e| e.get_ref().as_str()),
         Some("http://127.0.0.1:9000")
     );
     assert_eq!(
-        c.receivers["otlp"].grpc.as_ref().map(|g| g.max_recv_msg_size.0),
+        c.receivers["otlp"]
+            .grpc
+            .as_ref()
+            .map(|g| g.max_recv_msg_size.0),
         Some(1 << 20)
     );
 }

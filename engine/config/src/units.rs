@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A duration written as a string: `"250ms"`, `"10s"`, `"1m30s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,13 +38,11 @@ impl FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let split = t
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid size \"{s}\" (write e.g. \"4MiB\", \"512KiB\" or a number of bytes)"))?;
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid size \"{s}\" (write e.g. \"4MiB\", \"512KiB\" or a number of bytes)")
+        })?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -103,7 +101,10 @@ impl FromStr for ListenAddr {
         if let Some(port) = s.strip_prefix("localhost:")
             && let Ok(port) = port.parse::<u16>()
         {
-            return Ok(ListenAddr(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)));
+            return Ok(ListenAddr(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port,
+            )));
         }
         Err(format!(
             "invalid listen address \"{s}\": expected IP:PORT such as \"127.0.0.1:4317\" or \"[::1]:4317\""

@@ -93,32 +93,33 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         }
         for (id, span, spec) in specs {
             let path = format!("pipelines.{}", id.replace('/', "."));
-            let mut resolve = |kind: &'static str,
-                               list: &[Spanned<String>],
-                               known: &BTreeMap<&str, Range<usize>>,
-                               required: bool|
-             -> Vec<String> {
-                if required && list.is_empty() {
-                    c.err(
-                        span.clone(),
-                        format!("{path}.{kind}"),
-                        format!("a pipeline needs at least one of its {kind}"),
-                    );
-                }
-                let mut seen = BTreeSet::new();
-                let mut out = Vec::new();
-                for item in list {
-                    let n = item.get_ref();
-                    if !seen.insert(n.as_str()) {
+            let mut resolve =
+                |kind: &'static str,
+                 list: &[Spanned<String>],
+                 known: &BTreeMap<&str, Range<usize>>,
+                 required: bool|
+                 -> Vec<String> {
+                    if required && list.is_empty() {
                         c.err(
-                            item.span(),
+                            span.clone(),
                             format!("{path}.{kind}"),
-                            format!("`{n}` is listed twice"),
+                            format!("a pipeline needs at least one of its {kind}"),
                         );
-                    } else if !known.contains_key(n.as_str()) {
-                        let known_list = known.keys().copied().collect::<Vec<_>>().join(", ");
-                        let section = kind;
-                        c.err(
+                    }
+                    let mut seen = BTreeSet::new();
+                    let mut out = Vec::new();
+                    for item in list {
+                        let n = item.get_ref();
+                        if !seen.insert(n.as_str()) {
+                            c.err(
+                                item.span(),
+                                format!("{path}.{kind}"),
+                                format!("`{n}` is listed twice"),
+                            );
+                        } else if !known.contains_key(n.as_str()) {
+                            let known_list = known.keys().copied().collect::<Vec<_>>().join(", ");
+                            let section = kind;
+                            c.err(
                             item.span(),
                             format!("{path}.{kind}"),
                             format!(
@@ -126,18 +127,22 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
                                 if known_list.is_empty() { "none" } else { &known_list }
                             ),
                         );
-                    } else {
-                        used.insert((kind, n.clone()));
-                        out.push(n.clone());
+                        } else {
+                            used.insert((kind, n.clone()));
+                            out.push(n.clone());
+                        }
                     }
-                }
-                out
-            };
+                    out
+                };
             let r = resolve("receivers", &spec.receivers, &receivers, true);
             let p = resolve("processors", &spec.processors, &processors, false);
             let e = resolve("exporters", &spec.exporters, &exporters, true);
             if spec.queue_size == 0 {
-                c.err(span.clone(), format!("{path}.queue_size"), "must be at least 1");
+                c.err(
+                    span.clone(),
+                    format!("{path}.queue_size"),
+                    "must be at least 1",
+                );
             }
             if spec.batch.send_batch_size > 0 && spec.batch.timeout.0.is_zero() {
                 c.err(
@@ -174,7 +179,11 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         }
     }
     if raw.pipelines.is_empty() {
-        c.err(0..0, "pipelines", "no pipelines: add at least one [pipelines.<signal>] table");
+        c.err(
+            0..0,
+            "pipelines",
+            "no pipelines: add at least one [pipelines.<signal>] table",
+        );
     }
 
     if !c.diags.is_empty() {
@@ -202,7 +211,11 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
         let key = format!("receivers.{}", name.get_ref());
         let rc = r.get_ref();
         if rc.grpc.is_none() && rc.http.is_none() {
-            c.err(r.span(), &key, "an OTLP receiver needs `grpc`, `http` or both");
+            c.err(
+                r.span(),
+                &key,
+                "an OTLP receiver needs `grpc`, `http` or both",
+            );
         }
         let addrs = [
             rc.grpc.as_ref().map(|g| ("grpc", g.endpoint.0)),
@@ -214,13 +227,21 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
             }
             let this = format!("{key}.{proto}");
             if let Some(other) = bound.insert(addr, this.clone()) {
-                c.err(r.span(), this, format!("address {addr} is already used by {other}"));
+                c.err(
+                    r.span(),
+                    this,
+                    format!("address {addr} is already used by {other}"),
+                );
             }
         }
         if let Some(g) = &rc.grpc
             && g.max_recv_msg_size.0 == 0
         {
-            c.err(r.span(), format!("{key}.grpc.max_recv_msg_size"), "must be greater than zero");
+            c.err(
+                r.span(),
+                format!("{key}.grpc.max_recv_msg_size"),
+                "must be greater than zero",
+            );
         }
         if let Some(h) = &rc.http
             && h.max_request_body_size.0 == 0
@@ -243,7 +264,10 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
             c.err(
                 span,
                 format!("{key}.{field}"),
-                format!("`{field}` does not apply to exporters of type {}", kind.as_str()),
+                format!(
+                    "`{field}` does not apply to exporters of type {}",
+                    kind.as_str()
+                ),
             );
         }
     };
@@ -265,7 +289,11 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
         if let Some(t) = &e.timeout
             && t.get_ref().0.is_zero()
         {
-            c.err(t.span(), format!("{key}.timeout"), "must be greater than zero");
+            c.err(
+                t.span(),
+                format!("{key}.timeout"),
+                "must be greater than zero",
+            );
         }
         if let Some(r) = &e.retry_on_failure {
             let rc = r.get_ref();
@@ -274,10 +302,18 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
                 c.err(r.span(), format!("{k}.multiplier"), "must be at least 1.0");
             }
             if !(0.0..=1.0).contains(&rc.randomization_factor) {
-                c.err(r.span(), format!("{k}.randomization_factor"), "must be between 0 and 1");
+                c.err(
+                    r.span(),
+                    format!("{k}.randomization_factor"),
+                    "must be between 0 and 1",
+                );
             }
             if rc.initial_interval.0.is_zero() {
-                c.err(r.span(), format!("{k}.initial_interval"), "must be greater than zero");
+                c.err(
+                    r.span(),
+                    format!("{k}.initial_interval"),
+                    "must be greater than zero",
+                );
             }
             if rc.initial_interval > rc.max_interval {
                 c.err(
@@ -292,13 +328,21 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
         not_for(c, "compression", e.compression.as_ref().map(Spanned::span));
         not_for(c, "timeout", e.timeout.as_ref().map(Spanned::span));
         not_for(c, "headers", e.headers.as_ref().map(Spanned::span));
-        not_for(c, "retry_on_failure", e.retry_on_failure.as_ref().map(Spanned::span));
+        not_for(
+            c,
+            "retry_on_failure",
+            e.retry_on_failure.as_ref().map(Spanned::span),
+        );
         if kind == ExporterKind::Debug {
             not_for(c, "path", e.path.as_ref().map(Spanned::span));
         } else {
             not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
             match &e.path {
-                None => c.err(exp.span(), format!("{key}.path"), "exporters of type file need a `path`"),
+                None => c.err(
+                    exp.span(),
+                    format!("{key}.path"),
+                    "exporters of type file need a `path`",
+                ),
                 Some(p) if p.get_ref().trim().is_empty() => {
                     c.err(p.span(), format!("{key}.path"), "must not be empty")
                 }
@@ -307,10 +351,18 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
         }
     }
     if e.sending_queue.queue_size == 0 {
-        c.err(exp.span(), format!("{key}.sending_queue.queue_size"), "must be at least 1");
+        c.err(
+            exp.span(),
+            format!("{key}.sending_queue.queue_size"),
+            "must be at least 1",
+        );
     }
     if e.sending_queue.num_consumers == 0 {
-        c.err(exp.span(), format!("{key}.sending_queue.num_consumers"), "must be at least 1");
+        c.err(
+            exp.span(),
+            format!("{key}.sending_queue.num_consumers"),
+            "must be at least 1",
+        );
     }
 }
 

@@ -129,9 +129,7 @@ impl Batch {
     pub fn append(&mut self, other: Batch) -> Result<(), Batch> {
         match (self, other) {
             (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
-            (Batch::Metrics(a), Batch::Metrics(b)) => {
-                a.resource_metrics.extend(b.resource_metrics)
-            }
+            (Batch::Metrics(a), Batch::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
             (Batch::Logs(a), Batch::Logs(b)) => a.resource_logs.extend(b.resource_logs),
             (_, other) => return Err(other),
         }

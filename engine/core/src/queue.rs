@@ -28,7 +28,8 @@ impl QueueSender {
     /// Waits for room, then enqueues. Gives the batch back if every receiver is gone.
     pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
         let r = self.tx.send(batch).await.map_err(|e| e.into_inner());
-        self.size.set(i64::try_from(self.tx.len()).unwrap_or(i64::MAX));
+        self.size
+            .set(i64::try_from(self.tx.len()).unwrap_or(i64::MAX));
         r
     }
 }
@@ -44,7 +45,8 @@ impl QueueReceiver {
     /// The next batch, or `None` once the queue is closed and empty.
     pub async fn recv(&self) -> Option<Batch> {
         let b = self.rx.recv().await.ok();
-        self.size.set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
+        self.size
+            .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
         b
     }
 

@@ -6,6 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
+/// Re-exported so stages and pipelines can hold counters without depending on the client crate.
+pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -258,7 +260,9 @@ mod tests {
     #[test]
     fn renders_counters_with_labels() {
         let t = Telemetry::new();
-        t.receiver("otlp", "grpc", Signal::Traces).accepted.inc_by(7);
+        t.receiver("otlp", "grpc", Signal::Traces)
+            .accepted
+            .inc_by(7);
         let text = t.render();
         assert!(
             text.contains(
@@ -268,6 +272,3 @@ mod tests {
         );
     }
 }
-
-/// Re-exported so stages and pipelines can hold counters without depending on the client crate.
-pub use prometheus_client::metrics::counter::Counter;

@@ -56,7 +56,11 @@ pub(crate) fn summary(name: &str, batch: &Batch) -> String {
     let signal = batch.signal();
     let items = batch.item_count();
     let item_name = signal.item_name();
-    let item_name = if items == 1 { item_name.trim_end_matches('s') } else { item_name };
+    let item_name = if items == 1 {
+        item_name.trim_end_matches('s')
+    } else {
+        item_name
+    };
     format!(
         "{name}: {signal}: {resources} resource{}, {items} {item_name}",
         if resources == 1 { "" } else { "s" },

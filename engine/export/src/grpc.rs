@@ -49,13 +49,20 @@ impl GrpcSink {
             .connect_timeout(timeout)
             .connect_lazy();
         let mut headers = MetadataMap::new();
-        for (k, v) in config.headers.as_ref().map(|h| h.get_ref().iter()).into_iter().flatten() {
+        for (k, v) in config
+            .headers
+            .as_ref()
+            .map(|h| h.get_ref().iter())
+            .into_iter()
+            .flatten()
+        {
             let bad = |reason: String| ExportError::Header {
                 exporter: name.to_string(),
                 header: k.clone(),
                 reason,
             };
-            let key = MetadataKey::from_str(&k.to_ascii_lowercase()).map_err(|e| bad(e.to_string()))?;
+            let key =
+                MetadataKey::from_str(&k.to_ascii_lowercase()).map_err(|e| bad(e.to_string()))?;
             let value = MetadataValue::from_str(v).map_err(|e| bad(e.to_string()))?;
             headers.insert(key, value);
         }
@@ -146,9 +153,7 @@ impl GrpcSink {
 
 /// Maps a gRPC status to retry or not, as the OTLP spec lists the retryable codes.
 pub(crate) fn classify(status: &Status) -> Attempt {
-    let throttle = status
-        .get_details_retry_info()
-        .and_then(|r| r.retry_delay);
+    let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
     let message = format!("gRPC {:?}: {}", status.code(), status.message());
     let retryable = match status.code() {
         Code::Cancelled

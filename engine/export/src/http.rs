@@ -35,7 +35,13 @@ impl HttpSink {
             .as_ref()
             .map_or(Duration::from_secs(5), |t| t.get_ref().0);
         let mut headers = http::HeaderMap::new();
-        for (k, v) in config.headers.as_ref().map(|h| h.get_ref().iter()).into_iter().flatten() {
+        for (k, v) in config
+            .headers
+            .as_ref()
+            .map(|h| h.get_ref().iter())
+            .into_iter()
+            .flatten()
+        {
             let bad = |reason: String| ExportError::Header {
                 exporter: name.to_string(),
                 header: k.clone(),
@@ -181,15 +187,23 @@ mod tests {
         let s = Some(Duration::from_secs(2));
         for code in [429, 502, 503, 504] {
             let st = StatusCode::from_u16(code).expect("valid");
-            assert!(matches!(classify("u", st, s, Signal::Logs, &b), Attempt::Retryable { throttle, .. } if throttle == s));
+            assert!(
+                matches!(classify("u", st, s, Signal::Logs, &b), Attempt::Retryable { throttle, .. } if throttle == s)
+            );
         }
         for code in [400, 401, 404, 413, 500] {
             let st = StatusCode::from_u16(code).expect("valid");
-            assert!(matches!(classify("u", st, None, Signal::Logs, &b), Attempt::Permanent { .. }));
+            assert!(matches!(
+                classify("u", st, None, Signal::Logs, &b),
+                Attempt::Permanent { .. }
+            ));
         }
         assert_eq!(
             classify("u", StatusCode::OK, None, Signal::Logs, &b),
-            Attempt::Delivered { rejected: 0, message: String::new() }
+            Attempt::Delivered {
+                rejected: 0,
+                message: String::new()
+            }
         );
     }
 }

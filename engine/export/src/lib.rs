@@ -86,7 +86,7 @@ pub fn start(
     abandon: CancellationToken,
 ) -> Result<RunningExporter, ExportError> {
     let sink = match config.r#type {
-        ExporterKind::OtlpGrpc => worker::Sink::Grpc(grpc::GrpcSink::new(name, config)?),
+        ExporterKind::OtlpGrpc => worker::Sink::Grpc(Box::new(grpc::GrpcSink::new(name, config)?)),
         ExporterKind::OtlpHttp => worker::Sink::Http(http::HttpSink::new(name, config)?),
         ExporterKind::Debug => worker::Sink::Debug(debug::DebugSink::new(name, config)),
         ExporterKind::File => worker::Sink::File(file::FileSink::new(name, config)?),

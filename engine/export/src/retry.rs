@@ -37,7 +37,11 @@ impl<'a> Backoff<'a> {
             .min(self.config.max_interval.0);
         let wait = throttle.unwrap_or_else(|| {
             let f = self.config.randomization_factor;
-            let jitter = if f > 0.0 { rng.random_range(-f..=f) } else { 0.0 };
+            let jitter = if f > 0.0 {
+                rng.random_range(-f..=f)
+            } else {
+                0.0
+            };
             base.mul_f64(1.0 + jitter)
         });
         (elapsed + wait <= self.config.max_elapsed_time.0).then_some(wait)
@@ -70,7 +74,11 @@ mod tests {
         assert_eq!(b.wait(None, s(1), &mut rng), Some(s(2)));
         assert_eq!(b.wait(None, s(3), &mut rng), Some(s(3)));
         assert_eq!(b.wait(Some(s(4)), s(6), &mut rng), Some(s(4)));
-        assert_eq!(b.wait(None, s(8), &mut rng), None, "8 s + 3 s exceeds the 10 s budget");
+        assert_eq!(
+            b.wait(None, s(8), &mut rng),
+            None,
+            "8 s + 3 s exceeds the 10 s budget"
+        );
     }
 
     #[test]
@@ -81,8 +89,13 @@ mod tests {
         };
         let mut rng = rand::rng();
         for _ in 0..100 {
-            let w = Backoff::new(&c).wait(None, Duration::ZERO, &mut rng).expect("wait");
-            assert!(w >= Duration::from_millis(500) && w <= Duration::from_millis(1500), "{w:?}");
+            let w = Backoff::new(&c)
+                .wait(None, Duration::ZERO, &mut rng)
+                .expect("wait");
+            assert!(
+                w >= Duration::from_millis(500) && w <= Duration::from_millis(1500),
+                "{w:?}"
+            );
         }
     }
 
@@ -92,6 +105,9 @@ mod tests {
             enabled: false,
             ..config()
         };
-        assert_eq!(Backoff::new(&c).wait(None, Duration::ZERO, &mut rand::rng()), None);
+        assert_eq!(
+            Backoff::new(&c).wait(None, Duration::ZERO, &mut rand::rng()),
+            None
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::{debug, file, grpc, http};
 
 /// Where one exporter sends batches.
 pub(crate) enum Sink {
-    Grpc(grpc::GrpcSink),
+    Grpc(Box<grpc::GrpcSink>),
     Http(http::HttpSink),
     Debug(debug::DebugSink),
     File(file::FileSink),

@@ -28,7 +28,9 @@ impl PipelineInput {
 
     fn note_queue_size(&self) {
         let used = self.tx.max_capacity() - self.tx.capacity();
-        self.metrics.queue.set(i64::try_from(used).unwrap_or(i64::MAX));
+        self.metrics
+            .queue
+            .set(i64::try_from(used).unwrap_or(i64::MAX));
     }
 }
 

@@ -33,7 +33,12 @@ pub(crate) enum BodyError {
 /// Reads the media type of a Content-Type header value.
 pub(crate) fn format(content_type: Option<&str>) -> Result<Format, BodyError> {
     let ct = content_type.unwrap_or_default();
-    let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Format::Proto),
         "application/json" => Ok(Format::Json),
@@ -44,7 +49,11 @@ pub(crate) fn format(content_type: Option<&str>) -> Result<Format, BodyError> {
 }
 
 /// Decompresses `raw` per its Content-Encoding, refusing to produce more than `limit` bytes.
-pub(crate) fn decompress(encoding: Option<&str>, raw: Bytes, limit: usize) -> Result<Bytes, BodyError> {
+pub(crate) fn decompress(
+    encoding: Option<&str>,
+    raw: Bytes,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
     let enc = encoding.unwrap_or("identity").trim().to_ascii_lowercase();
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -70,7 +79,9 @@ pub(crate) fn decompress(encoding: Option<&str>, raw: Bytes, limit: usize) -> Re
         }
     };
     if let Err(e) = read {
-        return Err(BodyError::Malformed(format!("cannot decompress the {enc} body: {e}")));
+        return Err(BodyError::Malformed(format!(
+            "cannot decompress the {enc} body: {e}"
+        )));
     }
     if out.len() > limit {
         return Err(BodyError::TooLarge(limit));
@@ -84,13 +95,18 @@ pub(crate) fn batch(signal: Signal, format: Format, body: &[u8]) -> Result<Batch
         T::decode(body).map_err(|e| BodyError::Malformed(format!("invalid OTLP protobuf: {e}")))
     }
     fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
-        serde_json::from_slice(body).map_err(|e| BodyError::Malformed(format!("invalid OTLP JSON: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| BodyError::Malformed(format!("invalid OTLP JSON: {e}")))
     }
     Ok(match (signal, format) {
         (Signal::Traces, Format::Proto) => Batch::Traces(proto::<ExportTraceServiceRequest>(body)?),
         (Signal::Traces, Format::Json) => Batch::Traces(json::<ExportTraceServiceRequest>(body)?),
-        (Signal::Metrics, Format::Proto) => Batch::Metrics(proto::<ExportMetricsServiceRequest>(body)?),
-        (Signal::Metrics, Format::Json) => Batch::Metrics(json::<ExportMetricsServiceRequest>(body)?),
+        (Signal::Metrics, Format::Proto) => {
+            Batch::Metrics(proto::<ExportMetricsServiceRequest>(body)?)
+        }
+        (Signal::Metrics, Format::Json) => {
+            Batch::Metrics(json::<ExportMetricsServiceRequest>(body)?)
+        }
         (Signal::Logs, Format::Proto) => Batch::Logs(proto::<ExportLogsServiceRequest>(body)?),
         (Signal::Logs, Format::Json) => Batch::Logs(json::<ExportLogsServiceRequest>(body)?),
     })
@@ -111,7 +127,10 @@ mod tests {
     fn a_gzip_bomb_stops_at_the_limit() {
         let bomb = gzip(&vec![0u8; 64 << 20]);
         assert!(bomb.len() < 1 << 20);
-        assert_eq!(decompress(Some("gzip"), bomb, 1 << 20), Err(BodyError::TooLarge(1 << 20)));
+        assert_eq!(
+            decompress(Some("gzip"), bomb, 1 << 20),
+            Err(BodyError::TooLarge(1 << 20))
+        );
     }
 
     #[test]
@@ -134,8 +153,14 @@ mod tests {
 
     #[test]
     fn rejects_unknown_types_and_encodings() {
-        assert!(matches!(format(Some("text/plain")), Err(BodyError::UnsupportedMediaType(_))));
-        assert_eq!(format(Some("application/json; charset=utf-8")), Ok(Format::Json));
+        assert!(matches!(
+            format(Some("text/plain")),
+            Err(BodyError::UnsupportedMediaType(_))
+        ));
+        assert_eq!(
+            format(Some("application/json; charset=utf-8")),
+            Ok(Format::Json)
+        );
         assert!(matches!(
             decompress(Some("br"), Bytes::new(), 10),
             Err(BodyError::UnsupportedMediaType(_))

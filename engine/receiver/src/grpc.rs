@@ -25,8 +25,8 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use weir_config::GrpcServerConfig;
 use tower::util::MapResponseLayer;
+use weir_config::GrpcServerConfig;
 use weir_core::Batch;
 
 use crate::intake::{Accepted, Intake, Refusal};
@@ -55,7 +55,7 @@ impl TraceService for Svc {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let a = self.accept(Batch::Traces(request.into_inner()))?;
         Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (a.rejected > 0).then(|| ExportTracePartialSuccess {
+            partial_success: (a.rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: a.rejected,
                 error_message: a.message,
             }),
@@ -71,7 +71,7 @@ impl MetricsService for Svc {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let a = self.accept(Batch::Metrics(request.into_inner()))?;
         Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: (a.rejected > 0).then(|| ExportMetricsPartialSuccess {
+            partial_success: (a.rejected > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: a.rejected,
                 error_message: a.message,
             }),
@@ -87,7 +87,7 @@ impl LogsService for Svc {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let a = self.accept(Batch::Logs(request.into_inner()))?;
         Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (a.rejected > 0).then(|| ExportLogsPartialSuccess {
+            partial_success: (a.rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: a.rejected,
                 error_message: a.message,
             }),
@@ -144,7 +144,10 @@ fn otlp_status<B>(mut resp: http::Response<B>) -> http::Response<B> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let fixed = match code {
-        Some("13") if msg.starts_with("failed%20to%20decode") || msg.starts_with("Error%20decompressing") => {
+        Some("13")
+            if msg.starts_with("failed%20to%20decode")
+                || msg.starts_with("Error%20decompressing") =>
+        {
             Some(Code::InvalidArgument)
         }
         Some("11") if msg.contains("too%20large") => Some(Code::ResourceExhausted),

@@ -142,13 +142,17 @@ async fn handle(route: Arc<Route>, headers: HeaderMap, body: Body) -> Response {
 fn refuse_body(route: &Route, format: Format, err: BodyError) -> Response {
     route.intake.count_malformed();
     let (code, grpc, msg) = match err {
-        BodyError::UnsupportedMediaType(m) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument, m)
-        }
+        BodyError::UnsupportedMediaType(m) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            tonic::Code::InvalidArgument,
+            m,
+        ),
         BodyError::TooLarge(limit) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             tonic::Code::InvalidArgument,
-            format!("request body is larger than max_request_body_size ({limit} bytes, after decompression)"),
+            format!(
+                "request body is larger than max_request_body_size ({limit} bytes, after decompression)"
+            ),
         ),
         BodyError::Malformed(m) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, m),
     };
@@ -198,13 +202,21 @@ fn success(signal: Signal, format: Format, a: Accepted) -> Response {
         }};
     }
     let body = match signal {
-        Signal::Traces => respond!(ExportTraceServiceResponse, ExportTracePartialSuccess, rejected_spans),
+        Signal::Traces => respond!(
+            ExportTraceServiceResponse,
+            ExportTracePartialSuccess,
+            rejected_spans
+        ),
         Signal::Metrics => respond!(
             ExportMetricsServiceResponse,
             ExportMetricsPartialSuccess,
             rejected_data_points
         ),
-        Signal::Logs => respond!(ExportLogsServiceResponse, ExportLogsPartialSuccess, rejected_log_records),
+        Signal::Logs => respond!(
+            ExportLogsServiceResponse,
+            ExportLogsPartialSuccess,
+            rejected_log_records
+        ),
     };
     encoded(StatusCode::OK, format, body)
 }

@@ -37,7 +37,9 @@ impl Intake {
         let rejection = validate::drop_invalid(&mut batch);
         let items = batch.item_count() as u64;
         if rejection.rejected > 0 {
-            self.metrics.refused_invalid.inc_by(rejection.rejected as u64);
+            self.metrics
+                .refused_invalid
+                .inc_by(rejection.rejected as u64);
         }
         let accepted = Accepted {
             rejected: i64::try_from(rejection.rejected).unwrap_or(i64::MAX),

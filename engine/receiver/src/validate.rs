@@ -22,10 +22,13 @@ fn optional_id_ok(id: &[u8], len: usize) -> bool {
 /// zero) or parent span id (empty or 8 bytes), and log records whose ids have the wrong length.
 pub(crate) fn drop_invalid(batch: &mut Batch) -> Rejection {
     let mut rejected = 0usize;
-    let message;
-    match batch {
+    let message = match batch {
         Batch::Traces(r) => {
-            for ss in r.resource_spans.iter_mut().flat_map(|rs| &mut rs.scope_spans) {
+            for ss in r
+                .resource_spans
+                .iter_mut()
+                .flat_map(|rs| &mut rs.scope_spans)
+            {
                 let before = ss.spans.len();
                 ss.spans.retain(|s| {
                     id_ok(&s.trace_id, 16)
@@ -34,20 +37,19 @@ pub(crate) fn drop_invalid(batch: &mut Batch) -> Rejection {
                 });
                 rejected += before - ss.spans.len();
             }
-            message = "spans need a 16-byte trace_id and an 8-byte span_id (not all zero) and an empty or 8-byte parent_span_id";
+            "spans need a 16-byte trace_id and an 8-byte span_id (not all zero) and an empty or 8-byte parent_span_id"
         }
         Batch::Logs(r) => {
             for sl in r.resource_logs.iter_mut().flat_map(|rl| &mut rl.scope_logs) {
                 let before = sl.log_records.len();
-                sl.log_records.retain(|l| {
-                    optional_id_ok(&l.trace_id, 16) && optional_id_ok(&l.span_id, 8)
-                });
+                sl.log_records
+                    .retain(|l| optional_id_ok(&l.trace_id, 16) && optional_id_ok(&l.span_id, 8));
                 rejected += before - sl.log_records.len();
             }
-            message = "log records need an empty or 16-byte trace_id and an empty or 8-byte span_id";
+            "log records need an empty or 16-byte trace_id and an empty or 8-byte span_id"
         }
-        Batch::Metrics(_) => message = "",
-    }
+        Batch::Metrics(_) => "",
+    };
     Rejection {
         rejected,
         message: if rejected > 0 {

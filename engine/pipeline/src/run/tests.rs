@@ -69,7 +69,10 @@ async fn flushes_by_size_and_by_timeout() {
     assert_eq!(start.elapsed(), Duration::from_millis(200));
     drop(fan);
     task.await.expect("pipeline ends when receivers are gone");
-    assert!(qrx.recv().await.is_none(), "exporter queue closes after the pipeline");
+    assert!(
+        qrx.recv().await.is_none(),
+        "exporter queue closes after the pipeline"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -94,8 +97,12 @@ async fn stage_failures_follow_the_policy() {
     for (policy, delivered) in [(FailurePolicy::Pass, true), (FailurePolicy::Drop, false)] {
         let t = Telemetry::new();
         let (qtx, qrx) = batch_queue(10, Default::default());
-        let (p, input) =
-            Pipeline::new(settings(0, 10), vec![Box::new(Failing(policy))], vec![qtx], &t);
+        let (p, input) = Pipeline::new(
+            settings(0, 10),
+            vec![Box::new(Failing(policy))],
+            vec![qtx],
+            &t,
+        );
         let task = tokio::spawn(p.run());
         let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
         fan.consume(logs(3)).expect("room");
