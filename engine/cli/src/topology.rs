@@ -105,7 +105,8 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
             send_batch_size: p.batch.send_batch_size,
             batch_timeout: p.batch.timeout.0,
         };
-        let (pipeline, input) = Pipeline::new(settings, stages, exporters, telemetry);
+        let (pipeline, input) =
+            Pipeline::new(settings, stages, exporters, telemetry, abandon.clone());
         pipeline_tasks.push(tokio::spawn(pipeline.run()));
         for r in &p.receivers {
             feeds

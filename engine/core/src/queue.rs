@@ -49,9 +49,4 @@ impl QueueReceiver {
             .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
         b
     }
-
-    /// Takes a batch without waiting (used to count what is left at a shutdown deadline).
-    pub fn try_recv(&self) -> Option<Batch> {
-        self.rx.try_recv().ok()
-    }
 }

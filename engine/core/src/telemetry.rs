@@ -39,6 +39,7 @@ pub struct Telemetry {
     processor_dropped: Family<Labels, Counter>,
     pipeline_queue: Family<Labels, Gauge>,
     pipeline_batch_items: HistogramFamily,
+    pipeline_dropped: Family<Labels, Counter>,
     exporter_sent: Family<Labels, Counter>,
     exporter_failed: Family<Labels, Counter>,
     exporter_dropped: Family<Labels, Counter>,
@@ -64,6 +65,7 @@ impl Telemetry {
             processor_dropped: Family::default(),
             pipeline_queue: Family::default(),
             pipeline_batch_items: HistogramFamily::new_with_constructor(batch_size_histogram),
+            pipeline_dropped: Family::default(),
             exporter_sent: Family::default(),
             exporter_failed: Family::default(),
             exporter_dropped: Family::default(),
@@ -95,6 +97,11 @@ impl Telemetry {
             "pipeline_batch_items",
             "Items per batch leaving a pipeline's batcher",
             t.pipeline_batch_items.clone(),
+        );
+        registry.register(
+            "pipeline_dropped_items",
+            "Items a pipeline still held (batcher, input queue, waiting for an exporter queue) when the shutdown deadline passed",
+            t.pipeline_dropped.clone(),
         );
         registry.register(
             "exporter_sent_items",
@@ -165,11 +172,17 @@ impl Telemetry {
     }
 
     /// Handles for one pipeline.
-    pub fn pipeline(&self, pipeline: &str) -> PipelineMetrics {
+    pub fn pipeline(&self, pipeline: &str, signal: Signal) -> PipelineMetrics {
         let labels = vec![("pipeline", pipeline.to_string())];
+        let dropped = vec![
+            ("pipeline", pipeline.to_string()),
+            ("signal", signal.as_str().to_string()),
+            ("reason", "shutdown".to_string()),
+        ];
         PipelineMetrics {
             queue: self.pipeline_queue.get_or_create(&labels).clone(),
             batch_items: self.pipeline_batch_items.get_or_create(&labels).clone(),
+            dropped_shutdown: self.pipeline_dropped.get_or_create(&dropped).clone(),
         }
     }
 
@@ -234,6 +247,8 @@ pub struct PipelineMetrics {
     pub queue: Gauge,
     /// Items per batch leaving the batcher.
     pub batch_items: Histogram,
+    /// Items still in the pipeline when the shutdown deadline passed.
+    pub dropped_shutdown: Counter,
 }
 
 /// An exporter's counters for one signal.

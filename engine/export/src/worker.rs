@@ -65,7 +65,9 @@ pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
         };
         deliver(&shared, batch).await;
     }
-    while let Some(b) = rx.try_recv() {
+    // Pipelines stop at the same deadline and then drop their queue senders, which closes the
+    // queue; until then every batch still arriving is counted, none is freed silently.
+    while let Some(b) = rx.recv().await {
         let items = b.item_count() as u64;
         shared.metrics(b.signal()).dropped_shutdown.inc_by(items);
         tracing::warn!(exporter = %shared.name, items, "dropping a queued batch at the shutdown deadline");

@@ -5,6 +5,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
 use weir_core::{Batch, FailurePolicy, QueueSender, Signal, Stage};
 
@@ -41,18 +42,22 @@ pub struct Pipeline {
     /// One queue per exporter; dropping them when the task ends lets exporters drain and stop.
     exporters: Vec<QueueSender>,
     metrics: PipelineMetrics,
+    /// Fired at the shutdown deadline: stop, and count what is still held as dropped.
+    abandon: CancellationToken,
 }
 
 impl Pipeline {
-    /// Builds a pipeline and the input that receivers send into.
+    /// Builds a pipeline and the input that receivers send into. Firing `abandon` (the shutdown
+    /// deadline) makes the pipeline count everything it still holds as dropped and stop.
     pub fn new(
         settings: PipelineSettings,
         stages: Vec<Box<dyn Stage>>,
         exporters: Vec<QueueSender>,
         telemetry: &Telemetry,
+        abandon: CancellationToken,
     ) -> (Pipeline, PipelineInput) {
         let (tx, rx) = mpsc::channel(settings.queue_size.max(1));
-        let metrics = telemetry.pipeline(&settings.id);
+        let metrics = telemetry.pipeline(&settings.id, settings.signal);
         let stages = stages
             .into_iter()
             .map(|stage| StageSlot {
@@ -71,6 +76,7 @@ impl Pipeline {
             stages,
             exporters,
             metrics,
+            abandon,
         };
         (pipeline, input)
     }
@@ -84,6 +90,17 @@ impl Pipeline {
         let mut deadline: Option<Instant> = None;
         loop {
             tokio::select! {
+                biased;
+                // The shutdown deadline passed: count what is held and stop.
+                () = self.abandon.cancelled() => {
+                    self.rx.close();
+                    let mut lost = pending_items;
+                    while let Ok(b) = self.rx.try_recv() {
+                        lost += b.item_count();
+                    }
+                    self.count_lost(lost, "batcher and input queue");
+                    return;
+                }
                 msg = self.rx.recv() => {
                     // A receiver handed over a request, or all receivers are gone.
                     let used = self.rx.len();
@@ -161,13 +178,27 @@ impl Pipeline {
         let mut copies: Vec<(&QueueSender, Batch)> =
             rest.iter().map(|q| (q, batch.clone())).collect();
         copies.push((last, batch));
-        let sends = copies.into_iter().map(|(q, b)| q.send(b));
-        // Waits for room in every exporter queue: this is where backpressure starts.
-        for result in join_all(sends).await {
-            if let Err(lost) = result {
-                tracing::error!(pipeline = %self.settings.id, items = lost.item_count(),
-                    "an exporter stopped before the pipeline; its copy of the batch is lost");
+        let abandon = &self.abandon;
+        let sends = copies.into_iter().map(|(q, b)| async move {
+            let items = b.item_count();
+            tokio::select! {
+                biased;
+                // Room in the queue: delivered to the exporter (or the exporter is gone).
+                r = q.send(b) => r.err().map(|lost| lost.item_count()),
+                // The shutdown deadline passed while waiting for room.
+                () = abandon.cancelled() => Some(items),
             }
+        });
+        // Waits for room in every exporter queue: this is where backpressure starts.
+        let lost: usize = join_all(sends).await.into_iter().flatten().sum();
+        self.count_lost(lost, "copies waiting for exporter queues");
+    }
+
+    /// Counts items this pipeline gives up on at the shutdown deadline.
+    fn count_lost(&self, items: usize, place: &str) {
+        if items > 0 {
+            self.metrics.dropped_shutdown.inc_by(items as u64);
+            tracing::warn!(pipeline = %self.settings.id, items, "dropping {place} at the shutdown deadline");
         }
     }
 }

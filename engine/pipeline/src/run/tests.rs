@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use weir_core::telemetry::Telemetry;
+use tokio_util::sync::CancellationToken;
 use weir_core::{ConsumeError, Consumer, StageError, batch_queue};
 
 use super::*;
@@ -53,7 +54,7 @@ impl Stage for Failing {
 async fn flushes_by_size_and_by_timeout() {
     let t = Telemetry::new();
     let (qtx, qrx) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(settings(5, 10), vec![], vec![qtx], &t);
+    let (p, input) = Pipeline::new(settings(5, 10), vec![], vec![qtx], &t, CancellationToken::new());
     let task = tokio::spawn(p.run());
     let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     for _ in 0..3 {
@@ -79,17 +80,46 @@ async fn flushes_by_size_and_by_timeout() {
 async fn a_full_input_queue_refuses_all_or_nothing() {
     let t = Telemetry::new();
     let (qa, _ra) = batch_queue(1, Default::default());
-    let (pa, ia) = Pipeline::new(settings(0, 1), vec![], vec![qa], &t);
-    let (qb, _rb) = batch_queue(1, Default::default());
-    let mut sb = settings(0, 2);
+    let (pa, ia) = Pipeline::new(settings(0, 1), vec![], vec![qa], &t, CancellationToken::new());
+    let (qb, rb) = batch_queue(10, Default::default());
+    let mut sb = settings(0, 10);
     sb.id = "logs/b".into();
-    let (pb, ib) = Pipeline::new(sb, vec![], vec![qb], &t);
-    // Pipelines are not running, so their queues only fill.
-    let fan = Fanout::new(vec![ia, ib], Arc::new(AtomicBool::new(false)));
+    let (pb, ib) = Pipeline::new(sb, vec![], vec![qb], &t, CancellationToken::new());
+    // `a` is not running, so its queue only fills; `b` runs and hands on what it gets. `b` comes
+    // first, so a refusal must undo nothing there: it must never have been given the request.
+    let b_task = tokio::spawn(pb.run());
+    let fan = Fanout::new(vec![ib, ia], Arc::new(AtomicBool::new(false)));
     fan.consume(logs(1)).expect("room in both");
-    let err = fan.consume(logs(1)).expect_err("a is full");
+    let err = fan.consume(logs(2)).expect_err("a is full");
     assert!(matches!(err, ConsumeError::Full { ref pipeline, .. } if pipeline == "logs"));
-    drop((pa, pb));
+    drop((fan, pa));
+    b_task.await.expect("b ends");
+    let mut got = Vec::new();
+    while let Some(batch) = rb.recv().await {
+        got.push(batch.item_count());
+    }
+    assert_eq!(got, [1], "the refused request reached no pipeline");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shutdown_deadline_counts_everything_still_held() {
+    let t = Telemetry::new();
+    let abandon = CancellationToken::new();
+    // An exporter queue of one that nobody drains: the pipeline blocks on the second batch.
+    let (qtx, _qrx) = batch_queue(1, Default::default());
+    let (p, input) = Pipeline::new(settings(0, 10), vec![], vec![qtx], &t, abandon.clone());
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    for n in [1, 2, 3] {
+        fan.consume(logs(n)).expect("room");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    abandon.cancel();
+    task.await.expect("the pipeline stops at the deadline although its input is open");
+    // 1 sits in the exporter queue; 2 waited for room and 3 was in the input queue.
+    let want = "weir_pipeline_dropped_items_total{pipeline=\"logs\",signal=\"logs\",reason=\"shutdown\"} 5";
+    assert!(t.render().contains(want), "{}", t.render());
+    drop(fan);
 }
 
 #[tokio::test(start_paused = true)]
@@ -102,6 +132,7 @@ async fn stage_failures_follow_the_policy() {
             vec![Box::new(Failing(policy))],
             vec![qtx],
             &t,
+            CancellationToken::new(),
         );
         let task = tokio::spawn(p.run());
         let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
@@ -122,7 +153,7 @@ async fn fans_out_to_every_exporter_and_refuses_when_closing() {
     let t = Telemetry::new();
     let (qa, ra) = batch_queue(10, Default::default());
     let (qb, rb) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(settings(0, 10), vec![], vec![qa, qb], &t);
+    let (p, input) = Pipeline::new(settings(0, 10), vec![], vec![qa, qb], &t, CancellationToken::new());
     let task = tokio::spawn(p.run());
     let closing = Arc::new(AtomicBool::new(false));
     let fan = Fanout::new(vec![input], closing.clone());
