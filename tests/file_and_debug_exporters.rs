@@ -2,7 +2,10 @@
 //! gives exactly the requests that were sent; the debug exporter prints one summary line per
 //! batch on stdout.
 
-#![allow(clippy::unwrap_used, reason = "in tests a failed unwrap is the failure report")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "in tests a failed unwrap is the failure report"
+)]
 
 use std::time::Duration;
 
@@ -23,10 +26,14 @@ fn request(i: u8) -> ExportLogsServiceRequest {
                         trace_id: vec![i + 1; 16],
                         span_id: vec![j + 1; 8],
                         severity_number: 9,
-                        body: Some(AnyValue { value: Some(Value::StringValue(format!("line {i}.{j}"))) }),
+                        body: Some(AnyValue {
+                            value: Some(Value::StringValue(format!("line {i}.{j}"))),
+                        }),
                         attributes: vec![KeyValue {
                             key: "big".into(),
-                            value: Some(AnyValue { value: Some(Value::IntValue(i64::MAX - i64::from(j))) }),
+                            value: Some(AnyValue {
+                                value: Some(Value::IntValue(i64::MAX - i64::from(j))),
+                            }),
                             ..Default::default()
                         }],
                         ..Default::default()
@@ -63,7 +70,9 @@ batch = {{ send_batch_size = 0 }}
         path.display()
     ))
     .await;
-    let mut client = LogsServiceClient::connect(gw.url("otlp", "grpc")).await.unwrap();
+    let mut client = LogsServiceClient::connect(gw.url("otlp", "grpc"))
+        .await
+        .unwrap();
     let sent: Vec<_> = (0..3).map(request).collect();
     for r in &sent {
         client.export(r.clone()).await.unwrap();
@@ -73,17 +82,34 @@ batch = {{ send_batch_size = 0 }}
         async move { std::fs::read_to_string(p).is_ok_and(|t| t.lines().count() == 3) }
     })
     .await;
-    assert!(written, "three lines expected in {}:\n{}", path.display(), gw.log_text());
+    assert!(
+        written,
+        "three lines expected in {}:\n{}",
+        path.display(),
+        gw.log_text()
+    );
     let text = std::fs::read_to_string(&path).unwrap();
-    let back: Vec<ExportLogsServiceRequest> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(back, sent, "the JSON lines decode to exactly the requests sent");
+    let back: Vec<ExportLogsServiceRequest> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        back, sent,
+        "the JSON lines decode to exactly the requests sent"
+    );
     // OTLP/JSON: hex ids and 64-bit integers as strings.
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let rec = &first["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
     assert_eq!(rec["traceId"], "01010101010101010101010101010101");
-    assert_eq!(rec["attributes"][0]["value"]["intValue"], i64::MAX.to_string());
+    assert_eq!(
+        rec["attributes"][0]["value"]["intValue"],
+        i64::MAX.to_string()
+    );
 
-    let printed = eventually(Duration::from_secs(30), || async { gw.stdout.lock().unwrap().len() >= 3 }).await;
+    let printed = eventually(Duration::from_secs(30), || async {
+        gw.stdout.lock().unwrap().len() >= 3
+    })
+    .await;
     assert!(printed);
     assert_eq!(
         gw.stdout.lock().unwrap().clone(),

@@ -110,7 +110,12 @@ async fn waits_as_told_then_delivers_once() {
             "{t:?}: retried after {gap:?}, was told {told:?}"
         );
     }
-    assert_eq!(gw.metric("weir_exporter_sent_items_total", &[]).await, 10.0);
+    // The backend records a request before it answers; the gateway counts after the answer.
+    let counted = eventually(Duration::from_secs(30), || async {
+        gw.metric("weir_exporter_sent_items_total", &[]).await == 10.0
+    })
+    .await;
+    assert!(counted, "sent items not counted:\n{}", gw.metrics().await);
     assert_eq!(
         gw.metric("weir_exporter_send_failed_items_total", &[])
             .await,

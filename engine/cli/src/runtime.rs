@@ -23,6 +23,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             Config::embedded_default()?
         }
     };
+    // Watch for SIGTERM/SIGINT before anything reports ready, so an orchestrator that stops us
+    // right after /readyz turns 200 gets a drain, not the default kill.
+    let mut signals = Signals::install()?;
     let telemetry = Telemetry::new();
     let ready = Arc::new(AtomicBool::new(false));
 
@@ -57,7 +60,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
     tracing::info!(pipelines = config.pipelines.len(), "weir is ready");
 
-    let signal = wait_for_signal().await?;
+    let signal = signals.wait().await;
     let deadline = config.service.shutdown_timeout.0;
     tracing::info!(%signal, ?deadline, "shutting down: refusing new data and draining queues");
     ready.store(false, Ordering::Release);
@@ -94,25 +97,44 @@ async fn join(tasks: Vec<JoinHandle<()>>) {
     }
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
+/// The termination signals Weir drains on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-        tokio::select! {
-            // A service manager or `kill` asked us to stop.
-            _ = term.recv() => Ok("SIGTERM"),
-            // Ctrl-C.
-            _ = int.recv() => Ok("SIGINT"),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts watching; from here on SIGTERM/SIGINT no longer kill the process outright.
+    fn install() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot watch Ctrl-C")?;
-        Ok("Ctrl-C")
+
+    /// Waits for the first termination signal and names it.
+    async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                // A service manager or `kill` asked us to stop.
+                _ = self.term.recv() => "SIGTERM",
+                // Ctrl-C.
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

@@ -12,6 +12,13 @@ use crate::error::{Diagnostic, Source};
 use crate::pipelines::PipelineSpec;
 use crate::{Config, Pipeline, RawConfig};
 
+/// Largest queue, in batches or requests: queues preallocate their slots.
+const MAX_QUEUE: usize = 1_000_000;
+/// Most concurrent senders of one exporter.
+const MAX_CONSUMERS: usize = 1_000;
+/// Largest retry multiplier that still makes sense.
+const MAX_MULTIPLIER: f64 = 100.0;
+
 /// Collects diagnostics so that one run reports every problem.
 struct Checker<'a, 'b> {
     src: &'a Source<'b>,
@@ -137,11 +144,11 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
             let r = resolve("receivers", &spec.receivers, &receivers, true);
             let p = resolve("processors", &spec.processors, &processors, false);
             let e = resolve("exporters", &spec.exporters, &exporters, true);
-            if spec.queue_size == 0 {
+            if !(1..=MAX_QUEUE).contains(&spec.queue_size) {
                 c.err(
                     span.clone(),
                     format!("{path}.queue_size"),
-                    "must be at least 1",
+                    format!("must be between 1 and {MAX_QUEUE}"),
                 );
             }
             if spec.batch.send_batch_size > 0 && spec.batch.timeout.0.is_zero() {
@@ -298,8 +305,12 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
         if let Some(r) = &e.retry_on_failure {
             let rc = r.get_ref();
             let k = format!("{key}.retry_on_failure");
-            if rc.multiplier < 1.0 || !rc.multiplier.is_finite() {
-                c.err(r.span(), format!("{k}.multiplier"), "must be at least 1.0");
+            if !(1.0..=MAX_MULTIPLIER).contains(&rc.multiplier) {
+                c.err(
+                    r.span(),
+                    format!("{k}.multiplier"),
+                    format!("must be between 1.0 and {MAX_MULTIPLIER}"),
+                );
             }
             if !(0.0..=1.0).contains(&rc.randomization_factor) {
                 c.err(
@@ -350,18 +361,18 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
             }
         }
     }
-    if e.sending_queue.queue_size == 0 {
+    if !(1..=MAX_QUEUE).contains(&e.sending_queue.queue_size) {
         c.err(
             exp.span(),
             format!("{key}.sending_queue.queue_size"),
-            "must be at least 1",
+            format!("must be between 1 and {MAX_QUEUE}"),
         );
     }
-    if e.sending_queue.num_consumers == 0 {
+    if !(1..=MAX_CONSUMERS).contains(&e.sending_queue.num_consumers) {
         c.err(
             exp.span(),
             format!("{key}.sending_queue.num_consumers"),
-            "must be at least 1",
+            format!("must be between 1 and {MAX_CONSUMERS}"),
         );
     }
 }

@@ -2,7 +2,7 @@
 //! replays and the Collector's file exporter writes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::sync::Mutex;
 
 use weir_config::ExporterConfig;
@@ -14,7 +14,8 @@ use crate::attempt::Attempt;
 /// Appends JSON lines to a file.
 pub(crate) struct FileSink {
     path: String,
-    out: Mutex<BufWriter<File>>,
+    /// Serializes writers, so lines never interleave.
+    out: Mutex<File>,
 }
 
 impl FileSink {
@@ -38,12 +39,12 @@ impl FileSink {
             })?;
         Ok(FileSink {
             path,
-            out: Mutex::new(BufWriter::new(file)),
+            out: Mutex::new(file),
         })
     }
 
     pub(crate) fn send(&self, batch: &Batch) -> Attempt {
-        let line = match to_json(batch) {
+        let mut line = match to_json(batch) {
             Ok(l) => l,
             Err(e) => {
                 return Attempt::Permanent {
@@ -55,16 +56,16 @@ impl FileSink {
             Ok(o) => o,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let written = out
-            .write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
+        line.push('\n');
+        // One unbuffered write per line: a failed write leaves no half line behind in a buffer
+        // to be flushed in front of the next one.
+        let written = out.write_all(line.as_bytes());
         match written {
             Ok(()) => Attempt::Delivered {
                 rejected: 0,
                 message: String::new(),
             },
-            // A full disk may clear up: let the retry policy decide.
+            // A full disk may clear up: retried with the default backoff, then counted.
             Err(e) => Attempt::Retryable {
                 message: format!("cannot write to {}: {e}", self.path),
                 throttle: None,

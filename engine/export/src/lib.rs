@@ -91,17 +91,18 @@ pub fn start(
         ExporterKind::Debug => worker::Sink::Debug(debug::DebugSink::new(name, config)),
         ExporterKind::File => worker::Sink::File(file::FileSink::new(name, config)?),
     };
-    let retry = if config.r#type.is_otlp() {
-        config
+    let retry = match config.r#type {
+        ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp => config
             .retry_on_failure
             .as_ref()
             .map(|r| r.get_ref().clone())
-            .unwrap_or_default()
-    } else {
-        weir_config::RetryConfig {
+            .unwrap_or_default(),
+        // A failed file write (disk full) may clear up: the default backoff applies.
+        ExporterKind::File => weir_config::RetryConfig::default(),
+        ExporterKind::Debug => weir_config::RetryConfig {
             enabled: false,
             ..Default::default()
-        }
+        },
     };
     let (size, capacity) = telemetry.exporter_queue(name);
     capacity.set(i64::try_from(config.sending_queue.queue_size).unwrap_or(i64::MAX));

@@ -5,6 +5,9 @@ use std::time::Duration;
 use rand::Rng;
 use weir_config::RetryConfig;
 
+/// The shortest wait between attempts, even when a backend asks for less.
+pub(crate) const MIN_THROTTLE: Duration = Duration::from_millis(100);
+
 /// The waits of one batch's retries.
 pub(crate) struct Backoff<'a> {
     config: &'a RetryConfig,
@@ -20,8 +23,8 @@ impl<'a> Backoff<'a> {
     }
 
     /// How long to wait before the next attempt, or `None` to give up. `throttle` is the delay
-    /// the backend asked for and is honoured as given; `elapsed` is the time since the first
-    /// attempt.
+    /// the backend asked for and is honoured as given, but never below [`MIN_THROTTLE`] (a zero
+    /// delay would turn into a retry storm); `elapsed` is the time since the first attempt.
     pub(crate) fn wait(
         &mut self,
         throttle: Option<Duration>,
@@ -32,19 +35,26 @@ impl<'a> Backoff<'a> {
             return None;
         }
         let base = self.next;
-        self.next = base
-            .mul_f64(self.config.multiplier)
-            .min(self.config.max_interval.0);
-        let wait = throttle.unwrap_or_else(|| {
-            let f = self.config.randomization_factor;
-            let jitter = if f > 0.0 {
-                rng.random_range(-f..=f)
-            } else {
-                0.0
-            };
-            base.mul_f64(1.0 + jitter)
-        });
-        (elapsed + wait <= self.config.max_elapsed_time.0).then_some(wait)
+        let max = self.config.max_interval.0;
+        // Checked float-to-duration conversions: a huge multiplier or Retry-After must not panic.
+        self.next = Duration::try_from_secs_f64(base.as_secs_f64() * self.config.multiplier)
+            .map_or(max, |d| d.min(max));
+        let wait = match throttle {
+            Some(t) => t.max(MIN_THROTTLE),
+            None => {
+                let f = self.config.randomization_factor;
+                let jitter = if f > 0.0 {
+                    rng.random_range(-f..=f)
+                } else {
+                    0.0
+                };
+                Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + jitter)).unwrap_or(base)
+            }
+        };
+        elapsed
+            .checked_add(wait)
+            .is_some_and(|t| t <= self.config.max_elapsed_time.0)
+            .then_some(wait)
     }
 }
 
@@ -97,6 +107,32 @@ mod tests {
                 "{w:?}"
             );
         }
+    }
+
+    #[test]
+    fn absurd_delays_neither_panic_nor_storm() {
+        let c = RetryConfig {
+            multiplier: 1e300,
+            ..config()
+        };
+        let mut b = Backoff::new(&c);
+        let mut rng = rand::rng();
+        let s = Duration::from_secs;
+        assert_eq!(b.wait(None, s(0), &mut rng), Some(s(1)));
+        assert_eq!(
+            b.wait(None, s(0), &mut rng),
+            Some(s(3)),
+            "capped at max_interval"
+        );
+        assert_eq!(
+            b.wait(Some(Duration::MAX), s(1), &mut rng),
+            None,
+            "no overflow: gives up"
+        );
+        assert_eq!(
+            b.wait(Some(Duration::ZERO), s(1), &mut rng),
+            Some(MIN_THROTTLE)
+        );
     }
 
     #[test]

@@ -25,9 +25,18 @@ impl Sink {
         match self {
             Sink::Grpc(s) => s.send(batch).await,
             Sink::Http(s) => s.send(batch).await,
-            Sink::Debug(s) => s.send(batch),
-            Sink::File(s) => s.send(batch),
+            Sink::Debug(s) => blocking(|| s.send(batch)),
+            Sink::File(s) => blocking(|| s.send(batch)),
         }
+    }
+}
+
+/// Runs blocking I/O (stdout, files) without stalling the other tasks of this worker thread.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -69,7 +69,15 @@ pub(crate) fn decompress(
             .take(cap)
             .read_to_end(&mut out),
         "zstd" => match zstd::stream::read::Decoder::new(raw.as_ref()) {
-            Ok(d) => d.take(cap).read_to_end(&mut out),
+            Ok(mut d) => {
+                // Bound the decoder's window by the body limit too: a frame may otherwise ask
+                // for up to 128 MiB of window, whatever the limit.
+                let log = (usize::BITS - limit.max(1 << 10).leading_zeros()).clamp(10, 27);
+                match d.window_log_max(log) {
+                    Ok(()) => d.take(cap).read_to_end(&mut out),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         },
         other => {

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use tokio_util::sync::CancellationToken;
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use weir_core::telemetry::Telemetry;
-use tokio_util::sync::CancellationToken;
 use weir_core::{ConsumeError, Consumer, StageError, batch_queue};
 
 use super::*;
@@ -54,7 +54,13 @@ impl Stage for Failing {
 async fn flushes_by_size_and_by_timeout() {
     let t = Telemetry::new();
     let (qtx, qrx) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(settings(5, 10), vec![], vec![qtx], &t, CancellationToken::new());
+    let (p, input) = Pipeline::new(
+        settings(5, 10),
+        vec![],
+        vec![qtx],
+        &t,
+        CancellationToken::new(),
+    );
     let task = tokio::spawn(p.run());
     let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     for _ in 0..3 {
@@ -80,7 +86,13 @@ async fn flushes_by_size_and_by_timeout() {
 async fn a_full_input_queue_refuses_all_or_nothing() {
     let t = Telemetry::new();
     let (qa, _ra) = batch_queue(1, Default::default());
-    let (pa, ia) = Pipeline::new(settings(0, 1), vec![], vec![qa], &t, CancellationToken::new());
+    let (pa, ia) = Pipeline::new(
+        settings(0, 1),
+        vec![],
+        vec![qa],
+        &t,
+        CancellationToken::new(),
+    );
     let (qb, rb) = batch_queue(10, Default::default());
     let mut sb = settings(0, 10);
     sb.id = "logs/b".into();
@@ -115,7 +127,8 @@ async fn the_shutdown_deadline_counts_everything_still_held() {
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     abandon.cancel();
-    task.await.expect("the pipeline stops at the deadline although its input is open");
+    task.await
+        .expect("the pipeline stops at the deadline although its input is open");
     // 1 sits in the exporter queue; 2 waited for room and 3 was in the input queue.
     let want = "weir_pipeline_dropped_items_total{pipeline=\"logs\",signal=\"logs\",reason=\"shutdown\"} 5";
     assert!(t.render().contains(want), "{}", t.render());
@@ -153,7 +166,13 @@ async fn fans_out_to_every_exporter_and_refuses_when_closing() {
     let t = Telemetry::new();
     let (qa, ra) = batch_queue(10, Default::default());
     let (qb, rb) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(settings(0, 10), vec![], vec![qa, qb], &t, CancellationToken::new());
+    let (p, input) = Pipeline::new(
+        settings(0, 10),
+        vec![],
+        vec![qa, qb],
+        &t,
+        CancellationToken::new(),
+    );
     let task = tokio::spawn(p.run());
     let closing = Arc::new(AtomicBool::new(false));
     let fan = Fanout::new(vec![input], closing.clone());
