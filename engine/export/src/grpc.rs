@@ -105,38 +105,24 @@ impl GrpcSink {
     }
 
     pub(crate) async fn send(&self, batch: &Batch) -> Attempt {
-        // The request is cloned because a retry needs the batch again.
+        // One export call per signal; the request is cloned because a retry needs it again.
+        macro_rules! export {
+            ($client:ident, $request:expr, $rejected:ident) => {
+                self.$client
+                    .clone()
+                    .export(self.request($request.clone()))
+                    .await
+                    .map(|resp| {
+                        resp.into_inner()
+                            .partial_success
+                            .map(|p| (p.$rejected, p.error_message))
+                    })
+            };
+        }
         let result = match batch {
-            Batch::Traces(r) => self
-                .traces
-                .clone()
-                .export(self.request(r.clone()))
-                .await
-                .map(|resp| {
-                    resp.into_inner()
-                        .partial_success
-                        .map(|p| (p.rejected_spans, p.error_message))
-                }),
-            Batch::Metrics(r) => self
-                .metrics
-                .clone()
-                .export(self.request(r.clone()))
-                .await
-                .map(|resp| {
-                    resp.into_inner()
-                        .partial_success
-                        .map(|p| (p.rejected_data_points, p.error_message))
-                }),
-            Batch::Logs(r) => self
-                .logs
-                .clone()
-                .export(self.request(r.clone()))
-                .await
-                .map(|resp| {
-                    resp.into_inner()
-                        .partial_success
-                        .map(|p| (p.rejected_log_records, p.error_message))
-                }),
+            Batch::Traces(r) => export!(traces, r, rejected_spans),
+            Batch::Metrics(r) => export!(metrics, r, rejected_data_points),
+            Batch::Logs(r) => export!(logs, r, rejected_log_records),
         };
         match result {
             Ok(partial) => {
