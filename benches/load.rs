@@ -224,6 +224,7 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
     let before = sink.spans.load(Ordering::Relaxed);
+    let cpu_before = cpu_seconds(gw.pid());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -263,6 +264,16 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
         "  delivered {delivered} spans: {sps:.0} spans/s ({} refused requests retried)",
         refused.load(Ordering::Relaxed)
     );
+    // Client, gateway and sink share the machine, so spans/s is bounded by all three; the
+    // gateway's own CPU time gives its cost independent of the others.
+    if let (Some(a), Some(b)) = (cpu_before, cpu_seconds(gw.pid())) {
+        let cpu = b - a;
+        println!(
+            "  gateway CPU: {cpu:.1} s = {:.0} spans per gateway CPU-second ({:.2} µs/span)",
+            delivered as f64 / cpu,
+            cpu * 1e6 / delivered as f64
+        );
+    }
 
     // Phase 2: fixed-rate latency, direct and through weir.
     let rate = (sps * args.rate_share / args.spans as f64).max(1.0);
@@ -290,6 +301,17 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
     let dropped = gw.metric("weir_exporter_dropped_items_total", &[]).await;
     println!("weir_exporter_dropped_items_total = {dropped}");
     Ok(())
+}
+
+/// User + system CPU seconds of process `pid` (Linux `/proc`; `None` elsewhere).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks / 100.0)
 }
 
 /// Sends at `rate` requests/s for `span` and returns send→arrival latencies in µs.
