@@ -32,6 +32,11 @@ impl Signal {
         }
     }
 
+    /// The position of this signal in [`Signal::ALL`], for per-signal arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Parses the config name of a signal.
     pub fn parse(name: &str) -> Option<Signal> {
         Signal::ALL.into_iter().find(|s| s.as_str() == name)
@@ -164,6 +169,13 @@ mod tests {
                 ..Default::default()
             }],
         })
+    }
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, s) in Signal::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i);
+        }
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! `type = "otlp-grpc"`: OTLP over gRPC with gzip or zstd, per-request timeout and headers.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tonic::codec::CompressionEncoding;
-use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use weir_config::{Compression, ExporterConfig};
+
+use crate::settings::OtlpSettings;
 use weir_core::Batch;
 
 use crate::ExportError;
@@ -31,15 +32,12 @@ pub(crate) struct GrpcSink {
 
 impl GrpcSink {
     pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<GrpcSink, ExportError> {
-        let url = config
-            .endpoint
-            .as_ref()
-            .map(|e| e.get_ref().clone())
-            .unwrap_or_default();
-        let timeout = config
-            .timeout
-            .as_ref()
-            .map_or(Duration::from_secs(5), |t| t.get_ref().0);
+        let OtlpSettings {
+            endpoint: url,
+            timeout,
+            compression,
+            headers,
+        } = OtlpSettings::new(name, config)?;
         let channel = Endpoint::from_shared(url.clone())
             .map_err(|e| ExportError::Endpoint {
                 exporter: name.to_string(),
@@ -48,29 +46,7 @@ impl GrpcSink {
             })?
             .connect_timeout(timeout)
             .connect_lazy();
-        let mut headers = MetadataMap::new();
-        for (k, v) in config
-            .headers
-            .as_ref()
-            .map(|h| h.get_ref().iter())
-            .into_iter()
-            .flatten()
-        {
-            let bad = |reason: String| ExportError::Header {
-                exporter: name.to_string(),
-                header: k.clone(),
-                reason,
-            };
-            let key =
-                MetadataKey::from_str(&k.to_ascii_lowercase()).map_err(|e| bad(e.to_string()))?;
-            let value = MetadataValue::from_str(v).map_err(|e| bad(e.to_string()))?;
-            headers.insert(key, value);
-        }
-        let compression = config
-            .compression
-            .as_ref()
-            .map(|c| *c.get_ref())
-            .unwrap_or_default();
+        let headers = MetadataMap::from_headers(headers);
         let encoding = match compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::Zstd => Some(CompressionEncoding::Zstd),

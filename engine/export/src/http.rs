@@ -10,6 +10,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use weir_config::{Compression, ExporterConfig};
+
+use crate::settings::OtlpSettings;
 use weir_core::{Batch, Signal};
 
 use crate::ExportError;
@@ -25,32 +27,12 @@ pub(crate) struct HttpSink {
 
 impl HttpSink {
     pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<HttpSink, ExportError> {
-        let base = config
-            .endpoint
-            .as_ref()
-            .map(|e| e.get_ref().trim_end_matches('/').to_string())
-            .unwrap_or_default();
-        let timeout = config
-            .timeout
-            .as_ref()
-            .map_or(Duration::from_secs(5), |t| t.get_ref().0);
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in config
-            .headers
-            .as_ref()
-            .map(|h| h.get_ref().iter())
-            .into_iter()
-            .flatten()
-        {
-            let bad = |reason: String| ExportError::Header {
-                exporter: name.to_string(),
-                header: k.clone(),
-                reason,
-            };
-            let key = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(e.to_string()))?;
-            let value = http::HeaderValue::from_str(v).map_err(|e| bad(e.to_string()))?;
-            headers.insert(key, value);
-        }
+        let OtlpSettings {
+            endpoint: base,
+            timeout,
+            compression,
+            headers,
+        } = OtlpSettings::new(name, config)?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .default_headers(headers)
@@ -71,11 +53,7 @@ impl HttpSink {
         Ok(HttpSink {
             client,
             urls,
-            compression: config
-                .compression
-                .as_ref()
-                .map(|c| *c.get_ref())
-                .unwrap_or_default(),
+            compression,
         })
     }
 
@@ -94,7 +72,7 @@ impl HttpSink {
                 };
             }
         };
-        let url = &self.urls[Signal::ALL.iter().position(|s| *s == signal).unwrap_or(0)];
+        let url = &self.urls[signal.index()];
         let mut req = self
             .client
             .post(url)

@@ -13,6 +13,7 @@ mod file;
 mod grpc;
 mod http;
 mod retry;
+mod settings;
 mod worker;
 
 use std::sync::Arc;

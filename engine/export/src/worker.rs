@@ -53,8 +53,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn metrics(&self, signal: Signal) -> &ExporterMetrics {
-        let i = Signal::ALL.iter().position(|s| *s == signal).unwrap_or(0);
-        &self.metrics[i]
+        &self.metrics[signal.index()]
     }
 }
 
