@@ -12,6 +12,8 @@
 
 mod backend;
 pub mod gateway;
+pub mod fixtures;
+pub mod plugins;
 pub mod python;
 
 use std::future::Future;

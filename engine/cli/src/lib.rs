@@ -3,6 +3,7 @@
 
 mod args;
 mod logging;
+mod plugins;
 mod runtime;
 mod topology;
 

@@ -6,49 +6,27 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use weir_config::{Config, ProcessorConfig};
+use weir_config::Config;
 use weir_core::telemetry::Telemetry;
-use weir_core::{Consumer, Signal, Stage};
-use weir_pipeline::{Fanout, Noop, Pipeline, PipelineInput, PipelineSettings};
+use weir_core::{Consumer, Signal};
+use weir_pipeline::{Fanout, Pipeline, PipelineInput, PipelineSettings};
 use weir_receiver::{BoundReceiver, SignalConsumers};
 
-/// The `builtin:` processors this build has.
-const BUILTINS: [&str; 1] = ["builtin:noop"];
+use crate::plugins::Plugins;
 
-/// Loads `path` and checks everything that can be checked without binding sockets.
+/// Loads `path` and checks everything that can be checked without binding sockets, including
+/// compiling every plugin and running its `init` on its config.
 pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
     let config = Config::load(path)?;
+    let mut plugins = Plugins::default();
     for (name, p) in &config.processors {
-        stage(&config, name, p)?;
+        plugins.load(&config, name, p)?;
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     Ok(format!("{} pipeline(s): {}", ids.len(), ids.join(", ")))
-}
-
-/// Creates the stage of processor `name`.
-fn stage(config: &Config, name: &str, p: &ProcessorConfig) -> anyhow::Result<Box<dyn Stage>> {
-    let plugin = p.plugin.get_ref();
-    let message = match plugin.as_str() {
-        "builtin:noop" => return Ok(Box::new(Noop::new(name, p.on_error.into()))),
-        other if other.starts_with("builtin:") => format!(
-            "unknown built-in plugin {other:?} (this build has: {})",
-            BUILTINS.join(", ")
-        ),
-        other => format!(
-            "cannot load {other:?}: Wasm plugin files are not supported by this build yet \
-             (built-in: {})",
-            BUILTINS.join(", ")
-        ),
-    };
-    let d = config.diagnostic(
-        p.plugin.span(),
-        format!("processors.{name}.plugin"),
-        message,
-    );
-    bail!("{d}")
 }
 
 /// Everything started from one config, with the handles shutdown needs.
@@ -81,6 +59,10 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
     // Inputs of the pipelines each (receiver, signal) feeds.
     let mut feeds: BTreeMap<(&str, Signal), Vec<PipelineInput>> = BTreeMap::new();
     let mut pipeline_tasks = Vec::new();
+    let mut plugins = Plugins::default();
+    for (name, p) in &config.processors {
+        plugins.load(config, name, p)?;
+    }
     for p in &config.pipelines {
         let stages = p
             .processors
@@ -90,7 +72,7 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
                     .processors
                     .get(name)
                     .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
-                stage(config, name, cfg)
+                plugins.stage(config, name, cfg, &p.id, p.signal, telemetry)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let exporters = p

@@ -177,6 +177,36 @@ pub struct ProcessorConfig {
     /// Handed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
+    /// Wall-clock budget of one plugin call; a call past it is interrupted and gets `on_error`.
+    #[serde(default = "default_plugin_timeout")]
+    pub timeout: Seconds,
+    /// Linear-memory cap of one plugin instance (at most 1GiB).
+    #[serde(default = "default_plugin_memory")]
+    pub memory_limit: ByteSize,
+    /// Capabilities beyond the default sandbox (no clocks, no environment, no files, no
+    /// sockets).
+    #[serde(default)]
+    pub grants: GrantsConfig,
+}
+
+fn default_plugin_timeout() -> Seconds {
+    Seconds(std::time::Duration::from_millis(100))
+}
+
+fn default_plugin_memory() -> ByteSize {
+    ByteSize(64 << 20)
+}
+
+/// `[processors.<name>.grants]`: what a plugin may use beyond the default sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    /// Real wall and monotonic clocks (otherwise both read zero).
+    #[serde(default)]
+    pub clocks: bool,
+    /// Names of Weir's environment variables the plugin may read.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 /// The config spelling of [`FailurePolicy`].

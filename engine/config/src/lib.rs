@@ -31,7 +31,7 @@ use weir_core::Signal;
 
 pub use components::{
     AdminConfig, Compression, ExporterConfig, ExporterKind, GrpcServerConfig, HttpServerConfig,
-    OnError, ProcessorConfig, QueueConfig, ReceiverConfig, ReceiverKind, RetryConfig,
+    GrantsConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig, ReceiverKind, RetryConfig,
     ServiceConfig, Verbosity,
 };
 pub use error::{ConfigError, Diagnostic};
@@ -115,6 +115,20 @@ impl Config {
             text: &self.source.1,
         };
         src.at(span, key, message)
+    }
+
+    /// Resolves a path written in this config: relative paths are taken from the directory of
+    /// the config file (the working directory for the embedded default).
+    pub fn resolve_path(&self, path: &str) -> std::path::PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        let file = Path::new(&self.source.0);
+        match file.parent() {
+            Some(dir) if file.is_file() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
     }
 
     /// Reads and validates the file at `path`, expanding `${VAR}` from the process environment.

@@ -46,6 +46,12 @@ pub trait Stage: Send {
     /// What the pipeline does with the batch when `process` fails.
     fn failure_policy(&self) -> FailurePolicy;
 
+    /// True if `process` may block for a while or run WASI's synchronous bindings (which block
+    /// on the async runtime): the pipeline then runs it with `tokio::task::block_in_place`.
+    fn is_blocking(&self) -> bool {
+        false
+    }
+
     /// Transforms the batch in place. Removing every item is allowed: the pipeline then skips the
     /// remaining stages and exports nothing. On `Err` the batch must be as it was before the call
     /// (a stage applies its edits only once it knows it succeeded), so that the `pass` policy can

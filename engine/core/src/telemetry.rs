@@ -25,6 +25,11 @@ fn batch_size_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 4.0, 10))
 }
 
+fn plugin_duration_histogram() -> Histogram {
+    // 10 µs … ~2.6 s.
+    Histogram::new(exponential_buckets(0.000_01, 4.0, 10))
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~65 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -46,6 +51,11 @@ pub struct Telemetry {
     exporter_queue: Family<Labels, Gauge>,
     exporter_queue_capacity: Family<Labels, Gauge>,
     exporter_latency: HistogramFamily,
+    plugin_calls: Family<Labels, Counter>,
+    plugin_errors: Family<Labels, Counter>,
+    plugin_duration: HistogramFamily,
+    plugin_items_in: Family<Labels, Counter>,
+    plugin_items_out: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -72,6 +82,11 @@ impl Telemetry {
             exporter_queue: Family::default(),
             exporter_queue_capacity: Family::default(),
             exporter_latency: HistogramFamily::new_with_constructor(latency_histogram),
+            plugin_calls: Family::default(),
+            plugin_errors: Family::default(),
+            plugin_duration: HistogramFamily::new_with_constructor(plugin_duration_histogram),
+            plugin_items_in: Family::default(),
+            plugin_items_out: Family::default(),
         };
         registry.register(
             "receiver_accepted_items",
@@ -133,6 +148,19 @@ impl Telemetry {
             "Time of one successful export attempt, request to response",
             t.exporter_latency.clone(),
         );
+        registry.register("plugin_calls", "Calls into a Wasm plugin (one per batch)", t.plugin_calls.clone());
+        registry.register(
+            "plugin_errors",
+            "Failed plugin calls by kind: trap, timeout, memory, error (the plugin returned one), invalid (it asked for something impossible), init, circuit_open (skipped while the breaker is open)",
+            t.plugin_errors.clone(),
+        );
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Wall time of one plugin call, including the host work it asked for",
+            t.plugin_duration.clone(),
+        );
+        registry.register("plugin_items_in", "Items handed to a plugin", t.plugin_items_in.clone());
+        registry.register("plugin_items_out", "Items a plugin handed back", t.plugin_items_out.clone());
         Telemetry {
             registry: Arc::new(Mutex::new(registry)),
             ..t
@@ -217,6 +245,23 @@ impl Telemetry {
         }
     }
 
+    /// Handles for one plugin stage (`processor`) in one pipeline.
+    pub fn plugin(&self, processor: &str, pipeline: &str, signal: Signal) -> PluginMetrics {
+        let labels = vec![
+            ("processor", processor.to_string()),
+            ("pipeline", pipeline.to_string()),
+            ("signal", signal.as_str().to_string()),
+        ];
+        PluginMetrics {
+            calls: self.plugin_calls.get_or_create(&labels).clone(),
+            duration: self.plugin_duration.get_or_create(&labels).clone(),
+            items_in: self.plugin_items_in.get_or_create(&labels).clone(),
+            items_out: self.plugin_items_out.get_or_create(&labels).clone(),
+            errors: self.plugin_errors.clone(),
+            labels,
+        }
+    }
+
     /// The queue-size gauges of one exporter: (current size, capacity).
     pub fn exporter_queue(&self, exporter: &str) -> (Gauge, Gauge) {
         let labels = vec![("exporter", exporter.to_string())];
@@ -224,6 +269,31 @@ impl Telemetry {
             self.exporter_queue.get_or_create(&labels).clone(),
             self.exporter_queue_capacity.get_or_create(&labels).clone(),
         )
+    }
+}
+
+/// A Wasm plugin stage's metrics for one pipeline.
+#[derive(Clone, Debug)]
+pub struct PluginMetrics {
+    /// Calls made.
+    pub calls: Counter,
+    /// Call duration, in seconds.
+    pub duration: Histogram,
+    /// Items handed in.
+    pub items_in: Counter,
+    /// Items handed back.
+    pub items_out: Counter,
+    errors: Family<Labels, Counter>,
+    labels: Labels,
+}
+
+impl PluginMetrics {
+    /// Counts one failed call of `kind` (`trap`, `timeout`, `memory`, `error`, `invalid`,
+    /// `init`, `circuit_open`).
+    pub fn error(&self, kind: &'static str) {
+        let mut l = self.labels.clone();
+        l.push(("kind", kind.to_string()));
+        self.errors.get_or_create(&l).inc();
     }
 }
 

@@ -145,7 +145,12 @@ impl Pipeline {
         self.metrics.batch_items.observe(items as f64);
         let mut before = items;
         for slot in &mut self.stages {
-            match slot.stage.process(&mut batch) {
+            let outcome = if slot.stage.is_blocking() {
+                blocking(|| slot.stage.process(&mut batch))
+            } else {
+                slot.stage.process(&mut batch)
+            };
+            match outcome {
                 Ok(()) => {
                     let after = batch.item_count();
                     if after < before {
@@ -205,3 +210,15 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs a stage's synchronous work. On a multi-threaded runtime it runs in `block_in_place`, so
+/// a long plugin call does not hold up the other tasks of this worker and WASI's synchronous
+/// bindings (which block on the runtime) are allowed; elsewhere (tests) it runs inline.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

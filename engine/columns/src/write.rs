@@ -1,0 +1,329 @@
+//! Writes: validated when a plugin asks for them, applied together by [`Session::finish`].
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use weir_core::{Batch, Signal};
+
+use crate::items::{self, Item, TextOwner};
+use crate::{Edit, Level, Session, TextField, Value, unpack_u32};
+
+/// A plugin asked for something impossible: an index out of range, a field its signal lacks, a
+/// malformed value. The whole call is then a plugin error and nothing is applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{call}: {message}")]
+pub struct InvalidWrite {
+    /// The batch method that was called, as named in the WIT (`set-attribute`).
+    pub call: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// One recorded write.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// Set `key` on the owners listed (all when `None`).
+    SetAttribute { level: Level, key: String, value: AnyValue, owners: Option<Vec<u32>> },
+    /// Remove `key` from the owners listed (all when `None`).
+    RemoveAttribute { level: Level, key: String, owners: Option<Vec<u32>> },
+    /// Set one text field of one item.
+    SetText { item: u32, field: TextField, value: String },
+    /// Drop these items.
+    Drop(Vec<u32>),
+}
+
+fn invalid(call: &'static str, message: impl Into<String>) -> InvalidWrite {
+    InvalidWrite { call, message: message.into() }
+}
+
+/// Converts a plugin's value to OTLP, rejecting JSON that is not an array or key-value list.
+fn to_any(call: &'static str, value: Value) -> Result<AnyValue, InvalidWrite> {
+    let v = match value {
+        Value::Str(s) => any_value::Value::StringValue(s),
+        Value::Bool(b) => any_value::Value::BoolValue(b),
+        Value::Int(i) => any_value::Value::IntValue(i),
+        Value::Double(d) => any_value::Value::DoubleValue(d),
+        Value::Bytes(b) => any_value::Value::BytesValue(b),
+        Value::Json(j) => {
+            let parsed: AnyValue = serde_json::from_str(&j)
+                .map_err(|e| invalid(call, format!("json value is not OTLP/JSON: {e}")))?;
+            match parsed.value {
+                Some(v @ (any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_))) => v,
+                _ => return Err(invalid(call, "a json value must be an arrayValue or a kvlistValue")),
+            }
+        }
+    };
+    Ok(AnyValue { value: Some(v) })
+}
+
+/// Whether `field` can be written on items of `signal`.
+fn writable(signal: Signal, field: TextField) -> bool {
+    use TextField::*;
+    matches!(
+        (signal, field),
+        (_, Name)
+            | (Signal::Traces, StatusMessage | TraceState)
+            | (Signal::Logs, SeverityText | Body)
+            | (Signal::Metrics, Unit | Description)
+    )
+}
+
+impl Session {
+    pub(crate) fn record_invalid(&mut self, e: InvalidWrite) {
+        if self.invalid.is_none() {
+            self.invalid = Some(e);
+        }
+    }
+
+    pub(crate) fn check_owner(&self, call: &'static str, level: Level, owner: u32) -> Result<(), InvalidWrite> {
+        let (count, what) = match level {
+            Level::Item => (self.items, self.signal().item_name()),
+            Level::Resource => (self.resources, "resources"),
+        };
+        if owner < count {
+            Ok(())
+        } else {
+            Err(invalid(call, format!("index {owner} is out of range (the batch has {count} {what})")))
+        }
+    }
+
+    fn owners(&self, call: &'static str, level: Level, packed: Option<&[u8]>) -> Result<Option<Vec<u32>>, InvalidWrite> {
+        let Some(packed) = packed else { return Ok(None) };
+        let owners = unpack_u32(packed).ok_or_else(|| invalid(call, "an index list must be packed u32 (a multiple of 4 bytes)"))?;
+        for &o in &owners {
+            self.check_owner(call, level, o)?;
+        }
+        Ok(Some(owners))
+    }
+
+    fn check_key(call: &'static str, key: &str) -> Result<(), InvalidWrite> {
+        if key.is_empty() { Err(invalid(call, "attribute keys must not be empty")) } else { Ok(()) }
+    }
+
+    /// Records a write unless an earlier one was invalid or the batch was replaced.
+    fn record(&mut self, call: &'static str, build: impl FnOnce(&Session) -> Result<Vec<Write>, InvalidWrite>) {
+        if self.invalid.is_some() {
+            return;
+        }
+        if self.replacement.is_some() {
+            return self.record_invalid(invalid(call, "cannot be combined with replace-otlp in the same call"));
+        }
+        match build(self) {
+            Ok(w) => self.writes.extend(w),
+            Err(e) => self.record_invalid(e),
+        }
+    }
+
+    /// Sets `key` to `value` on every owner of `level`, or on the packed-u32 `owners`.
+    pub fn set_attribute(&mut self, level: Level, key: String, value: Value, owners: Option<&[u8]>) {
+        const CALL: &str = "set-attribute";
+        self.record(CALL, |s| {
+            Self::check_key(CALL, &key)?;
+            let owners = s.owners(CALL, level, owners)?;
+            Ok(vec![Write::SetAttribute { level, key, value: to_any(CALL, value)?, owners }])
+        });
+    }
+
+    /// Removes `key` from every owner of `level`, or from the packed-u32 `owners`.
+    pub fn remove_attribute(&mut self, level: Level, key: String, owners: Option<&[u8]>) {
+        const CALL: &str = "remove-attribute";
+        self.record(CALL, |s| Ok(vec![Write::RemoveAttribute { level, key, owners: s.owners(CALL, level, owners)? }]));
+    }
+
+    /// Drops the packed-u32 `items`.
+    pub fn drop_items(&mut self, items: &[u8]) {
+        const CALL: &str = "drop-items";
+        self.record(CALL, |s| {
+            let items = s.owners(CALL, Level::Item, Some(items))?.unwrap_or_default();
+            Ok(vec![Write::Drop(items)])
+        });
+    }
+
+    /// Records sparse edits, in order.
+    pub fn apply(&mut self, edits: Vec<Edit>) {
+        const CALL: &str = "apply";
+        self.record(CALL, |s| {
+            let mut out = Vec::with_capacity(edits.len());
+            for edit in edits {
+                out.push(match edit {
+                    Edit::SetAttribute { level, owner, key, value } => {
+                        s.check_owner(CALL, level, owner)?;
+                        Self::check_key(CALL, &key)?;
+                        Write::SetAttribute { level, key, value: to_any(CALL, value)?, owners: Some(vec![owner]) }
+                    }
+                    Edit::RemoveAttribute { level, owner, key } => {
+                        s.check_owner(CALL, level, owner)?;
+                        Write::RemoveAttribute { level, key, owners: Some(vec![owner]) }
+                    }
+                    Edit::SetText { item, field, value } => {
+                        s.check_owner(CALL, Level::Item, item)?;
+                        if !writable(s.signal(), field) {
+                            return Err(invalid(CALL, format!("{field:?} cannot be set on {}", s.signal().item_name())));
+                        }
+                        Write::SetText { item, field, value }
+                    }
+                });
+            }
+            Ok(out)
+        });
+    }
+
+    /// Replaces the whole batch with an OTLP protobuf request of the same signal. Malformed
+    /// bytes are returned as an error the plugin sees; invalid ids make the call invalid.
+    pub fn replace_otlp(&mut self, bytes: &[u8]) -> Result<(), String> {
+        const CALL: &str = "replace-otlp";
+        if !self.writes.is_empty() || self.replacement.is_some() {
+            self.record_invalid(invalid(CALL, "cannot be combined with other writes in the same call"));
+            return Err("replace-otlp cannot be combined with other writes".into());
+        }
+        let decoded = match self.signal() {
+            Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Batch::Traces),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
+            Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
+        };
+        let batch = decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
+        if let Err(message) = check_ids(&batch) {
+            self.record_invalid(invalid(CALL, message));
+            return Err("invalid ids".into());
+        }
+        self.replacement = Some(batch);
+        Ok(())
+    }
+
+    /// Applies every recorded write and returns the batch. If any request was invalid, nothing
+    /// is applied and the original batch comes back with the reason.
+    pub fn finish(self) -> Result<Batch, (Batch, InvalidWrite)> {
+        let Session { mut batch, writes, replacement, invalid, .. } = self;
+        if let Some(e) = invalid {
+            return Err((batch, e));
+        }
+        if let Some(replacement) = replacement {
+            return Ok(replacement);
+        }
+        if writes.is_empty() {
+            return Ok(batch);
+        }
+        apply_attributes(&mut batch, Level::Resource, &writes);
+        apply_attributes(&mut batch, Level::Item, &writes);
+        apply_text(&mut batch, &writes);
+        let mut dropped: Vec<u32> =
+            writes.iter().filter_map(|w| if let Write::Drop(d) = w { Some(d) } else { None }).flatten().copied().collect();
+        if !dropped.is_empty() {
+            dropped.sort_unstable();
+            dropped.dedup();
+            items::retain(&mut batch, |i| dropped.binary_search(&i).is_err());
+        }
+        Ok(batch)
+    }
+}
+
+fn set(attrs: &mut Vec<KeyValue>, key: &str, value: &AnyValue) {
+    if let Some(kv) = attrs.iter_mut().find(|kv| kv.key == key) {
+        kv.value = Some(value.clone());
+    } else {
+        attrs.push(KeyValue { key: key.to_string(), value: Some(value.clone()), ..Default::default() });
+    }
+}
+
+/// Applies the attribute writes of one level, in order.
+fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write]) {
+    let relevant = writes.iter().any(|w| {
+        matches!(w, Write::SetAttribute { level: l, .. } | Write::RemoveAttribute { level: l, .. } if *l == level)
+    });
+    if !relevant {
+        return;
+    }
+    let mut owners = match level {
+        Level::Item => items::item_attributes_mut(batch),
+        Level::Resource => items::resource_attributes_mut(batch),
+    };
+    for w in writes {
+        match w {
+            Write::SetAttribute { level: l, key, value, owners: sel } if *l == level => match sel {
+                None => owners.iter_mut().for_each(|a| set(a, key, value)),
+                Some(sel) => {
+                    for &o in sel {
+                        if let Some(a) = owners.get_mut(o as usize) {
+                            set(a, key, value);
+                        }
+                    }
+                }
+            },
+            Write::RemoveAttribute { level: l, key, owners: sel } if *l == level => match sel {
+                None => owners.iter_mut().for_each(|a| a.retain(|kv| kv.key != *key)),
+                Some(sel) => {
+                    for &o in sel {
+                        if let Some(a) = owners.get_mut(o as usize) {
+                            a.retain(|kv| kv.key != *key);
+                        }
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Applies the text writes, in order per item.
+fn apply_text(batch: &mut Batch, writes: &[Write]) {
+    let mut by_item: BTreeMap<u32, Vec<(TextField, &str)>> = BTreeMap::new();
+    for w in writes {
+        if let Write::SetText { item, field, value } = w {
+            by_item.entry(*item).or_default().push((*field, value));
+        }
+    }
+    if by_item.is_empty() {
+        return;
+    }
+    items::with_text_owners(batch, |i, mut owner| {
+        let Some(edits) = by_item.get(&i) else { return };
+        for &(field, value) in edits {
+            let value = value.to_string();
+            match (&mut owner, field) {
+                (TextOwner::Span(s), TextField::Name) => s.name = value,
+                (TextOwner::Span(s), TextField::StatusMessage) => s.status.get_or_insert_default().message = value,
+                (TextOwner::Span(s), TextField::TraceState) => s.trace_state = value,
+                (TextOwner::Log(l), TextField::Name) => l.event_name = value,
+                (TextOwner::Log(l), TextField::SeverityText) => l.severity_text = value,
+                (TextOwner::Log(l), TextField::Body) => {
+                    l.body = Some(AnyValue { value: Some(any_value::Value::StringValue(value)) });
+                }
+                (TextOwner::Metric(m), TextField::Name) => m.name = value,
+                (TextOwner::Metric(m), TextField::Unit) => m.unit = value,
+                (TextOwner::Metric(m), TextField::Description) => m.description = value,
+                // Rejected by `writable` when the edit was recorded.
+                _ => {}
+            }
+        }
+    });
+}
+
+/// Checks the id lengths of a batch a plugin handed back whole.
+fn check_ids(batch: &Batch) -> Result<(), String> {
+    let mut problem = None;
+    let mut index = 0u32;
+    items::for_each(batch, |_, _, item| {
+        if problem.is_some() {
+            return;
+        }
+        let bad = match item {
+            Item::Span(s) => {
+                (s.trace_id.len() != 16).then_some("trace_id must be 16 bytes")
+                    .or((s.span_id.len() != 8).then_some("span_id must be 8 bytes"))
+                    .or((!matches!(s.parent_span_id.len(), 0 | 8)).then_some("parent_span_id must be empty or 8 bytes"))
+            }
+            Item::Log(l) => (!matches!(l.trace_id.len(), 0 | 16)).then_some("trace_id must be empty or 16 bytes")
+                .or((!matches!(l.span_id.len(), 0 | 8)).then_some("span_id must be empty or 8 bytes")),
+            Item::Point(..) => None,
+        };
+        if let Some(bad) = bad {
+            problem = Some(format!("item {index}: {bad}"));
+        }
+        index += 1;
+    });
+    problem.map_or(Ok(()), Err)
+}

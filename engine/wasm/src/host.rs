@@ -1,0 +1,155 @@
+//! What a plugin's store holds and the host side of the `log` and `telemetry` imports.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use weir_columns::Session;
+
+use crate::bindings::weir::plugin::{log, telemetry};
+use crate::bindings::wit;
+use crate::sandbox::{Limiter, OutputTail};
+
+/// The type behind `borrow<batch>` handles. The host lends exactly one batch per call, so the
+/// handle carries no data: every method works on the store's current [`Session`].
+pub struct BatchHandle;
+
+/// Everything one plugin instance's store owns.
+pub(crate) struct PluginState {
+    /// The plugin's configured name, for its log lines.
+    pub(crate) name: Arc<str>,
+    /// The batch lent to the current call, if a call is running.
+    pub(crate) session: Option<Session>,
+    /// WASI state: no preopens, no sockets; clocks and env only as granted.
+    pub(crate) wasi: WasiCtx,
+    /// WASI's resource table (streams).
+    pub(crate) table: ResourceTable,
+    /// The memory cap, which also remembers whether it was hit.
+    pub(crate) limiter: Limiter,
+    /// The last lines the plugin wrote to stderr, for error messages.
+    pub(crate) stderr: OutputTail,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl PluginState {
+    fn session(&mut self) -> Option<&mut Session> {
+        self.session.as_mut()
+    }
+}
+
+impl log::Host for PluginState {
+    fn log(&mut self, level: log::LogLevel, message: String) {
+        let plugin = &*self.name;
+        match level {
+            log::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            log::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            log::LogLevel::Info => tracing::info!(plugin, "{message}"),
+            log::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            log::LogLevel::Error => {
+                self.stderr.note(&message);
+                tracing::error!(plugin, "{message}");
+            }
+        }
+    }
+}
+
+impl wit::Host for PluginState {}
+impl telemetry::Host for PluginState {}
+
+/// Reads through the current session; outside a call (which the component model rules out for
+/// borrowed handles) every read is empty.
+macro_rules! read {
+    ($state:expr, $default:expr, |$s:ident| $body:expr) => {
+        match $state.session() {
+            Some($s) => $body,
+            None => $default,
+        }
+    };
+}
+
+impl telemetry::HostBatch for PluginState {
+    fn signal(&mut self, _: Resource<BatchHandle>) -> wit::Signal {
+        read!(self, wit::Signal::Traces, |s| s.signal().into())
+    }
+
+    fn len(&mut self, _: Resource<BatchHandle>) -> u32 {
+        read!(self, 0, |s| s.len())
+    }
+
+    fn resource_count(&mut self, _: Resource<BatchHandle>) -> u32 {
+        read!(self, 0, |s| s.resource_count())
+    }
+
+    fn item_resources(&mut self, _: Resource<BatchHandle>) -> Vec<u8> {
+        read!(self, Vec::new(), |s| s.item_resources())
+    }
+
+    fn text(&mut self, _: Resource<BatchHandle>, field: wit::TextField) -> wit::Strings {
+        read!(self, weir_columns::Strings::default().into(), |s| s.text(field.into()).into())
+    }
+
+    fn ids(&mut self, _: Resource<BatchHandle>, field: wit::IdField) -> Vec<u8> {
+        read!(self, Vec::new(), |s| s.ids(field.into()))
+    }
+
+    fn numbers(&mut self, _: Resource<BatchHandle>, field: wit::NumberField) -> Vec<u8> {
+        read!(self, Vec::new(), |s| s.numbers(field.into()))
+    }
+
+    fn attributes(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel) -> wit::AttributeTable {
+        read!(self, weir_columns::AttributeTable::default().into(), |s| s.attributes(level.into()).into())
+    }
+
+    fn attribute(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel, key: String) -> wit::ValueColumn {
+        read!(self, weir_columns::ValueColumn::default().into(), |s| s.attribute(level.into(), &key).into())
+    }
+
+    fn owner_attributes(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel, owner: u32) -> Vec<wit::KeyValue> {
+        read!(self, Vec::new(), |s| s
+            .owner_attributes(level.into(), owner)
+            .into_iter()
+            .map(|(key, value)| wit::KeyValue { key, value: value.into() })
+            .collect())
+    }
+
+    fn set_attribute(
+        &mut self,
+        _: Resource<BatchHandle>,
+        level: wit::AttributeLevel,
+        key: String,
+        value: wit::AnyValue,
+        owners: Option<Vec<u8>>,
+    ) {
+        read!(self, (), |s| s.set_attribute(level.into(), key, value.into(), owners.as_deref()))
+    }
+
+    fn remove_attribute(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel, key: String, owners: Option<Vec<u8>>) {
+        read!(self, (), |s| s.remove_attribute(level.into(), key, owners.as_deref()))
+    }
+
+    fn drop_items(&mut self, _: Resource<BatchHandle>, items: Vec<u8>) {
+        read!(self, (), |s| s.drop_items(&items))
+    }
+
+    fn apply(&mut self, _: Resource<BatchHandle>, edits: Vec<wit::Edit>) {
+        read!(self, (), |s| s.apply(edits.into_iter().map(Into::into).collect()))
+    }
+
+    fn otlp(&mut self, _: Resource<BatchHandle>) -> Vec<u8> {
+        read!(self, Vec::new(), |s| s.otlp())
+    }
+
+    fn replace_otlp(&mut self, _: Resource<BatchHandle>, request: Vec<u8>) -> Result<(), String> {
+        read!(self, Err("no batch is lent outside a call".into()), |s| s.replace_otlp(&request))
+    }
+
+    fn drop(&mut self, _: Resource<BatchHandle>) -> wasmtime::Result<()> {
+        // Borrowed handles are never dropped by the guest; the host owns the batch.
+        Ok(())
+    }
+}

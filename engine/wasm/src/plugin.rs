@@ -1,0 +1,169 @@
+//! Loading a plugin file: checks that say precisely what is wrong with it, compilation (through
+//! the engine's cache), the import policy, and pre-instantiation so that each worker can get a
+//! fresh instance in microseconds.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::Store;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use weir_core::Signal;
+
+use crate::bindings::{Processor, ProcessorPre};
+use crate::engine::{MAX_PLUGIN_MEMORY, WasmEngine};
+use crate::host::PluginState;
+use crate::sandbox::{self, Grants, Limiter, OutputTail};
+use crate::{Error, Result};
+
+/// Per-plugin limits and grants, from its config.
+#[derive(Debug, Clone)]
+pub struct PluginSettings {
+    /// Wall-clock budget of one call (`init` or `process`).
+    pub timeout: Duration,
+    /// Linear memory cap of one instance, in bytes.
+    pub memory_limit: u64,
+    /// Capabilities beyond the default sandbox.
+    pub grants: Grants,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings { timeout: Duration::from_millis(100), memory_limit: 64 << 20, grants: Grants::default() }
+    }
+}
+
+/// A compiled, checked processor plugin, ready to instantiate. Shared by every pipeline that
+/// uses it; each pipeline's stage owns its own instance.
+pub struct ProcessorPlugin {
+    pub(crate) name: Arc<str>,
+    pub(crate) pre: ProcessorPre<PluginState>,
+    pub(crate) engine: WasmEngine,
+    pub(crate) settings: PluginSettings,
+    pub(crate) config_json: String,
+    signals: Vec<Signal>,
+}
+
+/// A live instance: its store and the typed exports.
+pub(crate) struct Instance {
+    pub(crate) store: Store<PluginState>,
+    pub(crate) exports: Processor,
+}
+
+/// The first bytes of a core module and of a component (magic, then version and layer).
+const CORE_HEADER: [u8; 8] = *b"\0asm\x01\0\0\0";
+const COMPONENT_MAGIC: [u8; 4] = *b"\0asm";
+
+impl ProcessorPlugin {
+    /// Reads, checks and compiles the component at `path` for the plugin called `name`, then
+    /// instantiates it once to run `init(config_json)` so that a bad config or a failing init
+    /// stops Weir from starting.
+    pub fn load(engine: &WasmEngine, name: &str, path: &Path, config_json: String, settings: PluginSettings) -> Result<ProcessorPlugin> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            plugin: name.to_string(),
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(engine, name, &path.display().to_string(), &bytes, config_json, settings)
+    }
+
+    /// Like [`ProcessorPlugin::load`] for a component already in memory; `origin` names it in
+    /// errors.
+    pub fn from_bytes(
+        engine: &WasmEngine,
+        name: &str,
+        origin: &str,
+        bytes: &[u8],
+        config_json: String,
+        settings: PluginSettings,
+    ) -> Result<ProcessorPlugin> {
+        let bad = |message: String| Error::Plugin { plugin: name.to_string(), origin: origin.to_string(), message };
+        if bytes.get(..4) != Some(&COMPONENT_MAGIC[..]) {
+            return Err(bad("not a WebAssembly file (it does not start with \\0asm)".into()));
+        }
+        if bytes.get(..8) == Some(&CORE_HEADER[..]) {
+            return Err(bad("a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+                 (or wrap it with `wasm-tools component new`)"
+                .into()));
+        }
+        if settings.memory_limit > MAX_PLUGIN_MEMORY {
+            return Err(bad(format!("memory_limit may be at most {} MiB", MAX_PLUGIN_MEMORY >> 20)));
+        }
+        let component = Component::new(engine.engine(), bytes).map_err(|e| bad(format!("cannot compile: {e:#}")))?;
+        let exports: Vec<String> =
+            component.component_type().exports(engine.engine()).map(|(n, _)| n.to_string()).collect();
+        for needed in ["init", "signals", "process"] {
+            if !exports.iter().any(|e| e == needed) {
+                return Err(bad(format!(
+                    "not a weir:plugin processor: it does not export `{needed}` (it exports: {}); \
+                     build it against the `processor` world of wit/",
+                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                )));
+            }
+        }
+        let refused = sandbox::refused_imports(&component);
+        if let Some((import, why)) = refused.first() {
+            return Err(bad(format!("imports `{import}`: {why}")));
+        }
+        let mut linker: Linker<PluginState> = Linker::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ProcessorPre::new)
+            .map_err(|e| bad(format!("does not match the weir:plugin processor world: {e:#}")))?;
+        let mut plugin = ProcessorPlugin {
+            name: name.into(),
+            pre,
+            engine: engine.clone(),
+            settings,
+            config_json,
+            signals: Vec::new(),
+        };
+        let mut instance = plugin.instantiate().map_err(|e| Error::Init { plugin: name.to_string(), message: e.to_string() })?;
+        let signals = instance
+            .exports
+            .call_signals(&mut instance.store)
+            .map_err(|e| Error::Init { plugin: name.to_string(), message: format!("signals() failed: {e}") })?;
+        plugin.signals = signals.into_iter().map(Signal::from).collect();
+        Ok(plugin)
+    }
+
+    /// The plugin's configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The signals the plugin handles (its answer to `signals()`).
+    pub fn signals(&self) -> &[Signal] {
+        &self.signals
+    }
+
+    /// A fresh instance with `init` already run.
+    pub(crate) fn instantiate(&self) -> std::result::Result<Instance, crate::CallError> {
+        let stdout = OutputTail::new(self.name.clone(), "stdout");
+        let stderr = OutputTail::new(self.name.clone(), "stderr");
+        let state = PluginState {
+            name: self.name.clone(),
+            session: None,
+            wasi: sandbox::wasi_ctx(&self.settings.grants, stdout, stderr.clone()),
+            table: ResourceTable::new(),
+            limiter: Limiter::new(usize::try_from(self.settings.memory_limit).unwrap_or(usize::MAX)),
+            stderr,
+        };
+        let mut store = Store::new(self.engine.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(crate::engine::deadline_ticks(self.settings.timeout));
+        let exports = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| crate::CallError::classify("instantiate", &mut store, &e, self.settings.timeout))?;
+        store.set_epoch_deadline(crate::engine::deadline_ticks(self.settings.timeout));
+        match exports.call_init(&mut store, &self.config_json) {
+            Ok(Ok(())) => Ok(Instance { store, exports }),
+            Ok(Err(message)) => Err(crate::CallError::Rejected(format!("init rejected its config: {message}"))),
+            Err(e) => Err(crate::CallError::classify("init", &mut store, &e, self.settings.timeout)),
+        }
+    }
+}

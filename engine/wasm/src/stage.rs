@@ -1,0 +1,123 @@
+//! A processor plugin as a pipeline stage: one instance per stage, one call per batch, the
+//! batch lent through a [`Session`] so a failed call leaves it untouched.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::Resource;
+use weir_columns::Session;
+use weir_core::telemetry::PluginMetrics;
+use weir_core::{Batch, FailurePolicy, Signal, Stage, StageError};
+
+use crate::breaker::{Breaker, BreakerSettings};
+use crate::engine::deadline_ticks;
+use crate::plugin::{Instance, ProcessorPlugin};
+use crate::CallError;
+
+/// One pipeline's use of a processor plugin.
+pub struct ProcessorStage {
+    plugin: Arc<ProcessorPlugin>,
+    /// Whether the plugin handles this pipeline's signal; if not, batches pass by uncalled.
+    handles: bool,
+    policy: FailurePolicy,
+    /// The live instance; `None` after a failure that poisoned it, until the next batch.
+    instance: Option<Instance>,
+    breaker: Breaker,
+    metrics: PluginMetrics,
+}
+
+impl ProcessorStage {
+    /// A stage running `plugin` on the batches of a pipeline of `signal`.
+    pub fn new(
+        plugin: Arc<ProcessorPlugin>,
+        signal: Signal,
+        policy: FailurePolicy,
+        breaker: BreakerSettings,
+        metrics: PluginMetrics,
+    ) -> ProcessorStage {
+        let handles = plugin.signals().contains(&signal);
+        ProcessorStage { plugin, handles, policy, instance: None, breaker: Breaker::new(breaker), metrics }
+    }
+
+    /// Runs one call, returning the batch (changed or as it was) and the outcome.
+    fn call(&mut self, batch: Batch) -> (Batch, Result<(), CallError>) {
+        let instance = match self.instance.take() {
+            Some(i) => i,
+            None => match self.plugin.instantiate() {
+                Ok(i) => i,
+                Err(e) => return (batch, Err(e)),
+            },
+        };
+        let Instance { mut store, exports } = instance;
+        let timeout = self.plugin.settings.timeout;
+        store.data_mut().session = Some(Session::new(batch));
+        store.set_epoch_deadline(deadline_ticks(timeout));
+        let result = exports.call_process(&mut store, Resource::new_borrow(0));
+        let Some(session) = store.data_mut().session.take() else {
+            // The session is only ever taken here; losing it would lose data, so be loud.
+            unreachable!("the lent batch disappeared from the plugin store");
+        };
+        let (batch, outcome) = match result {
+            Ok(Ok(())) => match session.finish() {
+                Ok(b) => (b, Ok(())),
+                Err((b, invalid)) => (b, Err(CallError::Invalid(invalid))),
+            },
+            Ok(Err(message)) => (session.abort(), Err(CallError::Failed(message))),
+            Err(e) => (session.abort(), Err(CallError::classify("process", &mut store, &e, timeout))),
+        };
+        if !outcome.as_ref().err().is_some_and(CallError::poisons) {
+            self.instance = Some(Instance { store, exports });
+        }
+        (batch, outcome)
+    }
+}
+
+impl Stage for ProcessorStage {
+    fn name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    fn failure_policy(&self) -> FailurePolicy {
+        self.policy
+    }
+
+    fn is_blocking(&self) -> bool {
+        true
+    }
+
+    fn process(&mut self, batch: &mut Batch) -> Result<(), StageError> {
+        if !self.handles {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let name = self.plugin.name().to_string();
+        let fail = move |message: String| StageError { stage: name, message };
+        if !self.breaker.allows(now) {
+            self.metrics.error("circuit_open");
+            return Err(fail("circuit breaker open after repeated failures; not calling the plugin".into()));
+        }
+        let items = batch.item_count();
+        self.metrics.calls.inc();
+        self.metrics.items_in.inc_by(items as u64);
+        let lent = std::mem::replace(batch, Batch::empty(batch.signal()));
+        let (back, outcome) = self.call(lent);
+        *batch = back;
+        self.metrics.duration.observe(now.elapsed().as_secs_f64());
+        match outcome {
+            Ok(()) => {
+                self.breaker.success();
+                self.metrics.items_out.inc_by(batch.item_count() as u64);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.error(e.kind());
+                self.metrics.items_out.inc_by(items as u64);
+                if let Some(open_for) = self.breaker.failure(Instant::now()) {
+                    tracing::warn!(plugin = self.plugin.name(), ?open_for,
+                        "plugin keeps failing; circuit breaker open, batches get on_error = {}", self.policy.as_str());
+                }
+                Err(fail(e.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Write Weir processor plugins in Rust.
+//!
+//! ```ignore
+//! use weir_plugin::{Batch, Config, Processor};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Tag { key: String, value: String }
+//!
+//! impl Processor for Tag {
+//!     fn init(config: Config) -> Result<Self, String> {
+//!         config.parse()
+//!     }
+//!     fn process(&mut self, batch: &Batch) -> Result<(), String> {
+//!         for span in batch.items() {
+//!             if span.status_code() == 2 {
+//!                 span.set_attribute(&self.key, self.value.as_str());
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! weir_plugin::export_processor!(Tag);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and point a processor's `plugin`
+//! at `target/wasm32-wasip2/release/<crate>.wasm`. With the `testing` feature,
+//! [`testing::run`] runs the same logic natively on OTLP/JSON fixtures.
+
+mod batch;
+pub mod columns;
+mod host;
+pub mod log;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod value;
+
+/// Generated bindings of the `processor` world of Weir's `wit/` (not checked in).
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "processor",
+        path: "../../wit",
+        pub_export_macro: true,
+        default_bindings_module: "weir_plugin::bindings",
+    });
+}
+
+pub use batch::{Batch, Item, Resource};
+pub use bindings::weir::plugin::types::{
+    AttributeLevel as Level, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText, Signal, TextField,
+};
+pub use value::{Value, ValueRef};
+
+/// A plugin's `config` table from Weir's configuration, as JSON.
+#[derive(Debug, Clone)]
+pub struct Config(String);
+
+impl Config {
+    /// Wraps a JSON object.
+    pub fn new(json: impl Into<String>) -> Config {
+        Config(json.into())
+    }
+
+    /// The raw JSON.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
+    /// Deserializes the config; the error names the problem in terms a user can fix.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_str(&self.0).map_err(|e| format!("invalid config: {e}"))
+    }
+}
+
+/// A processor: created once per instance from its config, then called once per batch.
+pub trait Processor: Sized + 'static {
+    /// Builds the processor from its config; an error stops Weir from starting.
+    fn init(config: Config) -> Result<Self, String>;
+
+    /// The signals to be called for; batches of other signals pass by untouched.
+    fn signals(&self) -> Vec<Signal> {
+        vec![Signal::Traces, Signal::Metrics, Signal::Logs]
+    }
+
+    /// Processes one batch. Writes take effect only if this returns `Ok`; an `Err` gives the
+    /// batch the processor's `on_error` policy.
+    fn process(&mut self, batch: &Batch) -> Result<(), String>;
+}
+
+/// Glue used by [`export_processor!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use std::any::Any;
+    use std::cell::RefCell;
+
+    pub use crate::bindings::Guest;
+    pub use crate::bindings::export;
+    pub use crate::bindings::weir::plugin::telemetry::Batch as HostBatch;
+    use crate::{Batch, Config, Processor, Signal};
+
+    thread_local! {
+        /// The instance's processor, created by `init`. A Wasm instance is single-threaded.
+        static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    }
+
+    /// `init`: installs a panic hook that reports through Weir's log, then builds `P`.
+    pub fn init<P: Processor>(config: String) -> Result<(), String> {
+        std::panic::set_hook(Box::new(|info| crate::log::error(&format!("panic: {info}"))));
+        let p = P::init(Config(config))?;
+        STATE.with(|s| *s.borrow_mut() = Some(Box::new(p)));
+        Ok(())
+    }
+
+    /// `signals`.
+    pub fn signals<P: Processor>() -> Vec<Signal> {
+        STATE.with(|s| {
+            s.borrow().as_ref().and_then(|b| b.downcast_ref::<P>()).map_or_else(Vec::new, Processor::signals)
+        })
+    }
+
+    /// `process`.
+    pub fn process<P: Processor>(handle: &HostBatch) -> Result<(), String> {
+        let batch = Batch::new(crate::host::Backend::Host(handle));
+        run::<P>(&batch)
+    }
+
+    /// Runs `P` on a batch and flushes its writes on success.
+    pub fn run<P: Processor>(batch: &Batch) -> Result<(), String> {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            let p = state
+                .as_mut()
+                .and_then(|b| b.downcast_mut::<P>())
+                .ok_or_else(|| "process called before init".to_string())?;
+            p.process(batch)?;
+            batch.finish();
+            Ok(())
+        })
+    }
+}
+
+/// Exports a [`Processor`] type as the plugin's implementation of the `processor` world.
+#[macro_export]
+macro_rules! export_processor {
+    ($t:ty) => {
+        #[doc(hidden)]
+        struct __WeirProcessorExport;
+        impl $crate::__private::Guest for __WeirProcessorExport {
+            fn init(config: String) -> Result<(), String> {
+                $crate::__private::init::<$t>(config)
+            }
+            fn signals() -> Vec<$crate::Signal> {
+                $crate::__private::signals::<$t>()
+            }
+            fn process(batch: &$crate::__private::HostBatch) -> Result<(), String> {
+                $crate::__private::process::<$t>(batch)
+            }
+        }
+        $crate::__private::export!(__WeirProcessorExport with_types_in $crate::bindings);
+    };
+}

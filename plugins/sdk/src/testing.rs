@@ -1,0 +1,138 @@
+//! Run a processor natively, without Wasm, on OTLP/JSON fixtures, through the same column code
+//! (`weir-columns`) the Weir host uses. Enable the `testing` feature in dev-dependencies.
+//!
+//! ```ignore
+//! let out = weir_plugin::testing::run::<MyProcessor>(r#"{"key":"team"}"#, include_str!("fixtures/in.json"))?;
+//! assert_eq!(out["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"][0]["key"], "team");
+//! ```
+
+use weir_core::Batch as CoreBatch;
+use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::{Batch, Processor};
+
+/// Parses an OTLP/JSON export request; the signal comes from its top-level key.
+pub fn parse(json: &str) -> Result<CoreBatch, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("fixture is not JSON: {e}"))?;
+    let err = |e: serde_json::Error| format!("fixture is not OTLP/JSON: {e}");
+    if v.get("resourceSpans").is_some() {
+        serde_json::from_value::<ExportTraceServiceRequest>(v).map(CoreBatch::Traces).map_err(err)
+    } else if v.get("resourceMetrics").is_some() {
+        serde_json::from_value::<ExportMetricsServiceRequest>(v).map(CoreBatch::Metrics).map_err(err)
+    } else if v.get("resourceLogs").is_some() {
+        serde_json::from_value::<ExportLogsServiceRequest>(v).map(CoreBatch::Logs).map_err(err)
+    } else {
+        Err("fixture has none of resourceSpans, resourceMetrics, resourceLogs".into())
+    }
+}
+
+/// Renders a batch as OTLP/JSON.
+pub fn render(batch: &CoreBatch) -> serde_json::Value {
+    let r = match batch {
+        CoreBatch::Traces(r) => serde_json::to_value(r),
+        CoreBatch::Metrics(r) => serde_json::to_value(r),
+        CoreBatch::Logs(r) => serde_json::to_value(r),
+    };
+    r.unwrap_or(serde_json::Value::Null)
+}
+
+/// Builds `P` from `config` (JSON) and runs it once on the OTLP/JSON `fixture`, exactly as the
+/// host would: writes apply only on `Ok`, and an invalid write is an error. Returns the batch
+/// afterwards as OTLP/JSON.
+pub fn run<P: Processor>(config: &str, fixture: &str) -> Result<serde_json::Value, String> {
+    let mut p = P::init(crate::Config::new(config))?;
+    let batch = parse(fixture)?;
+    let signal = convert::signal(batch.signal());
+    if !p.signals().contains(&signal) {
+        return Ok(render(&batch));
+    }
+    let mut session = weir_columns::Session::new(batch);
+    let outcome = {
+        let b = Batch::new(crate::host::Backend::Native(std::cell::RefCell::new(&mut session)));
+        p.process(&b).map(|()| b.finish())
+    };
+    outcome?;
+    match session.finish() {
+        Ok(b) => Ok(render(&b)),
+        Err((_, invalid)) => Err(format!("invalid request from the plugin: {invalid}")),
+    }
+}
+
+/// Conversions between the WIT types and `weir-columns`.
+pub(crate) mod convert {
+    use crate::bindings::weir::plugin::types as w;
+    use weir_columns as c;
+
+    pub(crate) fn signal(s: weir_core::Signal) -> w::Signal {
+        match s {
+            weir_core::Signal::Traces => w::Signal::Traces,
+            weir_core::Signal::Metrics => w::Signal::Metrics,
+            weir_core::Signal::Logs => w::Signal::Logs,
+        }
+    }
+    pub(crate) fn level(l: w::AttributeLevel) -> c::Level {
+        match l {
+            w::AttributeLevel::Resource => c::Level::Resource,
+            w::AttributeLevel::Item => c::Level::Item,
+        }
+    }
+    pub(crate) fn text_field(f: w::TextField) -> c::TextField {
+        match f {
+            w::TextField::Name => c::TextField::Name,
+            w::TextField::StatusMessage => c::TextField::StatusMessage,
+            w::TextField::TraceState => c::TextField::TraceState,
+            w::TextField::SeverityText => c::TextField::SeverityText,
+            w::TextField::Body => c::TextField::Body,
+            w::TextField::Unit => c::TextField::Unit,
+            w::TextField::Description => c::TextField::Description,
+            w::TextField::ScopeName => c::TextField::ScopeName,
+        }
+    }
+    pub(crate) fn id_field(f: w::IdField) -> c::IdField {
+        match f {
+            w::IdField::TraceId => c::IdField::TraceId,
+            w::IdField::SpanId => c::IdField::SpanId,
+            w::IdField::ParentSpanId => c::IdField::ParentSpanId,
+        }
+    }
+    pub(crate) fn number_field(f: w::NumberField) -> c::NumberField {
+        match f {
+            w::NumberField::TimeUnixNano => c::NumberField::TimeUnixNano,
+            w::NumberField::EndTimeUnixNano => c::NumberField::EndTimeUnixNano,
+            w::NumberField::Kind => c::NumberField::Kind,
+            w::NumberField::StatusCode => c::NumberField::StatusCode,
+            w::NumberField::Value => c::NumberField::Value,
+            w::NumberField::Flags => c::NumberField::Flags,
+        }
+    }
+    pub(crate) fn value(v: w::AnyValue) -> c::Value {
+        match v {
+            w::AnyValue::Str(s) => c::Value::Str(s),
+            w::AnyValue::Boolean(b) => c::Value::Bool(b),
+            w::AnyValue::Int(i) => c::Value::Int(i),
+            w::AnyValue::Double(d) => c::Value::Double(d),
+            w::AnyValue::Bytes(b) => c::Value::Bytes(b),
+            w::AnyValue::Json(j) => c::Value::Json(j),
+        }
+    }
+    pub(crate) fn strings(s: c::Strings) -> w::Strings {
+        w::Strings { data: s.data, offsets: s.offsets }
+    }
+    pub(crate) fn values(v: c::ValueColumn) -> w::ValueColumn {
+        w::ValueColumn { kinds: v.kinds, numbers: v.numbers, text: strings(v.text) }
+    }
+    pub(crate) fn table(t: c::AttributeTable) -> w::AttributeTable {
+        w::AttributeTable { owners: t.owners, keys: t.keys, key_ids: t.key_ids, values: values(t.values) }
+    }
+    pub(crate) fn edit(e: w::Edit) -> c::Edit {
+        match e {
+            w::Edit::SetAttribute(s) => {
+                c::Edit::SetAttribute { level: level(s.level), owner: s.owner, key: s.key, value: value(s.value) }
+            }
+            w::Edit::RemoveAttribute(r) => c::Edit::RemoveAttribute { level: level(r.level), owner: r.owner, key: r.key },
+            w::Edit::SetText(t) => c::Edit::SetText { item: t.item, field: text_field(t.field), value: t.value },
+        }
+    }
+}
