@@ -44,6 +44,16 @@ pub struct ProcessorPlugin {
     signals: Vec<Signal>,
 }
 
+impl std::fmt::Debug for ProcessorPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessorPlugin")
+            .field("name", &self.name)
+            .field("signals", &self.signals)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A live instance: its store and the typed exports.
 pub(crate) struct Instance {
     pub(crate) store: Store<PluginState>,
