@@ -1,0 +1,169 @@
+//! Plugins in a running gateway fed by the real OpenTelemetry Python SDK: a Rust plugin written
+//! with the SDK tags traces, metrics and logs end to end; a plugin stuck in a loop is
+//! interrupted, its batches get `on_error = "pass"`, and everything still arrives.
+
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use weir_core::Batch;
+use weir_tests::{Backend, Gateway, Transport, eventually, plugins, python};
+
+fn has(attrs: &[KeyValue], key: &str, value: &str) -> bool {
+    attrs.iter().any(|kv| {
+        kv.key == key && matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if s == value)
+    })
+}
+
+/// Every item's attributes and its resource's attributes, for every delivered batch.
+fn items(batches: &[Batch]) -> Vec<(Vec<KeyValue>, Vec<KeyValue>)> {
+    let mut out = Vec::new();
+    for b in batches {
+        match b {
+            Batch::Traces(r) => {
+                for rs in &r.resource_spans {
+                    let res = rs.resource.clone().unwrap_or_default().attributes;
+                    for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                        out.push((s.attributes.clone(), res.clone()));
+                    }
+                }
+            }
+            Batch::Logs(r) => {
+                for rl in &r.resource_logs {
+                    let res = rl.resource.clone().unwrap_or_default().attributes;
+                    for l in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+                        out.push((l.attributes.clone(), res.clone()));
+                    }
+                }
+            }
+            Batch::Metrics(r) => {
+                for rm in &r.resource_metrics {
+                    let res = rm.resource.clone().unwrap_or_default().attributes;
+                    for m in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
+                        let points: Vec<Vec<KeyValue>> = match &m.data {
+                            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.attributes.clone()).collect(),
+                            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.attributes.clone()).collect(),
+                            Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.attributes.clone()).collect(),
+                            _ => Vec::new(),
+                        };
+                        out.extend(points.into_iter().map(|a| (a, res.clone())));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn emit(gw: &Gateway, run: &str) -> usize {
+    let args = ["--protocol", "grpc", "--endpoint", &gw.url("otlp", "grpc"), "--run-id", run, "--spans", "20", "--logs", "10"];
+    let out = python::run_json("emit.py", args.iter().map(ToString::to_string).collect()).await;
+    assert_eq!(out["ok"], true, "the SDK reported a failed flush: {out}");
+    out["spans"].as_array().unwrap().len() + out["logs"].as_array().unwrap().len() + 6
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_sdk_plugin_tags_traces_metrics_and_logs_end_to_end() {
+    let backend = Backend::start().await;
+    let config = format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[processors.tag]
+plugin = "{plugin}"
+[processors.tag.config]
+attributes = {{ team = "payments" }}
+resource = {{ "deployment.environment" = "e2e" }}
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{backend}"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["tag"]
+exporters = ["backend"]
+
+[pipelines.metrics]
+receivers = ["otlp"]
+processors = ["tag"]
+exporters = ["backend"]
+
+[pipelines.logs]
+receivers = ["otlp"]
+processors = ["tag"]
+exporters = ["backend"]
+"#,
+        plugin = plugins::wasm("tag").display(),
+        backend = backend.grpc_url()
+    );
+    let gw = Gateway::start(&config).await;
+    let want = emit(&gw, "tagged").await;
+    let arrived = eventually(Duration::from_secs(60), || async { backend.delivered_items(Transport::Grpc) >= want }).await;
+    assert!(arrived, "not everything arrived; gateway logs:\n{}", gw.log_text());
+
+    let batches = backend.delivered(Transport::Grpc);
+    let signals: Vec<_> = batches.iter().map(Batch::signal).collect();
+    for s in weir_core::Signal::ALL {
+        assert!(signals.contains(&s), "no {s} arrived");
+    }
+    let all = items(&batches);
+    assert_eq!(all.len(), want, "every item once");
+    for (attrs, res) in &all {
+        assert!(has(attrs, "team", "payments"), "item not tagged: {attrs:?}");
+        assert!(has(res, "deployment.environment", "e2e"), "resource not tagged: {res:?}");
+        assert!(has(res, "service.name", "weir-e2e"), "resource attributes kept: {res:?}");
+    }
+    let calls = gw.metric("weir_plugin_calls_total", &[("processor", "tag")]).await;
+    assert!(calls >= 3.0, "one call per batch per signal, got {calls}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_stuck_in_a_loop_is_interrupted_and_the_pipeline_keeps_flowing() {
+    let backend = Backend::start().await;
+    let config = format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[processors.stuck]
+plugin = "{plugin}"
+on_error = "pass"
+timeout = "20ms"
+config = {{ mode = "spin", after = 1 }}
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{backend}"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["stuck"]
+exporters = ["backend"]
+batch = {{ send_batch_size = 1, timeout = "1ms" }}
+
+[pipelines.logs]
+receivers = ["otlp"]
+exporters = ["backend"]
+
+[pipelines.metrics]
+receivers = ["otlp"]
+exporters = ["backend"]
+"#,
+        plugin = plugins::wasm("misbehave").display(),
+        backend = backend.grpc_url()
+    );
+    let mut gw = Gateway::start(&config).await;
+    let want = emit(&gw, "stuck").await;
+    let arrived = eventually(Duration::from_secs(60), || async { backend.delivered_items(Transport::Grpc) >= want }).await;
+    assert!(arrived, "on_error = pass must hand interrupted batches on; logs:\n{}", gw.log_text());
+    assert_eq!(items(&backend.delivered(Transport::Grpc)).len(), want);
+    let timeouts = gw.metric("weir_plugin_errors_total", &[("processor", "stuck"), ("kind", "timeout")]).await;
+    assert!(timeouts >= 1.0, "the loop was interrupted at least once");
+    assert!(gw.is_running(), "a plugin never takes the process down");
+    assert!(gw.log_text().contains("ran past its 20ms deadline"), "the failure is logged");
+}
