@@ -21,5 +21,18 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# Plugins are WebAssembly components built for wasm32-wasip2.
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  say "rustup target add wasm32-wasip2"
+  rustup target add wasm32-wasip2
+fi
+
+say "building plugins/ (wasm32-wasip2)"
+(cd plugins && cargo build --release --locked)
+
+say "plugin SDK and first-party plugin tests (native, on fixtures)"
+host=$(rustc -vV | sed -n 's/^host: //p')
+(cd plugins && cargo test --locked --target "$host" --workspace --exclude not-a-processor)
+
 say "cargo test --workspace"
 cargo test --workspace --locked
