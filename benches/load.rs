@@ -53,6 +53,15 @@ struct Args {
     /// Compression of the exporter to the sink: gzip (the default, as in the Collector), zstd, none.
     #[arg(long, default_value = "gzip")]
     compression: String,
+    /// A Wasm processor plugin to put in the pipeline (e.g. plugins/target/wasm32-wasip2/release/bench.wasm).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// The plugin's config, as a TOML inline table.
+    #[arg(long, default_value = r#"{ mode = "noop" }"#)]
+    plugin_config: String,
+    /// Pin every gateway thread to this CPU (with `taskset`), e.g. 0 for "one core".
+    #[arg(long)]
+    pin_cpu: Option<usize>,
     /// The latency phases send at this share of the measured throughput.
     #[arg(long, default_value_t = 0.5)]
     rate_share: f64,
@@ -203,15 +212,47 @@ grpc = {{ endpoint = "127.0.0.1:0", max_recv_msg_size = "16MiB" }}
 type = "otlp-grpc"
 endpoint = "{sink_url}"
 compression = "{}"
+{processor}
 [pipelines.traces]
 receivers = ["otlp"]
 exporters = ["sink"]
+processors = [{processors}]
 queue_size = 256
 batch = {{ send_batch_size = {}, timeout = "{}" }}
 "#,
-        args.compression, args.batch, args.batch_timeout
+        args.compression,
+        args.batch,
+        args.batch_timeout,
+        processor = args.plugin.as_ref().map_or(String::new(), |p| format!(
+            "[processors.plugin]\nplugin = \"{}\"\ntimeout = \"5s\"\nconfig = {}\n",
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display(),
+            args.plugin_config
+        )),
+        processors = if args.plugin.is_some() {
+            "\"plugin\""
+        } else {
+            ""
+        },
     );
     let gw = Gateway::start_binary(&args.weir, &config, &[]).await;
+    if let Some(cpu) = args.pin_cpu {
+        let ok = std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", &cpu.to_string(), &gw.pid().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(ok, "taskset could not pin the gateway to CPU {cpu}");
+        println!("gateway pinned to CPU {cpu}");
+    }
+    if let Some(p) = &args.plugin {
+        println!(
+            "pipeline: otlp -> plugin {} ({}) -> sink",
+            p.display(),
+            args.plugin_config
+        );
+    }
     let weir_url = gw.url("otlp", "grpc");
     let tpl = Arc::new(template(args.spans));
     let next_id = Arc::new(AtomicU64::new(0));

@@ -34,5 +34,8 @@ say "plugin SDK and first-party plugin tests (native, on fixtures)"
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd plugins && cargo test --locked --target "$host" --workspace --exclude not-a-processor)
 
+say "Python plugin SDK tests (plain Python, on fixtures)"
+.venv/bin/python -m unittest discover -s plugins/python
+
 say "cargo test --workspace"
 cargo test --workspace --locked

@@ -44,9 +44,15 @@ fn items(batches: &[Batch]) -> Vec<(Vec<KeyValue>, Vec<KeyValue>)> {
                     let res = rm.resource.clone().unwrap_or_default().attributes;
                     for m in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
                         let points: Vec<Vec<KeyValue>> = match &m.data {
-                            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.attributes.clone()).collect(),
-                            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.attributes.clone()).collect(),
-                            Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.attributes.clone()).collect(),
+                            Some(Data::Sum(s)) => {
+                                s.data_points.iter().map(|p| p.attributes.clone()).collect()
+                            }
+                            Some(Data::Gauge(g)) => {
+                                g.data_points.iter().map(|p| p.attributes.clone()).collect()
+                            }
+                            Some(Data::Histogram(h)) => {
+                                h.data_points.iter().map(|p| p.attributes.clone()).collect()
+                            }
                             _ => Vec::new(),
                         };
                         out.extend(points.into_iter().map(|a| (a, res.clone())));
@@ -59,7 +65,18 @@ fn items(batches: &[Batch]) -> Vec<(Vec<KeyValue>, Vec<KeyValue>)> {
 }
 
 async fn emit(gw: &Gateway, run: &str) -> usize {
-    let args = ["--protocol", "grpc", "--endpoint", &gw.url("otlp", "grpc"), "--run-id", run, "--spans", "20", "--logs", "10"];
+    let args = [
+        "--protocol",
+        "grpc",
+        "--endpoint",
+        &gw.url("otlp", "grpc"),
+        "--run-id",
+        run,
+        "--spans",
+        "20",
+        "--logs",
+        "10",
+    ];
     let out = python::run_json("emit.py", args.iter().map(ToString::to_string).collect()).await;
     assert_eq!(out["ok"], true, "the SDK reported a failed flush: {out}");
     out["spans"].as_array().unwrap().len() + out["logs"].as_array().unwrap().len() + 6
@@ -103,8 +120,15 @@ exporters = ["backend"]
     );
     let gw = Gateway::start(&config).await;
     let want = emit(&gw, "tagged").await;
-    let arrived = eventually(Duration::from_secs(60), || async { backend.delivered_items(Transport::Grpc) >= want }).await;
-    assert!(arrived, "not everything arrived; gateway logs:\n{}", gw.log_text());
+    let arrived = eventually(Duration::from_secs(60), || async {
+        backend.delivered_items(Transport::Grpc) >= want
+    })
+    .await;
+    assert!(
+        arrived,
+        "not everything arrived; gateway logs:\n{}",
+        gw.log_text()
+    );
 
     let batches = backend.delivered(Transport::Grpc);
     let signals: Vec<_> = batches.iter().map(Batch::signal).collect();
@@ -115,10 +139,18 @@ exporters = ["backend"]
     assert_eq!(all.len(), want, "every item once");
     for (attrs, res) in &all {
         assert!(has(attrs, "team", "payments"), "item not tagged: {attrs:?}");
-        assert!(has(res, "deployment.environment", "e2e"), "resource not tagged: {res:?}");
-        assert!(has(res, "service.name", "weir-e2e"), "resource attributes kept: {res:?}");
+        assert!(
+            has(res, "deployment.environment", "e2e"),
+            "resource not tagged: {res:?}"
+        );
+        assert!(
+            has(res, "service.name", "weir-e2e"),
+            "resource attributes kept: {res:?}"
+        );
     }
-    let calls = gw.metric("weir_plugin_calls_total", &[("processor", "tag")]).await;
+    let calls = gw
+        .metric("weir_plugin_calls_total", &[("processor", "tag")])
+        .await;
     assert!(calls >= 3.0, "one call per batch per signal, got {calls}");
 }
 
@@ -159,11 +191,26 @@ exporters = ["backend"]
     );
     let mut gw = Gateway::start(&config).await;
     let want = emit(&gw, "stuck").await;
-    let arrived = eventually(Duration::from_secs(60), || async { backend.delivered_items(Transport::Grpc) >= want }).await;
-    assert!(arrived, "on_error = pass must hand interrupted batches on; logs:\n{}", gw.log_text());
+    let arrived = eventually(Duration::from_secs(60), || async {
+        backend.delivered_items(Transport::Grpc) >= want
+    })
+    .await;
+    assert!(
+        arrived,
+        "on_error = pass must hand interrupted batches on; logs:\n{}",
+        gw.log_text()
+    );
     assert_eq!(items(&backend.delivered(Transport::Grpc)).len(), want);
-    let timeouts = gw.metric("weir_plugin_errors_total", &[("processor", "stuck"), ("kind", "timeout")]).await;
+    let timeouts = gw
+        .metric(
+            "weir_plugin_errors_total",
+            &[("processor", "stuck"), ("kind", "timeout")],
+        )
+        .await;
     assert!(timeouts >= 1.0, "the loop was interrupted at least once");
     assert!(gw.is_running(), "a plugin never takes the process down");
-    assert!(gw.log_text().contains("ran past its 20ms deadline"), "the failure is logged");
+    assert!(
+        gw.log_text().contains("ran past its 20ms deadline"),
+        "the failure is logged"
+    );
 }

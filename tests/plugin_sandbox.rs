@@ -11,60 +11,106 @@ use weir_core::telemetry::Telemetry;
 use weir_core::{Batch, FailurePolicy, Signal, Stage};
 use weir_tests::fixtures::{span_attribute, traces};
 use weir_tests::plugins;
-use weir_wasm::{BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine};
+use weir_wasm::{
+    BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
+};
 
 fn engine() -> &'static WasmEngine {
     static ENGINE: OnceLock<WasmEngine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let cache = weir_tests::repo_root().join("target/weir-test-plugin-cache");
-        WasmEngine::new(&EngineSettings { cache_dir: Some(cache), max_instances: 64 }).unwrap()
+        WasmEngine::new(&EngineSettings {
+            cache_dir: Some(cache),
+            max_instances: 64,
+        })
+        .unwrap()
     })
 }
 
-fn load(name: &str, config: &str, settings: PluginSettings) -> Result<Arc<ProcessorPlugin>, String> {
-    ProcessorPlugin::load(engine(), name, &plugins::wasm(name), config.into(), settings)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+fn load(
+    name: &str,
+    config: &str,
+    settings: PluginSettings,
+) -> Result<Arc<ProcessorPlugin>, String> {
+    ProcessorPlugin::load(
+        engine(),
+        name,
+        &plugins::wasm(name),
+        config.into(),
+        settings,
+    )
+    .map(Arc::new)
+    .map_err(|e| e.to_string())
 }
 
-fn stage(plugin: Arc<ProcessorPlugin>, policy: FailurePolicy, breaker: BreakerSettings) -> (ProcessorStage, Telemetry) {
+fn stage(
+    plugin: Arc<ProcessorPlugin>,
+    policy: FailurePolicy,
+    breaker: BreakerSettings,
+) -> (ProcessorStage, Telemetry) {
     let t = Telemetry::new();
     let m = t.plugin("p", "traces", Signal::Traces);
-    (ProcessorStage::new(plugin, Signal::Traces, policy, breaker, m), t)
+    (
+        ProcessorStage::new(plugin, Signal::Traces, policy, breaker, m),
+        t,
+    )
 }
 
 fn metric(t: &Telemetry, name: &str, kind: Option<&str>) -> f64 {
     let text = t.render();
     text.lines()
-        .filter(|l| l.starts_with(name) && kind.is_none_or(|k| l.contains(&format!("kind=\"{k}\""))))
+        .filter(|l| {
+            l.starts_with(name) && kind.is_none_or(|k| l.contains(&format!("kind=\"{k}\"")))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
 #[test]
 fn the_tag_plugin_sets_attributes_on_items_and_resources() {
-    let p = load("tag", r#"{"attributes":{"team":"payments"},"resource":{"env":"prod"}}"#, PluginSettings::default()).unwrap();
+    let p = load(
+        "tag",
+        r#"{"attributes":{"team":"payments"},"resource":{"env":"prod"}}"#,
+        PluginSettings::default(),
+    )
+    .unwrap();
     let (mut s, t) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
     let mut batch = traces(50, 3);
     s.process(&mut batch).unwrap();
-    assert_eq!(span_attribute(&batch, "team"), vec![Some("payments".to_string()); 50]);
-    assert_eq!(span_attribute(&batch, "attr.1").iter().flatten().count(), 50, "existing attributes stay");
+    assert_eq!(
+        span_attribute(&batch, "team"),
+        vec![Some("payments".to_string()); 50]
+    );
+    assert_eq!(
+        span_attribute(&batch, "attr.1").iter().flatten().count(),
+        50,
+        "existing attributes stay"
+    );
     let Batch::Traces(r) = &batch else { panic!() };
     let res = r.resource_spans[0].resource.as_ref().unwrap();
-    assert!(res.attributes.iter().any(|kv| kv.key == "env"), "resource attribute set");
+    assert!(
+        res.attributes.iter().any(|kv| kv.key == "env"),
+        "resource attribute set"
+    );
     assert_eq!(metric(&t, "weir_plugin_calls_total", None), 1.0);
     assert_eq!(metric(&t, "weir_plugin_items_out_total", None), 50.0);
 }
 
 #[test]
 fn an_infinite_loop_is_interrupted_and_a_fresh_instance_takes_the_next_batch() {
-    let settings = PluginSettings { timeout: Duration::from_millis(20), ..PluginSettings::default() };
+    let settings = PluginSettings {
+        timeout: Duration::from_millis(20),
+        ..PluginSettings::default()
+    };
     let p = load("misbehave", r#"{"mode":"spin","after":1}"#, settings).unwrap();
     let (mut s, t) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
 
     let mut first = traces(10, 2);
     s.process(&mut first).unwrap();
-    assert_eq!(span_attribute(&first, "misbehave")[0].as_deref(), Some("ok"));
+    assert_eq!(
+        span_attribute(&first, "misbehave")[0].as_deref(),
+        Some("ok")
+    );
 
     let original = traces(10, 2);
     let mut second = original.clone();
@@ -72,19 +118,29 @@ fn an_infinite_loop_is_interrupted_and_a_fresh_instance_takes_the_next_batch() {
     let err = s.process(&mut second).unwrap_err();
     let took = started.elapsed();
     assert!(err.message.contains("ran past its 20ms deadline"), "{err}");
-    assert!(took < Duration::from_millis(100), "interrupted after {took:?}");
+    assert!(
+        took < Duration::from_millis(100),
+        "interrupted after {took:?}"
+    );
     assert_eq!(second, original, "a failed call leaves the batch as it was");
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("timeout")), 1.0);
 
     // A fresh instance (its batch counter restarted) serves the next batch normally.
     let mut third = traces(10, 2);
     s.process(&mut third).unwrap();
-    assert_eq!(span_attribute(&third, "misbehave")[0].as_deref(), Some("ok"));
+    assert_eq!(
+        span_attribute(&third, "misbehave")[0].as_deref(),
+        Some("ok")
+    );
 }
 
 #[test]
 fn unbounded_allocation_hits_the_memory_cap() {
-    let settings = PluginSettings { memory_limit: 32 << 20, timeout: Duration::from_secs(5), ..PluginSettings::default() };
+    let settings = PluginSettings {
+        memory_limit: 32 << 20,
+        timeout: Duration::from_secs(5),
+        ..PluginSettings::default()
+    };
     let p = load("misbehave", r#"{"mode":"hog","after":1}"#, settings).unwrap();
     let (mut s, t) = stage(p, FailurePolicy::Drop, BreakerSettings::default());
     s.process(&mut traces(5, 1)).unwrap();
@@ -94,59 +150,117 @@ fn unbounded_allocation_hits_the_memory_cap() {
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("memory")), 1.0);
     let mut next = traces(5, 1);
     s.process(&mut next).unwrap();
-    assert_eq!(span_attribute(&next, "misbehave")[0].as_deref(), Some("ok"), "fresh instance after the cap");
+    assert_eq!(
+        span_attribute(&next, "misbehave")[0].as_deref(),
+        Some("ok"),
+        "fresh instance after the cap"
+    );
 }
 
 #[test]
 fn a_panic_in_init_stops_loading_with_the_panic_message() {
-    let e = load("misbehave", r#"{"mode":"panic-init"}"#, PluginSettings::default()).unwrap_err();
+    let e = load(
+        "misbehave",
+        r#"{"mode":"panic-init"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap_err();
     assert!(e.starts_with("plugin misbehave: trapped in init"), "{e}");
-    assert!(e.contains("panicking in init as configured"), "the panic message reaches the user: {e}");
+    assert!(
+        e.contains("panicking in init as configured"),
+        "the panic message reaches the user: {e}"
+    );
 }
 
 #[test]
 fn a_rejected_config_stops_loading_with_the_plugins_message() {
-    let e = load("misbehave", r#"{"mode":"reject"}"#, PluginSettings::default()).unwrap_err();
-    assert_eq!(e, "plugin misbehave: init rejected its config: misbehave: rejecting this config as asked");
-    let e = load("tag", r#"{"attributes":{"a":"b"},"colour":"red"}"#, PluginSettings::default()).unwrap_err();
+    let e = load(
+        "misbehave",
+        r#"{"mode":"reject"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "plugin misbehave: init rejected its config: misbehave: rejecting this config as asked"
+    );
+    let e = load(
+        "tag",
+        r#"{"attributes":{"a":"b"},"colour":"red"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap_err();
     assert!(e.contains("unknown field `colour`"), "{e}");
 }
 
 #[test]
 fn a_panic_in_process_is_a_trap_with_the_panic_message() {
-    let p = load("misbehave", r#"{"mode":"panic"}"#, PluginSettings::default()).unwrap();
+    let p = load(
+        "misbehave",
+        r#"{"mode":"panic"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap();
     let (mut s, t) = stage(p, FailurePolicy::Drop, BreakerSettings::default());
     let original = traces(3, 1);
     let mut batch = original.clone();
     let err = s.process(&mut batch).unwrap_err();
     assert!(err.message.contains("trapped in process"), "{err}");
-    assert!(err.message.contains("panicking in process as configured"), "{err}");
+    assert!(
+        err.message.contains("panicking in process as configured"),
+        "{err}"
+    );
     assert_eq!(batch, original);
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("trap")), 1.0);
 }
 
 #[test]
 fn a_write_to_a_nonexistent_item_is_a_plugin_error_and_nothing_is_applied() {
-    let p = load("misbehave", r#"{"mode":"invalid"}"#, PluginSettings::default()).unwrap();
+    let p = load(
+        "misbehave",
+        r#"{"mode":"invalid"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap();
     let (mut s, t) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
     let original = traces(4, 1);
     let mut batch = original.clone();
     let err = s.process(&mut batch).unwrap_err();
-    assert!(err.message.contains("index 14 is out of range (the batch has 4 spans)"), "{err}");
+    assert!(
+        err.message
+            .contains("index 14 is out of range (the batch has 4 spans)"),
+        "{err}"
+    );
     assert_eq!(batch, original);
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("invalid")), 1.0);
 }
 
 #[test]
 fn repeated_failures_open_the_circuit_breaker() {
-    let p = load("misbehave", r#"{"mode":"error"}"#, PluginSettings::default()).unwrap();
-    let breaker = BreakerSettings { failures: 3, initial_backoff: Duration::from_secs(3600), max_backoff: Duration::from_secs(3600) };
+    let p = load(
+        "misbehave",
+        r#"{"mode":"error"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap();
+    let breaker = BreakerSettings {
+        failures: 3,
+        initial_backoff: Duration::from_secs(3600),
+        max_backoff: Duration::from_secs(3600),
+    };
     let (mut s, t) = stage(p, FailurePolicy::Pass, breaker);
     for _ in 0..5 {
         let err = s.process(&mut traces(2, 1)).unwrap_err();
         assert!(!err.message.is_empty());
     }
-    assert_eq!(metric(&t, "weir_plugin_calls_total", None), 3.0, "no calls while open");
+    assert_eq!(
+        metric(&t, "weir_plugin_calls_total", None),
+        3.0,
+        "no calls while open"
+    );
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("error")), 3.0);
-    assert_eq!(metric(&t, "weir_plugin_errors_total", Some("circuit_open")), 2.0);
+    assert_eq!(
+        metric(&t, "weir_plugin_errors_total", Some("circuit_open")),
+        2.0
+    );
 }

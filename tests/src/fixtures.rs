@@ -10,7 +10,9 @@ use weir_core::Batch;
 pub fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
         ..Default::default()
     }
 }
@@ -29,7 +31,12 @@ pub fn traces(spans: usize, attrs: usize) -> Batch {
                 start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
                 end_time_unix_nano: 1_700_000_000_000_500_000 + i as u64,
                 attributes: (0..attrs)
-                    .map(|a| kv(&format!("attr.{a}"), &format!("value-{a}-of-span-{i:08}-padding")))
+                    .map(|a| {
+                        kv(
+                            &format!("attr.{a}"),
+                            &format!("value-{a}-of-span-{i:08}-padding"),
+                        )
+                    })
                     .collect(),
                 ..Default::default()
             }
@@ -37,8 +44,14 @@ pub fn traces(spans: usize, attrs: usize) -> Batch {
         .collect();
     Batch::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![kv("service.name", "checkout")], ..Default::default() }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "checkout")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     })
@@ -46,15 +59,19 @@ pub fn traces(spans: usize, attrs: usize) -> Batch {
 
 /// The string value of attribute `key` on every span, in order.
 pub fn span_attribute(batch: &Batch, key: &str) -> Vec<Option<String>> {
-    let Batch::Traces(r) = batch else { return Vec::new() };
+    let Batch::Traces(r) = batch else {
+        return Vec::new();
+    };
     r.resource_spans
         .iter()
         .flat_map(|rs| &rs.scope_spans)
         .flat_map(|ss| &ss.spans)
         .map(|s| {
-            s.attributes.iter().find(|kv| kv.key == key).and_then(|kv| match &kv.value.as_ref()?.value {
-                Some(any_value::Value::StringValue(v)) => Some(v.clone()),
-                _ => None,
+            s.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+                match &kv.value.as_ref()?.value {
+                    Some(any_value::Value::StringValue(v)) => Some(v.clone()),
+                    _ => None,
+                }
             })
         })
         .collect()

@@ -11,8 +11,8 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod backend;
-pub mod gateway;
 pub mod fixtures;
+pub mod gateway;
 pub mod plugins;
 pub mod python;
 

@@ -28,7 +28,9 @@ pub fn wasm(name: &str) -> PathBuf {
         }
     });
     if let Err(e) = built {
-        panic!("building plugins/ failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{e}");
+        panic!(
+            "building plugins/ failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{e}"
+        );
     }
     // Libraries are named with underscores, binaries keep their dashes.
     let dir = workspace().join("target/wasm32-wasip2/release");

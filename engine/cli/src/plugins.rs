@@ -10,7 +10,10 @@ use weir_config::{Config, ProcessorConfig};
 use weir_core::telemetry::Telemetry;
 use weir_core::{Signal, Stage};
 use weir_pipeline::Noop;
-use weir_wasm::{BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine};
+use weir_wasm::{
+    BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage,
+    WasmEngine,
+};
 
 /// The `builtin:` processors this build has.
 const BUILTINS: [&str; 1] = ["builtin:noop"];
@@ -24,14 +27,29 @@ pub(crate) struct Plugins {
 
 impl Plugins {
     /// Loads processor `name` (once) so that its problems surface now.
-    pub(crate) fn load(&mut self, config: &Config, name: &str, p: &ProcessorConfig) -> anyhow::Result<()> {
+    pub(crate) fn load(
+        &mut self,
+        config: &Config,
+        name: &str,
+        p: &ProcessorConfig,
+    ) -> anyhow::Result<()> {
         let plugin = p.plugin.get_ref();
         if let Some(builtin) = plugin.strip_prefix("builtin:") {
             if BUILTINS.contains(&plugin.as_str()) {
                 return Ok(());
             }
-            let message = format!("unknown built-in plugin {builtin:?} (this build has: {})", BUILTINS.join(", "));
-            bail!("{}", config.diagnostic(p.plugin.span(), format!("processors.{name}.plugin"), message));
+            let message = format!(
+                "unknown built-in plugin {builtin:?} (this build has: {})",
+                BUILTINS.join(", ")
+            );
+            bail!(
+                "{}",
+                config.diagnostic(
+                    p.plugin.span(),
+                    format!("processors.{name}.plugin"),
+                    message
+                )
+            );
         }
         if self.loaded.contains_key(name) {
             return Ok(());
@@ -51,19 +69,32 @@ impl Plugins {
             memory_limit: p.memory_limit.0,
             grants: Grants {
                 clocks: p.grants.clocks,
-                env: p.grants.env.iter().filter_map(|k| Some((k.clone(), std::env::var(k).ok()?))).collect(),
+                env: p
+                    .grants
+                    .env
+                    .iter()
+                    .filter_map(|k| Some((k.clone(), std::env::var(k).ok()?)))
+                    .collect(),
             },
         };
         // Compiling and running `init` is blocking work, and WASI's synchronous bindings must
         // not run on an async worker.
-        let loaded = blocking(|| ProcessorPlugin::load(&engine, name, &path, config_json, settings));
+        let loaded =
+            blocking(|| ProcessorPlugin::load(&engine, name, &path, config_json, settings));
         match loaded {
             Ok(plugin) => {
                 self.loaded.insert(name.to_string(), Arc::new(plugin));
                 Ok(())
             }
             Err(e) => {
-                bail!("{}", config.diagnostic(p.plugin.span(), format!("processors.{name}.plugin"), e.to_string()))
+                bail!(
+                    "{}",
+                    config.diagnostic(
+                        p.plugin.span(),
+                        format!("processors.{name}.plugin"),
+                        e.to_string()
+                    )
+                )
             }
         }
     }
@@ -82,7 +113,9 @@ impl Plugins {
             return Ok(Box::new(Noop::new(name, p.on_error.into())));
         }
         self.load(config, name, p)?;
-        let Some(plugin) = self.loaded.get(name) else { bail!("processor {name} was not loaded") };
+        let Some(plugin) = self.loaded.get(name) else {
+            bail!("processor {name} was not loaded")
+        };
         Ok(Box::new(ProcessorStage::new(
             plugin.clone(),
             signal,
@@ -96,7 +129,9 @@ impl Plugins {
 /// Runs blocking plugin work off the async workers when there are any.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
         _ => f(),
     }
 }

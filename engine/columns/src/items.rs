@@ -115,19 +115,29 @@ pub(crate) fn for_each<'a>(
                     for m in &sm.metrics {
                         match &m.data {
                             Some(Data::Gauge(g)) => {
-                                g.data_points.iter().for_each(|p| f(ri, scope, Item::Point(m, Point::Number(p))));
+                                g.data_points
+                                    .iter()
+                                    .for_each(|p| f(ri, scope, Item::Point(m, Point::Number(p))));
                             }
                             Some(Data::Sum(s)) => {
-                                s.data_points.iter().for_each(|p| f(ri, scope, Item::Point(m, Point::Number(p))));
+                                s.data_points
+                                    .iter()
+                                    .for_each(|p| f(ri, scope, Item::Point(m, Point::Number(p))));
                             }
                             Some(Data::Histogram(h)) => {
-                                h.data_points.iter().for_each(|p| f(ri, scope, Item::Point(m, Point::Histogram(p))));
+                                h.data_points.iter().for_each(|p| {
+                                    f(ri, scope, Item::Point(m, Point::Histogram(p)))
+                                });
                             }
                             Some(Data::ExponentialHistogram(h)) => {
-                                h.data_points.iter().for_each(|p| f(ri, scope, Item::Point(m, Point::Exponential(p))));
+                                h.data_points.iter().for_each(|p| {
+                                    f(ri, scope, Item::Point(m, Point::Exponential(p)))
+                                });
                             }
                             Some(Data::Summary(s)) => {
-                                s.data_points.iter().for_each(|p| f(ri, scope, Item::Point(m, Point::Summary(p))));
+                                s.data_points
+                                    .iter()
+                                    .for_each(|p| f(ri, scope, Item::Point(m, Point::Summary(p))));
                             }
                             None => {}
                         }
@@ -138,22 +148,29 @@ pub(crate) fn for_each<'a>(
     }
 }
 
-/// The attribute list of every item, in item order, for writing.
-pub(crate) fn item_attributes_mut(batch: &mut Batch) -> Vec<&mut Vec<KeyValue>> {
-    let mut out = Vec::new();
+/// Calls `f(item index, attributes)` for every item, in order, in one pass over the batch.
+pub(crate) fn for_each_item_attributes_mut(
+    batch: &mut Batch,
+    mut f: impl FnMut(u32, &mut Vec<KeyValue>),
+) {
+    let mut i = 0u32;
+    let mut each = |a: &mut Vec<KeyValue>| {
+        f(i, a);
+        i += 1;
+    };
     match batch {
         Batch::Traces(r) => r
             .resource_spans
             .iter_mut()
             .flat_map(|rs| &mut rs.scope_spans)
             .flat_map(|ss| &mut ss.spans)
-            .for_each(|s| out.push(&mut s.attributes)),
+            .for_each(|s| each(&mut s.attributes)),
         Batch::Logs(r) => r
             .resource_logs
             .iter_mut()
             .flat_map(|rl| &mut rl.scope_logs)
             .flat_map(|sl| &mut sl.log_records)
-            .for_each(|l| out.push(&mut l.attributes)),
+            .for_each(|l| each(&mut l.attributes)),
         Batch::Metrics(r) => {
             for m in r
                 .resource_metrics
@@ -162,19 +179,32 @@ pub(crate) fn item_attributes_mut(batch: &mut Batch) -> Vec<&mut Vec<KeyValue>> 
                 .flat_map(|sm| &mut sm.metrics)
             {
                 match &mut m.data {
-                    Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| out.push(&mut p.attributes)),
-                    Some(Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| out.push(&mut p.attributes)),
-                    Some(Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| out.push(&mut p.attributes)),
+                    Some(Data::Gauge(g)) => g
+                        .data_points
+                        .iter_mut()
+                        .for_each(|p| each(&mut p.attributes)),
+                    Some(Data::Sum(s)) => s
+                        .data_points
+                        .iter_mut()
+                        .for_each(|p| each(&mut p.attributes)),
+                    Some(Data::Histogram(h)) => h
+                        .data_points
+                        .iter_mut()
+                        .for_each(|p| each(&mut p.attributes)),
                     Some(Data::ExponentialHistogram(h)) => {
-                        h.data_points.iter_mut().for_each(|p| out.push(&mut p.attributes));
+                        h.data_points
+                            .iter_mut()
+                            .for_each(|p| each(&mut p.attributes));
                     }
-                    Some(Data::Summary(s)) => s.data_points.iter_mut().for_each(|p| out.push(&mut p.attributes)),
+                    Some(Data::Summary(s)) => s
+                        .data_points
+                        .iter_mut()
+                        .for_each(|p| each(&mut p.attributes)),
                     None => {}
                 }
             }
         }
     }
-    out
 }
 
 /// The attribute list of every resource, in resource order, for writing.
@@ -213,19 +243,34 @@ pub(crate) fn with_text_owners(batch: &mut Batch, mut f: impl FnMut(u32, TextOwn
     let mut index = 0u32;
     match batch {
         Batch::Traces(r) => {
-            for s in r.resource_spans.iter_mut().flat_map(|rs| &mut rs.scope_spans).flat_map(|ss| &mut ss.spans) {
+            for s in r
+                .resource_spans
+                .iter_mut()
+                .flat_map(|rs| &mut rs.scope_spans)
+                .flat_map(|ss| &mut ss.spans)
+            {
                 f(index, TextOwner::Span(s));
                 index += 1;
             }
         }
         Batch::Logs(r) => {
-            for l in r.resource_logs.iter_mut().flat_map(|rl| &mut rl.scope_logs).flat_map(|sl| &mut sl.log_records) {
+            for l in r
+                .resource_logs
+                .iter_mut()
+                .flat_map(|rl| &mut rl.scope_logs)
+                .flat_map(|sl| &mut sl.log_records)
+            {
                 f(index, TextOwner::Log(l));
                 index += 1;
             }
         }
         Batch::Metrics(r) => {
-            for m in r.resource_metrics.iter_mut().flat_map(|rm| &mut rm.scope_metrics).flat_map(|sm| &mut sm.metrics) {
+            for m in r
+                .resource_metrics
+                .iter_mut()
+                .flat_map(|rm| &mut rm.scope_metrics)
+                .flat_map(|sm| &mut sm.metrics)
+            {
                 let points = point_count(m);
                 let first = index;
                 index += points;
@@ -272,7 +317,9 @@ pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
                             Some(Data::Gauge(g)) => g.data_points.retain(|_| next(&())),
                             Some(Data::Sum(s)) => s.data_points.retain(|_| next(&())),
                             Some(Data::Histogram(h)) => h.data_points.retain(|_| next(&())),
-                            Some(Data::ExponentialHistogram(h)) => h.data_points.retain(|_| next(&())),
+                            Some(Data::ExponentialHistogram(h)) => {
+                                h.data_points.retain(|_| next(&()))
+                            }
                             Some(Data::Summary(s)) => s.data_points.retain(|_| next(&())),
                             None => {}
                         }

@@ -201,7 +201,14 @@ impl Session {
     pub fn new(batch: Batch) -> Session {
         let items = u32::try_from(batch.item_count()).unwrap_or(u32::MAX);
         let resources = u32::try_from(batch.resource_count()).unwrap_or(u32::MAX);
-        Session { batch, items, resources, writes: Vec::new(), replacement: None, invalid: None }
+        Session {
+            batch,
+            items,
+            resources,
+            writes: Vec::new(),
+            replacement: None,
+            invalid: None,
+        }
     }
 
     /// The batch's signal.

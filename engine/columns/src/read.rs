@@ -22,13 +22,21 @@ impl StringsBuilder {
     fn with_rows(rows: usize) -> StringsBuilder {
         let mut offsets = Vec::with_capacity((rows + 1) * 4);
         push_u32(&mut offsets, 0);
-        StringsBuilder { out: Strings { data: Vec::new(), offsets } }
+        StringsBuilder {
+            out: Strings {
+                data: Vec::new(),
+                offsets,
+            },
+        }
     }
 
     fn push(&mut self, s: &[u8]) {
         self.out.data.extend_from_slice(s);
         // Batches are far below 4 GiB (receivers cap request sizes); saturate rather than wrap.
-        push_u32(&mut self.out.offsets, u32::try_from(self.out.data.len()).unwrap_or(u32::MAX));
+        push_u32(
+            &mut self.out.offsets,
+            u32::try_from(self.out.data.len()).unwrap_or(u32::MAX),
+        );
     }
 
     fn finish(self) -> Strings {
@@ -75,13 +83,20 @@ impl ValuesBuilder {
     }
 
     fn finish(self) -> ValueColumn {
-        ValueColumn { kinds: self.kinds, numbers: self.numbers, text: self.text.finish() }
+        ValueColumn {
+            kinds: self.kinds,
+            numbers: self.numbers,
+            text: self.text.finish(),
+        }
     }
 }
 
 /// An array or key-value list as OTLP/JSON.
 fn to_json(v: &any_value::Value) -> String {
-    serde_json::to_string(&AnyValue { value: Some(v.clone()) }).unwrap_or_default()
+    serde_json::to_string(&AnyValue {
+        value: Some(v.clone()),
+    })
+    .unwrap_or_default()
 }
 
 /// Converts one OTLP value to what plugins see (`None` for an empty value).
@@ -108,7 +123,11 @@ struct KeyIds {
 
 impl KeyIds {
     fn new() -> KeyIds {
-        KeyIds { keys: Vec::new(), ids: HashMap::new(), by_position: Vec::new() }
+        KeyIds {
+            keys: Vec::new(),
+            ids: HashMap::new(),
+            by_position: Vec::new(),
+        }
     }
 
     fn id(&mut self, position: usize, key: &str) -> u32 {
@@ -149,16 +168,23 @@ impl Session {
             match (item, field) {
                 (Item::Span(s), TextField::Name) => b.push(s.name.as_bytes()),
                 (Item::Span(s), TextField::StatusMessage) => {
-                    b.push(s.status.as_ref().map_or("", |st| st.message.as_str()).as_bytes());
+                    b.push(
+                        s.status
+                            .as_ref()
+                            .map_or("", |st| st.message.as_str())
+                            .as_bytes(),
+                    );
                 }
                 (Item::Span(s), TextField::TraceState) => b.push(s.trace_state.as_bytes()),
                 (Item::Log(l), TextField::Name) => b.push(l.event_name.as_bytes()),
                 (Item::Log(l), TextField::SeverityText) => b.push(l.severity_text.as_bytes()),
-                (Item::Log(l), TextField::Body) => match l.body.as_ref().and_then(|v| v.value.as_ref()) {
-                    None => b.push(b""),
-                    Some(any_value::Value::StringValue(s)) => b.push(s.as_bytes()),
-                    Some(other) => b.push(to_json(other).as_bytes()),
-                },
+                (Item::Log(l), TextField::Body) => {
+                    match l.body.as_ref().and_then(|v| v.value.as_ref()) {
+                        None => b.push(b""),
+                        Some(any_value::Value::StringValue(s)) => b.push(s.as_bytes()),
+                        Some(other) => b.push(to_json(other).as_bytes()),
+                    }
+                }
                 (Item::Point(m, _), TextField::Name) => b.push(m.name.as_bytes()),
                 (Item::Point(m, _), TextField::Unit) => b.push(m.unit.as_bytes()),
                 (Item::Point(m, _), TextField::Description) => b.push(m.description.as_bytes()),
@@ -255,7 +281,12 @@ impl Session {
                 values.push(kv.value.as_ref());
             }
         });
-        AttributeTable { owners, keys: keys.keys, key_ids, values: values.finish() }
+        AttributeTable {
+            owners,
+            keys: keys.keys,
+            key_ids,
+            values: values.finish(),
+        }
     }
 
     /// One attribute across every owner of `level`.
@@ -266,7 +297,12 @@ impl Session {
         } as usize;
         let mut values = ValuesBuilder::with_rows(rows);
         self.for_each_owner(level, |_, attrs| {
-            values.push(attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()));
+            values.push(
+                attrs
+                    .iter()
+                    .find(|kv| kv.key == key)
+                    .and_then(|kv| kv.value.as_ref()),
+            );
         });
         values.finish()
     }
@@ -306,8 +342,16 @@ fn resource_attributes(batch: &Batch) -> Vec<&[KeyValue]> {
         r.as_ref().map_or(&[], |r| r.attributes.as_slice())
     }
     match batch {
-        Batch::Traces(r) => r.resource_spans.iter().map(|x| attrs(&x.resource)).collect(),
+        Batch::Traces(r) => r
+            .resource_spans
+            .iter()
+            .map(|x| attrs(&x.resource))
+            .collect(),
         Batch::Logs(r) => r.resource_logs.iter().map(|x| attrs(&x.resource)).collect(),
-        Batch::Metrics(r) => r.resource_metrics.iter().map(|x| attrs(&x.resource)).collect(),
+        Batch::Metrics(r) => r
+            .resource_metrics
+            .iter()
+            .map(|x| attrs(&x.resource))
+            .collect(),
     }
 }

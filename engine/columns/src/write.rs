@@ -27,17 +27,33 @@ pub struct InvalidWrite {
 #[derive(Debug)]
 pub(crate) enum Write {
     /// Set `key` on the owners listed (all when `None`).
-    SetAttribute { level: Level, key: String, value: AnyValue, owners: Option<Vec<u32>> },
+    SetAttribute {
+        level: Level,
+        key: String,
+        value: AnyValue,
+        owners: Option<Vec<u32>>,
+    },
     /// Remove `key` from the owners listed (all when `None`).
-    RemoveAttribute { level: Level, key: String, owners: Option<Vec<u32>> },
+    RemoveAttribute {
+        level: Level,
+        key: String,
+        owners: Option<Vec<u32>>,
+    },
     /// Set one text field of one item.
-    SetText { item: u32, field: TextField, value: String },
+    SetText {
+        item: u32,
+        field: TextField,
+        value: String,
+    },
     /// Drop these items.
     Drop(Vec<u32>),
 }
 
 fn invalid(call: &'static str, message: impl Into<String>) -> InvalidWrite {
-    InvalidWrite { call, message: message.into() }
+    InvalidWrite {
+        call,
+        message: message.into(),
+    }
 }
 
 /// Converts a plugin's value to OTLP, rejecting JSON that is not an array or key-value list.
@@ -53,7 +69,12 @@ fn to_any(call: &'static str, value: Value) -> Result<AnyValue, InvalidWrite> {
                 .map_err(|e| invalid(call, format!("json value is not OTLP/JSON: {e}")))?;
             match parsed.value {
                 Some(v @ (any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_))) => v,
-                _ => return Err(invalid(call, "a json value must be an arrayValue or a kvlistValue")),
+                _ => {
+                    return Err(invalid(
+                        call,
+                        "a json value must be an arrayValue or a kvlistValue",
+                    ));
+                }
             }
         }
     };
@@ -79,7 +100,12 @@ impl Session {
         }
     }
 
-    pub(crate) fn check_owner(&self, call: &'static str, level: Level, owner: u32) -> Result<(), InvalidWrite> {
+    pub(crate) fn check_owner(
+        &self,
+        call: &'static str,
+        level: Level,
+        owner: u32,
+    ) -> Result<(), InvalidWrite> {
         let (count, what) = match level {
             Level::Item => (self.items, self.signal().item_name()),
             Level::Resource => (self.resources, "resources"),
@@ -87,13 +113,28 @@ impl Session {
         if owner < count {
             Ok(())
         } else {
-            Err(invalid(call, format!("index {owner} is out of range (the batch has {count} {what})")))
+            Err(invalid(
+                call,
+                format!("index {owner} is out of range (the batch has {count} {what})"),
+            ))
         }
     }
 
-    fn owners(&self, call: &'static str, level: Level, packed: Option<&[u8]>) -> Result<Option<Vec<u32>>, InvalidWrite> {
-        let Some(packed) = packed else { return Ok(None) };
-        let owners = unpack_u32(packed).ok_or_else(|| invalid(call, "an index list must be packed u32 (a multiple of 4 bytes)"))?;
+    fn owners(
+        &self,
+        call: &'static str,
+        level: Level,
+        packed: Option<&[u8]>,
+    ) -> Result<Option<Vec<u32>>, InvalidWrite> {
+        let Some(packed) = packed else {
+            return Ok(None);
+        };
+        let owners = unpack_u32(packed).ok_or_else(|| {
+            invalid(
+                call,
+                "an index list must be packed u32 (a multiple of 4 bytes)",
+            )
+        })?;
         for &o in &owners {
             self.check_owner(call, level, o)?;
         }
@@ -101,16 +142,27 @@ impl Session {
     }
 
     fn check_key(call: &'static str, key: &str) -> Result<(), InvalidWrite> {
-        if key.is_empty() { Err(invalid(call, "attribute keys must not be empty")) } else { Ok(()) }
+        if key.is_empty() {
+            Err(invalid(call, "attribute keys must not be empty"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Records a write unless an earlier one was invalid or the batch was replaced.
-    fn record(&mut self, call: &'static str, build: impl FnOnce(&Session) -> Result<Vec<Write>, InvalidWrite>) {
+    fn record(
+        &mut self,
+        call: &'static str,
+        build: impl FnOnce(&Session) -> Result<Vec<Write>, InvalidWrite>,
+    ) {
         if self.invalid.is_some() {
             return;
         }
         if self.replacement.is_some() {
-            return self.record_invalid(invalid(call, "cannot be combined with replace-otlp in the same call"));
+            return self.record_invalid(invalid(
+                call,
+                "cannot be combined with replace-otlp in the same call",
+            ));
         }
         match build(self) {
             Ok(w) => self.writes.extend(w),
@@ -119,26 +171,45 @@ impl Session {
     }
 
     /// Sets `key` to `value` on every owner of `level`, or on the packed-u32 `owners`.
-    pub fn set_attribute(&mut self, level: Level, key: String, value: Value, owners: Option<&[u8]>) {
+    pub fn set_attribute(
+        &mut self,
+        level: Level,
+        key: String,
+        value: Value,
+        owners: Option<&[u8]>,
+    ) {
         const CALL: &str = "set-attribute";
         self.record(CALL, |s| {
             Self::check_key(CALL, &key)?;
             let owners = s.owners(CALL, level, owners)?;
-            Ok(vec![Write::SetAttribute { level, key, value: to_any(CALL, value)?, owners }])
+            Ok(vec![Write::SetAttribute {
+                level,
+                key,
+                value: to_any(CALL, value)?,
+                owners,
+            }])
         });
     }
 
     /// Removes `key` from every owner of `level`, or from the packed-u32 `owners`.
     pub fn remove_attribute(&mut self, level: Level, key: String, owners: Option<&[u8]>) {
         const CALL: &str = "remove-attribute";
-        self.record(CALL, |s| Ok(vec![Write::RemoveAttribute { level, key, owners: s.owners(CALL, level, owners)? }]));
+        self.record(CALL, |s| {
+            Ok(vec![Write::RemoveAttribute {
+                level,
+                key,
+                owners: s.owners(CALL, level, owners)?,
+            }])
+        });
     }
 
     /// Drops the packed-u32 `items`.
     pub fn drop_items(&mut self, items: &[u8]) {
         const CALL: &str = "drop-items";
         self.record(CALL, |s| {
-            let items = s.owners(CALL, Level::Item, Some(items))?.unwrap_or_default();
+            let items = s
+                .owners(CALL, Level::Item, Some(items))?
+                .unwrap_or_default();
             Ok(vec![Write::Drop(items)])
         });
     }
@@ -150,19 +221,36 @@ impl Session {
             let mut out = Vec::with_capacity(edits.len());
             for edit in edits {
                 out.push(match edit {
-                    Edit::SetAttribute { level, owner, key, value } => {
+                    Edit::SetAttribute {
+                        level,
+                        owner,
+                        key,
+                        value,
+                    } => {
                         s.check_owner(CALL, level, owner)?;
                         Self::check_key(CALL, &key)?;
-                        Write::SetAttribute { level, key, value: to_any(CALL, value)?, owners: Some(vec![owner]) }
+                        Write::SetAttribute {
+                            level,
+                            key,
+                            value: to_any(CALL, value)?,
+                            owners: Some(vec![owner]),
+                        }
                     }
                     Edit::RemoveAttribute { level, owner, key } => {
                         s.check_owner(CALL, level, owner)?;
-                        Write::RemoveAttribute { level, key, owners: Some(vec![owner]) }
+                        Write::RemoveAttribute {
+                            level,
+                            key,
+                            owners: Some(vec![owner]),
+                        }
                     }
                     Edit::SetText { item, field, value } => {
                         s.check_owner(CALL, Level::Item, item)?;
                         if !writable(s.signal(), field) {
-                            return Err(invalid(CALL, format!("{field:?} cannot be set on {}", s.signal().item_name())));
+                            return Err(invalid(
+                                CALL,
+                                format!("{field:?} cannot be set on {}", s.signal().item_name()),
+                            ));
                         }
                         Write::SetText { item, field, value }
                     }
@@ -177,7 +265,10 @@ impl Session {
     pub fn replace_otlp(&mut self, bytes: &[u8]) -> Result<(), String> {
         const CALL: &str = "replace-otlp";
         if !self.writes.is_empty() || self.replacement.is_some() {
-            self.record_invalid(invalid(CALL, "cannot be combined with other writes in the same call"));
+            self.record_invalid(invalid(
+                CALL,
+                "cannot be combined with other writes in the same call",
+            ));
             return Err("replace-otlp cannot be combined with other writes".into());
         }
         let decoded = match self.signal() {
@@ -185,7 +276,8 @@ impl Session {
             Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
             Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
         };
-        let batch = decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
+        let batch =
+            decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
         if let Err(message) = check_ids(&batch) {
             self.record_invalid(invalid(CALL, message));
             return Err("invalid ids".into());
@@ -197,7 +289,14 @@ impl Session {
     /// Applies every recorded write and returns the batch. If any request was invalid, nothing
     /// is applied and the original batch comes back with the reason.
     pub fn finish(self) -> Result<Batch, (Batch, InvalidWrite)> {
-        let Session { mut batch, writes, replacement, invalid, .. } = self;
+        let Session {
+            mut batch,
+            writes,
+            replacement,
+            invalid,
+            items,
+            resources,
+        } = self;
         if let Some(e) = invalid {
             return Err((batch, e));
         }
@@ -207,11 +306,21 @@ impl Session {
         if writes.is_empty() {
             return Ok(batch);
         }
-        apply_attributes(&mut batch, Level::Resource, &writes);
-        apply_attributes(&mut batch, Level::Item, &writes);
+        apply_attributes(&mut batch, Level::Resource, &writes, resources);
+        apply_attributes(&mut batch, Level::Item, &writes, items);
         apply_text(&mut batch, &writes);
-        let mut dropped: Vec<u32> =
-            writes.iter().filter_map(|w| if let Write::Drop(d) = w { Some(d) } else { None }).flatten().copied().collect();
+        let mut dropped: Vec<u32> = writes
+            .iter()
+            .filter_map(|w| {
+                if let Write::Drop(d) = w {
+                    Some(d)
+                } else {
+                    None
+                }
+            })
+            .flatten()
+            .copied()
+            .collect();
         if !dropped.is_empty() {
             dropped.sort_unstable();
             dropped.dedup();
@@ -225,45 +334,84 @@ fn set(attrs: &mut Vec<KeyValue>, key: &str, value: &AnyValue) {
     if let Some(kv) = attrs.iter_mut().find(|kv| kv.key == key) {
         kv.value = Some(value.clone());
     } else {
-        attrs.push(KeyValue { key: key.to_string(), value: Some(value.clone()), ..Default::default() });
+        attrs.push(KeyValue {
+            key: key.to_string(),
+            value: Some(value.clone()),
+            ..Default::default()
+        });
     }
 }
 
-/// Applies the attribute writes of one level, in order.
-fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write]) {
-    let relevant = writes.iter().any(|w| {
-        matches!(w, Write::SetAttribute { level: l, .. } | Write::RemoveAttribute { level: l, .. } if *l == level)
-    });
-    if !relevant {
+/// One attribute write of one level, with its selection as a lookup table.
+struct AttrWrite<'w> {
+    set: Option<&'w AnyValue>,
+    key: &'w str,
+    /// `None`: every owner; otherwise `selected[owner]`.
+    selected: Option<Vec<bool>>,
+}
+
+/// Applies the attribute writes of one level, in order, in a single pass over the owners.
+fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write], owners: u32) {
+    let selection = |sel: &Option<Vec<u32>>| {
+        sel.as_ref().map(|sel| {
+            let mut v = vec![false; owners as usize];
+            for &o in sel {
+                if let Some(x) = v.get_mut(o as usize) {
+                    *x = true;
+                }
+            }
+            v
+        })
+    };
+    let ops: Vec<AttrWrite<'_>> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::SetAttribute {
+                level: l,
+                key,
+                value,
+                owners,
+            } if *l == level => Some(AttrWrite {
+                set: Some(value),
+                key,
+                selected: selection(owners),
+            }),
+            Write::RemoveAttribute {
+                level: l,
+                key,
+                owners,
+            } if *l == level => Some(AttrWrite {
+                set: None,
+                key,
+                selected: selection(owners),
+            }),
+            _ => None,
+        })
+        .collect();
+    if ops.is_empty() {
         return;
     }
-    let mut owners = match level {
-        Level::Item => items::item_attributes_mut(batch),
-        Level::Resource => items::resource_attributes_mut(batch),
+    let one = |i: u32, attrs: &mut Vec<KeyValue>| {
+        for op in &ops {
+            if op
+                .selected
+                .as_ref()
+                .is_some_and(|s| !s.get(i as usize).copied().unwrap_or(false))
+            {
+                continue;
+            }
+            match op.set {
+                Some(value) => set(attrs, op.key, value),
+                None => attrs.retain(|kv| kv.key != op.key),
+            }
+        }
     };
-    for w in writes {
-        match w {
-            Write::SetAttribute { level: l, key, value, owners: sel } if *l == level => match sel {
-                None => owners.iter_mut().for_each(|a| set(a, key, value)),
-                Some(sel) => {
-                    for &o in sel {
-                        if let Some(a) = owners.get_mut(o as usize) {
-                            set(a, key, value);
-                        }
-                    }
-                }
-            },
-            Write::RemoveAttribute { level: l, key, owners: sel } if *l == level => match sel {
-                None => owners.iter_mut().for_each(|a| a.retain(|kv| kv.key != *key)),
-                Some(sel) => {
-                    for &o in sel {
-                        if let Some(a) = owners.get_mut(o as usize) {
-                            a.retain(|kv| kv.key != *key);
-                        }
-                    }
-                }
-            },
-            _ => {}
+    match level {
+        Level::Item => items::for_each_item_attributes_mut(batch, one),
+        Level::Resource => {
+            for (i, attrs) in (0u32..).zip(items::resource_attributes_mut(batch)) {
+                one(i, attrs);
+            }
         }
     }
 }
@@ -285,12 +433,16 @@ fn apply_text(batch: &mut Batch, writes: &[Write]) {
             let value = value.to_string();
             match (&mut owner, field) {
                 (TextOwner::Span(s), TextField::Name) => s.name = value,
-                (TextOwner::Span(s), TextField::StatusMessage) => s.status.get_or_insert_default().message = value,
+                (TextOwner::Span(s), TextField::StatusMessage) => {
+                    s.status.get_or_insert_default().message = value
+                }
                 (TextOwner::Span(s), TextField::TraceState) => s.trace_state = value,
                 (TextOwner::Log(l), TextField::Name) => l.event_name = value,
                 (TextOwner::Log(l), TextField::SeverityText) => l.severity_text = value,
                 (TextOwner::Log(l), TextField::Body) => {
-                    l.body = Some(AnyValue { value: Some(any_value::Value::StringValue(value)) });
+                    l.body = Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(value)),
+                    });
                 }
                 (TextOwner::Metric(m), TextField::Name) => m.name = value,
                 (TextOwner::Metric(m), TextField::Unit) => m.unit = value,
@@ -311,13 +463,15 @@ fn check_ids(batch: &Batch) -> Result<(), String> {
             return;
         }
         let bad = match item {
-            Item::Span(s) => {
-                (s.trace_id.len() != 16).then_some("trace_id must be 16 bytes")
-                    .or((s.span_id.len() != 8).then_some("span_id must be 8 bytes"))
-                    .or((!matches!(s.parent_span_id.len(), 0 | 8)).then_some("parent_span_id must be empty or 8 bytes"))
-            }
-            Item::Log(l) => (!matches!(l.trace_id.len(), 0 | 16)).then_some("trace_id must be empty or 16 bytes")
-                .or((!matches!(l.span_id.len(), 0 | 8)).then_some("span_id must be empty or 8 bytes")),
+            Item::Span(s) => (s.trace_id.len() != 16)
+                .then_some("trace_id must be 16 bytes")
+                .or((s.span_id.len() != 8).then_some("span_id must be 8 bytes"))
+                .or((!matches!(s.parent_span_id.len(), 0 | 8))
+                    .then_some("parent_span_id must be empty or 8 bytes")),
+            Item::Log(l) => (!matches!(l.trace_id.len(), 0 | 16))
+                .then_some("trace_id must be empty or 16 bytes")
+                .or((!matches!(l.span_id.len(), 0 | 8))
+                    .then_some("span_id must be empty or 8 bytes")),
             Item::Point(..) => None,
         };
         if let Some(bad) = bad {

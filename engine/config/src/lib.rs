@@ -30,9 +30,9 @@ use toml::Spanned;
 use weir_core::Signal;
 
 pub use components::{
-    AdminConfig, Compression, ExporterConfig, ExporterKind, GrpcServerConfig, HttpServerConfig,
-    GrantsConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig, ReceiverKind, RetryConfig,
-    ServiceConfig, Verbosity,
+    AdminConfig, Compression, ExporterConfig, ExporterKind, GrantsConfig, GrpcServerConfig,
+    HttpServerConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig, ReceiverKind,
+    RetryConfig, ServiceConfig, Verbosity,
 };
 pub use error::{ConfigError, Diagnostic};
 pub use pipelines::{BatchConfig, PipelineGroup, PipelineSpec};

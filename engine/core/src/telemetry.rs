@@ -148,7 +148,11 @@ impl Telemetry {
             "Time of one successful export attempt, request to response",
             t.exporter_latency.clone(),
         );
-        registry.register("plugin_calls", "Calls into a Wasm plugin (one per batch)", t.plugin_calls.clone());
+        registry.register(
+            "plugin_calls",
+            "Calls into a Wasm plugin (one per batch)",
+            t.plugin_calls.clone(),
+        );
         registry.register(
             "plugin_errors",
             "Failed plugin calls by kind: trap, timeout, memory, error (the plugin returned one), invalid (it asked for something impossible), init, circuit_open (skipped while the breaker is open)",
@@ -159,8 +163,16 @@ impl Telemetry {
             "Wall time of one plugin call, including the host work it asked for",
             t.plugin_duration.clone(),
         );
-        registry.register("plugin_items_in", "Items handed to a plugin", t.plugin_items_in.clone());
-        registry.register("plugin_items_out", "Items a plugin handed back", t.plugin_items_out.clone());
+        registry.register(
+            "plugin_items_in",
+            "Items handed to a plugin",
+            t.plugin_items_in.clone(),
+        );
+        registry.register(
+            "plugin_items_out",
+            "Items a plugin handed back",
+            t.plugin_items_out.clone(),
+        );
         Telemetry {
             registry: Arc::new(Mutex::new(registry)),
             ..t

@@ -90,30 +90,53 @@ impl From<col::Value> for wit::AnyValue {
 
 impl From<col::Strings> for wit::Strings {
     fn from(s: col::Strings) -> Self {
-        wit::Strings { data: s.data, offsets: s.offsets }
+        wit::Strings {
+            data: s.data,
+            offsets: s.offsets,
+        }
     }
 }
 
 impl From<col::ValueColumn> for wit::ValueColumn {
     fn from(c: col::ValueColumn) -> Self {
-        wit::ValueColumn { kinds: c.kinds, numbers: c.numbers, text: c.text.into() }
+        wit::ValueColumn {
+            kinds: c.kinds,
+            numbers: c.numbers,
+            text: c.text.into(),
+        }
     }
 }
 
 impl From<col::AttributeTable> for wit::AttributeTable {
     fn from(t: col::AttributeTable) -> Self {
-        wit::AttributeTable { owners: t.owners, keys: t.keys, key_ids: t.key_ids, values: t.values.into() }
+        wit::AttributeTable {
+            owners: t.owners,
+            keys: t.keys,
+            key_ids: t.key_ids,
+            values: t.values.into(),
+        }
     }
 }
 
 impl From<wit::Edit> for col::Edit {
     fn from(e: wit::Edit) -> Self {
         match e {
-            wit::Edit::SetAttribute(s) => {
-                col::Edit::SetAttribute { level: s.level.into(), owner: s.owner, key: s.key, value: s.value.into() }
-            }
-            wit::Edit::RemoveAttribute(r) => col::Edit::RemoveAttribute { level: r.level.into(), owner: r.owner, key: r.key },
-            wit::Edit::SetText(t) => col::Edit::SetText { item: t.item, field: t.field.into(), value: t.value },
+            wit::Edit::SetAttribute(s) => col::Edit::SetAttribute {
+                level: s.level.into(),
+                owner: s.owner,
+                key: s.key,
+                value: s.value.into(),
+            },
+            wit::Edit::RemoveAttribute(r) => col::Edit::RemoveAttribute {
+                level: r.level.into(),
+                owner: r.owner,
+                key: r.key,
+            },
+            wit::Edit::SetText(t) => col::Edit::SetText {
+                item: t.item,
+                field: t.field.into(),
+                value: t.value,
+            },
         }
     }
 }

@@ -16,7 +16,11 @@ pub struct BreakerSettings {
 
 impl Default for BreakerSettings {
     fn default() -> Self {
-        BreakerSettings { failures: 5, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(60) }
+        BreakerSettings {
+            failures: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
     }
 }
 
@@ -31,7 +35,12 @@ pub(crate) struct Breaker {
 
 impl Breaker {
     pub(crate) fn new(settings: BreakerSettings) -> Breaker {
-        Breaker { settings, consecutive: 0, backoff: settings.initial_backoff, open_until: None }
+        Breaker {
+            settings,
+            consecutive: 0,
+            backoff: settings.initial_backoff,
+            open_until: None,
+        }
     }
 
     /// Whether a call may be made at `now`. Once the open period is over, one trial call is let
@@ -52,7 +61,11 @@ impl Breaker {
         self.consecutive = self.consecutive.saturating_add(1);
         let half_open_trial = self.open_until.is_some();
         if half_open_trial || self.consecutive >= self.settings.failures {
-            let open_for = if half_open_trial { self.backoff } else { self.settings.initial_backoff };
+            let open_for = if half_open_trial {
+                self.backoff
+            } else {
+                self.settings.initial_backoff
+            };
             self.open_until = Some(now + open_for);
             self.backoff = (open_for * 2).min(self.settings.max_backoff);
             return Some(open_for);
@@ -67,7 +80,11 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_and_backs_off() {
-        let s = BreakerSettings { failures: 3, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(3) };
+        let s = BreakerSettings {
+            failures: 3,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(3),
+        };
         let mut b = Breaker::new(s);
         let t0 = Instant::now();
         assert_eq!(b.failure(t0), None);
@@ -76,9 +93,17 @@ mod tests {
         assert!(!b.allows(t0 + Duration::from_millis(999)));
         let t1 = t0 + Duration::from_secs(1);
         assert!(b.allows(t1), "half-open after the backoff");
-        assert_eq!(b.failure(t1), Some(Duration::from_secs(2)), "a failed trial doubles the backoff");
+        assert_eq!(
+            b.failure(t1),
+            Some(Duration::from_secs(2)),
+            "a failed trial doubles the backoff"
+        );
         let t2 = t1 + Duration::from_secs(2);
-        assert_eq!(b.failure(t2), Some(Duration::from_secs(3)), "capped at max_backoff");
+        assert_eq!(
+            b.failure(t2),
+            Some(Duration::from_secs(3)),
+            "capped at max_backoff"
+        );
         b.success();
         assert!(b.allows(t2));
         assert_eq!(b.failure(t2), None, "a success resets the count");
@@ -86,7 +111,10 @@ mod tests {
 
     #[test]
     fn a_success_between_failures_keeps_it_closed() {
-        let mut b = Breaker::new(BreakerSettings { failures: 2, ..BreakerSettings::default() });
+        let mut b = Breaker::new(BreakerSettings {
+            failures: 2,
+            ..BreakerSettings::default()
+        });
         let t = Instant::now();
         assert_eq!(b.failure(t), None);
         b.success();

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::{Error, Result};
 
@@ -29,7 +31,10 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { cache_dir: default_cache_dir(), max_instances: 256 }
+        EngineSettings {
+            cache_dir: default_cache_dir(),
+            max_instances: 256,
+        }
     }
 }
 
@@ -74,7 +79,9 @@ impl WasmEngine {
             Some(dir) => {
                 let mut cc = CacheConfig::new();
                 cc.with_directory(dir);
-                let cache = Cache::new(cc).map_err(|e| Error::Engine(format!("compiled-plugin cache at {}: {e}", dir.display())))?;
+                let cache = Cache::new(cc).map_err(|e| {
+                    Error::Engine(format!("compiled-plugin cache at {}: {e}", dir.display()))
+                })?;
                 config.cache(Some(cache.clone()));
                 Some(cache)
             }
@@ -104,7 +111,9 @@ impl WasmEngine {
 
     /// How many compiled plugins came from the disk cache and how many were compiled.
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
-        self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
+        self.cache
+            .as_ref()
+            .map(|c| (c.cache_hits(), c.cache_misses()))
     }
 }
 
@@ -112,5 +121,8 @@ impl WasmEngine {
 /// starts).
 pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos().max(1);
-    u64::try_from(timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1) + 1
+    u64::try_from(timeout.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1)
+        + 1
 }

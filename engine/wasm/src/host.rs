@@ -32,7 +32,10 @@ pub(crate) struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -90,7 +93,9 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn text(&mut self, _: Resource<BatchHandle>, field: wit::TextField) -> wit::Strings {
-        read!(self, weir_columns::Strings::default().into(), |s| s.text(field.into()).into())
+        read!(self, weir_columns::Strings::default().into(), |s| s
+            .text(field.into())
+            .into())
     }
 
     fn ids(&mut self, _: Resource<BatchHandle>, field: wit::IdField) -> Vec<u8> {
@@ -101,19 +106,40 @@ impl telemetry::HostBatch for PluginState {
         read!(self, Vec::new(), |s| s.numbers(field.into()))
     }
 
-    fn attributes(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel) -> wit::AttributeTable {
-        read!(self, weir_columns::AttributeTable::default().into(), |s| s.attributes(level.into()).into())
+    fn attributes(
+        &mut self,
+        _: Resource<BatchHandle>,
+        level: wit::AttributeLevel,
+    ) -> wit::AttributeTable {
+        read!(self, weir_columns::AttributeTable::default().into(), |s| s
+            .attributes(level.into())
+            .into())
     }
 
-    fn attribute(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel, key: String) -> wit::ValueColumn {
-        read!(self, weir_columns::ValueColumn::default().into(), |s| s.attribute(level.into(), &key).into())
+    fn attribute(
+        &mut self,
+        _: Resource<BatchHandle>,
+        level: wit::AttributeLevel,
+        key: String,
+    ) -> wit::ValueColumn {
+        read!(self, weir_columns::ValueColumn::default().into(), |s| s
+            .attribute(level.into(), &key)
+            .into())
     }
 
-    fn owner_attributes(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel, owner: u32) -> Vec<wit::KeyValue> {
+    fn owner_attributes(
+        &mut self,
+        _: Resource<BatchHandle>,
+        level: wit::AttributeLevel,
+        owner: u32,
+    ) -> Vec<wit::KeyValue> {
         read!(self, Vec::new(), |s| s
             .owner_attributes(level.into(), owner)
             .into_iter()
-            .map(|(key, value)| wit::KeyValue { key, value: value.into() })
+            .map(|(key, value)| wit::KeyValue {
+                key,
+                value: value.into()
+            })
             .collect())
     }
 
@@ -125,11 +151,26 @@ impl telemetry::HostBatch for PluginState {
         value: wit::AnyValue,
         owners: Option<Vec<u8>>,
     ) {
-        read!(self, (), |s| s.set_attribute(level.into(), key, value.into(), owners.as_deref()))
+        read!(self, (), |s| s.set_attribute(
+            level.into(),
+            key,
+            value.into(),
+            owners.as_deref()
+        ))
     }
 
-    fn remove_attribute(&mut self, _: Resource<BatchHandle>, level: wit::AttributeLevel, key: String, owners: Option<Vec<u8>>) {
-        read!(self, (), |s| s.remove_attribute(level.into(), key, owners.as_deref()))
+    fn remove_attribute(
+        &mut self,
+        _: Resource<BatchHandle>,
+        level: wit::AttributeLevel,
+        key: String,
+        owners: Option<Vec<u8>>,
+    ) {
+        read!(self, (), |s| s.remove_attribute(
+            level.into(),
+            key,
+            owners.as_deref()
+        ))
     }
 
     fn drop_items(&mut self, _: Resource<BatchHandle>, items: Vec<u8>) {
@@ -137,7 +178,8 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn apply(&mut self, _: Resource<BatchHandle>, edits: Vec<wit::Edit>) {
-        read!(self, (), |s| s.apply(edits.into_iter().map(Into::into).collect()))
+        read!(self, (), |s| s
+            .apply(edits.into_iter().map(Into::into).collect()))
     }
 
     fn otlp(&mut self, _: Resource<BatchHandle>) -> Vec<u8> {
@@ -145,7 +187,8 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn replace_otlp(&mut self, _: Resource<BatchHandle>, request: Vec<u8>) -> Result<(), String> {
-        read!(self, Err("no batch is lent outside a call".into()), |s| s.replace_otlp(&request))
+        read!(self, Err("no batch is lent outside a call".into()), |s| s
+            .replace_otlp(&request))
     }
 
     fn drop(&mut self, _: Resource<BatchHandle>) -> wasmtime::Result<()> {

@@ -116,7 +116,10 @@ impl CallError {
 
     /// True if the instance must be thrown away (wasmtime poisons an instance after a trap).
     pub(crate) fn poisons(&self) -> bool {
-        matches!(self, CallError::Trap { .. } | CallError::Timeout { .. } | CallError::Memory { .. })
+        matches!(
+            self,
+            CallError::Trap { .. } | CallError::Timeout { .. } | CallError::Memory { .. }
+        )
     }
 
     /// Turns a wasmtime error from `call` into a failure kind, using what the store saw.
@@ -127,14 +130,26 @@ impl CallError {
         timeout: Duration,
     ) -> CallError {
         if store.data().limiter.memory_hit {
-            return CallError::Memory { call, message: format!("{error:#}") };
+            return CallError::Memory {
+                call,
+                message: format!("{error:#}"),
+            };
         }
-        if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        if matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        ) {
             return CallError::Timeout { call, timeout };
         }
         let output = store.data().stderr.take();
-        let trap = error.downcast_ref::<wasmtime::Trap>().map_or_else(|| format!("{error:#}"), ToString::to_string);
-        let message = if output.is_empty() { trap } else { format!("{trap}; plugin output: {output}") };
+        let trap = error
+            .downcast_ref::<wasmtime::Trap>()
+            .map_or_else(|| format!("{error:#}"), ToString::to_string);
+        let message = if output.is_empty() {
+            trap
+        } else {
+            format!("{trap}; plugin output: {output}")
+        };
         CallError::Trap { call, message }
     }
 }

@@ -29,7 +29,11 @@ pub struct PluginSettings {
 
 impl Default for PluginSettings {
     fn default() -> Self {
-        PluginSettings { timeout: Duration::from_millis(100), memory_limit: 64 << 20, grants: Grants::default() }
+        PluginSettings {
+            timeout: Duration::from_millis(100),
+            memory_limit: 64 << 20,
+            grants: Grants::default(),
+        }
     }
 }
 
@@ -68,13 +72,26 @@ impl ProcessorPlugin {
     /// Reads, checks and compiles the component at `path` for the plugin called `name`, then
     /// instantiates it once to run `init(config_json)` so that a bad config or a failing init
     /// stops Weir from starting.
-    pub fn load(engine: &WasmEngine, name: &str, path: &Path, config_json: String, settings: PluginSettings) -> Result<ProcessorPlugin> {
+    pub fn load(
+        engine: &WasmEngine,
+        name: &str,
+        path: &Path,
+        config_json: String,
+        settings: PluginSettings,
+    ) -> Result<ProcessorPlugin> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             plugin: name.to_string(),
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_bytes(engine, name, &path.display().to_string(), &bytes, config_json, settings)
+        Self::from_bytes(
+            engine,
+            name,
+            &path.display().to_string(),
+            &bytes,
+            config_json,
+            settings,
+        )
     }
 
     /// Like [`ProcessorPlugin::load`] for a component already in memory; `origin` names it in
@@ -87,27 +104,46 @@ impl ProcessorPlugin {
         config_json: String,
         settings: PluginSettings,
     ) -> Result<ProcessorPlugin> {
-        let bad = |message: String| Error::Plugin { plugin: name.to_string(), origin: origin.to_string(), message };
+        let bad = |message: String| Error::Plugin {
+            plugin: name.to_string(),
+            origin: origin.to_string(),
+            message,
+        };
         if bytes.get(..4) != Some(&COMPONENT_MAGIC[..]) {
-            return Err(bad("not a WebAssembly file (it does not start with \\0asm)".into()));
+            return Err(bad(
+                "not a WebAssembly file (it does not start with \\0asm)".into(),
+            ));
         }
         if bytes.get(..8) == Some(&CORE_HEADER[..]) {
-            return Err(bad("a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+            return Err(bad(
+                "a core WebAssembly module, not a component: build it for wasm32-wasip2 \
                  (or wrap it with `wasm-tools component new`)"
-                .into()));
+                    .into(),
+            ));
         }
         if settings.memory_limit > MAX_PLUGIN_MEMORY {
-            return Err(bad(format!("memory_limit may be at most {} MiB", MAX_PLUGIN_MEMORY >> 20)));
+            return Err(bad(format!(
+                "memory_limit may be at most {} MiB",
+                MAX_PLUGIN_MEMORY >> 20
+            )));
         }
-        let component = Component::new(engine.engine(), bytes).map_err(|e| bad(format!("cannot compile: {e:#}")))?;
-        let exports: Vec<String> =
-            component.component_type().exports(engine.engine()).map(|(n, _)| n.to_string()).collect();
+        let component = Component::new(engine.engine(), bytes)
+            .map_err(|e| bad(format!("cannot compile: {e:#}")))?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(engine.engine())
+            .map(|(n, _)| n.to_string())
+            .collect();
         for needed in ["init", "signals", "process"] {
             if !exports.iter().any(|e| e == needed) {
                 return Err(bad(format!(
                     "not a weir:plugin processor: it does not export `{needed}` (it exports: {}); \
                      build it against the `processor` world of wit/",
-                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
                 )));
             }
         }
@@ -116,13 +152,21 @@ impl ProcessorPlugin {
             return Err(bad(format!("imports `{import}`: {why}")));
         }
         let mut linker: Linker<PluginState> = Linker::new(engine.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
-        Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
+        Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| Error::Engine(e.to_string()))?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ProcessorPre::new)
-            .map_err(|e| bad(format!("does not match the weir:plugin processor world: {e:#}")))?;
+            .map_err(|e| {
+                bad(format!(
+                    "does not match the weir:plugin processor world: {e:#}"
+                ))
+            })?;
         let mut plugin = ProcessorPlugin {
             name: name.into(),
             pre,
@@ -131,11 +175,17 @@ impl ProcessorPlugin {
             config_json,
             signals: Vec::new(),
         };
-        let mut instance = plugin.instantiate().map_err(|e| Error::Init { plugin: name.to_string(), message: e.to_string() })?;
+        let mut instance = plugin.instantiate().map_err(|e| Error::Init {
+            plugin: name.to_string(),
+            message: e.to_string(),
+        })?;
         let signals = instance
             .exports
             .call_signals(&mut instance.store)
-            .map_err(|e| Error::Init { plugin: name.to_string(), message: format!("signals() failed: {e}") })?;
+            .map_err(|e| Error::Init {
+                plugin: name.to_string(),
+                message: format!("signals() failed: {e}"),
+            })?;
         plugin.signals = signals.into_iter().map(Signal::from).collect();
         Ok(plugin)
     }
@@ -159,21 +209,29 @@ impl ProcessorPlugin {
             session: None,
             wasi: sandbox::wasi_ctx(&self.settings.grants, stdout, stderr.clone()),
             table: ResourceTable::new(),
-            limiter: Limiter::new(usize::try_from(self.settings.memory_limit).unwrap_or(usize::MAX)),
+            limiter: Limiter::new(
+                usize::try_from(self.settings.memory_limit).unwrap_or(usize::MAX),
+            ),
             stderr,
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(crate::engine::deadline_ticks(self.settings.timeout));
-        let exports = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| crate::CallError::classify("instantiate", &mut store, &e, self.settings.timeout))?;
+        let exports = self.pre.instantiate(&mut store).map_err(|e| {
+            crate::CallError::classify("instantiate", &mut store, &e, self.settings.timeout)
+        })?;
         store.set_epoch_deadline(crate::engine::deadline_ticks(self.settings.timeout));
         match exports.call_init(&mut store, &self.config_json) {
             Ok(Ok(())) => Ok(Instance { store, exports }),
-            Ok(Err(message)) => Err(crate::CallError::Rejected(format!("init rejected its config: {message}"))),
-            Err(e) => Err(crate::CallError::classify("init", &mut store, &e, self.settings.timeout)),
+            Ok(Err(message)) => Err(crate::CallError::Rejected(format!(
+                "init rejected its config: {message}"
+            ))),
+            Err(e) => Err(crate::CallError::classify(
+                "init",
+                &mut store,
+                &e,
+                self.settings.timeout,
+            )),
         }
     }
 }

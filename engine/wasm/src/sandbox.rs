@@ -75,7 +75,11 @@ impl HostMonotonicClock for Frozen {
 /// Builds the WASI context of one plugin instance.
 pub(crate) fn wasi_ctx(grants: &Grants, stdout: OutputTail, stderr: OutputTail) -> WasiCtx {
     let mut b = WasiCtx::builder();
-    b.stdout(stdout).stderr(stderr).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    b.stdout(stdout)
+        .stderr(stderr)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     b.envs(&grants.env);
     if !grants.clocks {
         b.wall_clock(Frozen).monotonic_clock(Frozen);
@@ -102,12 +106,20 @@ impl Limiter {
             .memories(8)
             .trap_on_grow_failure(true)
             .build();
-        Limiter { limits, memory_hit: false }
+        Limiter {
+            limits,
+            memory_hit: false,
+        }
     }
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let r = self.limits.memory_growing(current, desired, maximum);
         if !matches!(r, Ok(true)) {
             self.memory_hit = true;
@@ -115,7 +127,12 @@ impl ResourceLimiter for Limiter {
         r
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.limits.table_growing(current, desired, maximum)
     }
 
@@ -154,7 +171,11 @@ pub(crate) struct OutputTail {
 impl OutputTail {
     /// Output of `plugin` on `stream` (`stdout` or `stderr`).
     pub(crate) fn new(plugin: Arc<str>, stream: &'static str) -> OutputTail {
-        OutputTail { plugin, stream, tail: Arc::default() }
+        OutputTail {
+            plugin,
+            stream,
+            tail: Arc::default(),
+        }
     }
 
     /// Remembers `line` as recent output without logging it again.
@@ -166,7 +187,9 @@ impl OutputTail {
 
     /// The recent output, oldest first, and forgets it.
     pub(crate) fn take(&self) -> String {
-        let Ok(mut t) = self.tail.lock() else { return String::new() };
+        let Ok(mut t) = self.tail.lock() else {
+            return String::new();
+        };
         if !t.partial.is_empty() {
             let rest = String::from_utf8_lossy(&std::mem::take(&mut t.partial)).into_owned();
             remember(&mut t, rest);
@@ -215,7 +238,11 @@ impl StdoutStream for OutputTail {
 }
 
 impl AsyncWrite for OutputTail {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.write(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -9,10 +9,10 @@ use weir_columns::Session;
 use weir_core::telemetry::PluginMetrics;
 use weir_core::{Batch, FailurePolicy, Signal, Stage, StageError};
 
+use crate::CallError;
 use crate::breaker::{Breaker, BreakerSettings};
 use crate::engine::deadline_ticks;
 use crate::plugin::{Instance, ProcessorPlugin};
-use crate::CallError;
 
 /// One pipeline's use of a processor plugin.
 pub struct ProcessorStage {
@@ -36,7 +36,14 @@ impl ProcessorStage {
         metrics: PluginMetrics,
     ) -> ProcessorStage {
         let handles = plugin.signals().contains(&signal);
-        ProcessorStage { plugin, handles, policy, instance: None, breaker: Breaker::new(breaker), metrics }
+        ProcessorStage {
+            plugin,
+            handles,
+            policy,
+            instance: None,
+            breaker: Breaker::new(breaker),
+            metrics,
+        }
     }
 
     /// Runs one call, returning the batch (changed or as it was) and the outcome.
@@ -63,7 +70,10 @@ impl ProcessorStage {
                 Err((b, invalid)) => (b, Err(CallError::Invalid(invalid))),
             },
             Ok(Err(message)) => (session.abort(), Err(CallError::Failed(message))),
-            Err(e) => (session.abort(), Err(CallError::classify("process", &mut store, &e, timeout))),
+            Err(e) => (
+                session.abort(),
+                Err(CallError::classify("process", &mut store, &e, timeout)),
+            ),
         };
         if !outcome.as_ref().err().is_some_and(CallError::poisons) {
             self.instance = Some(Instance { store, exports });
@@ -91,10 +101,15 @@ impl Stage for ProcessorStage {
         }
         let now = Instant::now();
         let name = self.plugin.name().to_string();
-        let fail = move |message: String| StageError { stage: name, message };
+        let fail = move |message: String| StageError {
+            stage: name,
+            message,
+        };
         if !self.breaker.allows(now) {
             self.metrics.error("circuit_open");
-            return Err(fail("circuit breaker open after repeated failures; not calling the plugin".into()));
+            return Err(fail(
+                "circuit breaker open after repeated failures; not calling the plugin".into(),
+            ));
         }
         let items = batch.item_count();
         self.metrics.calls.inc();
@@ -113,8 +128,12 @@ impl Stage for ProcessorStage {
                 self.metrics.error(e.kind());
                 self.metrics.items_out.inc_by(items as u64);
                 if let Some(open_for) = self.breaker.failure(Instant::now()) {
-                    tracing::warn!(plugin = self.plugin.name(), ?open_for,
-                        "plugin keeps failing; circuit breaker open, batches get on_error = {}", self.policy.as_str());
+                    tracing::warn!(
+                        plugin = self.plugin.name(),
+                        ?open_for,
+                        "plugin keeps failing; circuit breaker open, batches get on_error = {}",
+                        self.policy.as_str()
+                    );
                 }
                 Err(fail(e.to_string()))
             }

@@ -4,7 +4,8 @@
 use std::cell::{OnceCell, RefCell};
 
 use crate::bindings::weir::plugin::types::{
-    AttributeLevel, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText, Signal, TextField,
+    AttributeLevel, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText, Signal,
+    TextField,
 };
 use crate::columns::{AttributeTable, Strings, Values, u32_at, u64_at};
 use crate::host::Backend;
@@ -103,7 +104,11 @@ impl<'a> Batch<'a> {
     /// Every attribute of one level, fetched once per call.
     pub fn attributes(&self, level: AttributeLevel) -> &AttributeTable {
         self.attrs[level as usize].get_or_init(|| {
-            let owners = if level == AttributeLevel::Item { self.len } else { self.resources };
+            let owners = if level == AttributeLevel::Item {
+                self.len
+            } else {
+                self.resources
+            };
             AttributeTable::new(self.backend.attributes(level), owners)
         })
     }
@@ -117,13 +122,21 @@ impl<'a> Batch<'a> {
     /// Sets `key` on every owner of `level`.
     pub fn set_attribute(&self, level: AttributeLevel, key: &str, value: impl Into<Value>) {
         self.flush_edits();
-        self.backend.set_attribute(level, key, value.into().into(), None);
+        self.backend
+            .set_attribute(level, key, value.into().into(), None);
     }
 
     /// Sets `key` on the listed owners of `level`.
-    pub fn set_attribute_on(&self, level: AttributeLevel, key: &str, value: impl Into<Value>, owners: &[u32]) {
+    pub fn set_attribute_on(
+        &self,
+        level: AttributeLevel,
+        key: &str,
+        value: impl Into<Value>,
+        owners: &[u32],
+    ) {
         self.flush_edits();
-        self.backend.set_attribute(level, key, value.into().into(), Some(&pack(owners)));
+        self.backend
+            .set_attribute(level, key, value.into().into(), Some(&pack(owners)));
     }
 
     /// Removes `key` from every owner of `level`.
@@ -135,7 +148,8 @@ impl<'a> Batch<'a> {
     /// Removes `key` from the listed owners of `level`.
     pub fn remove_attribute_on(&self, level: AttributeLevel, key: &str, owners: &[u32]) {
         self.flush_edits();
-        self.backend.remove_attribute(level, key, Some(&pack(owners)));
+        self.backend
+            .remove_attribute(level, key, Some(&pack(owners)));
     }
 
     /// Drops the listed items.
@@ -177,7 +191,11 @@ impl<'a> Batch<'a> {
     }
 
     fn item_resource(&self, item: u32) -> u32 {
-        u32_at(self.item_resources.get_or_init(|| self.backend.item_resources()), item as usize)
+        u32_at(
+            self.item_resources
+                .get_or_init(|| self.backend.item_resources()),
+            item as usize,
+        )
     }
 }
 
@@ -238,7 +256,8 @@ impl<'b, 'a> Item<'b, 'a> {
 
     /// The span duration in nanoseconds (0 for other signals).
     pub fn duration_nanos(&self) -> u64 {
-        self.number(NumberField::EndTimeUnixNano).saturating_sub(self.number(NumberField::TimeUnixNano))
+        self.number(NumberField::EndTimeUnixNano)
+            .saturating_sub(self.number(NumberField::TimeUnixNano))
     }
 
     /// The data point's value or sum.
@@ -248,7 +267,9 @@ impl<'b, 'a> Item<'b, 'a> {
 
     /// The value of attribute `key`.
     pub fn attribute(&self, key: &str) -> Option<ValueRef<'b>> {
-        self.batch.attributes(AttributeLevel::Item).get(self.index, key)
+        self.batch
+            .attributes(AttributeLevel::Item)
+            .get(self.index, key)
     }
 
     /// Every attribute of this item.
@@ -258,7 +279,10 @@ impl<'b, 'a> Item<'b, 'a> {
 
     /// The item's resource.
     pub fn resource(&self) -> Resource<'b, 'a> {
-        Resource { batch: self.batch, index: self.batch.item_resource(self.index) }
+        Resource {
+            batch: self.batch,
+            index: self.batch.item_resource(self.index),
+        }
     }
 
     /// Sets attribute `key`.
@@ -282,7 +306,11 @@ impl<'b, 'a> Item<'b, 'a> {
 
     /// Sets a text field (it must apply to the signal).
     pub fn set_text(&self, field: TextField, value: impl Into<String>) {
-        self.batch.edit(Edit::SetText(SetText { item: self.index, field, value: value.into() }));
+        self.batch.edit(Edit::SetText(SetText {
+            item: self.index,
+            field,
+            value: value.into(),
+        }));
     }
 
     /// Drops this item.
@@ -306,7 +334,9 @@ impl<'b> Resource<'b, '_> {
 
     /// The value of resource attribute `key` (e.g. `service.name`).
     pub fn attribute(&self, key: &str) -> Option<ValueRef<'b>> {
-        self.batch.attributes(AttributeLevel::Resource).get(self.index, key)
+        self.batch
+            .attributes(AttributeLevel::Resource)
+            .get(self.index, key)
     }
 
     /// Sets resource attribute `key`.

@@ -6,14 +6,16 @@ use crate::value::ValueRef;
 
 /// Reads entry `i` of a packed little-endian u32 column.
 pub(crate) fn u32_at(packed: &[u8], i: usize) -> u32 {
-    packed.get(i * 4..i * 4 + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    packed
+        .get(i * 4..i * 4 + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// Reads entry `i` of a packed 8-byte column.
 pub(crate) fn u64_at(packed: &[u8], i: usize) -> u64 {
-    packed
-        .get(i * 8..i * 8 + 8)
-        .map_or(0, |b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    packed.get(i * 8..i * 8 + 8).map_or(0, |b| {
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    })
 }
 
 /// One string per row.
@@ -26,18 +28,27 @@ pub struct Strings {
 
 impl Default for Strings {
     fn default() -> Self {
-        Strings { data: Ok(String::new()), offsets: Vec::new() }
+        Strings {
+            data: Ok(String::new()),
+            offsets: Vec::new(),
+        }
     }
 }
 
 impl Strings {
     pub(crate) fn new(s: wit::Strings) -> Strings {
         let data = String::from_utf8(s.data).map_err(|e| e.into_bytes());
-        Strings { data, offsets: s.offsets }
+        Strings {
+            data,
+            offsets: s.offsets,
+        }
     }
 
     fn span(&self, i: usize) -> (usize, usize) {
-        (u32_at(&self.offsets, i) as usize, u32_at(&self.offsets, i + 1) as usize)
+        (
+            u32_at(&self.offsets, i) as usize,
+            u32_at(&self.offsets, i + 1) as usize,
+        )
     }
 
     /// The number of rows.
@@ -88,7 +99,11 @@ pub struct Values {
 
 impl Values {
     pub(crate) fn new(c: wit::ValueColumn) -> Values {
-        Values { kinds: c.kinds, numbers: c.numbers, text: Strings::new(c.text) }
+        Values {
+            kinds: c.kinds,
+            numbers: c.numbers,
+            text: Strings::new(c.text),
+        }
     }
 
     /// The number of rows.
@@ -163,7 +178,13 @@ impl AttributeTable {
         for o in 1..starts.len() {
             starts[o] += starts[o - 1];
         }
-        AttributeTable { owners: t.owners, keys: t.keys, key_ids: t.key_ids, values: Values::new(t.values), starts }
+        AttributeTable {
+            owners: t.owners,
+            keys: t.keys,
+            key_ids: t.key_ids,
+            values: Values::new(t.values),
+            starts,
+        }
     }
 
     /// The number of rows (attributes).
@@ -183,7 +204,9 @@ impl AttributeTable {
 
     /// The key of row `r`.
     pub fn key(&self, r: usize) -> &str {
-        self.keys.get(u32_at(&self.key_ids, r) as usize).map_or("", String::as_str)
+        self.keys
+            .get(u32_at(&self.key_ids, r) as usize)
+            .map_or("", String::as_str)
     }
 
     /// The owner of row `r`.
@@ -193,7 +216,12 @@ impl AttributeTable {
 
     /// Row `r`.
     pub fn row(&self, r: usize) -> Row<'_> {
-        Row { owner: self.owner(r), key: self.key(r), value: self.values.get(r), row: r }
+        Row {
+            owner: self.owner(r),
+            key: self.key(r),
+            value: self.values.get(r),
+            row: r,
+        }
     }
 
     /// Every row, in order.
@@ -204,7 +232,10 @@ impl AttributeTable {
     /// The rows of one owner.
     pub fn of(&self, owner: u32) -> impl Iterator<Item = Row<'_>> {
         let o = owner as usize;
-        let (a, b) = (self.starts.get(o).copied().unwrap_or(0), self.starts.get(o + 1).copied().unwrap_or(0));
+        let (a, b) = (
+            self.starts.get(o).copied().unwrap_or(0),
+            self.starts.get(o + 1).copied().unwrap_or(0),
+        );
         (a as usize..b as usize).map(|r| self.row(r))
     }
 

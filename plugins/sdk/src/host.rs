@@ -3,7 +3,8 @@
 
 use crate::bindings::weir::plugin::telemetry::Batch as HostBatch;
 use crate::bindings::weir::plugin::types::{
-    AnyValue, AttributeLevel, AttributeTable, Edit, IdField, NumberField, Signal, Strings, TextField, ValueColumn,
+    AnyValue, AttributeLevel, AttributeTable, Edit, IdField, NumberField, Signal, Strings,
+    TextField, ValueColumn,
 };
 
 /// The source of one batch.
@@ -47,45 +48,58 @@ impl Backend<'_> {
         forward!(self, |h| h.item_resources(), |n| n.item_resources())
     }
     pub(crate) fn text(&self, field: TextField) -> Strings {
-        forward!(self, |h| h.text(field), |n| cv::strings(n.text(cv::text_field(field))))
+        forward!(self, |h| h.text(field), |n| cv::strings(
+            n.text(cv::text_field(field))
+        ))
     }
     pub(crate) fn ids(&self, field: IdField) -> Vec<u8> {
         forward!(self, |h| h.ids(field), |n| n.ids(cv::id_field(field)))
     }
     pub(crate) fn numbers(&self, field: NumberField) -> Vec<u8> {
-        forward!(self, |h| h.numbers(field), |n| n.numbers(cv::number_field(field)))
+        forward!(self, |h| h.numbers(field), |n| n
+            .numbers(cv::number_field(field)))
     }
     pub(crate) fn attributes(&self, level: AttributeLevel) -> AttributeTable {
-        forward!(self, |h| h.attributes(level), |n| cv::table(n.attributes(cv::level(level))))
+        forward!(self, |h| h.attributes(level), |n| cv::table(
+            n.attributes(cv::level(level))
+        ))
     }
     pub(crate) fn attribute(&self, level: AttributeLevel, key: &str) -> ValueColumn {
-        forward!(self, |h| h.attribute(level, key), |n| cv::values(n.attribute(cv::level(level), key)))
-    }
-    pub(crate) fn set_attribute(&self, level: AttributeLevel, key: &str, value: AnyValue, owners: Option<&[u8]>) {
-        forward!(self, |h| h.set_attribute(level, key, &value, owners), |n| n.set_attribute(
-            cv::level(level),
-            key.to_string(),
-            cv::value(value),
-            owners
+        forward!(self, |h| h.attribute(level, key), |n| cv::values(
+            n.attribute(cv::level(level), key)
         ))
+    }
+    pub(crate) fn set_attribute(
+        &self,
+        level: AttributeLevel,
+        key: &str,
+        value: AnyValue,
+        owners: Option<&[u8]>,
+    ) {
+        forward!(self, |h| h.set_attribute(level, key, &value, owners), |n| n
+            .set_attribute(
+                cv::level(level),
+                key.to_string(),
+                cv::value(value),
+                owners
+            ))
     }
     pub(crate) fn remove_attribute(&self, level: AttributeLevel, key: &str, owners: Option<&[u8]>) {
-        forward!(self, |h| h.remove_attribute(level, key, owners), |n| n.remove_attribute(
-            cv::level(level),
-            key.to_string(),
-            owners
-        ))
+        forward!(self, |h| h.remove_attribute(level, key, owners), |n| n
+            .remove_attribute(cv::level(level), key.to_string(), owners))
     }
     pub(crate) fn drop_items(&self, items: &[u8]) {
         forward!(self, |h| h.drop_items(items), |n| n.drop_items(items))
     }
     pub(crate) fn apply(&self, edits: &[Edit]) {
-        forward!(self, |h| h.apply(edits), |n| n.apply(edits.iter().cloned().map(cv::edit).collect()))
+        forward!(self, |h| h.apply(edits), |n| n
+            .apply(edits.iter().cloned().map(cv::edit).collect()))
     }
     pub(crate) fn otlp(&self) -> Vec<u8> {
         forward!(self, |h| h.otlp(), |n| n.otlp())
     }
     pub(crate) fn replace_otlp(&self, request: &[u8]) -> Result<(), String> {
-        forward!(self, |h| h.replace_otlp(request), |n| n.replace_otlp(request))
+        forward!(self, |h| h.replace_otlp(request), |n| n
+            .replace_otlp(request))
     }
 }

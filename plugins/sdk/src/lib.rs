@@ -47,7 +47,8 @@ pub mod bindings {
 
 pub use batch::{Batch, Item, Resource};
 pub use bindings::weir::plugin::types::{
-    AttributeLevel as Level, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText, Signal, TextField,
+    AttributeLevel as Level, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText,
+    Signal, TextField,
 };
 pub use value::{Value, ValueRef};
 
@@ -105,7 +106,9 @@ pub mod __private {
 
     /// `init`: installs a panic hook that reports through Weir's log, then builds `P`.
     pub fn init<P: Processor>(config: String) -> Result<(), String> {
-        std::panic::set_hook(Box::new(|info| crate::log::error(&format!("panic: {info}"))));
+        std::panic::set_hook(Box::new(|info| {
+            crate::log::error(&format!("panic: {info}"))
+        }));
         let p = P::init(Config(config))?;
         STATE.with(|s| *s.borrow_mut() = Some(Box::new(p)));
         Ok(())
@@ -114,7 +117,10 @@ pub mod __private {
     /// `signals`.
     pub fn signals<P: Processor>() -> Vec<Signal> {
         STATE.with(|s| {
-            s.borrow().as_ref().and_then(|b| b.downcast_ref::<P>()).map_or_else(Vec::new, Processor::signals)
+            s.borrow()
+                .as_ref()
+                .and_then(|b| b.downcast_ref::<P>())
+                .map_or_else(Vec::new, Processor::signals)
         })
     }
 

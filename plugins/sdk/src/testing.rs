@@ -15,14 +15,21 @@ use crate::{Batch, Processor};
 
 /// Parses an OTLP/JSON export request; the signal comes from its top-level key.
 pub fn parse(json: &str) -> Result<CoreBatch, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("fixture is not JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("fixture is not JSON: {e}"))?;
     let err = |e: serde_json::Error| format!("fixture is not OTLP/JSON: {e}");
     if v.get("resourceSpans").is_some() {
-        serde_json::from_value::<ExportTraceServiceRequest>(v).map(CoreBatch::Traces).map_err(err)
+        serde_json::from_value::<ExportTraceServiceRequest>(v)
+            .map(CoreBatch::Traces)
+            .map_err(err)
     } else if v.get("resourceMetrics").is_some() {
-        serde_json::from_value::<ExportMetricsServiceRequest>(v).map(CoreBatch::Metrics).map_err(err)
+        serde_json::from_value::<ExportMetricsServiceRequest>(v)
+            .map(CoreBatch::Metrics)
+            .map_err(err)
     } else if v.get("resourceLogs").is_some() {
-        serde_json::from_value::<ExportLogsServiceRequest>(v).map(CoreBatch::Logs).map_err(err)
+        serde_json::from_value::<ExportLogsServiceRequest>(v)
+            .map(CoreBatch::Logs)
+            .map_err(err)
     } else {
         Err("fixture has none of resourceSpans, resourceMetrics, resourceLogs".into())
     }
@@ -50,7 +57,9 @@ pub fn run<P: Processor>(config: &str, fixture: &str) -> Result<serde_json::Valu
     }
     let mut session = weir_columns::Session::new(batch);
     let outcome = {
-        let b = Batch::new(crate::host::Backend::Native(std::cell::RefCell::new(&mut session)));
+        let b = Batch::new(crate::host::Backend::Native(std::cell::RefCell::new(
+            &mut session,
+        )));
         p.process(&b).map(|()| b.finish())
     };
     outcome?;
@@ -118,21 +127,44 @@ pub(crate) mod convert {
         }
     }
     pub(crate) fn strings(s: c::Strings) -> w::Strings {
-        w::Strings { data: s.data, offsets: s.offsets }
+        w::Strings {
+            data: s.data,
+            offsets: s.offsets,
+        }
     }
     pub(crate) fn values(v: c::ValueColumn) -> w::ValueColumn {
-        w::ValueColumn { kinds: v.kinds, numbers: v.numbers, text: strings(v.text) }
+        w::ValueColumn {
+            kinds: v.kinds,
+            numbers: v.numbers,
+            text: strings(v.text),
+        }
     }
     pub(crate) fn table(t: c::AttributeTable) -> w::AttributeTable {
-        w::AttributeTable { owners: t.owners, keys: t.keys, key_ids: t.key_ids, values: values(t.values) }
+        w::AttributeTable {
+            owners: t.owners,
+            keys: t.keys,
+            key_ids: t.key_ids,
+            values: values(t.values),
+        }
     }
     pub(crate) fn edit(e: w::Edit) -> c::Edit {
         match e {
-            w::Edit::SetAttribute(s) => {
-                c::Edit::SetAttribute { level: level(s.level), owner: s.owner, key: s.key, value: value(s.value) }
-            }
-            w::Edit::RemoveAttribute(r) => c::Edit::RemoveAttribute { level: level(r.level), owner: r.owner, key: r.key },
-            w::Edit::SetText(t) => c::Edit::SetText { item: t.item, field: text_field(t.field), value: t.value },
+            w::Edit::SetAttribute(s) => c::Edit::SetAttribute {
+                level: level(s.level),
+                owner: s.owner,
+                key: s.key,
+                value: value(s.value),
+            },
+            w::Edit::RemoveAttribute(r) => c::Edit::RemoveAttribute {
+                level: level(r.level),
+                owner: r.owner,
+                key: r.key,
+            },
+            w::Edit::SetText(t) => c::Edit::SetText {
+                item: t.item,
+                field: text_field(t.field),
+                value: t.value,
+            },
         }
     }
 }

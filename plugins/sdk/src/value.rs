@@ -22,12 +22,20 @@ pub enum ValueRef<'a> {
 impl<'a> ValueRef<'a> {
     /// The string, if this is a string value.
     pub fn as_str(&self) -> Option<&'a str> {
-        if let ValueRef::Str(s) = self { Some(s) } else { None }
+        if let ValueRef::Str(s) = self {
+            Some(s)
+        } else {
+            None
+        }
     }
 
     /// The integer, if this is an integer value.
     pub fn as_int(&self) -> Option<i64> {
-        if let ValueRef::Int(i) = self { Some(*i) } else { None }
+        if let ValueRef::Int(i) = self {
+            Some(*i)
+        } else {
+            None
+        }
     }
 
     /// An owned copy.

@@ -1,0 +1,289 @@
+"""Write Weir processor plugins in Python (built into components with componentize-py).
+
+    import weir_plugin
+
+    class Tag(weir_plugin.Processor):
+        def __init__(self, config):
+            self.team = config["team"]
+
+        def process(self, batch):
+            batch.set_attribute("team", self.team)          # every span / point / record
+
+    WitWorld = weir_plugin.export(Tag)
+
+A batch hands out spans, metric data points and log records (``batch.items()``) as light
+objects over the host's columns: nothing is fetched until it is read, strings arrive as one
+blob and are decoded only when touched. Writes take effect when ``process`` returns; if it
+raises, none of them happen and the batch gets the processor's ``on_error`` policy.
+
+Plain-Python tests run the same logic on an OTLP/JSON fixture: ``weir_plugin.run(Tag, config,
+fixture)`` returns the batch afterwards as OTLP/JSON (see ``testing.py``).
+"""
+
+import json
+
+ITEM = "item"
+RESOURCE = "resource"
+TRACES, METRICS, LOGS = "traces", "metrics", "logs"
+TEXT_FIELDS = ("name", "status_message", "trace_state", "severity_text", "body", "unit",
+               "description", "scope_name")
+NUMBER_FIELDS = ("time_unix_nano", "end_time_unix_nano", "kind", "status_code", "value", "flags")
+ID_FIELDS = ("trace_id", "span_id", "parent_span_id")
+
+
+def _u32(packed):
+    """A packed little-endian u32 column as a sequence of ints, without copying."""
+    return memoryview(packed).cast("I")
+
+
+class Strings:
+    """One string per row: one blob plus offsets, decoded per row on access."""
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self, data, offsets):
+        self.data = data
+        self.offsets = _u32(offsets)
+
+    def __len__(self):
+        return max(len(self.offsets) - 1, 0)
+
+    def raw(self, i):
+        return self.data[self.offsets[i]:self.offsets[i + 1]]
+
+    def __getitem__(self, i):
+        return self.raw(i).decode("utf-8", "replace")
+
+
+class Values:
+    """One attribute value per row; ``get(i)`` is None where the row is absent."""
+
+    __slots__ = ("kinds", "numbers", "text")
+
+    def __init__(self, kinds, numbers, text_data, text_offsets):
+        self.kinds = kinds
+        self.numbers = memoryview(numbers)
+        self.text = Strings(text_data, text_offsets)
+
+    def __len__(self):
+        return len(self.kinds)
+
+    def get(self, i):
+        k = self.kinds[i]
+        if k == 1:
+            return self.text[i]
+        if k == 2:
+            return self.numbers[i * 8] != 0
+        if k == 3:
+            return int.from_bytes(self.numbers[i * 8:i * 8 + 8], "little", signed=True)
+        if k == 4:
+            return self.numbers[i * 8:i * 8 + 8].cast("d")[0]
+        if k == 5:
+            return bytes(self.text.raw(i))
+        if k == 6:
+            return json.loads(self.text[i])
+        return None
+
+
+class AttributeTable:
+    """Every attribute of one level, one row per attribute."""
+
+    def __init__(self, owners, keys, key_ids, values):
+        self.owners = _u32(owners)
+        self.keys = keys
+        self.key_ids = _u32(key_ids)
+        self.values = values
+        self._starts = None
+
+    def __len__(self):
+        return len(self.owners)
+
+    def key(self, row):
+        return self.keys[self.key_ids[row]]
+
+    def rows(self):
+        """(owner, key, value) for every row."""
+        for r in range(len(self.owners)):
+            yield self.owners[r], self.key(r), self.values.get(r)
+
+    def of(self, owner):
+        """{key: value} of one owner."""
+        if self._starts is None:
+            self._starts = {}
+            for r, o in enumerate(self.owners):
+                self._starts.setdefault(o, [r, r])[1] = r + 1
+        a, b = self._starts.get(owner, (0, 0))
+        return {self.key(r): self.values.get(r) for r in range(a, b)}
+
+
+class Item:
+    """A span, metric data point or log record, read lazily from the batch's columns."""
+
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch, index):
+        self.batch = batch
+        self.index = index
+
+    def text(self, field):
+        return self.batch.text(field)[self.index]
+
+    @property
+    def name(self):
+        return self.text("name")
+
+    @property
+    def body(self):
+        return self.text("body")
+
+    @property
+    def attributes(self):
+        return self.batch.attributes(ITEM).of(self.index)
+
+    def attribute(self, key):
+        return self.attributes.get(key)
+
+    def number(self, field):
+        col = self.batch.numbers(field)
+        return int.from_bytes(col[self.index * 8:self.index * 8 + 8], "little")
+
+    @property
+    def status_code(self):
+        return self.number("status_code")
+
+    def set_attribute(self, key, value):
+        self.batch._edits.append(("set", ITEM, self.index, key, value))
+
+    def remove_attribute(self, key):
+        self.batch._edits.append(("remove", ITEM, self.index, key))
+
+    def set_text(self, field, value):
+        self.batch._edits.append(("text", self.index, field, value))
+
+    def drop(self):
+        self.batch._drops.append(self.index)
+
+
+class Batch:
+    """One batch lent by Weir for one call; see the module docs."""
+
+    def __init__(self, backend):
+        self._b = backend
+        self._text = {}
+        self._numbers = {}
+        self._attrs = {}
+        self._edits = []
+        self._drops = []
+        self.signal = backend.signal()
+        self._len = backend.len()
+
+    def __len__(self):
+        return self._len
+
+    def items(self):
+        return (Item(self, i) for i in range(self._len))
+
+    def text(self, field):
+        if field not in self._text:
+            self._text[field] = Strings(*self._b.text(field))
+        return self._text[field]
+
+    def numbers(self, field):
+        if field not in self._numbers:
+            self._numbers[field] = self._b.numbers(field)
+        return self._numbers[field]
+
+    def attributes(self, level=ITEM):
+        if level not in self._attrs:
+            owners, keys, key_ids, values = self._b.attributes(level)
+            self._attrs[level] = AttributeTable(owners, keys, key_ids, Values(*values))
+        return self._attrs[level]
+
+    def attribute(self, key, level=ITEM):
+        return Values(*self._b.attribute(level, key))
+
+    def set_attribute(self, key, value, level=ITEM, owners=None):
+        self._flush()
+        self._b.set_attribute(level, key, value, _pack(owners))
+
+    def remove_attribute(self, key, level=ITEM, owners=None):
+        self._flush()
+        self._b.remove_attribute(level, key, _pack(owners))
+
+    def drop(self, items):
+        self._drops.extend(items)
+
+    def otlp(self):
+        return self._b.otlp()
+
+    def replace_otlp(self, request):
+        self._b.replace_otlp(request)
+
+    def _flush(self):
+        if self._edits:
+            self._b.apply(self._edits)
+            self._edits = []
+
+    def _finish(self):
+        self._flush()
+        if self._drops:
+            self._b.drop_items(_pack(self._drops))
+
+
+def _pack(indices):
+    if indices is None:
+        return None
+    import array
+    return array.array("I", indices).tobytes()
+
+
+class Processor:
+    """Subclass it: ``__init__(self, config)`` (raise to reject the config), ``process(self,
+    batch)`` (raise to fail the batch), and optionally ``signals``."""
+
+    signals = (TRACES, METRICS, LOGS)
+
+    def process(self, batch):
+        raise NotImplementedError
+
+
+def export(cls):
+    """The ``WitWorld`` class componentize-py exports, running processor class ``cls``."""
+    from componentize_py_types import Err
+    from _weir_host import HostBackend, signal_to_wit
+
+    class WitWorld:
+        instance = None
+
+        def init(self, config):
+            try:
+                WitWorld.instance = cls(json.loads(config))
+            except Exception as e:  # noqa: BLE001 - any failure is the plugin's error message
+                raise Err(f"{type(e).__name__}: {e}")
+
+        def signals(self):
+            return [signal_to_wit(s) for s in WitWorld.instance.signals]
+
+        def process(self, handle):
+            batch = Batch(HostBackend(handle))
+            try:
+                WitWorld.instance.process(batch)
+            except Exception as e:  # noqa: BLE001
+                raise Err(f"{type(e).__name__}: {e}")
+            batch._finish()
+
+    return WitWorld
+
+
+def run(cls, config, fixture):
+    """Runs processor ``cls`` with ``config`` (a dict) once on an OTLP/JSON ``fixture`` (a dict)
+    in plain Python and returns the batch afterwards as OTLP/JSON."""
+    from testing import FixtureBackend
+    backend = FixtureBackend(fixture)
+    p = cls(config)
+    if backend.signal() in p.signals:
+        batch = Batch(backend)
+        p.process(batch)
+        batch._finish()
+        backend.commit()
+    return backend.doc
