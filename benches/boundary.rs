@@ -28,6 +28,10 @@ use weir_wasm::{
     BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
 };
 
+/// The allocator the `weir` binary uses, so host-side costs match the gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SPANS: usize = 1000;
 /// Matches the values of spans whose index ends in 77: 1% of the spans, all their attributes.
 const PATTERN: &str = r"span-[0-9]{6}77-";
@@ -141,6 +145,18 @@ fn boundary(c: &mut Criterion) {
             |mut x| {
                 native_mask(&mut x, &re);
                 x
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // The host's side of a scan: building the attribute table the guest reads.
+    g.bench_function("host/attribute-table", |b| {
+        b.iter_batched(
+            || weir_columns::Session::new(batch.clone()),
+            |s| {
+                std::hint::black_box(s.attributes(weir_columns::Level::Item));
+                s
             },
             BatchSize::LargeInput,
         )

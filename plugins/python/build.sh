@@ -16,6 +16,9 @@ for app in "${@:-bench tag}"; do
       continue
     fi
     echo "componentize-py: $name"
-    "$py/componentize-py" -d "$root/wit" -w processor componentize -p "$here" -p "$here/$name" app -o "$out"
+    # --stub-wasi: CPython imports filesystem, sockets and clocks it never needs here; stubbing
+    # them leaves a component whose only imports are Weir's, which the host's import policy
+    # accepts. print() and tracebacks go to Weir's log through weir_plugin instead of stdout.
+    "$py/componentize-py" -d "$root/wit" -w processor componentize --stub-wasi -p "$here" -p "$here/$name" app -o "$out"
   done
 done

@@ -21,6 +21,44 @@ fixture)`` returns the batch afterwards as OTLP/JSON (see ``testing.py``).
 """
 
 import json
+import sys
+
+
+class _LogStream:
+    """sys.stdout / sys.stderr inside a component: whole lines go to Weir's log."""
+
+    def __init__(self, level):
+        self.level = level
+        self.partial = ""
+
+    def write(self, text):
+        self.partial += text
+        *lines, self.partial = self.partial.split("\n")
+        for line in lines:
+            log(self.level, line)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def log(level, message):
+    """Writes to Weir's log ("debug", "info", "warn", "error"), tagged with the plugin's name."""
+    try:
+        from wit_world.imports import log as _log
+    except ImportError:  # plain Python: tests
+        print(f"{level}: {message}", file=sys.__stderr__)
+        return
+    _log.log(getattr(_log.LogLevel, level.upper()), message)
+
+
+try:  # inside a component, built with --stub-wasi: there is no stdout, use the log
+    import wit_world  # noqa: F401
+
+    sys.stdout = _LogStream("info")
+    sys.stderr = _LogStream("error")
+except ImportError:
+    pass
 
 ITEM = "item"
 RESOURCE = "resource"

@@ -53,10 +53,16 @@ struct ValuesBuilder {
 
 impl ValuesBuilder {
     fn with_rows(rows: usize) -> ValuesBuilder {
+        Self::with_capacity(rows, 0)
+    }
+
+    fn with_capacity(rows: usize, text_bytes: usize) -> ValuesBuilder {
+        let mut text = StringsBuilder::with_rows(rows);
+        text.out.data.reserve_exact(text_bytes);
         ValuesBuilder {
             kinds: Vec::with_capacity(rows),
             numbers: Vec::with_capacity(rows * 8),
-            text: StringsBuilder::with_rows(rows),
+            text,
         }
     }
 
@@ -88,6 +94,15 @@ impl ValuesBuilder {
             numbers: self.numbers,
             text: self.text.finish(),
         }
+    }
+}
+
+/// The bytes a value takes in a text column (JSON values are sized when rendered).
+fn text_len(v: Option<&AnyValue>) -> usize {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.len(),
+        Some(any_value::Value::BytesValue(b)) => b.len(),
+        _ => 0,
     }
 }
 
@@ -269,11 +284,20 @@ impl Session {
 
     /// Every attribute of every owner of `level`.
     pub fn attributes(&self, level: Level) -> AttributeTable {
-        let rows_hint = self.items as usize * 8;
-        let mut owners = Vec::with_capacity(rows_hint * 4);
-        let mut key_ids = Vec::with_capacity(rows_hint * 4);
+        // Size every column exactly first: the columns of a large batch are hundreds of KiB, and
+        // growing them by doubling would copy them several times.
+        let (mut rows, mut bytes) = (0usize, 0usize);
+        self.for_each_owner(level, |_, attrs| {
+            rows += attrs.len();
+            bytes += attrs
+                .iter()
+                .map(|kv| text_len(kv.value.as_ref()))
+                .sum::<usize>();
+        });
+        let mut owners = Vec::with_capacity(rows * 4);
+        let mut key_ids = Vec::with_capacity(rows * 4);
         let mut keys = KeyIds::new();
-        let mut values = ValuesBuilder::with_rows(rows_hint);
+        let mut values = ValuesBuilder::with_capacity(rows, bytes);
         self.for_each_owner(level, |owner, attrs| {
             for (pos, kv) in attrs.iter().enumerate() {
                 push_u32(&mut owners, owner);
