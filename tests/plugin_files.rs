@@ -1,6 +1,7 @@
 //! Bad plugin files get errors that say what is wrong: not Wasm at all, a core module instead
 //! of a component, a component of another world, a missing file.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 use std::sync::Arc;
 
 use weir_tests::plugins;

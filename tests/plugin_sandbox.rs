@@ -4,6 +4,7 @@
 //! on_error policy, nonsense writes are plugin errors, and repeated failures open the circuit
 //! breaker. After each failure a fresh instance serves the next batch; nothing kills the process.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 

@@ -254,7 +254,7 @@ fn push_u32(out: &mut Vec<u8>, v: u32) {
 
 /// Decodes a packed little-endian u32 column; `None` if its length is not a multiple of 4.
 fn unpack_u32(bytes: &[u8]) -> Option<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     Some(
