@@ -104,3 +104,77 @@ fn a_good_plugin_loads_and_reports_its_signals() {
     .unwrap();
     assert_eq!(p.signals().len(), 3);
 }
+
+/// `weir validate` (and so `weir run`) refuses a config whose plugin panics in init, pointing at
+/// the config line and quoting the panic.
+#[test]
+fn weir_validate_reports_a_plugin_that_panics_in_init_at_its_config_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[processors.p]
+plugin = "{}"
+config = {{ mode = "panic-init" }}
+
+[exporters.out]
+type = "debug"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["p"]
+exporters = ["out"]
+"#,
+        plugins::wasm("misbehave").display()
+    );
+    std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+    let out = std::process::Command::new(weir_tests::gateway::binary())
+        .args(["validate", "--config", "weir.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("weir.toml:5:10: processors.p.plugin: plugin p: trapped in init"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("panicking in init as configured"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn compiled_plugins_are_cached_on_disk() {
+    let cache = tempfile::tempdir().unwrap();
+    let settings = EngineSettings {
+        cache_dir: Some(cache.path().to_path_buf()),
+        max_instances: 16,
+    };
+    let path = plugins::wasm("tag");
+    let config = r#"{"attributes":{"a":"b"}}"#;
+    let first = WasmEngine::new(&settings).unwrap();
+    ProcessorPlugin::load(
+        &first,
+        "tag",
+        &path,
+        config.into(),
+        PluginSettings::default(),
+    )
+    .unwrap();
+    assert_eq!(first.cache_stats().map(|(hits, _)| hits), Some(0));
+    // A new engine (a restarted process) finds the compiled code.
+    let second = WasmEngine::new(&settings).unwrap();
+    ProcessorPlugin::load(
+        &second,
+        "tag",
+        &path,
+        config.into(),
+        PluginSettings::default(),
+    )
+    .unwrap();
+    let (hits, _) = second.cache_stats().unwrap();
+    assert!(hits >= 1, "no cache hit on the second load");
+}

@@ -13,7 +13,8 @@ use weir_core::{Batch, FailurePolicy, Signal, Stage};
 use weir_tests::fixtures::{span_attribute, traces};
 use weir_tests::plugins;
 use weir_wasm::{
-    BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
+    BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage,
+    WasmEngine,
 };
 
 fn engine() -> &'static WasmEngine {
@@ -264,4 +265,36 @@ fn repeated_failures_open_the_circuit_breaker() {
         metric(&t, "weir_plugin_errors_total", Some("circuit_open")),
         2.0
     );
+}
+
+#[test]
+fn clocks_and_environment_are_hidden_unless_granted() {
+    let sense = |grants: Grants| {
+        let settings = PluginSettings {
+            grants,
+            ..PluginSettings::default()
+        };
+        let p = load("misbehave", r#"{"mode":"sense"}"#, settings).unwrap();
+        let (mut s, _) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
+        let mut b = traces(1, 1);
+        s.process(&mut b).unwrap();
+        (
+            span_attribute(&b, "clock")[0].clone().unwrap(),
+            span_attribute(&b, "secret")[0].clone().unwrap(),
+        )
+    };
+    let (clock, env) = sense(Grants::default());
+    assert_eq!(clock, "0", "the wall clock reads zero without a grant");
+    assert_eq!(env, "unset", "the environment is empty without a grant");
+
+    let granted = Grants {
+        clocks: true,
+        env: vec![("WEIR_TEST_SECRET".into(), "s3cret".into())],
+    };
+    let (clock, env) = sense(granted);
+    assert!(
+        clock.parse::<u64>().unwrap() > 1_700_000_000,
+        "real clock with the grant: {clock}"
+    );
+    assert_eq!(env, "s3cret");
 }

@@ -40,3 +40,25 @@ pub fn wasm(name: &str) -> PathBuf {
         .find(|f| f.exists());
     file.unwrap_or_else(|| panic!("plugin {name} was not built in {}", dir.display()))
 }
+
+/// The Python plugin `name` (`plugins/python/<name>/app.py`) built into a component with
+/// componentize-py, via `plugins/python/build.sh` (which rebuilds only when sources changed).
+pub fn python_wasm(name: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let out = Command::new("bash")
+        .arg(workspace().join("python/build.sh"))
+        .arg(name)
+        .output()
+        .expect("cannot run plugins/python/build.sh");
+    assert!(
+        out.status.success(),
+        "plugins/python/build.sh {name} failed (run `bash scripts/test.sh` first to create .venv):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    workspace()
+        .join("python/target")
+        .join(format!("{name}.wasm"))
+}

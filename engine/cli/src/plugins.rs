@@ -34,12 +34,12 @@ impl Plugins {
         p: &ProcessorConfig,
     ) -> anyhow::Result<()> {
         let plugin = p.plugin.get_ref();
-        if let Some(builtin) = plugin.strip_prefix("builtin:") {
+        if plugin.starts_with("builtin:") {
             if BUILTINS.contains(&plugin.as_str()) {
                 return Ok(());
             }
             let message = format!(
-                "unknown built-in plugin {builtin:?} (this build has: {})",
+                "unknown built-in plugin {plugin:?} (this build has: {})",
                 BUILTINS.join(", ")
             );
             bail!(

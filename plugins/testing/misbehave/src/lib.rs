@@ -2,7 +2,8 @@
 //! `{"mode": "...", "after": N}`; it behaves (tags items `misbehave=ok`) for the first `after`
 //! batches, then: `spin` loops forever, `hog` allocates without bound, `panic` panics,
 //! `error` returns an error, `invalid` writes to an item that does not exist,
-//! `panic-init` panics in init, `reject` rejects its config.
+//! `panic-init` panics in init, `reject` rejects its config, `sense` reports what it can see
+//! of the outside world (clock seconds, `WEIR_TEST_SECRET`) as attributes.
 
 use weir_plugin::{Batch, Config, Level, Processor};
 
@@ -48,6 +49,15 @@ impl Processor for Misbehave {
             }
             "panic" => panic!("misbehave: panicking in process as configured"),
             "error" => Err("misbehave: failing this batch as configured".into()),
+            "sense" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let secret = std::env::var("WEIR_TEST_SECRET").unwrap_or_else(|_| "unset".into());
+                batch.set_attribute(Level::Item, "clock", now.to_string());
+                batch.set_attribute(Level::Item, "secret", secret);
+                Ok(())
+            }
             "invalid" => {
                 batch.item(batch.len() + 10).set_attribute("x", "y");
                 Ok(())

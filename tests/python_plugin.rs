@@ -1,0 +1,59 @@
+//! A Python plugin written with the thin SDK (`plugins/python/weir_plugin.py`) and built with
+//! componentize-py runs through the real host: it tags items and resources, passes its config
+//! check, and has no WASI imports left for the sandbox to refuse.
+
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+use std::sync::Arc;
+
+use weir_core::telemetry::Telemetry;
+use weir_core::{Batch, FailurePolicy, Signal, Stage};
+use weir_tests::fixtures::{span_attribute, traces};
+use weir_tests::plugins;
+use weir_wasm::{
+    BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
+};
+
+#[test]
+fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
+    let path = plugins::python_wasm("tag");
+    let cache = weir_tests::repo_root().join("target/weir-test-plugin-cache");
+    let engine = WasmEngine::new(&EngineSettings {
+        cache_dir: Some(cache),
+        max_instances: 16,
+    })
+    .unwrap();
+    let settings = PluginSettings {
+        timeout: std::time::Duration::from_secs(5),
+        ..PluginSettings::default()
+    };
+
+    let e = ProcessorPlugin::load(&engine, "pytag", &path, "{}".into(), settings.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("init rejected its config: ValueError: set at least one of"),
+        "{e}"
+    );
+
+    let config = r#"{"attributes":{"team":"payments"},"resource":{"env":"prod"}}"#;
+    let plugin =
+        Arc::new(ProcessorPlugin::load(&engine, "pytag", &path, config.into(), settings).unwrap());
+    let t = Telemetry::new();
+    let mut stage = ProcessorStage::new(
+        plugin,
+        Signal::Traces,
+        FailurePolicy::Pass,
+        BreakerSettings::default(),
+        t.plugin("pytag", "traces", Signal::Traces),
+    );
+    let mut batch = traces(20, 2);
+    stage.process(&mut batch).unwrap();
+    assert_eq!(
+        span_attribute(&batch, "team"),
+        vec![Some("payments".to_string()); 20]
+    );
+    let Batch::Traces(r) = &batch else { panic!() };
+    let res = r.resource_spans[0].resource.as_ref().unwrap();
+    assert!(res.attributes.iter().any(|kv| kv.key == "env"));
+}
