@@ -335,13 +335,5 @@ pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
 
 /// The number of data points of one metric, as an item count.
 pub(crate) fn point_count(m: &Metric) -> u32 {
-    let n = match &m.data {
-        None => 0,
-        Some(Data::Gauge(g)) => g.data_points.len(),
-        Some(Data::Sum(s)) => s.data_points.len(),
-        Some(Data::Histogram(h)) => h.data_points.len(),
-        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-        Some(Data::Summary(s)) => s.data_points.len(),
-    };
-    u32::try_from(n).unwrap_or(u32::MAX)
+    u32::try_from(weir_core::data_point_count(m.data.as_ref())).unwrap_or(u32::MAX)
 }

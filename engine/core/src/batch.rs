@@ -142,8 +142,8 @@ impl Batch {
     }
 }
 
-/// Counts the data points of one metric.
-pub(crate) fn data_point_count(data: Option<&Data>) -> usize {
+/// Counts the data points of one metric (its items).
+pub fn data_point_count(data: Option<&Data>) -> usize {
     match data {
         None => 0,
         Some(Data::Gauge(g)) => g.data_points.len(),

@@ -10,7 +10,7 @@ mod queue;
 mod stage;
 pub mod telemetry;
 
-pub use batch::{Batch, Signal};
+pub use batch::{Batch, Signal, data_point_count};
 pub use consumer::{ConsumeError, Consumer};
 pub use queue::{QueueReceiver, QueueSender, batch_queue};
 pub use stage::{FailurePolicy, Stage, StageError};
