@@ -264,3 +264,5 @@ fn unpack_u32(bytes: &[u8]) -> Option<Vec<u32>> {
             .collect(),
     )
 }
+#[cfg(test)]
+mod tests;
