@@ -148,65 +148,6 @@ pub(crate) fn for_each<'a>(
     }
 }
 
-/// Calls `f(item index, attributes)` for every item, in order, in one pass over the batch.
-pub(crate) fn for_each_item_attributes_mut(
-    batch: &mut Batch,
-    mut f: impl FnMut(u32, &mut Vec<KeyValue>),
-) {
-    let mut i = 0u32;
-    let mut each = |a: &mut Vec<KeyValue>| {
-        f(i, a);
-        i += 1;
-    };
-    match batch {
-        Batch::Traces(r) => r
-            .resource_spans
-            .iter_mut()
-            .flat_map(|rs| &mut rs.scope_spans)
-            .flat_map(|ss| &mut ss.spans)
-            .for_each(|s| each(&mut s.attributes)),
-        Batch::Logs(r) => r
-            .resource_logs
-            .iter_mut()
-            .flat_map(|rl| &mut rl.scope_logs)
-            .flat_map(|sl| &mut sl.log_records)
-            .for_each(|l| each(&mut l.attributes)),
-        Batch::Metrics(r) => {
-            for m in r
-                .resource_metrics
-                .iter_mut()
-                .flat_map(|rm| &mut rm.scope_metrics)
-                .flat_map(|sm| &mut sm.metrics)
-            {
-                match &mut m.data {
-                    Some(Data::Gauge(g)) => g
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| each(&mut p.attributes)),
-                    Some(Data::Sum(s)) => s
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| each(&mut p.attributes)),
-                    Some(Data::Histogram(h)) => h
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| each(&mut p.attributes)),
-                    Some(Data::ExponentialHistogram(h)) => {
-                        h.data_points
-                            .iter_mut()
-                            .for_each(|p| each(&mut p.attributes));
-                    }
-                    Some(Data::Summary(s)) => s
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| each(&mut p.attributes)),
-                    None => {}
-                }
-            }
-        }
-    }
-}
-
 /// The attribute list of every resource, in resource order, for writing.
 pub(crate) fn resource_attributes_mut(batch: &mut Batch) -> Vec<&mut Vec<KeyValue>> {
     match batch {
@@ -228,18 +169,49 @@ pub(crate) fn resource_attributes_mut(batch: &mut Batch) -> Vec<&mut Vec<KeyValu
     }
 }
 
-/// What one item's text fields live in, for writing.
-pub(crate) enum TextOwner<'a> {
-    /// A span.
+/// Runs `$body` with `$points` bound to the data-point vector of whichever kind `$data` (an
+/// `&mut Option<Data>`) holds; the five kinds have different point types but the same shape.
+macro_rules! with_points {
+    ($data:expr, $points:ident => $body:expr) => {
+        match $data {
+            Some(Data::Gauge(x)) => {
+                let $points = &mut x.data_points;
+                $body
+            }
+            Some(Data::Sum(x)) => {
+                let $points = &mut x.data_points;
+                $body
+            }
+            Some(Data::Histogram(x)) => {
+                let $points = &mut x.data_points;
+                $body
+            }
+            Some(Data::ExponentialHistogram(x)) => {
+                let $points = &mut x.data_points;
+                $body
+            }
+            Some(Data::Summary(x)) => {
+                let $points = &mut x.data_points;
+                $body
+            }
+            None => {}
+        }
+    };
+}
+
+/// What owns one or more consecutive items, for writing.
+pub(crate) enum ItemsMut<'a> {
+    /// One span.
     Span(&'a mut Span),
-    /// A log record.
+    /// One log record.
     Log(&'a mut LogRecord),
-    /// The metric of a data point (shared by all its points).
+    /// A metric: one item per data point (its name, unit and description are shared by them).
     Metric(&'a mut Metric),
 }
 
-/// Calls `f(item index, owner)` for every item, in order.
-pub(crate) fn with_text_owners(batch: &mut Batch, mut f: impl FnMut(u32, TextOwner<'_>)) {
+/// Calls `f(index of its first item, owner)` for every span, log record or metric, in item
+/// order, in one pass over the batch.
+pub(crate) fn for_each_mut(batch: &mut Batch, mut f: impl FnMut(u32, ItemsMut<'_>)) {
     let mut index = 0u32;
     match batch {
         Batch::Traces(r) => {
@@ -249,7 +221,7 @@ pub(crate) fn with_text_owners(batch: &mut Batch, mut f: impl FnMut(u32, TextOwn
                 .flat_map(|rs| &mut rs.scope_spans)
                 .flat_map(|ss| &mut ss.spans)
             {
-                f(index, TextOwner::Span(s));
+                f(index, ItemsMut::Span(s));
                 index += 1;
             }
         }
@@ -260,7 +232,7 @@ pub(crate) fn with_text_owners(batch: &mut Batch, mut f: impl FnMut(u32, TextOwn
                 .flat_map(|rl| &mut rl.scope_logs)
                 .flat_map(|sl| &mut sl.log_records)
             {
-                f(index, TextOwner::Log(l));
+                f(index, ItemsMut::Log(l));
                 index += 1;
             }
         }
@@ -272,20 +244,35 @@ pub(crate) fn with_text_owners(batch: &mut Batch, mut f: impl FnMut(u32, TextOwn
                 .flat_map(|sm| &mut sm.metrics)
             {
                 let points = point_count(m);
-                let first = index;
+                f(index, ItemsMut::Metric(m));
                 index += points;
-                for i in first..index {
-                    f(i, TextOwner::Metric(&mut *m));
-                }
             }
         }
     }
 }
 
+/// Calls `f(item index, attributes)` for every item, in order, in one pass over the batch.
+pub(crate) fn for_each_item_attributes_mut(
+    batch: &mut Batch,
+    mut f: impl FnMut(u32, &mut Vec<KeyValue>),
+) {
+    for_each_mut(batch, |first, owner| match owner {
+        ItemsMut::Span(s) => f(first, &mut s.attributes),
+        ItemsMut::Log(l) => f(first, &mut l.attributes),
+        ItemsMut::Metric(m) => {
+            let mut i = first;
+            with_points!(&mut m.data, points => points.iter_mut().for_each(|p| {
+                f(i, &mut p.attributes);
+                i += 1;
+            }));
+        }
+    });
+}
+
 /// Keeps the items whose index `keep` accepts and removes scopes and resources left empty.
 pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
     let mut index = 0u32;
-    let mut next = |_: &()| {
+    let mut next = || {
         let k = keep(index);
         index += 1;
         k
@@ -294,7 +281,7 @@ pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
         Batch::Traces(r) => {
             for rs in &mut r.resource_spans {
                 for ss in &mut rs.scope_spans {
-                    ss.spans.retain(|_| next(&()));
+                    ss.spans.retain(|_| next());
                 }
                 rs.scope_spans.retain(|ss| !ss.spans.is_empty());
             }
@@ -303,7 +290,7 @@ pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
         Batch::Logs(r) => {
             for rl in &mut r.resource_logs {
                 for sl in &mut rl.scope_logs {
-                    sl.log_records.retain(|_| next(&()));
+                    sl.log_records.retain(|_| next());
                 }
                 rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
             }
@@ -313,16 +300,7 @@ pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
             for rm in &mut r.resource_metrics {
                 for sm in &mut rm.scope_metrics {
                     for m in &mut sm.metrics {
-                        match &mut m.data {
-                            Some(Data::Gauge(g)) => g.data_points.retain(|_| next(&())),
-                            Some(Data::Sum(s)) => s.data_points.retain(|_| next(&())),
-                            Some(Data::Histogram(h)) => h.data_points.retain(|_| next(&())),
-                            Some(Data::ExponentialHistogram(h)) => {
-                                h.data_points.retain(|_| next(&()))
-                            }
-                            Some(Data::Summary(s)) => s.data_points.retain(|_| next(&())),
-                            None => {}
-                        }
+                        with_points!(&mut m.data, points => points.retain(|_| next()));
                     }
                     sm.metrics.retain(|m| point_count(m) > 0);
                 }

@@ -9,7 +9,7 @@ use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value};
 use weir_core::{Batch, Signal};
 
-use crate::items::{self, Item, TextOwner};
+use crate::items::{self, Item, ItemsMut};
 use crate::{Edit, Level, Session, TextField, Value, unpack_u32};
 
 /// A plugin asked for something impossible: an index out of range, a field its signal lacks, a
@@ -427,26 +427,31 @@ fn apply_text(batch: &mut Batch, writes: &[Write]) {
     if by_item.is_empty() {
         return;
     }
-    items::with_text_owners(batch, |i, mut owner| {
-        let Some(edits) = by_item.get(&i) else { return };
+    items::for_each_mut(batch, |first, owner| {
+        let span = match &owner {
+            ItemsMut::Metric(m) => items::point_count(m),
+            _ => 1,
+        };
+        let edits = by_item.range(first..first + span).flat_map(|(_, e)| e);
+        let mut owner = owner;
         for &(field, value) in edits {
             let value = value.to_string();
             match (&mut owner, field) {
-                (TextOwner::Span(s), TextField::Name) => s.name = value,
-                (TextOwner::Span(s), TextField::StatusMessage) => {
-                    s.status.get_or_insert_default().message = value
+                (ItemsMut::Span(s), TextField::Name) => s.name = value,
+                (ItemsMut::Span(s), TextField::StatusMessage) => {
+                    s.status.get_or_insert_default().message = value;
                 }
-                (TextOwner::Span(s), TextField::TraceState) => s.trace_state = value,
-                (TextOwner::Log(l), TextField::Name) => l.event_name = value,
-                (TextOwner::Log(l), TextField::SeverityText) => l.severity_text = value,
-                (TextOwner::Log(l), TextField::Body) => {
+                (ItemsMut::Span(s), TextField::TraceState) => s.trace_state = value,
+                (ItemsMut::Log(l), TextField::Name) => l.event_name = value,
+                (ItemsMut::Log(l), TextField::SeverityText) => l.severity_text = value,
+                (ItemsMut::Log(l), TextField::Body) => {
                     l.body = Some(AnyValue {
                         value: Some(any_value::Value::StringValue(value)),
                     });
                 }
-                (TextOwner::Metric(m), TextField::Name) => m.name = value,
-                (TextOwner::Metric(m), TextField::Unit) => m.unit = value,
-                (TextOwner::Metric(m), TextField::Description) => m.description = value,
+                (ItemsMut::Metric(m), TextField::Name) => m.name = value,
+                (ItemsMut::Metric(m), TextField::Unit) => m.unit = value,
+                (ItemsMut::Metric(m), TextField::Description) => m.description = value,
                 // Rejected by `writable` when the edit was recorded.
                 _ => {}
             }
