@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
+use weir_core::ids::{log_id_problem, span_id_problem};
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -459,27 +460,17 @@ fn apply_text(batch: &mut Batch, writes: &[Write]) {
     });
 }
 
-/// Checks the id lengths of a batch a plugin handed back whole.
+/// Checks the ids of a batch a plugin handed back whole, with the rules receivers apply.
 fn check_ids(batch: &Batch) -> Result<(), String> {
     let mut problem = None;
     let mut index = 0u32;
     items::for_each(batch, |_, _, item| {
-        if problem.is_some() {
-            return;
-        }
         let bad = match item {
-            Item::Span(s) => (s.trace_id.len() != 16)
-                .then_some("trace_id must be 16 bytes")
-                .or((s.span_id.len() != 8).then_some("span_id must be 8 bytes"))
-                .or((!matches!(s.parent_span_id.len(), 0 | 8))
-                    .then_some("parent_span_id must be empty or 8 bytes")),
-            Item::Log(l) => (!matches!(l.trace_id.len(), 0 | 16))
-                .then_some("trace_id must be empty or 16 bytes")
-                .or((!matches!(l.span_id.len(), 0 | 8))
-                    .then_some("span_id must be empty or 8 bytes")),
+            Item::Span(s) => span_id_problem(s),
+            Item::Log(l) => log_id_problem(l),
             Item::Point(..) => None,
         };
-        if let Some(bad) = bad {
+        if let (None, Some(bad)) = (&problem, bad) {
             problem = Some(format!("item {index}: {bad}"));
         }
         index += 1;

@@ -6,6 +6,7 @@
 
 mod batch;
 mod consumer;
+pub mod ids;
 mod queue;
 mod stage;
 pub mod telemetry;

@@ -2,20 +2,13 @@
 //! exact count, instead of failing the whole request or travelling on to backends.
 
 use weir_core::Batch;
+use weir_core::ids::{log_id_problem, span_id_problem};
 
 /// How many items were dropped, and why.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Rejection {
     pub rejected: usize,
     pub message: String,
-}
-
-fn id_ok(id: &[u8], len: usize) -> bool {
-    id.len() == len && id.iter().any(|b| *b != 0)
-}
-
-fn optional_id_ok(id: &[u8], len: usize) -> bool {
-    id.is_empty() || id.len() == len
 }
 
 /// Removes spans without a valid trace id (16 bytes, not all zero), span id (8 bytes, not all
@@ -30,11 +23,7 @@ pub(crate) fn drop_invalid(batch: &mut Batch) -> Rejection {
                 .flat_map(|rs| &mut rs.scope_spans)
             {
                 let before = ss.spans.len();
-                ss.spans.retain(|s| {
-                    id_ok(&s.trace_id, 16)
-                        && id_ok(&s.span_id, 8)
-                        && optional_id_ok(&s.parent_span_id, 8)
-                });
+                ss.spans.retain(|s| span_id_problem(s).is_none());
                 rejected += before - ss.spans.len();
             }
             "spans need a 16-byte trace_id and an 8-byte span_id (not all zero) and an empty or 8-byte parent_span_id"
@@ -42,8 +31,7 @@ pub(crate) fn drop_invalid(batch: &mut Batch) -> Rejection {
         Batch::Logs(r) => {
             for sl in r.resource_logs.iter_mut().flat_map(|rl| &mut rl.scope_logs) {
                 let before = sl.log_records.len();
-                sl.log_records
-                    .retain(|l| optional_id_ok(&l.trace_id, 16) && optional_id_ok(&l.span_id, 8));
+                sl.log_records.retain(|l| log_id_problem(l).is_none());
                 rejected += before - sl.log_records.len();
             }
             "log records need an empty or 16-byte trace_id and an empty or 8-byte span_id"
