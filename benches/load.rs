@@ -236,7 +236,7 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
             ""
         },
     );
-    let gw = Gateway::start_binary(&args.weir, &config, &[]).await;
+    let gw = Gateway::start_binary(&args.weir, &config).await;
     if let Some(cpu) = args.pin_cpu {
         let ok = std::process::Command::new("taskset")
             .args(["-a", "-p", "-c", &cpu.to_string(), &gw.pid().to_string()])

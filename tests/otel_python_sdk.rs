@@ -107,33 +107,11 @@ exporters = ["to_grpc", "to_http"]
         ("via-grpc", "grpc", gw.url("otlp", "grpc")),
         ("via-http", "http", gw.url("otlp", "http")),
     ] {
-        let args = [
-            "--protocol",
-            protocol,
-            "--endpoint",
-            &endpoint,
-            "--run-id",
-            run,
-            "--spans",
-            "20",
-            "--logs",
-            "10",
-        ];
-        let out = python::run_json("emit.py", args.iter().map(ToString::to_string).collect()).await;
-        assert_eq!(out["ok"], true, "the SDK reported a failed flush: {out}");
+        let out = python::emit(protocol, &endpoint, run).await;
         runs.insert(run.to_string(), out);
     }
 
-    let spans: usize = runs
-        .values()
-        .map(|r| r["spans"].as_array().unwrap().len())
-        .sum();
-    let logs: usize = runs
-        .values()
-        .map(|r| r["logs"].as_array().unwrap().len())
-        .sum();
-    let points = runs.len() * 6;
-    let want = spans + logs + points;
+    let want: usize = runs.values().map(python::emitted_items).sum();
     let all_there = eventually(Duration::from_secs(60), || {
         let b = &backend;
         async move {

@@ -73,9 +73,8 @@ fn a_missing_file_is_reported_with_its_path() {
         "{}".into(),
         PluginSettings::default(),
     )
-    .err()
-    .map(|e| e.to_string())
-    .unwrap();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.starts_with("plugin p: cannot read /nonexistent/plugin.wasm:"),
         "{e}"

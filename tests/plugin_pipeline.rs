@@ -65,21 +65,7 @@ fn items(batches: &[Batch]) -> Vec<(Vec<KeyValue>, Vec<KeyValue>)> {
 }
 
 async fn emit(gw: &Gateway, run: &str) -> usize {
-    let args = [
-        "--protocol",
-        "grpc",
-        "--endpoint",
-        &gw.url("otlp", "grpc"),
-        "--run-id",
-        run,
-        "--spans",
-        "20",
-        "--logs",
-        "10",
-    ];
-    let out = python::run_json("emit.py", args.iter().map(ToString::to_string).collect()).await;
-    assert_eq!(out["ok"], true, "the SDK reported a failed flush: {out}");
-    out["spans"].as_array().unwrap().len() + out["logs"].as_array().unwrap().len() + 6
+    python::emitted_items(&python::emit("grpc", &gw.url("otlp", "grpc"), run).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,7 +186,11 @@ exporters = ["backend"]
         "on_error = pass must hand interrupted batches on; logs:\n{}",
         gw.log_text()
     );
-    assert_eq!(items(&backend.delivered(Transport::Grpc)).len(), want);
+    assert_eq!(
+        backend.delivered_items(Transport::Grpc),
+        want,
+        "every item exactly once"
+    );
     let timeouts = gw
         .metric(
             "weir_plugin_errors_total",

@@ -5,29 +5,15 @@
 //! breaker. After each failure a fresh instance serves the next batch; nothing kills the process.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, FailurePolicy, Signal, Stage};
+use weir_core::{Batch, FailurePolicy, Stage};
 use weir_tests::fixtures::{span_attribute, traces};
+use weir_tests::gateway::sample;
 use weir_tests::plugins;
-use weir_wasm::{
-    BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage,
-    WasmEngine,
-};
-
-fn engine() -> &'static WasmEngine {
-    static ENGINE: OnceLock<WasmEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let cache = weir_tests::repo_root().join("target/weir-test-plugin-cache");
-        WasmEngine::new(&EngineSettings {
-            cache_dir: Some(cache),
-            max_instances: 64,
-        })
-        .unwrap()
-    })
-}
+use weir_wasm::{BreakerSettings, Grants, PluginSettings, ProcessorPlugin};
 
 fn load(
     name: &str,
@@ -35,7 +21,7 @@ fn load(
     settings: PluginSettings,
 ) -> Result<Arc<ProcessorPlugin>, String> {
     ProcessorPlugin::load(
-        engine(),
+        plugins::engine(),
         name,
         &plugins::wasm(name),
         config.into(),
@@ -45,27 +31,10 @@ fn load(
     .map_err(|e| e.to_string())
 }
 
-fn stage(
-    plugin: Arc<ProcessorPlugin>,
-    policy: FailurePolicy,
-    breaker: BreakerSettings,
-) -> (ProcessorStage, Telemetry) {
-    let t = Telemetry::new();
-    let m = t.plugin("p", "traces", Signal::Traces);
-    (
-        ProcessorStage::new(plugin, Signal::Traces, policy, breaker, m),
-        t,
-    )
-}
-
+/// The value of a plugin metric of this test's registry, optionally for one error kind.
 fn metric(t: &Telemetry, name: &str, kind: Option<&str>) -> f64 {
-    let text = t.render();
-    text.lines()
-        .filter(|l| {
-            l.starts_with(name) && kind.is_none_or(|k| l.contains(&format!("kind=\"{k}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let labels: Vec<(&str, &str)> = kind.map(|k| ("kind", k)).into_iter().collect();
+    sample(&t.render(), name, &labels)
 }
 
 #[test]
@@ -76,7 +45,7 @@ fn the_tag_plugin_sets_attributes_on_items_and_resources() {
         PluginSettings::default(),
     )
     .unwrap();
-    let (mut s, t) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Pass, BreakerSettings::default());
     let mut batch = traces(50, 3);
     s.process(&mut batch).unwrap();
     assert_eq!(
@@ -105,7 +74,7 @@ fn an_infinite_loop_is_interrupted_and_a_fresh_instance_takes_the_next_batch() {
         ..PluginSettings::default()
     };
     let p = load("misbehave", r#"{"mode":"spin","after":1}"#, settings).unwrap();
-    let (mut s, t) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Pass, BreakerSettings::default());
 
     let mut first = traces(10, 2);
     s.process(&mut first).unwrap();
@@ -144,7 +113,7 @@ fn unbounded_allocation_hits_the_memory_cap() {
         ..PluginSettings::default()
     };
     let p = load("misbehave", r#"{"mode":"hog","after":1}"#, settings).unwrap();
-    let (mut s, t) = stage(p, FailurePolicy::Drop, BreakerSettings::default());
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Drop, BreakerSettings::default());
     s.process(&mut traces(5, 1)).unwrap();
     let err = s.process(&mut traces(5, 1)).unwrap_err();
     assert!(err.message.contains("hit the memory limit"), "{err}");
@@ -203,7 +172,7 @@ fn a_panic_in_process_is_a_trap_with_the_panic_message() {
         PluginSettings::default(),
     )
     .unwrap();
-    let (mut s, t) = stage(p, FailurePolicy::Drop, BreakerSettings::default());
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Drop, BreakerSettings::default());
     let original = traces(3, 1);
     let mut batch = original.clone();
     let err = s.process(&mut batch).unwrap_err();
@@ -224,7 +193,7 @@ fn a_write_to_a_nonexistent_item_is_a_plugin_error_and_nothing_is_applied() {
         PluginSettings::default(),
     )
     .unwrap();
-    let (mut s, t) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Pass, BreakerSettings::default());
     let original = traces(4, 1);
     let mut batch = original.clone();
     let err = s.process(&mut batch).unwrap_err();
@@ -250,7 +219,7 @@ fn repeated_failures_open_the_circuit_breaker() {
         initial_backoff: Duration::from_secs(3600),
         max_backoff: Duration::from_secs(3600),
     };
-    let (mut s, t) = stage(p, FailurePolicy::Pass, breaker);
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Pass, breaker);
     for _ in 0..5 {
         let err = s.process(&mut traces(2, 1)).unwrap_err();
         assert!(!err.message.is_empty());
@@ -275,7 +244,7 @@ fn clocks_and_environment_are_hidden_unless_granted() {
             ..PluginSettings::default()
         };
         let p = load("misbehave", r#"{"mode":"sense"}"#, settings).unwrap();
-        let (mut s, _) = stage(p, FailurePolicy::Pass, BreakerSettings::default());
+        let (mut s, _) = plugins::stage(p, FailurePolicy::Pass, BreakerSettings::default());
         let mut b = traces(1, 1);
         s.process(&mut b).unwrap();
         (

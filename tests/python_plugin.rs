@@ -6,29 +6,21 @@
 
 use std::sync::Arc;
 
-use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, FailurePolicy, Signal, Stage};
+use weir_core::{Batch, FailurePolicy, Stage};
 use weir_tests::fixtures::{span_attribute, traces};
 use weir_tests::plugins;
-use weir_wasm::{
-    BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
-};
+use weir_wasm::{BreakerSettings, PluginSettings, ProcessorPlugin};
 
 #[test]
 fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
     let path = plugins::python_wasm("tag");
-    let cache = weir_tests::repo_root().join("target/weir-test-plugin-cache");
-    let engine = WasmEngine::new(&EngineSettings {
-        cache_dir: Some(cache),
-        max_instances: 16,
-    })
-    .unwrap();
+    let engine = plugins::engine();
     let settings = PluginSettings {
         timeout: std::time::Duration::from_secs(5),
         ..PluginSettings::default()
     };
 
-    let e = ProcessorPlugin::load(&engine, "pytag", &path, "{}".into(), settings.clone())
+    let e = ProcessorPlugin::load(engine, "pytag", &path, "{}".into(), settings.clone())
         .unwrap_err()
         .to_string();
     assert!(
@@ -38,15 +30,8 @@ fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
 
     let config = r#"{"attributes":{"team":"payments"},"resource":{"env":"prod"}}"#;
     let plugin =
-        Arc::new(ProcessorPlugin::load(&engine, "pytag", &path, config.into(), settings).unwrap());
-    let t = Telemetry::new();
-    let mut stage = ProcessorStage::new(
-        plugin,
-        Signal::Traces,
-        FailurePolicy::Pass,
-        BreakerSettings::default(),
-        t.plugin("pytag", "traces", Signal::Traces),
-    );
+        Arc::new(ProcessorPlugin::load(engine, "pytag", &path, config.into(), settings).unwrap());
+    let (mut stage, _) = plugins::stage(plugin, FailurePolicy::Pass, BreakerSettings::default());
     let mut batch = traces(20, 2);
     stage.process(&mut batch).unwrap();
     assert_eq!(

@@ -39,17 +39,12 @@ impl Gateway {
     /// Writes `config` (with `[admin] listen = "127.0.0.1:0"` added when it has no `[admin]`),
     /// starts `weir run` on it, and waits until it is ready.
     pub async fn start(config: &str) -> Gateway {
-        Gateway::start_with_env(config, &[]).await
+        Gateway::start_binary(&binary(), config).await
     }
 
-    /// Like [`Gateway::start`], with extra environment variables.
-    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
-        Gateway::start_binary(&binary(), config, env).await
-    }
-
-    /// Like [`Gateway::start_with_env`], running the gateway binary at `bin` (the load harness
-    /// runs a release build of `weir`).
-    pub async fn start_binary(bin: &Path, config: &str, env: &[(&str, &str)]) -> Gateway {
+    /// Like [`Gateway::start`], running the gateway binary at `bin` (the load harness runs a
+    /// release build of `weir`).
+    pub async fn start_binary(bin: &Path, config: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("weir.toml");
         let mut text = config.to_string();
@@ -67,7 +62,6 @@ impl Gateway {
                 "--config",
             ])
             .arg(&path)
-            .envs(env.iter().copied())
             .env_remove("WEIR_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -62,3 +62,29 @@ pub fn python_wasm(name: &str) -> PathBuf {
         .join("python/target")
         .join(format!("{name}.wasm"))
 }
+
+/// One plugin engine per test binary, caching compiled plugins in `target/` across runs.
+pub fn engine() -> &'static weir_wasm::WasmEngine {
+    static ENGINE: OnceLock<weir_wasm::WasmEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let cache = crate::repo_root().join("target/weir-test-plugin-cache");
+        let settings = weir_wasm::EngineSettings {
+            cache_dir: Some(cache),
+            max_instances: 64,
+        };
+        weir_wasm::WasmEngine::new(&settings).unwrap()
+    })
+}
+
+/// A traces stage running `plugin` with `policy` and `breaker`, and the registry its metrics
+/// (labels `processor="p"`, `pipeline="traces"`) go to.
+pub fn stage(
+    plugin: std::sync::Arc<weir_wasm::ProcessorPlugin>,
+    policy: weir_core::FailurePolicy,
+    breaker: weir_wasm::BreakerSettings,
+) -> (weir_wasm::ProcessorStage, weir_core::telemetry::Telemetry) {
+    let t = weir_core::telemetry::Telemetry::new();
+    let m = t.plugin("p", "traces", weir_core::Signal::Traces);
+    let s = weir_wasm::ProcessorStage::new(plugin, weir_core::Signal::Traces, policy, breaker, m);
+    (s, t)
+}

@@ -9,7 +9,7 @@ use anyhow::bail;
 use weir_config::{Config, ProcessorConfig};
 use weir_core::telemetry::Telemetry;
 use weir_core::{Signal, Stage};
-use weir_pipeline::Noop;
+use weir_pipeline::{Noop, blocking};
 use weir_wasm::{
     BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage,
     WasmEngine,
@@ -123,15 +123,5 @@ impl Plugins {
             BreakerSettings::default(),
             telemetry.plugin(name, pipeline, signal),
         )))
-    }
-}
-
-/// Runs blocking plugin work off the async workers when there are any.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }

@@ -211,10 +211,11 @@ impl Pipeline {
 #[cfg(test)]
 mod tests;
 
-/// Runs a stage's synchronous work. On a multi-threaded runtime it runs in `block_in_place`, so
-/// a long plugin call does not hold up the other tasks of this worker and WASI's synchronous
-/// bindings (which block on the runtime) are allowed; elsewhere (tests) it runs inline.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+/// Runs a stage's synchronous work (a plugin call, loading a plugin). On a multi-threaded
+/// runtime it runs in `block_in_place`, so a long plugin call does not hold up the other tasks of
+/// this worker and WASI's synchronous bindings (which block on the runtime) are allowed;
+/// elsewhere (tests, no runtime) it runs inline.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

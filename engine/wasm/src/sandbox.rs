@@ -30,8 +30,7 @@ pub(crate) fn refused_import(name: &str) -> Option<&'static str> {
     let interface = name.split('@').next().unwrap_or(name);
     let (package, _) = interface.split_once('/').unwrap_or((interface, ""));
     match package {
-        "weir:plugin" | "wasi:io" | "wasi:random" | "wasi:clocks" => None,
-        "wasi:cli" => None,
+        "weir:plugin" | "wasi:io" | "wasi:random" | "wasi:clocks" | "wasi:cli" => None,
         "wasi:filesystem" => Some("plugins get no filesystem access"),
         "wasi:sockets" => Some("plugins get no network sockets"),
         "wasi:http" => Some("only exporter plugins may make HTTP requests"),
