@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::bail;
 use weir_config::{Config, ProcessorConfig};
 use weir_core::telemetry::Telemetry;
-use weir_core::{Signal, Stage};
-use weir_pipeline::{Noop, blocking};
+use weir_core::{Signal, Stage, blocking};
+use weir_pipeline::Noop;
 use weir_wasm::{
     BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage,
     WasmEngine,
@@ -101,8 +101,7 @@ impl Plugins {
 
     /// The stage of processor `name` for one pipeline; [`Plugins::load`] must have succeeded.
     pub(crate) fn stage(
-        &mut self,
-        config: &Config,
+        &self,
         name: &str,
         p: &ProcessorConfig,
         pipeline: &str,
@@ -112,7 +111,6 @@ impl Plugins {
         if p.plugin.get_ref() == "builtin:noop" {
             return Ok(Box::new(Noop::new(name, p.on_error.into())));
         }
-        self.load(config, name, p)?;
         let Some(plugin) = self.loaded.get(name) else {
             bail!("processor {name} was not loaded")
         };

@@ -72,7 +72,7 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
                     .processors
                     .get(name)
                     .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
-                plugins.stage(config, name, cfg, &p.id, p.signal, telemetry)
+                plugins.stage(name, cfg, &p.id, p.signal, telemetry)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let exporters = p

@@ -164,7 +164,7 @@ impl Config {
         let raw: RawConfig = toml::from_str(&expanded)
             .map_err(|e| ConfigError::Invalid(vec![src.parse_error(e.span(), e.message())]))?;
         let mut config = validate::validate(&src, raw).map_err(ConfigError::Invalid)?;
-        config.source = (name.to_string(), expanded.clone());
+        config.source = (name.to_string(), expanded);
         Ok(config)
     }
 }

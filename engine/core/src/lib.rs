@@ -14,7 +14,7 @@ pub mod telemetry;
 pub use batch::{Batch, Signal, data_point_count};
 pub use consumer::{ConsumeError, Consumer};
 pub use queue::{QueueReceiver, QueueSender, batch_queue};
-pub use stage::{FailurePolicy, Stage, StageError};
+pub use stage::{FailurePolicy, Stage, StageError, blocking};
 
 /// Re-export of the OTLP protobuf types so that crates agree on one version.
 pub use opentelemetry_proto::tonic as otlp;

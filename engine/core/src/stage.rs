@@ -58,3 +58,16 @@ pub trait Stage: Send {
     /// hand it on without the pipeline keeping a copy.
     fn process(&mut self, batch: &mut Batch) -> Result<(), StageError>;
 }
+
+/// Runs synchronous work that may block for a while: a stage marked [`Stage::is_blocking`],
+/// loading a plugin, writing to stdout or a file. On a multi-threaded runtime it runs in
+/// `block_in_place`, so the other tasks of this worker move elsewhere and WASI's synchronous
+/// bindings (which block on the runtime) are allowed; elsewhere (tests, no runtime) it runs
+/// inline.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_config::RetryConfig;
 use weir_core::telemetry::ExporterMetrics;
-use weir_core::{Batch, QueueReceiver, Signal};
+use weir_core::{Batch, QueueReceiver, Signal, blocking};
 
 use crate::attempt::Attempt;
 use crate::retry::Backoff;
@@ -28,15 +28,6 @@ impl Sink {
             Sink::Debug(s) => blocking(|| s.send(batch)),
             Sink::File(s) => blocking(|| s.send(batch)),
         }
-    }
-}
-
-/// Runs blocking I/O (stdout, files) without stalling the other tasks of this worker thread.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
     }
 }
 

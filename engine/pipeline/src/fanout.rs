@@ -21,11 +21,6 @@ pub struct PipelineInput {
 }
 
 impl PipelineInput {
-    /// The pipeline id (`traces`, `traces/internal`).
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     fn note_queue_size(&self) {
         let used = self.tx.max_capacity() - self.tx.capacity();
         self.metrics

@@ -18,4 +18,4 @@ mod run;
 
 pub use fanout::{Fanout, PipelineInput};
 pub use noop::Noop;
-pub use run::{Pipeline, PipelineSettings, blocking};
+pub use run::{Pipeline, PipelineSettings};

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
-use weir_core::{Batch, FailurePolicy, QueueSender, Signal, Stage};
+use weir_core::{Batch, FailurePolicy, QueueSender, Signal, Stage, blocking};
 
 use crate::fanout::PipelineInput;
 
@@ -184,12 +184,13 @@ impl Pipeline {
             rest.iter().map(|q| (q, batch.clone())).collect();
         copies.push((last, batch));
         let abandon = &self.abandon;
+        // Every copy holds the `before` items the last stage left.
+        let items = before;
         let sends = copies.into_iter().map(|(q, b)| async move {
-            let items = b.item_count();
             tokio::select! {
                 biased;
                 // Room in the queue: delivered to the exporter (or the exporter is gone).
-                r = q.send(b) => r.err().map(|lost| lost.item_count()),
+                r = q.send(b) => r.err().map(|_| items),
                 // The shutdown deadline passed while waiting for room.
                 () = abandon.cancelled() => Some(items),
             }
@@ -210,16 +211,3 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests;
-
-/// Runs a stage's synchronous work (a plugin call, loading a plugin). On a multi-threaded
-/// runtime it runs in `block_in_place`, so a long plugin call does not hold up the other tasks of
-/// this worker and WASI's synchronous bindings (which block on the runtime) are allowed;
-/// elsewhere (tests, no runtime) it runs inline.
-pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}

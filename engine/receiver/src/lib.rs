@@ -90,14 +90,12 @@ impl BoundReceiver {
             None => None,
         };
         let intakes = |transport: &str| {
-            let mut out: [Option<Intake>; 3] = [None, None, None];
-            for (i, signal) in Signal::ALL.into_iter().enumerate() {
-                out[i] = consumers[i].as_ref().map(|c| Intake {
+            Signal::ALL.map(|signal| {
+                consumers[signal.index()].as_ref().map(|c| Intake {
                     consumer: c.clone(),
                     metrics: telemetry.receiver(name, transport, signal),
-                });
-            }
-            out
+                })
+            })
         };
         Ok(BoundReceiver {
             name: name.to_string(),
