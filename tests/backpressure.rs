@@ -86,16 +86,11 @@ batch = {{ send_batch_size = 0 }}
     ))
     .await;
 
-    let http = reqwest::Client::new();
-    let url = format!("{}/v1/traces", gw.url("otlp", "http"));
     let mut accepted = BTreeSet::new();
     let mut refused_http = None;
     for n in 0..500u32 {
-        let r = http
-            .post(&url)
-            .header("content-type", "application/x-protobuf")
-            .body(request(n).encode_to_vec())
-            .send()
+        let r = gw
+            .post_otlp("traces", request(n).encode_to_vec())
             .await
             .unwrap();
         match r.status().as_u16() {

@@ -59,13 +59,7 @@ batch = {{ send_batch_size = 0 }}
 }
 
 async fn send(gw: &Gateway, spans: u8) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/traces", gw.url("otlp", "http")))
-        .header("content-type", "application/x-protobuf")
-        .body(request(spans))
-        .send()
-        .await
-        .unwrap();
+    let r = gw.post_otlp("traces", request(spans)).await.unwrap();
     assert_eq!(r.status(), 200);
 }
 

@@ -141,6 +141,21 @@ impl Gateway {
         self.listeners[&(receiver.to_string(), protocol.to_string())]
     }
 
+    /// POSTs an OTLP protobuf request `body` to `/v1/<signal>` of the `otlp` receiver's HTTP
+    /// listener.
+    pub async fn post_otlp(
+        &self,
+        signal: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .post(format!("{}/v1/{signal}", self.url("otlp", "http")))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .await
+    }
+
     /// `http://ADDR` of a listener.
     pub fn url(&self, receiver: &str, protocol: &str) -> String {
         format!("http://{}", self.addr(receiver, protocol))
