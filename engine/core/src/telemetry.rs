@@ -56,6 +56,7 @@ pub struct Telemetry {
     plugin_duration: HistogramFamily,
     plugin_items_in: Family<Labels, Counter>,
     plugin_items_out: Family<Labels, Counter>,
+    plugin_counter: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -87,6 +88,7 @@ impl Telemetry {
             plugin_duration: HistogramFamily::new_with_constructor(plugin_duration_histogram),
             plugin_items_in: Family::default(),
             plugin_items_out: Family::default(),
+            plugin_counter: Family::default(),
         };
         registry.register(
             "receiver_accepted_items",
@@ -172,6 +174,11 @@ impl Telemetry {
             "plugin_items_out",
             "Items a plugin handed back",
             t.plugin_items_out.clone(),
+        );
+        registry.register(
+            "plugin_counter",
+            "Counters a plugin reports itself (through the `metrics` import), by counter name and label, e.g. counter=\"redactions\", label=<attribute key>",
+            t.plugin_counter.clone(),
         );
         Telemetry {
             registry: Arc::new(Mutex::new(registry)),
@@ -270,6 +277,8 @@ impl Telemetry {
             items_in: self.plugin_items_in.get_or_create(&labels).clone(),
             items_out: self.plugin_items_out.get_or_create(&labels).clone(),
             errors: self.plugin_errors.clone(),
+            counters: self.plugin_counter.clone(),
+            counter_keys: Arc::default(),
             labels,
         }
     }
@@ -296,8 +305,15 @@ pub struct PluginMetrics {
     /// Items handed back.
     pub items_out: Counter,
     errors: Family<Labels, Counter>,
+    counters: Family<Labels, Counter>,
+    /// The (counter, label) pairs this stage has reported, to bound their number.
+    counter_keys: Arc<Mutex<std::collections::BTreeSet<(String, String)>>>,
     labels: Labels,
 }
+
+/// How many distinct (counter, label) pairs one plugin stage may create; later ones are
+/// counted under `label="_other"` so a plugin cannot blow up `/metrics`.
+pub const PLUGIN_COUNTER_KEYS: usize = 1000;
 
 impl PluginMetrics {
     /// Counts one failed call of `kind` (`trap`, `timeout`, `memory`, `error`, `invalid`,
@@ -306,6 +322,30 @@ impl PluginMetrics {
         let mut l = self.labels.clone();
         l.push(("kind", kind.to_string()));
         self.errors.get_or_create(&l).inc();
+    }
+
+    /// Adds `delta` to the plugin-reported counter `name` with `label` (at most
+    /// [`PLUGIN_COUNTER_KEYS`] distinct pairs; the rest go to `label="_other"`).
+    pub fn count(&self, name: &str, label: &str, delta: u64) {
+        let label = {
+            let mut keys = match self.counter_keys.lock() {
+                Ok(k) => k,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let key = (name.to_string(), label.to_string());
+            if keys.contains(&key) {
+                label
+            } else if keys.len() < PLUGIN_COUNTER_KEYS {
+                keys.insert(key);
+                label
+            } else {
+                "_other"
+            }
+        };
+        let mut l = self.labels.clone();
+        l.push(("counter", name.to_string()));
+        l.push(("label", label.to_string()));
+        self.counters.get_or_create(&l).inc_by(delta);
     }
 }
 

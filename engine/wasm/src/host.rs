@@ -6,7 +6,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use weir_columns::Session;
 
-use crate::bindings::weir::plugin::{log, telemetry};
+use crate::bindings::weir::plugin::{log, metrics, telemetry};
 use crate::bindings::wit;
 use crate::sandbox::{Limiter, OutputTail};
 
@@ -28,6 +28,9 @@ pub(crate) struct PluginState {
     pub(crate) limiter: Limiter,
     /// The last lines the plugin wrote to stderr, for error messages.
     pub(crate) stderr: OutputTail,
+    /// Counter increments reported during the current call, as (name, label, delta); the
+    /// stage publishes them if the call succeeds and discards them otherwise.
+    pub(crate) counts: Vec<(String, String, u64)>,
 }
 
 impl WasiView for PluginState {
@@ -57,6 +60,22 @@ impl log::Host for PluginState {
                 self.stderr.note(&message);
                 tracing::error!(plugin, "{message}");
             }
+        }
+    }
+}
+
+/// Increments are buffered per call (merged by name and label) so a failed call reports none.
+impl metrics::Host for PluginState {
+    fn counter_add(&mut self, name: String, label: String, delta: u64) {
+        if let Some((_, _, d)) = self
+            .counts
+            .iter_mut()
+            .find(|(n, l, _)| *n == name && *l == label)
+        {
+            *d = d.saturating_add(delta);
+        } else if self.counts.len() < 4096 {
+            // A bound on what one call can buffer; the host-side key cap does the rest.
+            self.counts.push((name, label, delta));
         }
     }
 }

@@ -213,6 +213,7 @@ impl ProcessorPlugin {
                 usize::try_from(self.settings.memory_limit).unwrap_or(usize::MAX),
             ),
             stderr,
+            counts: Vec::new(),
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);

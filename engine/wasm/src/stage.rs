@@ -58,15 +58,23 @@ impl ProcessorStage {
         let Instance { mut store, exports } = instance;
         let timeout = self.plugin.settings.timeout;
         store.data_mut().session = Some(Session::new(batch));
+        // Anything counted outside `process` (e.g. during `init`) is not a batch's count.
+        store.data_mut().counts.clear();
         store.set_epoch_deadline(deadline_ticks(timeout));
         let result = exports.call_process(&mut store, Resource::new_borrow(0));
         let Some(session) = store.data_mut().session.take() else {
             // The session is only ever taken here; losing it would lose data, so be loud.
             unreachable!("the lent batch disappeared from the plugin store");
         };
+        let counts = std::mem::take(&mut store.data_mut().counts);
         let (batch, outcome) = match result {
             Ok(Ok(())) => match session.finish() {
-                Ok(b) => (b, Ok(())),
+                Ok(b) => {
+                    for (name, label, delta) in &counts {
+                        self.metrics.count(name, label, *delta);
+                    }
+                    (b, Ok(()))
+                }
                 Err((b, invalid)) => (b, Err(CallError::Invalid(invalid))),
             },
             Ok(Err(message)) => (session.abort(), Err(CallError::Failed(message))),

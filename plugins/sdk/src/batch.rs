@@ -81,6 +81,11 @@ impl<'a> Batch<'a> {
         Item { batch: self, index }
     }
 
+    /// Resource `index` (its reads are empty if out of range; writes to it make the call fail).
+    pub fn resource(&self, index: u32) -> Resource<'_, 'a> {
+        Resource { batch: self, index }
+    }
+
     /// Every resource, in order.
     pub fn resources(&self) -> impl Iterator<Item = Resource<'_, 'a>> {
         (0..self.resources).map(move |index| Resource { batch: self, index })

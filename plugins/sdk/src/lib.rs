@@ -30,6 +30,7 @@ mod batch;
 pub mod columns;
 mod host;
 pub mod log;
+pub mod metrics;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod value;

@@ -1,0 +1,260 @@
+//! Value detectors: where in a string a secret or a piece of personal data sits.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use regex::Regex;
+
+/// The built-in detector names, in the order they are documented.
+pub const BUILTIN: [&str; 8] = [
+    "credit-card",
+    "email",
+    "ipv4",
+    "ipv6",
+    "jwt",
+    "bearer-token",
+    "aws-access-key",
+    "us-ssn",
+];
+
+/// The detectors used when the config does not list any (IP addresses are opt-in: they are
+/// usually operational data, not personal data, in a gateway's traffic).
+pub const DEFAULT: [&str; 6] = [
+    "credit-card",
+    "email",
+    "jwt",
+    "bearer-token",
+    "aws-access-key",
+    "us-ssn",
+];
+
+/// How a candidate match is confirmed.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// Every match counts.
+    None,
+    /// Digit groups whose digits form a Luhn-valid 13–19 digit number.
+    Card,
+    /// A dotted quad whose parts are all ≤ 255.
+    Ipv4,
+    /// Something `Ipv6Addr` parses.
+    Ipv6,
+    /// Area, group and serial ranges the SSA never issues are excluded.
+    Ssn,
+}
+
+/// One detector: a candidate regex and a check.
+#[derive(Debug)]
+pub struct Detector {
+    /// Its name (built-in or the custom pattern's).
+    pub name: String,
+    regex: Regex,
+    check: Check,
+}
+
+impl Detector {
+    /// A built-in detector by name, or `None` if there is none of that name.
+    pub fn builtin(name: &str) -> Option<Detector> {
+        let (pattern, check) = match name {
+            "credit-card" => (r"\d+(?:[ -]\d+)*", Check::Card),
+            "email" => (
+                r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+                Check::None,
+            ),
+            "ipv4" => (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", Check::Ipv4),
+            "ipv6" => (r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*", Check::Ipv6),
+            "jwt" => (
+                r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
+                Check::None,
+            ),
+            "bearer-token" => (r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]+=*", Check::None),
+            "aws-access-key" => (
+                r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b",
+                Check::None,
+            ),
+            "us-ssn" => (r"\b\d{3}-\d{2}-\d{4}\b", Check::Ssn),
+            _ => return None,
+        };
+        let regex = Regex::new(pattern).ok()?;
+        Some(Detector {
+            name: name.to_string(),
+            regex,
+            check,
+        })
+    }
+
+    /// A custom detector; every match of `regex` is redacted.
+    pub fn custom(name: &str, regex: Regex) -> Detector {
+        Detector {
+            name: name.to_string(),
+            regex,
+            check: Check::None,
+        }
+    }
+
+    /// Appends the byte ranges of `s` this detector finds.
+    pub fn find(&self, s: &str, out: &mut Vec<(usize, usize)>) {
+        for m in self.regex.find_iter(s) {
+            match self.check {
+                Check::None => out.push((m.start(), m.end())),
+                Check::Card => cards(m.as_str(), m.start(), out),
+                Check::Ipv4 => {
+                    if m.as_str().parse::<Ipv4Addr>().is_ok() {
+                        out.push((m.start(), m.end()));
+                    }
+                }
+                Check::Ipv6 => {
+                    if let Some((a, b)) = ipv6(m.as_str()) {
+                        out.push((m.start() + a, m.start() + b));
+                    }
+                }
+                Check::Ssn => {
+                    if ssn(m.as_str()) {
+                        out.push((m.start(), m.end()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when this is the card detector and `i` is a Luhn-valid 13–19 digit number.
+    pub fn is_card_number(&self, i: i64) -> bool {
+        matches!(self.check, Check::Card) && {
+            let digits: Vec<u8> = i.unsigned_abs().to_string().bytes().map(|b| b - b'0').collect();
+            (13..=19).contains(&digits.len()) && luhn(&digits)
+        }
+    }
+}
+
+/// The Luhn checksum over decimal digits.
+pub fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Within a run of digit groups joined by single spaces or dashes (`4111 1111-1111 1111`),
+/// the longest Luhn-valid 13–19 digit spans made of whole groups, left to right.
+fn cards(run: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
+    let mut groups = Vec::new();
+    let mut start = None;
+    for (i, b) in run.bytes().enumerate() {
+        match (b.is_ascii_digit(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                groups.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        groups.push((s, run.len()));
+    }
+    let total: usize = groups.iter().map(|(a, b)| b - a).sum();
+    if total < 13 {
+        return;
+    }
+    let mut g = 0;
+    while g < groups.len() {
+        let mut best = None;
+        let mut digits = Vec::with_capacity(19);
+        for (h, &(a, b)) in groups.iter().enumerate().skip(g) {
+            digits.extend(run.as_bytes()[a..b].iter().map(|d| d - b'0'));
+            if digits.len() > 19 {
+                break;
+            }
+            if digits.len() >= 13 && luhn(&digits) {
+                best = Some(h);
+            }
+        }
+        match best {
+            Some(h) => {
+                out.push((offset + groups[g].0, offset + groups[h].1));
+                g = h + 1;
+            }
+            None => g += 1,
+        }
+    }
+}
+
+/// The part of an IPv6 candidate that parses, trimming stray leading or trailing punctuation.
+fn ipv6(c: &str) -> Option<(usize, usize)> {
+    let mut a = 0;
+    let mut b = c.len();
+    for _ in 0..2 {
+        let s = c.get(a..b)?;
+        if s.bytes().any(|x| x.is_ascii_hexdigit()) && s.parse::<Ipv6Addr>().is_ok() {
+            return Some((a, b));
+        }
+        if s.starts_with(':') && !s.starts_with("::") {
+            a += 1;
+        }
+        while b > a && matches!(c.as_bytes()[b - 1], b'.' | b':') && !c[a..b].ends_with("::") {
+            b -= 1;
+        }
+    }
+    None
+}
+
+/// A US social security number the SSA could have issued: not area 000, 666 or 900–999, not
+/// group 00, not serial 0000.
+fn ssn(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    match parts.as_slice() {
+        [area, group, serial] => {
+            *area != "000" && *area != "666" && !area.starts_with('9') && *group != "00" && *serial != "0000"
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn found(name: &str, s: &str) -> Vec<String> {
+        let d = Detector::builtin(name).unwrap();
+        let mut out = Vec::new();
+        d.find(s, &mut out);
+        out.iter().map(|(a, b)| s[*a..*b].to_string()).collect()
+    }
+
+    #[test]
+    fn cards_need_luhn_and_may_have_separators() {
+        assert_eq!(found("credit-card", "card 4111 1111 1111 1111 ok"), ["4111 1111 1111 1111"]);
+        assert_eq!(found("credit-card", "x4111-1111-1111-1111y"), ["4111-1111-1111-1111"]);
+        assert_eq!(found("credit-card", "order 12 5500005555555559"), ["5500005555555559"]);
+        assert!(found("credit-card", "order id 4111111111111112").is_empty());
+        assert!(found("credit-card", "41111111111111110000 is too long").is_empty());
+        let d = Detector::builtin("credit-card").unwrap();
+        assert!(d.is_card_number(4_111_111_111_111_111));
+        assert!(!d.is_card_number(4_111_111_111_111_112));
+        assert!(!d.is_card_number(200));
+    }
+
+    #[test]
+    fn the_other_detectors() {
+        assert_eq!(found("email", "to: ada.l+x@mail.example.org."), ["ada.l+x@mail.example.org"]);
+        assert_eq!(found("ipv4", "peer 10.1.2.3:80, 999.1.1.1"), ["10.1.2.3"]);
+        assert_eq!(found("ipv6", "from [2001:db8::1]:443 at 10:30:00"), ["2001:db8::1"]);
+        assert_eq!(found("ipv6", "addr:fe80::1."), ["fe80::1"]);
+        assert_eq!(found("us-ssn", "ssn 123-45-6789 / 000-12-3456 / 666-12-3456"), ["123-45-6789"]);
+        assert_eq!(found("aws-access-key", "key=AKIAIOSFODNN7EXAMPLE"), ["AKIAIOSFODNN7EXAMPLE"]);
+        assert_eq!(found("bearer-token", "Authorization: Bearer abc.DEF-123=="), ["Bearer abc.DEF-123=="]);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_-1";
+        assert_eq!(found("jwt", &format!("token={jwt};")), [jwt]);
+    }
+}
