@@ -128,7 +128,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown built-in plugin",
             replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:redcat\""),
-            "weir.toml:13:10: processors.p.plugin: unknown built-in plugin \"builtin:redcat\" (this build has: builtin:noop)",
+            "weir.toml:13:10: processors.p.plugin: unknown built-in plugin \"builtin:redcat\" (this build has: builtin:noop, builtin:enrich, builtin:redact, builtin:filter, builtin:head-sample)",
         ),
     ]
 }

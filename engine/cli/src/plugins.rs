@@ -1,5 +1,5 @@
-//! Turns `[processors.*]` into stages: `builtin:` ones natively, Wasm plugin files through the
-//! plugin host. Each plugin file is compiled and initialised once (so a bad plugin or config
+//! Turns `[processors.*]` into stages: `builtin:noop` natively; the embedded first-party
+//! plugins (`builtin:redact`, …) and plugin files through the plugin host. Each plugin file is compiled and initialised once (so a bad plugin or config
 //! stops Weir before it listens); every pipeline using it gets its own instance.
 
 use std::collections::BTreeMap;
@@ -15,8 +15,12 @@ use weir_wasm::{
     WasmEngine,
 };
 
-/// The `builtin:` processors this build has.
-const BUILTINS: [&str; 1] = ["builtin:noop"];
+/// Every `builtin:` processor name this build has.
+fn builtin_names() -> Vec<String> {
+    std::iter::once("builtin:noop".to_string())
+        .chain(weir_builtins::ALL.iter().map(|b| format!("builtin:{}", b.name)))
+        .collect()
+}
 
 /// Processors loaded so far, and the engine, created on first use.
 #[derive(Default)]
@@ -34,23 +38,29 @@ impl Plugins {
         p: &ProcessorConfig,
     ) -> anyhow::Result<()> {
         let plugin = p.plugin.get_ref();
-        if plugin.starts_with("builtin:") {
-            if BUILTINS.contains(&plugin.as_str()) {
-                return Ok(());
-            }
-            let message = format!(
-                "unknown built-in plugin {plugin:?} (this build has: {})",
-                BUILTINS.join(", ")
-            );
-            bail!(
-                "{}",
-                config.diagnostic(
-                    p.plugin.span(),
-                    format!("processors.{name}.plugin"),
-                    message
-                )
-            );
+        if plugin == "builtin:noop" {
+            return Ok(());
         }
+        let builtin = match plugin.strip_prefix("builtin:") {
+            None => None,
+            Some(b) => match weir_builtins::get(b) {
+                Some(b) => Some(b),
+                None => {
+                    let message = format!(
+                        "unknown built-in plugin {plugin:?} (this build has: {})",
+                        builtin_names().join(", ")
+                    );
+                    bail!(
+                        "{}",
+                        config.diagnostic(
+                            p.plugin.span(),
+                            format!("processors.{name}.plugin"),
+                            message
+                        )
+                    );
+                }
+            },
+        };
         if self.loaded.contains_key(name) {
             return Ok(());
         }
@@ -62,7 +72,6 @@ impl Plugins {
                 e
             }
         };
-        let path = config.resolve_path(plugin);
         let config_json = serde_json::to_string(&p.config)?;
         let settings = PluginSettings {
             timeout: p.timeout.0,
@@ -79,8 +88,20 @@ impl Plugins {
         };
         // Compiling and running `init` is blocking work, and WASI's synchronous bindings must
         // not run on an async worker.
-        let loaded =
-            blocking(|| ProcessorPlugin::load(&engine, name, &path, config_json, settings));
+        let loaded = blocking(|| match builtin {
+            Some(b) => ProcessorPlugin::from_bytes(
+                &engine,
+                name,
+                plugin,
+                b.wasm,
+                config_json,
+                settings,
+            ),
+            None => {
+                let path = config.resolve_path(plugin);
+                ProcessorPlugin::load(&engine, name, &path, config_json, settings)
+            }
+        });
         match loaded {
             Ok(plugin) => {
                 self.loaded.insert(name.to_string(), Arc::new(plugin));

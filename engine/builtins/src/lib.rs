@@ -1,0 +1,38 @@
+//! The first-party Wasm plugins, compiled from `plugins/` by this crate's build script and
+//! embedded in the binary, so `plugin = "builtin:redact"` works without any file on disk.
+//! They are ordinary components of the `processor` world, loaded through the same host as any
+//! plugin file (same sandbox, limits and failure policy).
+
+/// One embedded plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// Its name after `builtin:` (e.g. `redact`).
+    pub name: &'static str,
+    /// The component's bytes.
+    pub wasm: &'static [u8],
+}
+
+/// Every embedded plugin.
+pub const ALL: [Builtin; 4] = [
+    Builtin {
+        name: "enrich",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/enrich.wasm")),
+    },
+    Builtin {
+        name: "redact",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/redact.wasm")),
+    },
+    Builtin {
+        name: "filter",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/filter.wasm")),
+    },
+    Builtin {
+        name: "head-sample",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/head_sample.wasm")),
+    },
+];
+
+/// The embedded plugin called `name` (without the `builtin:` prefix).
+pub fn get(name: &str) -> Option<&'static Builtin> {
+    ALL.iter().find(|b| b.name == name)
+}
