@@ -343,64 +343,78 @@ fn set(attrs: &mut Vec<KeyValue>, key: &str, value: &AnyValue) {
     }
 }
 
-/// One attribute write of one level, with its selection as a lookup table.
+/// One attribute write of one level.
 struct AttrWrite<'w> {
     set: Option<&'w AnyValue>,
     key: &'w str,
-    /// `None`: every owner; otherwise `selected[owner]`.
-    selected: Option<Vec<bool>>,
 }
 
 /// Applies the attribute writes of one level, in order, in a single pass over the owners.
+/// Writes to every owner are checked for each owner; writes to listed owners are indexed by
+/// owner, so many single-owner edits (one per span) cost what they touch, not owners × edits.
 fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write], owners: u32) {
-    let selection = |sel: &Option<Vec<u32>>| {
-        sel.as_ref().map(|sel| {
-            let mut v = vec![false; owners as usize];
-            for &o in sel {
-                if let Some(x) = v.get_mut(o as usize) {
-                    *x = true;
-                }
-            }
-            v
-        })
-    };
-    let ops: Vec<AttrWrite<'_>> = writes
-        .iter()
-        .filter_map(|w| match w {
+    let mut ops: Vec<AttrWrite<'_>> = Vec::new();
+    // Indices into `ops`, ascending: those for every owner, and those per listed owner.
+    let mut everyone: Vec<usize> = Vec::new();
+    let mut listed: Vec<Vec<usize>> = Vec::new();
+    for w in writes {
+        let (set, key, selection) = match w {
             Write::SetAttribute {
                 level: l,
                 key,
                 value,
                 owners,
-            } if *l == level => Some(AttrWrite {
-                set: Some(value),
-                key,
-                selected: selection(owners),
-            }),
+            } if *l == level => (Some(value), key, owners),
             Write::RemoveAttribute {
                 level: l,
                 key,
                 owners,
-            } if *l == level => Some(AttrWrite {
-                set: None,
-                key,
-                selected: selection(owners),
-            }),
-            _ => None,
-        })
-        .collect();
+            } if *l == level => (None, key, owners),
+            _ => continue,
+        };
+        let k = ops.len();
+        ops.push(AttrWrite { set, key });
+        match selection {
+            None => everyone.push(k),
+            Some(sel) => {
+                if listed.is_empty() {
+                    listed = vec![Vec::new(); owners as usize];
+                }
+                for &o in sel {
+                    if let Some(v) = listed.get_mut(o as usize) {
+                        // An owner listed twice in one write gets it once.
+                        if v.last() != Some(&k) {
+                            v.push(k);
+                        }
+                    }
+                }
+            }
+        }
+    }
     if ops.is_empty() {
         return;
     }
     let one = |i: u32, attrs: &mut Vec<KeyValue>| {
-        for op in &ops {
-            if op
-                .selected
-                .as_ref()
-                .is_some_and(|s| !s.get(i as usize).copied().unwrap_or(false))
-            {
-                continue;
-            }
+        let mine = listed.get(i as usize).map_or(&[][..], Vec::as_slice);
+        // Merge the two ascending index lists to keep the plugin's order of writes.
+        let (mut a, mut b) = (0, 0);
+        while a < everyone.len() || b < mine.len() {
+            let k = match (everyone.get(a), mine.get(b)) {
+                (Some(&x), Some(&y)) if x < y => {
+                    a += 1;
+                    x
+                }
+                (Some(&x), None) => {
+                    a += 1;
+                    x
+                }
+                (_, Some(&y)) => {
+                    b += 1;
+                    y
+                }
+                (None, None) => break,
+            };
+            let op = &ops[k];
             match op.set {
                 Some(value) => set(attrs, op.key, value),
                 None => attrs.retain(|kv| kv.key != op.key),

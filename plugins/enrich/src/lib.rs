@@ -13,8 +13,6 @@
 //! ```
 //! Actions run in order and each sees what the earlier ones wrote.
 
-use std::collections::HashMap;
-
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -194,13 +192,26 @@ impl Processor for Enrich {
         for action in &self.actions {
             let owners = view.owners(action);
             let level = action.level;
+            let key = view.column(level, &action.key);
+            let from = match &action.op {
+                Op::Insert(s) | Op::Update(s) | Op::Upsert(s) => match s {
+                    Source::Attribute(f) | Source::Derived(f, _) => Some(view.column(level, f)),
+                    Source::Static(_) => None,
+                },
+                _ => None,
+            };
+            let to = match &action.op {
+                Op::Rename(to) => Some(view.column(level, to)),
+                _ => None,
+            };
             for owner in owners {
-                let present = view.get(level, owner, &action.key).is_some();
-                let write = |source: &Source, view: &mut View| -> Option<Value> {
+                let o = owner as usize;
+                let present = view.get(key, o).is_some();
+                let value = |source: &Source, view: &View| -> Option<Value> {
                     match source {
                         Source::Static(v) => Some(v.clone()),
-                        Source::Attribute(from) => view.get(level, owner, from),
-                        Source::Derived(from, patterns) => match view.get(level, owner, from)? {
+                        Source::Attribute(_) => view.get(from?, o),
+                        Source::Derived(_, patterns) => match view.get(from?, o)? {
                             Value::Str(s) => patterns.iter().find_map(|(r, template)| {
                                 let caps = r.captures(&s)?;
                                 let mut out = String::new();
@@ -213,25 +224,27 @@ impl Processor for Enrich {
                 };
                 match &action.op {
                     Op::Insert(s) if !present => {
-                        if let Some(v) = write(s, &mut view) {
-                            view.set(level, owner, &action.key, Some(v));
+                        if let Some(v) = value(s, &view) {
+                            view.set(key, o, Some(v));
                         }
                     }
                     Op::Update(s) if present => {
-                        if let Some(v) = write(s, &mut view) {
-                            view.set(level, owner, &action.key, Some(v));
+                        if let Some(v) = value(s, &view) {
+                            view.set(key, o, Some(v));
                         }
                     }
                     Op::Upsert(s) => {
-                        if let Some(v) = write(s, &mut view) {
-                            view.set(level, owner, &action.key, Some(v));
+                        if let Some(v) = value(s, &view) {
+                            view.set(key, o, Some(v));
                         }
                     }
-                    Op::Delete if present => view.set(level, owner, &action.key, None),
-                    Op::Rename(to) if present => {
-                        let v = view.get(level, owner, &action.key);
-                        view.set(level, owner, to, v);
-                        view.set(level, owner, &action.key, None);
+                    Op::Delete if present => view.set(key, o, None),
+                    Op::Rename(_) if present => {
+                        let v = view.get(key, o);
+                        if let Some(to) = to {
+                            view.set(to, o, v);
+                        }
+                        view.set(key, o, None);
                     }
                     _ => {}
                 }
@@ -242,23 +255,51 @@ impl Processor for Enrich {
     }
 }
 
-/// The batch's attributes as the actions so far have left them: reads go to the host once per
-/// key, writes are remembered (so later actions see them) and sent together at the end.
+/// One attribute key of one level, as the actions so far have left it.
+struct Column {
+    level: Level,
+    key: String,
+    /// What the batch held when the call started (fetched from the host once).
+    original: weir_plugin::columns::Values,
+    /// Per owner: `None` untouched, `Some(None)` removed, `Some(Some(v))` set to `v`.
+    written: Vec<Option<Option<Value>>>,
+}
+
+/// The batch's attributes as the actions so far have left them: each key is read from the
+/// host once, writes are remembered (so later actions see them) and sent together at the end.
 struct View<'b, 'a> {
     batch: &'b Batch<'a>,
-    columns: HashMap<(bool, String), weir_plugin::columns::Values>,
-    written: HashMap<(bool, u32, String), Option<Value>>,
-    order: Vec<(bool, u32, String)>,
+    columns: Vec<Column>,
 }
 
 impl<'b, 'a> View<'b, 'a> {
     fn new(batch: &'b Batch<'a>) -> View<'b, 'a> {
         View {
             batch,
-            columns: HashMap::new(),
-            written: HashMap::new(),
-            order: Vec::new(),
+            columns: Vec::new(),
         }
+    }
+
+    /// The index of `key`'s column at `level`, fetching it on first use.
+    fn column(&mut self, level: Level, key: &str) -> usize {
+        if let Some(i) = self
+            .columns
+            .iter()
+            .position(|c| c.level == level && c.key == key)
+        {
+            return i;
+        }
+        let owners = match level {
+            Level::Item => self.batch.len(),
+            Level::Resource => self.batch.resource_count(),
+        };
+        self.columns.push(Column {
+            level,
+            key: key.to_string(),
+            original: self.batch.attribute(level, key),
+            written: vec![None; owners as usize],
+        });
+        self.columns.len() - 1
     }
 
     /// The owners (items or resources) an action applies to.
@@ -275,57 +316,65 @@ impl<'b, 'a> View<'b, 'a> {
         };
         match action.level {
             Level::Item => items,
+            Level::Resource if action.when.is_none() => (0..self.batch.resource_count()).collect(),
             Level::Resource => {
                 let mut r: Vec<u32> = items
                     .iter()
                     .map(|i| self.batch.item(*i).resource().index())
                     .collect();
-                if action.when.is_none() {
-                    r = (0..self.batch.resource_count()).collect();
-                }
                 r.dedup();
                 r
             }
         }
     }
 
-    fn get(&mut self, level: Level, owner: u32, key: &str) -> Option<Value> {
-        if let Some(w) = self.written.get(&(is_resource(level), owner, key.to_string())) {
-            return w.clone();
+    fn get(&self, column: usize, owner: usize) -> Option<Value> {
+        let c = self.columns.get(column)?;
+        match c.written.get(owner) {
+            Some(Some(w)) => w.clone(),
+            _ => c.original.get(owner).map(Value::from),
         }
-        let batch = self.batch;
-        let column = self
+    }
+
+    fn set(&mut self, column: usize, owner: usize, value: Option<Value>) {
+        if let Some(w) = self
             .columns
-            .entry((is_resource(level), key.to_string()))
-            .or_insert_with(|| batch.attribute(level, key));
-        column.get(owner as usize).map(Value::from)
-    }
-
-    fn set(&mut self, level: Level, owner: u32, key: &str, value: Option<Value>) {
-        let k = (is_resource(level), owner, key.to_string());
-        if self.written.insert(k.clone(), value).is_none() {
-            self.order.push(k);
+            .get_mut(column)
+            .and_then(|c| c.written.get_mut(owner))
+        {
+            *w = Some(value);
         }
     }
 
-    /// Sends every write as one list of edits.
+    /// Sends the writes: removals and runs of one value as one call per column (a static
+    /// value set on every span is a single host call), other values as per-owner edits.
     fn flush(self) {
-        for k in &self.order {
-            let Some(v) = self.written.get(k) else { continue };
-            let (on_resource, owner, key) = k;
-            match (on_resource, v) {
-                (false, Some(v)) => self.batch.item(*owner).set_attribute(key, v.clone()),
-                (false, None) => self.batch.item(*owner).remove_attribute(key),
-                (true, Some(v)) => self.batch.resource(*owner).set_attribute(key, v.clone()),
-                (true, None) => self.batch.resource(*owner).remove_attribute(key),
+        for c in &self.columns {
+            let removed: Vec<u32> = (0u32..)
+                .zip(&c.written)
+                .filter_map(|(o, w)| matches!(w, Some(None)).then_some(o))
+                .collect();
+            if !removed.is_empty() {
+                self.batch.remove_attribute_on(c.level, &c.key, &removed);
+            }
+            let sets: Vec<(u32, &Value)> = (0u32..)
+                .zip(&c.written)
+                .filter_map(|(o, w)| Some((o, w.as_ref()?.as_ref()?)))
+                .collect();
+            let Some(&(_, first)) = sets.first() else { continue };
+            if sets.iter().all(|(_, v)| *v == first) {
+                let owners: Vec<u32> = sets.iter().map(|(o, _)| *o).collect();
+                self.batch.set_attribute_on(c.level, &c.key, first.clone(), &owners);
+                continue;
+            }
+            for (owner, v) in sets {
+                match c.level {
+                    Level::Item => self.batch.item(owner).set_attribute(&c.key, v.clone()),
+                    Level::Resource => self.batch.resource(owner).set_attribute(&c.key, v.clone()),
+                }
             }
         }
     }
-}
-
-/// Attribute levels as map keys (the generated enum is not `Hash`).
-fn is_resource(level: Level) -> bool {
-    level == Level::Resource
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -55,7 +55,8 @@ impl Detector {
     /// A built-in detector by name, or `None` if there is none of that name.
     pub fn builtin(name: &str) -> Option<Detector> {
         let (pattern, check) = match name {
-            "credit-card" => (r"\d+(?:[ -]\d+)*", Check::Card),
+            // 13 or more digits, optionally separated by single spaces or dashes.
+            "credit-card" => (r"\d(?:[ -]?\d){12,}", Check::Card),
             "email" => (
                 r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
                 Check::None,
@@ -89,6 +90,11 @@ impl Detector {
             regex,
             check: Check::None,
         }
+    }
+
+    /// The candidate regex, for a [`regex::RegexSet`] prefilter over all detectors.
+    pub fn pattern(&self) -> &str {
+        self.regex.as_str()
     }
 
     /// Appends the byte ranges of `s` this detector finds.

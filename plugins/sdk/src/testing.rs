@@ -51,9 +51,15 @@ pub fn render(batch: &CoreBatch) -> serde_json::Value {
 pub fn run<P: Processor>(config: &str, fixture: &str) -> Result<serde_json::Value, String> {
     let mut p = P::init(crate::Config::new(config))?;
     let batch = parse(fixture)?;
+    process(&mut p, batch).map(|b| render(&b))
+}
+
+/// Runs an initialised `P` once on `batch` natively, through the host's column code (no Wasm):
+/// the same plugin logic, for tests and for benchmarks of what the Wasm boundary costs.
+pub fn process<P: Processor>(p: &mut P, batch: CoreBatch) -> Result<CoreBatch, String> {
     let signal = convert::signal(batch.signal());
     if !p.signals().contains(&signal) {
-        return Ok(render(&batch));
+        return Ok(batch);
     }
     let mut session = weir_columns::Session::new(batch);
     let outcome = {
@@ -62,9 +68,12 @@ pub fn run<P: Processor>(config: &str, fixture: &str) -> Result<serde_json::Valu
         )));
         p.process(&b).map(|()| b.finish())
     };
-    outcome?;
+    if let Err(e) = outcome {
+        session.abort();
+        return Err(e);
+    }
     match session.finish() {
-        Ok(b) => Ok(render(&b)),
+        Ok(b) => Ok(b),
         Err((_, invalid)) => Err(format!("invalid request from the plugin: {invalid}")),
     }
 }

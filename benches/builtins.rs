@@ -1,0 +1,149 @@
+//! The first-party plugins on one 1,000-span batch (10 string attributes per span, 1% of spans
+//! carrying an email and a card number): `redact` scanning every string with the default
+//! detectors, and `enrich` with three rules (a static insert, a rename, a value derived by a
+//! pattern). Each runs as the embedded component through the real host, beside the same plugin
+//! code run natively through the host's column code (`weir_plugin::testing::process`: what the
+//! Wasm boundary costs), and — for redact — beside the redaction logic run natively on the
+//! decoded batch (what a native processor would cost).
+//!
+//! `cargo bench -p weir-benches --bench builtins`; per-span cost = reported time / 1000.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap is the benchmark's failure report"
+)]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use weir_core::telemetry::Telemetry;
+use weir_core::{Batch, FailurePolicy, Signal, Stage};
+use weir_plugin::{Config, Processor};
+use weir_tests::fixtures::{kv, traces};
+use weir_wasm::{
+    BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
+};
+
+/// The allocator the `weir` binary uses, so host-side costs match the gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SPANS: usize = 1000;
+
+const REDACT: &str = r#"{}"#;
+const ENRICH: &str = r#"{"actions":[
+  {"action":"insert","key":"deployment.environment","value":"production"},
+  {"action":"rename","key":"attr.1","to":"attr.one"},
+  {"action":"insert","key":"span.number","from_attribute":"attr.2","patterns":[{"regex":"^value-2-of-span-(\\d+)-padding$","value":"$1"}]}
+]}"#;
+
+/// The workload: `traces(1000, 10)` with an email and a card number in 1% of the spans.
+fn batch() -> Batch {
+    let mut batch = traces(SPANS, 10);
+    let Batch::Traces(r) = &mut batch else {
+        unreachable!()
+    };
+    for (i, span) in r.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .enumerate()
+    {
+        if i % 100 == 77 {
+            span.attributes[3] = kv("attr.3", "contact ada.lovelace@example.com");
+            span.attributes[7] = kv("attr.7", "card 4111 1111 1111 1111");
+        }
+    }
+    batch
+}
+
+fn stage(engine: &WasmEngine, name: &str, config: &str) -> ProcessorStage {
+    let settings = PluginSettings {
+        timeout: std::time::Duration::from_secs(10),
+        ..PluginSettings::default()
+    };
+    let wasm = weir_builtins::get(name).unwrap().wasm;
+    let plugin = ProcessorPlugin::from_bytes(
+        engine,
+        name,
+        &format!("builtin:{name}"),
+        wasm,
+        config.into(),
+        settings,
+    )
+    .unwrap();
+    let metrics = Telemetry::new().plugin(name, "traces", Signal::Traces);
+    ProcessorStage::new(
+        Arc::new(plugin),
+        Signal::Traces,
+        FailurePolicy::Pass,
+        BreakerSettings::default(),
+        metrics,
+    )
+}
+
+fn bench_plugin<P: Processor>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    engine: &WasmEngine,
+    name: &str,
+    config: &str,
+    input: &Batch,
+) {
+    let mut native = P::init(Config::new(config)).unwrap();
+    let mut wasm = stage(engine, name, config);
+    // Both must do the same thing before they are timed.
+    let mut check = input.clone();
+    wasm.process(&mut check).unwrap();
+    let expect = weir_plugin::testing::process(&mut native, input.clone()).unwrap();
+    assert_eq!(check, expect, "{name}: Wasm and native outputs differ");
+    assert_ne!(check, *input, "{name}: the workload changed nothing");
+
+    g.bench_function(format!("{name}/native-same-code"), |b| {
+        b.iter_batched(
+            || input.clone(),
+            |x| weir_plugin::testing::process(&mut native, x).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function(format!("{name}/wasm"), |b| {
+        b.iter_batched(
+            || input.clone(),
+            |mut x| {
+                wasm.process(&mut x).unwrap();
+                x
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
+fn builtins(c: &mut Criterion) {
+    let input = batch();
+    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
+    let mut g = c.benchmark_group("builtins-1000-spans");
+    g.throughput(Throughput::Elements(SPANS as u64));
+
+    let redactor = redact::Redactor::from_config(REDACT).unwrap();
+    g.bench_function("redact/native-on-decoded", |b| {
+        b.iter_batched(
+            || input.clone(),
+            |mut x| {
+                let Batch::Traces(r) = &mut x else {
+                    unreachable!()
+                };
+                std::hint::black_box(redactor.redact_traces(r));
+                x
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    bench_plugin::<redact::Redact>(&mut g, &engine, "redact", REDACT, &input);
+    bench_plugin::<enrich::Enrich>(&mut g, &engine, "enrich", ENRICH, &input);
+    g.finish();
+}
+
+criterion_group!(benches, builtins);
+criterion_main!(benches);
