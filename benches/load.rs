@@ -53,18 +53,45 @@ struct Args {
     /// Compression of the exporter to the sink: gzip (the default, as in the Collector), zstd, none.
     #[arg(long, default_value = "gzip")]
     compression: String,
-    /// A Wasm processor plugin to put in the pipeline (e.g. plugins/target/wasm32-wasip2/release/bench.wasm).
+    /// Wasm processor plugins to put in the pipeline, in order: a component file (e.g.
+    /// plugins/target/wasm32-wasip2/release/bench.wasm) or a built-in (`builtin:redact`).
+    /// Repeat for a chain.
     #[arg(long)]
-    plugin: Option<PathBuf>,
-    /// The plugin's config, as a TOML inline table.
-    #[arg(long, default_value = r#"{ mode = "noop" }"#)]
-    plugin_config: String,
+    plugin: Vec<String>,
+    /// Each plugin's config, as a TOML inline table, in the same order as `--plugin`
+    /// (missing ones are `{ mode = "noop" }`, the bench plugin's no-op).
+    #[arg(long)]
+    plugin_config: Vec<String>,
     /// Pin every gateway thread to this CPU (with `taskset`), e.g. 0 for "one core".
     #[arg(long)]
     pin_cpu: Option<usize>,
     /// The latency phases send at this share of the measured throughput.
     #[arg(long, default_value_t = 0.5)]
     rate_share: f64,
+}
+
+/// The config of the `i`th plugin.
+fn plugin_config(args: &Args, i: usize) -> &str {
+    args.plugin_config
+        .get(i)
+        .map_or(r#"{ mode = "noop" }"#, String::as_str)
+}
+
+/// `[processors.p0]` … for the `--plugin` chain; files are made absolute, built-ins kept.
+fn processors_toml(args: &Args) -> String {
+    let mut out = String::new();
+    for (i, p) in args.plugin.iter().enumerate() {
+        let plugin = if p.starts_with("builtin:") {
+            p.clone()
+        } else {
+            std::fs::canonicalize(p).map_or_else(|_| p.clone(), |c| c.display().to_string())
+        };
+        out.push_str(&format!(
+            "[processors.p{i}]\nplugin = \"{plugin}\"\ntimeout = \"5s\"\nconfig = {}\n",
+            plugin_config(args, i)
+        ));
+    }
+    out
 }
 
 /// The receiving backend: counts spans and stamps when each request id arrived.
@@ -223,18 +250,11 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
         args.compression,
         args.batch,
         args.batch_timeout,
-        processor = args.plugin.as_ref().map_or(String::new(), |p| format!(
-            "[processors.plugin]\nplugin = \"{}\"\ntimeout = \"5s\"\nconfig = {}\n",
-            std::fs::canonicalize(p)
-                .unwrap_or_else(|_| p.clone())
-                .display(),
-            args.plugin_config
-        )),
-        processors = if args.plugin.is_some() {
-            "\"plugin\""
-        } else {
-            ""
-        },
+        processor = processors_toml(&args),
+        processors = (0..args.plugin.len())
+            .map(|i| format!("\"p{i}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     let gw = Gateway::start_binary(&args.weir, &config).await;
     if let Some(cpu) = args.pin_cpu {
@@ -246,12 +266,8 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
         anyhow::ensure!(ok, "taskset could not pin the gateway to CPU {cpu}");
         println!("gateway pinned to CPU {cpu}");
     }
-    if let Some(p) = &args.plugin {
-        println!(
-            "pipeline: otlp -> plugin {} ({}) -> sink",
-            p.display(),
-            args.plugin_config
-        );
+    for (i, p) in args.plugin.iter().enumerate() {
+        println!("pipeline stage {i}: plugin {p} {}", plugin_config(&args, i));
     }
     let weir_url = gw.url("otlp", "grpc");
     let tpl = Arc::new(template(args.spans));

@@ -49,6 +49,9 @@ pub struct Detector {
     pub name: String,
     regex: Regex,
     check: Check,
+    /// A pattern that matches wherever `regex` could match inside an encoded OTLP request, or
+    /// `None` if there is none (custom patterns with anchors or word boundaries).
+    loose: Option<String>,
 }
 
 impl Detector {
@@ -56,23 +59,23 @@ impl Detector {
     pub fn builtin(name: &str) -> Option<Detector> {
         let (pattern, check) = match name {
             // 13 or more digits, optionally separated by single spaces or dashes.
-            "credit-card" => (r"\d(?:[ -]?\d){12,}", Check::Card),
+            "credit-card" => (r"[0-9](?:[ -]?[0-9]){12,}", Check::Card),
             "email" => (
                 r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
                 Check::None,
             ),
-            "ipv4" => (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", Check::Ipv4),
+            "ipv4" => (r"(?-u:\b)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?-u:\b)", Check::Ipv4),
             "ipv6" => (r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*", Check::Ipv6),
             "jwt" => (
                 r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
                 Check::None,
             ),
-            "bearer-token" => (r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]+=*", Check::None),
+            "bearer-token" => (r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9._~+/-]+=*", Check::None),
             "aws-access-key" => (
-                r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b",
+                r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}(?-u:\b)",
                 Check::None,
             ),
-            "us-ssn" => (r"\b\d{3}-\d{2}-\d{4}\b", Check::Ssn),
+            "us-ssn" => (r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)", Check::Ssn),
             _ => return None,
         };
         let regex = Regex::new(pattern).ok()?;
@@ -80,16 +83,29 @@ impl Detector {
             name: name.to_string(),
             regex,
             check,
+            // In protobuf a string's length prefix may be a digit or a letter, so word
+            // boundaries cannot be relied on there; without them the pattern only matches more.
+            loose: Some(pattern.replace(r"(?-u:\b)", "")),
         })
     }
 
     /// A custom detector; every match of `regex` is redacted.
     pub fn custom(name: &str, regex: Regex) -> Detector {
+        let p = regex.as_str();
+        let anchored = ["^", "$", r"\b", r"\B", r"\A", r"\z", r"\<", r"\>"]
+            .iter()
+            .any(|a| p.contains(a));
         Detector {
             name: name.to_string(),
+            loose: (!anchored).then(|| p.to_string()),
             regex,
             check: Check::None,
         }
+    }
+
+    /// See the `loose` field.
+    pub fn loose_pattern(&self) -> Option<&str> {
+        self.loose.as_deref()
     }
 
     /// The candidate regex, for a [`regex::RegexSet`] prefilter over all detectors.
@@ -129,6 +145,35 @@ impl Detector {
             (13..=19).contains(&digits.len()) && luhn(&digits)
         }
     }
+}
+
+/// True when an encoded OTLP request may hold a card number as an integer value: somewhere a
+/// varint tagged as field 3 (`AnyValue.int_value` is field 3, so every integer attribute or body
+/// is one) holds a Luhn-valid 13–19 digit number. Other fields tagged 3 only add false alarms.
+pub fn has_card_varint(blob: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(p) = blob.get(at..).and_then(|rest| rest.iter().position(|b| *b == 0x18)) {
+        let start = at + p + 1;
+        let mut value: u64 = 0;
+        for (i, b) in blob.iter().skip(start).take(10).enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                let digits: Vec<u8> = value
+                    .cast_signed()
+                    .unsigned_abs()
+                    .to_string()
+                    .bytes()
+                    .map(|d| d - b'0')
+                    .collect();
+                if (13..=19).contains(&digits.len()) && luhn(&digits) {
+                    return true;
+                }
+                break;
+            }
+        }
+        at = start;
+    }
+    false
 }
 
 /// The Luhn checksum over decimal digits.
@@ -249,6 +294,20 @@ mod tests {
         assert!(d.is_card_number(4_111_111_111_111_111));
         assert!(!d.is_card_number(4_111_111_111_111_112));
         assert!(!d.is_card_number(200));
+    }
+
+    #[test]
+    fn card_numbers_are_seen_in_encoded_integers() {
+        // Tag 0x18 and the varint of 4111111111111111.
+        let mut blob = vec![0x0a, 0x02, 0x18];
+        let mut v: u64 = 4_111_111_111_111_111;
+        while v >= 0x80 {
+            blob.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        blob.push(v as u8);
+        assert!(has_card_varint(&blob));
+        assert!(!has_card_varint(&[0x18, 0xc8, 0x01]), "200 is no card");
     }
 
     #[test]

@@ -87,6 +87,10 @@ pub struct Redactor {
     /// Every detector's candidate regex in one set: a string none of them can match (most
     /// strings) costs one scan instead of one per detector.
     prefilter: RegexSet,
+    /// The same question over a whole encoded request, so a batch with nothing to redact is
+    /// never decoded. `None` when it cannot be answered that way (an allow-list, key patterns,
+    /// anchored custom patterns): then every batch is decoded.
+    blob_filter: Option<regex::bytes::RegexSet>,
     card: Option<usize>,
     blocked: HashSet<String>,
     blocked_patterns: Option<RegexSet>,
@@ -169,15 +173,28 @@ impl Redactor {
         };
         let prefilter = RegexSet::new(detectors.iter().map(Detector::pattern))
             .map_err(|e| format!("detectors: {e}"))?;
+        let blocked_patterns = patterns("blocked_key_patterns", &s.blocked_key_patterns)?;
+        let loose: Option<Vec<String>> = detectors
+            .iter()
+            .map(|d| d.loose_pattern().map(str::to_string))
+            .chain(s.blocked_keys.iter().map(|k| Some(regex::escape(k))))
+            .collect();
+        let blob_filter = match loose {
+            Some(p) if allowed.is_none() && blocked_patterns.is_none() => Some(
+                regex::bytes::RegexSet::new(p).map_err(|e| format!("detectors: {e}"))?,
+            ),
+            _ => None,
+        };
         let r = Redactor {
             prefilter,
+            blob_filter,
             action,
             card: detectors.iter().position(|d| d.name == "credit-card"),
             detectors,
             mask: s.mask,
             hash_key,
             blocked: s.blocked_keys.into_iter().collect(),
-            blocked_patterns: patterns("blocked_key_patterns", &s.blocked_key_patterns)?,
+            blocked_patterns,
             allowed,
             ignored: s.ignored_keys.into_iter().collect(),
         };
@@ -185,6 +202,16 @@ impl Redactor {
             return Err(format!("mask: {:?} would itself be redacted", r.mask));
         }
         Ok(r)
+    }
+
+    /// False when the encoded request `blob` certainly holds nothing to redact: no detector's
+    /// pattern, blocked key or card-like integer occurs anywhere in its bytes (protobuf keeps
+    /// every string as contiguous UTF-8). True when it may, or when that cannot be told.
+    pub fn may_need_redaction(&self, blob: &[u8]) -> bool {
+        let Some(filter) = &self.blob_filter else {
+            return true;
+        };
+        filter.is_match(blob) || (self.card.is_some() && detect::has_card_varint(blob))
     }
 
     /// True when attribute `key` survives the allow-list.
@@ -338,7 +365,11 @@ impl Processor for Redact {
     }
 
     fn process(&mut self, batch: &Batch) -> Result<(), String> {
-        let (out, pass) = self.redactor.redact_otlp(batch.signal(), &batch.otlp())?;
+        let blob = batch.otlp();
+        if !self.redactor.may_need_redaction(&blob) {
+            return Ok(());
+        }
+        let (out, pass) = self.redactor.redact_otlp(batch.signal(), &blob)?;
         if let Some(bytes) = out {
             batch.replace_otlp(&bytes)?;
         }
@@ -351,3 +382,63 @@ impl Processor for Redact {
 
 #[cfg(target_arch = "wasm32")]
 weir_plugin::export_processor!(Redact);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    use super::*;
+
+    fn one_span(value: V) -> Vec<u8> {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        name: "op".into(),
+                        attributes: vec![KeyValue {
+                            key: "k".into(),
+                            value: Some(AnyValue { value: Some(value) }),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_encoded_request_prefilter_misses_no_single_secret() {
+        let r = Redactor::from_config(r#"{"blocked_keys":["password"]}"#).unwrap();
+        // A 49-byte value has length prefix b'1', a digit and a word character.
+        let ssn = format!("123-45-6789{}", " ".repeat(38));
+        assert_eq!(ssn.len(), 0x31);
+        let secrets = [
+            V::StringValue(ssn),
+            V::StringValue("4111 1111 1111 1111".into()),
+            V::StringValue("mail ada@example.com".into()),
+            V::StringValue("AKIAIOSFODNN7EXAMPLE".into()),
+            V::StringValue("bearer abc".into()),
+            V::StringValue("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.x".into()),
+            V::IntValue(4_111_111_111_111_111),
+            V::IntValue(-4_111_111_111_111_111),
+        ];
+        for s in secrets {
+            let blob = one_span(s.clone());
+            assert!(r.may_need_redaction(&blob), "{s:?}");
+            let (out, pass) = r.redact_otlp(Signal::Traces, &blob).unwrap();
+            assert!(out.is_some() && pass.changed(), "{s:?}");
+        }
+        let clean = one_span(V::StringValue("GET /api/v1/orders/42?page=7".into()));
+        assert!(!r.may_need_redaction(&clean), "nothing to redact, nothing to decode");
+        let key = Redactor::from_config(r#"{"blocked_keys":["k"]}"#).unwrap();
+        assert!(key.may_need_redaction(&clean), "a blocked key is seen");
+        let allow = Redactor::from_config(r#"{"allowed_keys":["x"]}"#).unwrap();
+        assert!(allow.may_need_redaction(&clean), "allow-lists always decode");
+    }
+}
