@@ -133,6 +133,14 @@ impl TraceService for Sink {
 }
 
 /// A request of `spans` spans with 10 attributes each (~500 B per span on the wire).
+/// splitmix64: a well-mixed, never-zero-for-these-inputs 64-bit value from `x`.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn template(spans: usize) -> ExportTraceServiceRequest {
     let kv = |k: &str, v: Value| KeyValue {
         key: k.into(),
@@ -141,8 +149,12 @@ fn template(spans: usize) -> ExportTraceServiceRequest {
     };
     let spans = (0..spans)
         .map(|i| Span {
-            trace_id: vec![(i % 251) as u8 + 1; 16],
-            span_id: vec![(i % 241) as u8 + 1; 8],
+            // Random-looking ids, as SDKs make them (repeated bytes would look like text).
+            trace_id: [mix(i as u64), mix(!(i as u64))]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect(),
+            span_id: mix(i as u64 + 7).to_le_bytes().to_vec(),
             parent_span_id: vec![7; 8],
             name: "GET /api/v1/orders/{id}".into(),
             kind: 2,
