@@ -97,7 +97,10 @@ fn ten_percent_of_100k_traces_is_ten_percent_plus_minus_one() {
         kept += batch.item_count();
         let Batch::Traces(r) = &batch else { panic!() };
         for span in &r.resource_spans[0].scope_spans[0].spans {
-            assert_eq!(span.trace_state, "ot=th:e666", "kept spans carry the threshold");
+            assert_eq!(
+                span.trace_state, "ot=th:e666",
+                "kept spans carry the threshold"
+            );
         }
     }
     assert!((9_000..=11_000).contains(&kept), "kept {kept} of 100000");
@@ -187,7 +190,10 @@ async fn two_instances_agree_and_sampling_priority_overrides_both_ways() {
     assert!((1..=100).all(has), "sampling.priority = 1 must keep");
     assert!(!(101..=200).any(has), "sampling.priority = 0 must drop");
     let by_ratio = ka.len() - 100;
-    assert!((300..=700).contains(&by_ratio), "{by_ratio} of 4800 kept by a 10% ratio");
+    assert!(
+        (300..=700).contains(&by_ratio),
+        "{by_ratio} of 4800 kept by a 10% ratio"
+    );
     for (span, ts) in &ka {
         let forced = (1..=100).any(|i| id(i) == *span);
         let want = if forced { "ot=th:0" } else { "ot=th:e666" };

@@ -101,14 +101,23 @@ async fn no_planted_secret_reaches_the_exporter() {
         let digits: String = secret.chars().filter(char::is_ascii_digit).collect();
         assert!(!text.contains(secret), "{secret:?} leaked:\n{text}");
         if digits.len() >= 13 && !secret.contains(':') && !secret.contains('.') {
-            assert!(!text.contains(&digits), "{secret:?} leaked as {digits}:\n{text}");
+            assert!(
+                !text.contains(&digits),
+                "{secret:?} leaked as {digits}:\n{text}"
+            );
         }
     }
     for decoy in sent["decoys"].as_array().unwrap() {
         let decoy = decoy.as_str().unwrap();
-        assert!(text.contains(decoy), "{decoy:?} should not have been redacted:\n{text}");
+        assert!(
+            text.contains(decoy),
+            "{decoy:?} should not have been redacted:\n{text}"
+        );
     }
-    assert!(text.contains("billing-service-python"), "ordinary data survives");
+    assert!(
+        text.contains("billing-service-python"),
+        "ordinary data survives"
+    );
 
     // Counted per key, never with the value.
     let metrics = gw.metrics().await;
@@ -116,7 +125,11 @@ async fn no_planted_secret_reaches_the_exporter() {
         weir_tests::gateway::sample(
             &metrics,
             "weir_plugin_counter_total",
-            &[("processor", "scrub"), ("counter", "redactions"), ("label", label)],
+            &[
+                ("processor", "scrub"),
+                ("counter", "redactions"),
+                ("label", label),
+            ],
         )
     };
     assert_eq!(redactions("enduser.email"), 1.0, "{metrics}");
@@ -135,7 +148,10 @@ fn span_request() -> Vec<u8> {
                     trace_id: vec![7; 16],
                     span_id: vec![8; 8],
                     name: "charge".into(),
-                    attributes: vec![kv("card", "4111 1111 1111 1111"), kv("email", "ada@example.com")],
+                    attributes: vec![
+                        kv("card", "4111 1111 1111 1111"),
+                        kv("email", "ada@example.com"),
+                    ],
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -157,8 +173,14 @@ async fn hashed(dir: &Path, run: &str, key: &str) -> (String, String) {
         eventually(Duration::from_secs(30), || async { written(&out).0 == 1 }).await,
         "the span did not arrive"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     let attrs = &v["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"];
     let get = |k: &str| {
         attrs
@@ -182,7 +204,10 @@ async fn keyed_hashes_are_stable_across_restarts_and_instances() {
         hashed(dir.path(), "other-key", "another-key-of-16-bytes"),
     );
     let restarted = hashed(dir.path(), "restarted", key).await;
-    assert!(first.0.starts_with("hmac:") && first.1.starts_with("hmac:"), "{first:?}");
+    assert!(
+        first.0.starts_with("hmac:") && first.1.starts_with("hmac:"),
+        "{first:?}"
+    );
     assert_ne!(first.0, first.1);
     assert_eq!(first, second, "two instances with one key agree");
     assert_eq!(first, restarted, "a restart does not change the hashes");

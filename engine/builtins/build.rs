@@ -49,22 +49,41 @@ fn main() {
 
 /// Runs `cargo build --release` in `plugins/` and returns where the components are.
 fn build() -> PathBuf {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| fail("CARGO_MANIFEST_DIR is not set")));
+    let manifest = PathBuf::from(
+        env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| fail("CARGO_MANIFEST_DIR is not set")),
+    );
     let root = manifest.join("../..");
     let plugins = root.join("plugins");
-    for path in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "sdk", "conditions"] {
+    for path in [
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+        "sdk",
+        "conditions",
+    ] {
         println!("cargo:rerun-if-changed={}", plugins.join(path).display());
     }
     for (krate, _) in PLUGINS {
-        println!("cargo:rerun-if-changed={}", plugins.join(krate).join("src").display());
-        println!("cargo:rerun-if-changed={}", plugins.join(krate).join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins.join(krate).join("src").display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins.join(krate).join("Cargo.toml").display()
+        );
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     ensure_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&plugins)
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"]);
+    cmd.current_dir(&plugins).args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ]);
     for (krate, _) in PLUGINS {
         cmd.args(["-p", krate]);
     }
@@ -99,7 +118,9 @@ fn ensure_target() {
         .status()
         .is_ok_and(|s| s.success());
     if !added {
-        fail("the built-in plugins need the wasm32-wasip2 target: run `rustup target add wasm32-wasip2` (or set WEIR_BUILTIN_PLUGINS_DIR to prebuilt components)");
+        fail(
+            "the built-in plugins need the wasm32-wasip2 target: run `rustup target add wasm32-wasip2` (or set WEIR_BUILTIN_PLUGINS_DIR to prebuilt components)",
+        );
     }
 }
 

@@ -18,7 +18,11 @@ use weir_wasm::{
 /// Every `builtin:` processor name this build has.
 fn builtin_names() -> Vec<String> {
     std::iter::once("builtin:noop".to_string())
-        .chain(weir_builtins::ALL.iter().map(|b| format!("builtin:{}", b.name)))
+        .chain(
+            weir_builtins::ALL
+                .iter()
+                .map(|b| format!("builtin:{}", b.name)),
+        )
         .collect()
 }
 
@@ -89,14 +93,9 @@ impl Plugins {
         // Compiling and running `init` is blocking work, and WASI's synchronous bindings must
         // not run on an async worker.
         let loaded = blocking(|| match builtin {
-            Some(b) => ProcessorPlugin::from_bytes(
-                &engine,
-                name,
-                plugin,
-                b.wasm,
-                config_json,
-                settings,
-            ),
+            Some(b) => {
+                ProcessorPlugin::from_bytes(&engine, name, plugin, b.wasm, config_json, settings)
+            }
             None => {
                 let path = config.resolve_path(plugin);
                 ProcessorPlugin::load(&engine, name, &path, config_json, settings)

@@ -82,12 +82,24 @@ fn names(at: &str, key: &str, given: &[String], known: &[&str]) -> Result<Vec<i6
                 .iter()
                 .position(|k| k.eq_ignore_ascii_case(g))
                 .and_then(|p| i64::try_from(p).ok())
-                .ok_or_else(|| format!("{at}.{key}: unknown value {g:?} (one of: {})", known.join(", ")))
+                .ok_or_else(|| {
+                    format!(
+                        "{at}.{key}: unknown value {g:?} (one of: {})",
+                        known.join(", ")
+                    )
+                })
         })
         .collect()
 }
 
-const KINDS: [&str; 6] = ["unspecified", "internal", "server", "client", "producer", "consumer"];
+const KINDS: [&str; 6] = [
+    "unspecified",
+    "internal",
+    "server",
+    "client",
+    "producer",
+    "consumer",
+];
 const STATUSES: [&str; 3] = ["unset", "ok", "error"];
 const SEVERITIES: [&str; 6] = ["trace", "debug", "info", "warn", "error", "fatal"];
 
@@ -198,8 +210,7 @@ impl Condition {
 
     /// Parses and compiles a condition from JSON (for plugins that take one table).
     pub fn from_json(v: Json, at: &str) -> Result<Condition, String> {
-        let c: ConditionConfig =
-            serde_json::from_value(v).map_err(|e| format!("{at}: {e}"))?;
+        let c: ConditionConfig = serde_json::from_value(v).map_err(|e| format!("{at}: {e}"))?;
         Condition::compile(c, at)
     }
 
@@ -236,7 +247,11 @@ impl Condition {
             numbers(NumberField::Kind, &|k| kinds.contains(&k), &mut out);
         }
         if let Some(statuses) = &self.statuses {
-            numbers(NumberField::StatusCode, &|s| statuses.contains(&s), &mut out);
+            numbers(
+                NumberField::StatusCode,
+                &|s| statuses.contains(&s),
+                &mut out,
+            );
         }
         if let Some((lo, hi)) = self.severity {
             numbers(NumberField::Kind, &|s| s >= lo && s < hi, &mut out);

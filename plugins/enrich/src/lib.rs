@@ -89,7 +89,10 @@ fn static_value(v: Json, at: &str) -> Result<Value, String> {
         Json::Bool(b) => Value::Bool(b),
         Json::Number(n) => match n.as_i64() {
             Some(i) => Value::Int(i),
-            None => Value::Double(n.as_f64().ok_or(format!("{at}.value: number out of range"))?),
+            None => Value::Double(
+                n.as_f64()
+                    .ok_or(format!("{at}.value: number out of range"))?,
+            ),
         },
         _ => return Err(format!("{at}.value: must be a string, number or boolean")),
     })
@@ -100,7 +103,11 @@ impl Action {
         let level = match c.level.as_str() {
             "item" => Level::Item,
             "resource" => Level::Resource,
-            other => return Err(format!("{at}.level: unknown level {other:?} (item or resource)")),
+            other => {
+                return Err(format!(
+                    "{at}.level: unknown level {other:?} (item or resource)"
+                ));
+            }
         };
         if c.key.is_empty() {
             return Err(format!("{at}.key: must not be empty"));
@@ -119,7 +126,12 @@ impl Action {
                         .map(|(i, p)| {
                             Regex::new(&p.regex)
                                 .map(|r| (r, p.value.clone()))
-                                .map_err(|e| format!("{at}.patterns[{i}].regex: invalid regex {:?}: {e}", p.regex))
+                                .map_err(|e| {
+                                    format!(
+                                        "{at}.patterns[{i}].regex: invalid regex {:?}: {e}",
+                                        p.regex
+                                    )
+                                })
                         })
                         .collect::<Result<_, _>>()?;
                     Ok(Source::Derived(from.clone(), compiled))
@@ -133,7 +145,9 @@ impl Action {
         };
         let no_source = |op: &str| {
             if c.value.is_some() || c.from_attribute.is_some() || c.patterns.is_some() {
-                Err(format!("{at}: `{op}` takes no `value`, `from_attribute` or `patterns`"))
+                Err(format!(
+                    "{at}: `{op}` takes no `value`, `from_attribute` or `patterns`"
+                ))
             } else {
                 Ok(())
             }
@@ -151,7 +165,10 @@ impl Action {
             }
             "rename" => {
                 no_source("rename")?;
-                Op::Rename(c.to.clone().ok_or(format!("{at}.to: `rename` needs `to`"))?)
+                Op::Rename(
+                    c.to.clone()
+                        .ok_or(format!("{at}.to: `rename` needs `to`"))?,
+                )
             }
             other => {
                 return Err(format!(
@@ -361,10 +378,13 @@ impl<'b, 'a> View<'b, 'a> {
                 .zip(&c.written)
                 .filter_map(|(o, w)| Some((o, w.as_ref()?.as_ref()?)))
                 .collect();
-            let Some(&(_, first)) = sets.first() else { continue };
+            let Some(&(_, first)) = sets.first() else {
+                continue;
+            };
             if sets.iter().all(|(_, v)| *v == first) {
                 let owners: Vec<u32> = sets.iter().map(|(o, _)| *o).collect();
-                self.batch.set_attribute_on(c.level, &c.key, first.clone(), &owners);
+                self.batch
+                    .set_attribute_on(c.level, &c.key, first.clone(), &owners);
                 continue;
             }
             for (owner, v) in sets {

@@ -85,7 +85,8 @@ impl RateLimiter {
             if self.now_nanos > 0 {
                 #[expect(clippy::cast_precision_loss, reason = "nanoseconds to seconds")]
                 let elapsed = (at_nanos - self.now_nanos) as f64 / 1e9;
-                self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second.max(1.0));
+                self.tokens =
+                    (self.tokens + elapsed * self.per_second).min(self.per_second.max(1.0));
             }
             self.now_nanos = at_nanos;
         }
@@ -93,10 +94,10 @@ impl RateLimiter {
         if keep {
             self.tokens -= 1.0;
         }
-        if self.order.len() >= self.remembered {
-            if let Some(old) = self.order.pop_front() {
-                self.decided.remove(&old);
-            }
+        if self.order.len() >= self.remembered
+            && let Some(old) = self.order.pop_front()
+        {
+            self.decided.remove(&old);
         }
         self.order.push_back(trace);
         self.decided.insert(trace, keep);
@@ -118,7 +119,9 @@ impl Processor for HeadSample {
             "probabilistic" => {
                 unused("decision", s.decision.is_some())?;
                 unused("max_traces_per_second", s.max_traces_per_second.is_some())?;
-                let percent = s.percent.ok_or("percent: required for mode = \"probabilistic\"")?;
+                let percent = s
+                    .percent
+                    .ok_or("percent: required for mode = \"probabilistic\"")?;
                 if !(0.0..=100.0).contains(&percent) {
                     return Err(format!("percent: {percent} is not between 0 and 100"));
                 }
@@ -135,7 +138,10 @@ impl Processor for HeadSample {
             "const" => {
                 unused("percent", s.percent.is_some())?;
                 unused("max_traces_per_second", s.max_traces_per_second.is_some())?;
-                Mode::Const(s.decision.ok_or("decision: required for mode = \"const\" (true or false)")?)
+                Mode::Const(
+                    s.decision
+                        .ok_or("decision: required for mode = \"const\" (true or false)")?,
+                )
             }
             "rate-limiting" => {
                 unused("percent", s.percent.is_some())?;
@@ -144,7 +150,9 @@ impl Processor for HeadSample {
                     .max_traces_per_second
                     .ok_or("max_traces_per_second: required for mode = \"rate-limiting\"")?;
                 if !(per_second.is_finite() && per_second > 0.0) {
-                    return Err(format!("max_traces_per_second: {per_second} must be above 0"));
+                    return Err(format!(
+                        "max_traces_per_second: {per_second} must be above 0"
+                    ));
                 }
                 if s.remembered_traces == 0 {
                     return Err("remembered_traces: must be at least 1".into());
@@ -176,7 +184,8 @@ impl Processor for HeadSample {
 
     fn process(&mut self, batch: &Batch) -> Result<(), String> {
         let spans = batch.signal() == Signal::Traces;
-        let priorities = (!self.priority.is_empty()).then(|| batch.attribute(Level::Item, &self.priority));
+        let priorities =
+            (!self.priority.is_empty()).then(|| batch.attribute(Level::Item, &self.priority));
         let mut drops = Vec::new();
         for item in batch.items() {
             let i = item.index();
@@ -199,7 +208,9 @@ impl Processor for HeadSample {
                 (Some(keep), _) => keep,
                 (None, Mode::Const(keep)) => *keep,
                 (None, Mode::RateLimiting(limiter)) => match <[u8; 16]>::try_from(trace_id) {
-                    Ok(id) if id != [0; 16] => limiter.decide(id, item.number(NumberField::TimeUnixNano)),
+                    Ok(id) if id != [0; 16] => {
+                        limiter.decide(id, item.number(NumberField::TimeUnixNano))
+                    }
                     // No trace to decide on (log records outside traces): keep.
                     _ => true,
                 },

@@ -15,7 +15,11 @@ pub fn for_percent(percent: f64, precision: u32) -> u64 {
     if percent <= 0.0 {
         return MAX;
     }
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "percent is in (0, 100), so the product is in (0, 2^56)")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "percent is in (0, 100), so the product is in (0, 2^56)"
+    )]
     let exact = ((1.0 - percent / 100.0) * MAX as f64).round() as u64;
     let drop_bits = 56 - 4 * precision.clamp(1, 14);
     let unit = 1u64 << drop_bits;
@@ -45,10 +49,10 @@ pub fn decode(th: &str) -> Option<u64> {
 /// The randomness of a trace: an explicit `rv` (14 hex digits) if given, else the last 7 bytes
 /// of the trace id. `None` for an all-zero (invalid) trace id.
 pub fn randomness(trace_id: &[u8], rv: Option<&str>) -> Option<u64> {
-    if let Some(rv) = rv.filter(|r| r.len() == 14) {
-        if let Ok(v) = u64::from_str_radix(rv, 16) {
-            return Some(v);
-        }
+    if let Some(rv) = rv.filter(|r| r.len() == 14)
+        && let Ok(v) = u64::from_str_radix(rv, 16)
+    {
+        return Some(v);
     }
     if trace_id.len() != 16 || trace_id.iter().all(|b| *b == 0) {
         return None;
@@ -87,7 +91,10 @@ impl TraceState {
 
     /// The value of `ot` sub-key `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.ot.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.ot
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets (or, with `None`, removes) `ot` sub-key `key`.
@@ -135,7 +142,9 @@ mod tests {
 
     #[test]
     fn randomness_comes_from_the_last_seven_bytes_or_rv() {
-        let id = [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde];
+        let id = [
+            0u8, 1, 2, 3, 4, 5, 6, 7, 8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde,
+        ];
         assert_eq!(randomness(&id, None), Some(0x0012_3456_789a_bcde));
         assert_eq!(randomness(&id, Some("ffffffffffffff")), Some(MAX - 1));
         assert_eq!(randomness(&[0; 16], None), None);
@@ -146,7 +155,10 @@ mod tests {
         let mut ts = TraceState::parse("congo=t61rcWkgMzE, ot=rv:abcdefabcdefab;p:8");
         assert_eq!(ts.get("rv"), Some("abcdefabcdefab"));
         ts.set("th", Some("c".into()));
-        assert_eq!(ts.render(), "ot=th:c;rv:abcdefabcdefab;p:8,congo=t61rcWkgMzE");
+        assert_eq!(
+            ts.render(),
+            "ot=th:c;rv:abcdefabcdefab;p:8,congo=t61rcWkgMzE"
+        );
         assert_eq!(TraceState::parse("").render(), "");
     }
 }

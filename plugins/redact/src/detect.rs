@@ -64,7 +64,10 @@ impl Detector {
                 r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
                 Check::None,
             ),
-            "ipv4" => (r"(?-u:\b)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?-u:\b)", Check::Ipv4),
+            "ipv4" => (
+                r"(?-u:\b)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?-u:\b)",
+                Check::Ipv4,
+            ),
             "ipv6" => (r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*", Check::Ipv6),
             "jwt" => (
                 r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
@@ -141,7 +144,12 @@ impl Detector {
     /// True when this is the card detector and `i` is a Luhn-valid 13–19 digit number.
     pub fn is_card_number(&self, i: i64) -> bool {
         matches!(self.check, Check::Card) && {
-            let digits: Vec<u8> = i.unsigned_abs().to_string().bytes().map(|b| b - b'0').collect();
+            let digits: Vec<u8> = i
+                .unsigned_abs()
+                .to_string()
+                .bytes()
+                .map(|b| b - b'0')
+                .collect();
             (13..=19).contains(&digits.len()) && luhn(&digits)
         }
     }
@@ -152,7 +160,10 @@ impl Detector {
 /// is one) holds a Luhn-valid 13–19 digit number. Other fields tagged 3 only add false alarms.
 pub fn has_card_varint(blob: &[u8]) -> bool {
     let mut at = 0;
-    while let Some(p) = blob.get(at..).and_then(|rest| rest.iter().position(|b| *b == 0x18)) {
+    while let Some(p) = blob
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|b| *b == 0x18))
+    {
         let start = at + p + 1;
         let mut value: u64 = 0;
         for (i, b) in blob.iter().skip(start).take(10).enumerate() {
@@ -192,7 +203,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Within a run of digit groups joined by single spaces or dashes (`4111 1111-1111 1111`),
@@ -265,7 +276,11 @@ fn ssn(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     match parts.as_slice() {
         [area, group, serial] => {
-            *area != "000" && *area != "666" && !area.starts_with('9') && *group != "00" && *serial != "0000"
+            *area != "000"
+                && *area != "666"
+                && !area.starts_with('9')
+                && *group != "00"
+                && *serial != "0000"
         }
         _ => false,
     }
@@ -285,9 +300,18 @@ mod tests {
 
     #[test]
     fn cards_need_luhn_and_may_have_separators() {
-        assert_eq!(found("credit-card", "card 4111 1111 1111 1111 ok"), ["4111 1111 1111 1111"]);
-        assert_eq!(found("credit-card", "x4111-1111-1111-1111y"), ["4111-1111-1111-1111"]);
-        assert_eq!(found("credit-card", "order 12 5500005555555559"), ["5500005555555559"]);
+        assert_eq!(
+            found("credit-card", "card 4111 1111 1111 1111 ok"),
+            ["4111 1111 1111 1111"]
+        );
+        assert_eq!(
+            found("credit-card", "x4111-1111-1111-1111y"),
+            ["4111-1111-1111-1111"]
+        );
+        assert_eq!(
+            found("credit-card", "order 12 5500005555555559"),
+            ["5500005555555559"]
+        );
         assert!(found("credit-card", "order id 4111111111111112").is_empty());
         assert!(found("credit-card", "41111111111111110000 is too long").is_empty());
         let d = Detector::builtin("credit-card").unwrap();
@@ -312,13 +336,28 @@ mod tests {
 
     #[test]
     fn the_other_detectors() {
-        assert_eq!(found("email", "to: ada.l+x@mail.example.org."), ["ada.l+x@mail.example.org"]);
+        assert_eq!(
+            found("email", "to: ada.l+x@mail.example.org."),
+            ["ada.l+x@mail.example.org"]
+        );
         assert_eq!(found("ipv4", "peer 10.1.2.3:80, 999.1.1.1"), ["10.1.2.3"]);
-        assert_eq!(found("ipv6", "from [2001:db8::1]:443 at 10:30:00"), ["2001:db8::1"]);
+        assert_eq!(
+            found("ipv6", "from [2001:db8::1]:443 at 10:30:00"),
+            ["2001:db8::1"]
+        );
         assert_eq!(found("ipv6", "addr:fe80::1."), ["fe80::1"]);
-        assert_eq!(found("us-ssn", "ssn 123-45-6789 / 000-12-3456 / 666-12-3456"), ["123-45-6789"]);
-        assert_eq!(found("aws-access-key", "key=AKIAIOSFODNN7EXAMPLE"), ["AKIAIOSFODNN7EXAMPLE"]);
-        assert_eq!(found("bearer-token", "Authorization: Bearer abc.DEF-123=="), ["Bearer abc.DEF-123=="]);
+        assert_eq!(
+            found("us-ssn", "ssn 123-45-6789 / 000-12-3456 / 666-12-3456"),
+            ["123-45-6789"]
+        );
+        assert_eq!(
+            found("aws-access-key", "key=AKIAIOSFODNN7EXAMPLE"),
+            ["AKIAIOSFODNN7EXAMPLE"]
+        );
+        assert_eq!(
+            found("bearer-token", "Authorization: Bearer abc.DEF-123=="),
+            ["Bearer abc.DEF-123=="]
+        );
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_-1";
         assert_eq!(found("jwt", &format!("token={jwt};")), [jwt]);
     }

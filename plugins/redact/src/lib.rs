@@ -105,7 +105,9 @@ fn patterns(key: &str, list: &[String]) -> Result<Option<RegexSet>, String> {
     if list.is_empty() {
         return Ok(None);
     }
-    RegexSet::new(list).map(Some).map_err(|e| format!("{key}: {e}"))
+    RegexSet::new(list)
+        .map(Some)
+        .map_err(|e| format!("{key}: {e}"))
 }
 
 impl Redactor {
@@ -127,7 +129,10 @@ impl Redactor {
                 return Err("hash_key: required when action = \"hash\" (at least 16 bytes; keep it secret, e.g. hash_key = \"${REDACT_HASH_KEY}\")".into());
             }
             (Action::Hash, Some(k)) if k.len() < 16 => {
-                return Err(format!("hash_key: {} bytes is too short; use at least 16", k.len()));
+                return Err(format!(
+                    "hash_key: {} bytes is too short; use at least 16",
+                    k.len()
+                ));
             }
             (Action::Hash, Some(k)) => k.into_bytes(),
             (_, Some(_)) => return Err("hash_key: only used with action = \"hash\"".into()),
@@ -154,7 +159,10 @@ impl Redactor {
                 return Err(format!("custom_patterns[{i}].name: must not be empty"));
             }
             let r = Regex::new(&c.regex).map_err(|e| {
-                format!("custom_patterns[{i}].regex: invalid regex {:?}: {e}", c.regex)
+                format!(
+                    "custom_patterns[{i}].regex: invalid regex {:?}: {e}",
+                    c.regex
+                )
             })?;
             if r.is_match("") {
                 return Err(format!(
@@ -180,9 +188,9 @@ impl Redactor {
             .chain(s.blocked_keys.iter().map(|k| Some(regex::escape(k))))
             .collect();
         let blob_filter = match loose {
-            Some(p) if allowed.is_none() && blocked_patterns.is_none() => Some(
-                regex::bytes::RegexSet::new(p).map_err(|e| format!("detectors: {e}"))?,
-            ),
+            Some(p) if allowed.is_none() && blocked_patterns.is_none() => {
+                Some(regex::bytes::RegexSet::new(p).map_err(|e| format!("detectors: {e}"))?)
+            }
             _ => None,
         };
         let r = Redactor {
@@ -218,13 +226,19 @@ impl Redactor {
     pub(crate) fn allowed(&self, key: &str) -> bool {
         match &self.allowed {
             None => true,
-            Some((keys, pats)) => keys.contains(key) || pats.as_ref().is_some_and(|p| p.is_match(key)),
+            Some((keys, pats)) => {
+                keys.contains(key) || pats.as_ref().is_some_and(|p| p.is_match(key))
+            }
         }
     }
 
     /// True when `key`'s whole value is redacted.
     pub(crate) fn blocked(&self, key: &str) -> bool {
-        self.blocked.contains(key) || self.blocked_patterns.as_ref().is_some_and(|p| p.is_match(key))
+        self.blocked.contains(key)
+            || self
+                .blocked_patterns
+                .as_ref()
+                .is_some_and(|p| p.is_match(key))
     }
 
     /// True when `s` is already this redactor's output (so redacting twice changes nothing).
@@ -251,7 +265,9 @@ impl Redactor {
                 // A card number hashes the same however it was written (spaces, dashes, int).
                 let digits: String = found.chars().filter(char::is_ascii_digit).collect();
                 let card_like = digits.len() >= 13
-                    && found.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+                    && found
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
                 mac.update(if card_like { &digits } else { found }.as_bytes());
                 let digest = mac.finalize().into_bytes();
                 // Letters a–p, no digits: the output never looks like a card, SSN or key.
@@ -435,10 +451,16 @@ mod tests {
             assert!(out.is_some() && pass.changed(), "{s:?}");
         }
         let clean = one_span(V::StringValue("GET /api/v1/orders/42?page=7".into()));
-        assert!(!r.may_need_redaction(&clean), "nothing to redact, nothing to decode");
+        assert!(
+            !r.may_need_redaction(&clean),
+            "nothing to redact, nothing to decode"
+        );
         let key = Redactor::from_config(r#"{"blocked_keys":["k"]}"#).unwrap();
         assert!(key.may_need_redaction(&clean), "a blocked key is seen");
         let allow = Redactor::from_config(r#"{"allowed_keys":["x"]}"#).unwrap();
-        assert!(allow.may_need_redaction(&clean), "allow-lists always decode");
+        assert!(
+            allow.may_need_redaction(&clean),
+            "allow-lists always decode"
+        );
     }
 }

@@ -82,10 +82,10 @@ impl<'r> Pass<'r> {
                 self.scope(sl.scope.as_mut());
                 for log in &mut sl.log_records {
                     self.text(&mut log.event_name, "log.event_name");
-                    if let Some(body) = &mut log.body {
-                        if let Outcome::Remove = self.value(body, "log.body", true) {
-                            body.value = Some(V::StringValue(self.r.mask.clone()));
-                        }
+                    if let Some(body) = &mut log.body
+                        && let Outcome::Remove = self.value(body, "log.body", true)
+                    {
+                        body.value = Some(V::StringValue(self.r.mask.clone()));
                     }
                     self.attributes(&mut log.attributes);
                 }
@@ -183,10 +183,10 @@ impl<'r> Pass<'r> {
         if !self.r.blocked(key) {
             return self.value(v, key, nested);
         }
-        if let Some(V::StringValue(s)) = &v.value {
-            if self.r.is_redacted(s) {
-                return Outcome::Keep;
-            }
+        if let Some(V::StringValue(s)) = &v.value
+            && self.r.is_redacted(s)
+        {
+            return Outcome::Keep;
         }
         self.count(key, 1);
         match self.r.action {
@@ -229,7 +229,11 @@ impl<'r> Pass<'r> {
                 for item in &mut a.values {
                     changed |= !matches!(self.value(item, label, true), Outcome::Keep);
                 }
-                if changed { Outcome::Changed } else { Outcome::Keep }
+                if changed {
+                    Outcome::Changed
+                } else {
+                    Outcome::Keep
+                }
             }
             Some(V::KvlistValue(kvs)) => {
                 let mut changed = false;
@@ -250,7 +254,11 @@ impl<'r> Pass<'r> {
                         changed |= !matches!(outcome, Outcome::Keep);
                     }
                 }
-                if changed { Outcome::Changed } else { Outcome::Keep }
+                if changed {
+                    Outcome::Changed
+                } else {
+                    Outcome::Keep
+                }
             }
             _ => Outcome::Keep,
         }
