@@ -130,6 +130,11 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:redcat\""),
             "weir.toml:13:10: processors.p.plugin: unknown built-in plugin \"builtin:redcat\" (this build has: builtin:noop, builtin:enrich, builtin:redact, builtin:filter, builtin:head-sample)",
         ),
+        (
+            "a built-in plugin rejecting its config",
+            replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:redact\"\nconfig = { detectors = [\"email\", \"phone\"] }"),
+            "weir.toml:13:10: processors.p.plugin: plugin p: init rejected its config: detectors[1]: unknown detector \"phone\" (one of: credit-card, email, ipv4, ipv6, jwt, bearer-token, aws-access-key, us-ssn; or add it to custom_patterns)",
+        ),
     ]
 }
 
