@@ -129,7 +129,7 @@ impl Plugins {
         telemetry: &Telemetry,
     ) -> anyhow::Result<Box<dyn Stage>> {
         if p.plugin.get_ref() == "builtin:noop" {
-            return Ok(Box::new(Noop::new(name, p.on_error.into())));
+            return Ok(Box::new(Noop::new(name, p.failure_policy())));
         }
         let Some(plugin) = self.loaded.get(name) else {
             bail!("processor {name} was not loaded")
@@ -137,7 +137,7 @@ impl Plugins {
         Ok(Box::new(ProcessorStage::new(
             plugin.clone(),
             signal,
-            p.on_error.into(),
+            p.failure_policy(),
             BreakerSettings::default(),
             telemetry.plugin(name, pipeline, signal),
         )))

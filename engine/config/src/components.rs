@@ -170,10 +170,11 @@ where
 pub struct ProcessorConfig {
     /// `builtin:<name>` for a plugin shipped inside Weir, or a path to a component file.
     pub plugin: Spanned<String>,
-    /// What happens to a batch when the plugin fails: `"pass"` (default) hands it on unchanged,
-    /// `"drop"` drops it and counts it, `"refuse"` refuses it upstream when possible.
+    /// What happens to a batch when the plugin fails: `"pass"` hands it on unchanged, `"drop"`
+    /// drops it and counts it, `"refuse"` refuses it upstream when possible. Unset: the
+    /// plugin's default ([`ProcessorConfig::failure_policy`]).
     #[serde(default)]
-    pub on_error: OnError,
+    pub on_error: Option<OnError>,
     /// Handed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
@@ -187,6 +188,18 @@ pub struct ProcessorConfig {
     /// sockets).
     #[serde(default)]
     pub grants: GrantsConfig,
+}
+
+impl ProcessorConfig {
+    /// The failure policy: `on_error` if set, else `drop` for `builtin:redact` (failing open
+    /// would pass secrets on unredacted) and `pass` for every other plugin.
+    pub fn failure_policy(&self) -> FailurePolicy {
+        match self.on_error {
+            Some(o) => o.into(),
+            None if self.plugin.get_ref() == "builtin:redact" => FailurePolicy::Drop,
+            None => FailurePolicy::Pass,
+        }
+    }
 }
 
 fn default_plugin_timeout() -> Seconds {

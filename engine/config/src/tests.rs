@@ -1,6 +1,7 @@
 //! Config parsing and validation, by example.
 
 use super::*;
+use weir_core::FailurePolicy;
 
 fn parse(text: &str) -> Result<Config, String> {
     Config::parse("weir.toml", text, &|k| {
@@ -109,4 +110,25 @@ fn serde_errors_name_the_key() {
         err.starts_with("weir.toml:3:1: exporters.a.verbosty: unknown field `verbosty`"),
         "{err}"
     );
+}
+
+#[test]
+fn redaction_fails_closed_unless_told_otherwise() {
+    let with = |processors: &str| {
+        let text = GOOD.replace(
+            "[pipelines.logs]\nreceivers = [\"otlp\"]\nexporters = [\"debug\"]",
+            &format!(
+                "[pipelines.logs]\nreceivers = [\"otlp\"]\nexporters = [\"debug\"]\nprocessors = [\"a\", \"b\", \"c\"]\n{processors}"
+            ),
+        );
+        parse(&text).expect("valid")
+    };
+    let c = with(
+        "[processors.a]\nplugin = \"builtin:redact\"\n\
+         [processors.b]\nplugin = \"builtin:redact\"\non_error = \"pass\"\n\
+         [processors.c]\nplugin = \"builtin:enrich\"\n",
+    );
+    assert_eq!(c.processors["a"].failure_policy(), FailurePolicy::Drop);
+    assert_eq!(c.processors["b"].failure_policy(), FailurePolicy::Pass);
+    assert_eq!(c.processors["c"].failure_policy(), FailurePolicy::Pass);
 }
