@@ -1,6 +1,7 @@
 //! A Python plugin written with the thin SDK (`plugins/python/weir_plugin.py`) and built with
 //! componentize-py runs through the real host: it tags items and resources, passes its config
-//! check, and has no WASI imports left for the sandbox to refuse.
+//! check, counts through the `metrics` import, and has no WASI imports left for the sandbox to
+//! refuse.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -31,7 +32,8 @@ fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
     let config = r#"{"attributes":{"team":"payments"},"resource":{"env":"prod"}}"#;
     let plugin =
         Arc::new(ProcessorPlugin::load(engine, "pytag", &path, config.into(), settings).unwrap());
-    let (mut stage, _) = plugins::stage(plugin, FailurePolicy::Pass, BreakerSettings::default());
+    let (mut stage, telemetry) =
+        plugins::stage(plugin, FailurePolicy::Pass, BreakerSettings::default());
     let mut batch = traces(20, 2);
     stage.process(&mut batch).unwrap();
     assert_eq!(
@@ -41,4 +43,11 @@ fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
     let Batch::Traces(r) = &batch else { panic!() };
     let res = r.resource_spans[0].resource.as_ref().unwrap();
     assert!(res.attributes.iter().any(|kv| kv.key == "env"));
+    // The plugin counts what it tagged through the `metrics` import.
+    let counted = weir_tests::gateway::sample(
+        &telemetry.render(),
+        "weir_plugin_counter_total",
+        &[("counter", "tagged"), ("label", "items")],
+    );
+    assert_eq!(counted, 20.0);
 }

@@ -36,7 +36,10 @@ def load(app_dir):
 class TagTest(unittest.TestCase):
     def test_tags_items_and_resources(self):
         tag = load("tag").Tag
+        weir_plugin.COUNTS.clear()
         out = weir_plugin.run(tag, {"attributes": {"team": "payments"}, "resource": {"env": "prod"}}, TRACES)
+        spans = out["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        self.assertEqual(weir_plugin.COUNTS, {("tagged", "items"): len(spans)})
         rs = out["resourceSpans"][0]
         self.assertIn({"key": "env", "value": {"stringValue": "prod"}}, rs["resource"]["attributes"])
         for span in rs["scopeSpans"][0]["spans"]:

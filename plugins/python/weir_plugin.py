@@ -52,6 +52,29 @@ def log(level, message):
     _log.log(getattr(_log.LogLevel, level.upper()), message)
 
 
+# Counts recorded outside a component (plain-Python tests), by (name, label).
+COUNTS = {}
+
+
+def counter_add(name, label, delta=1):
+    """Adds `delta` to the plugin's counter `name` with label `label`, shown in Weir's /metrics as
+    weir_plugin_counter_total{counter=name, label=label}. Counts from a failed call are discarded;
+    keep labels bounded (config or attribute keys, never values). Outside a component the counts
+    go to `COUNTS` so tests can check them."""
+    if _metrics is None:  # plain Python: tests
+        COUNTS[(name, label)] = COUNTS.get((name, label), 0) + delta
+        return
+    _metrics.counter_add(name, label, delta)
+
+
+# Imported now, while componentize-py pre-initialises the component: a component built with
+# --stub-wasi has no filesystem to import modules from at run time.
+try:
+    from wit_world.imports import metrics as _metrics
+except ImportError:
+    _metrics = None
+
+
 try:  # inside a component, built with --stub-wasi: there is no stdout, use the log
     import wit_world  # noqa: F401
 

@@ -15,6 +15,7 @@ class Tag(weir_plugin.Processor):
             batch.set_attribute(k, v)
         for k, v in self.resource.items():
             batch.set_attribute(k, v, level=weir_plugin.RESOURCE)
+        weir_plugin.counter_add("tagged", "items", len(batch))
 
 
 WitWorld = weir_plugin.export(Tag)
