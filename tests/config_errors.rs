@@ -133,7 +133,12 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "a built-in plugin rejecting its config",
             replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:redact\"\nconfig = { detectors = [\"email\", \"phone\"] }"),
-            "weir.toml:13:10: processors.p.plugin: plugin p: init rejected its config: detectors[1]: unknown detector \"phone\" (one of: credit-card, email, ipv4, ipv6, jwt, bearer-token, aws-access-key, us-ssn; or add it to custom_patterns)",
+            "weir.toml:14:34: processors.p.config.detectors[1]: plugin p rejected its config: unknown detector \"phone\" (one of: credit-card, email, ipv4, ipv6, jwt, bearer-token, aws-access-key, us-ssn; or add it to custom_patterns)",
+        ),
+        (
+            "a built-in plugin missing a key in its config table",
+            replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:redact\"\n\n[processors.p.config]\naction = \"hash\""),
+            "weir.toml:15:1: processors.p.config: plugin p rejected its config: hash_key: required when action = \"hash\" (at least 16 bytes; keep it secret, e.g. hash_key = \"${REDACT_HASH_KEY}\")",
         ),
     ]
 }

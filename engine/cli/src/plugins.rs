@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use weir_config::{Config, ProcessorConfig};
+use weir_config::{Config, PathStep, ProcessorConfig};
 use weir_core::telemetry::Telemetry;
 use weir_core::{Signal, Stage, blocking};
 use weir_pipeline::Noop;
@@ -107,6 +107,12 @@ impl Plugins {
                 Ok(())
             }
             Err(e) => {
+                if let weir_wasm::Error::Init { message, .. } = &e
+                    && let Some(rejected) = message.strip_prefix("init rejected its config: ")
+                    && let Some(d) = config_diagnostic(config, name, rejected)
+                {
+                    bail!("{d}");
+                }
                 bail!(
                     "{}",
                     config.diagnostic(
@@ -141,5 +147,94 @@ impl Plugins {
             BreakerSettings::default(),
             telemetry.plugin(name, pipeline, signal),
         )))
+    }
+}
+
+/// Points a plugin's complaint about its config at the line that holds the value: an `init`
+/// message `detectors[1]: unknown detector …` (first-party plugins write them so) becomes
+/// `weir.toml:L:C: processors.<name>.config.detectors[1]: plugin <name> rejected its config:
+/// unknown detector …`. When the path is not in the file (a missing key, or a message that
+/// does not start with a path) it points at the `config` table with the whole message. `None`
+/// if the processor has no `config` table to point into.
+fn config_diagnostic(
+    config: &Config,
+    name: &str,
+    rejected: &str,
+) -> Option<weir_config::Diagnostic> {
+    let table = [
+        PathStep::Key("processors"),
+        PathStep::Key(name),
+        PathStep::Key("config"),
+    ];
+    if let Some((path, rest)) = rejected.split_once(": ")
+        && let Some(steps) = parse_path(path)
+    {
+        let full: Vec<PathStep<'_>> = table.iter().copied().chain(steps).collect();
+        if let Some((span, found)) = config.locate(&full)
+            && found == full.len()
+        {
+            return Some(config.diagnostic(
+                span,
+                format!("processors.{name}.config.{path}"),
+                format!("plugin {name} rejected its config: {rest}"),
+            ));
+        }
+    }
+    let (span, found) = config.locate(&table)?;
+    (found == table.len()).then(|| {
+        config.diagnostic(
+            span,
+            format!("processors.{name}.config"),
+            format!("plugin {name} rejected its config: {rejected}"),
+        )
+    })
+}
+
+/// `a.b[2].c` as path steps; `None` unless the whole text is such a path.
+fn parse_path(path: &str) -> Option<Vec<PathStep<'_>>> {
+    let mut steps = Vec::new();
+    for part in path.split('.') {
+        let (key, mut indices) = part.split_once('[').map_or((part, ""), |(k, i)| (k, i));
+        let key_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !key_ok {
+            return None;
+        }
+        steps.push(PathStep::Key(key));
+        while !indices.is_empty() {
+            let (index, after) = indices.split_once(']')?;
+            steps.push(PathStep::Index(index.parse().ok()?));
+            indices = match after {
+                "" => "",
+                a => a.strip_prefix('[')?,
+            };
+        }
+    }
+    Some(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_paths_parse_into_steps() {
+        use PathStep::{Index, Key};
+        assert_eq!(
+            parse_path("actions[0].patterns[12].regex"),
+            Some(vec![
+                Key("actions"),
+                Index(0),
+                Key("patterns"),
+                Index(12),
+                Key("regex")
+            ])
+        );
+        assert_eq!(parse_path("percent"), Some(vec![Key("percent")]));
+        assert_eq!(parse_path("invalid config"), None);
+        assert_eq!(parse_path("a[x]"), None);
+        assert_eq!(parse_path("a[1"), None);
     }
 }

@@ -82,6 +82,15 @@ pub struct Config {
     source: (String, String),
 }
 
+/// One step of a path into the config document, for [`Config::locate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    /// A table key.
+    Key(&'a str),
+    /// An array index.
+    Index(usize),
+}
+
 /// One resolved pipeline: every name it lists exists.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -115,6 +124,35 @@ impl Config {
             text: &self.source.1,
         };
         src.at(span, key, message)
+    }
+
+    /// The span of the value at `path` (table keys and array indices from the document root)
+    /// in this config's text, and how many steps of `path` were found: if only a prefix exists,
+    /// the span is the deepest value that does. `None` if not even the first step exists. Used
+    /// to point a plugin's complaint about its `config` (e.g. `detectors[1]`) at its line.
+    pub fn locate(&self, path: &[PathStep<'_>]) -> Option<(std::ops::Range<usize>, usize)> {
+        use toml::de::{DeTable, DeValue};
+        let doc = DeTable::parse(&self.source.1).ok()?;
+        let mut found: Option<(std::ops::Range<usize>, usize)> = None;
+        let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
+        let mut array: Option<&[toml::Spanned<DeValue<'_>>]> = None;
+        for (depth, step) in path.iter().enumerate() {
+            let next = match (step, table, array) {
+                (PathStep::Key(k), Some(t), _) => {
+                    t.iter().find(|(key, _)| key.get_ref() == k).map(|(_, v)| v)
+                }
+                (PathStep::Index(i), _, Some(a)) => a.get(*i),
+                _ => None,
+            };
+            let Some(v) = next else { break };
+            found = Some((v.span(), depth + 1));
+            (table, array) = match v.get_ref() {
+                DeValue::Table(t) => (Some(t), None),
+                DeValue::Array(a) => (None, Some(a.as_ref())),
+                _ => (None, None),
+            };
+        }
+        found
     }
 
     /// Resolves a path written in this config: relative paths are taken from the directory of
