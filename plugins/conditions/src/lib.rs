@@ -290,9 +290,11 @@ fn equals(want: &Json, v: ValueRef<'_>) -> bool {
     match (want, v) {
         (Json::String(w), ValueRef::Str(s)) => w == s,
         (Json::Bool(w), ValueRef::Bool(b)) => *w == b,
-        (Json::Number(w), ValueRef::Int(i)) => {
-            w.as_i64() == Some(i) || w.as_f64().is_some_and(|f| f == i as f64)
-        }
+        // Integers compare exactly; only a float in the config compares as a float.
+        (Json::Number(w), ValueRef::Int(i)) => match w.as_i64() {
+            Some(w) => w == i,
+            None => w.is_f64() && w.as_f64().is_some_and(|f| f == i as f64),
+        },
         (Json::Number(w), ValueRef::Double(d)) => w.as_f64() == Some(d),
         _ => false,
     }

@@ -165,6 +165,9 @@ impl Action {
             }
             "rename" => {
                 no_source("rename")?;
+                if c.to.as_deref() == Some(c.key.as_str()) {
+                    return Err(format!("{at}.to: renaming {:?} to itself", c.key));
+                }
                 Op::Rename(
                     c.to.clone()
                         .ok_or(format!("{at}.to: `rename` needs `to`"))?,

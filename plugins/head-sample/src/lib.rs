@@ -81,7 +81,10 @@ impl RateLimiter {
         if let Some(d) = self.decided.get(&trace) {
             return *d;
         }
-        if at_nanos > self.now_nanos {
+        // A timestamp far ahead of the clock (a skewed client) must not stall the refill for
+        // everyone else; items without a timestamp (0) do not move the clock.
+        let far_ahead = self.now_nanos > 0 && at_nanos > self.now_nanos + 3_600_000_000_000;
+        if at_nanos > self.now_nanos && !far_ahead {
             if self.now_nanos > 0 {
                 #[expect(clippy::cast_precision_loss, reason = "nanoseconds to seconds")]
                 let elapsed = (at_nanos - self.now_nanos) as f64 / 1e9;
@@ -194,22 +197,23 @@ impl Processor for HeadSample {
                 .and_then(|p| priority(p.get(i as usize)?));
             let trace_id = item.trace_id();
             let keep = match (forced, &mut self.mode) {
-                (Some(keep), Mode::Probabilistic { .. }) => {
-                    if keep && spans {
-                        // Kept regardless of randomness: the item's probability is 1.
-                        let mut ts = TraceState::parse(item.text(TextField::TraceState));
-                        if ts.get("th") != Some("0") {
-                            ts.set("th", Some("0".into()));
-                            item.set_text(TextField::TraceState, ts.render());
-                        }
-                    }
-                    keep
-                }
+                // A forced keep leaves `tracestate` alone: a downstream sampler may raise an
+                // upstream threshold, never lower it, and this keep says nothing about the
+                // trace's probability.
                 (Some(keep), _) => keep,
                 (None, Mode::Const(keep)) => *keep,
                 (None, Mode::RateLimiting(limiter)) => match <[u8; 16]>::try_from(trace_id) {
                     Ok(id) if id != [0; 16] => {
-                        limiter.decide(id, item.number(NumberField::TimeUnixNano))
+                        let keep = limiter.decide(id, item.number(NumberField::TimeUnixNano));
+                        if keep && spans {
+                            // A decision of unknown probability: `th` no longer holds.
+                            let mut ts = TraceState::parse(item.text(TextField::TraceState));
+                            if ts.get("th").is_some() {
+                                ts.set("th", None);
+                                item.set_text(TextField::TraceState, ts.render());
+                            }
+                        }
+                        keep
                     }
                     // No trace to decide on (log records outside traces): keep.
                     _ => true,
@@ -224,10 +228,19 @@ impl Processor for HeadSample {
                         // No trace to decide on (log records outside traces): keep.
                         None => true,
                         Some(r) => {
-                            let upstream = ts.get("th").and_then(threshold::decode);
+                            let mut upstream = ts.get("th").and_then(threshold::decode);
+                            let had_th = ts.get("th").is_some();
+                            // An upstream threshold the randomness does not pass (or one that
+                            // does not parse) is inconsistent: erase it and decide alone.
+                            if upstream.is_some_and(|u| r < u) {
+                                upstream = None;
+                            }
                             let t = upstream.unwrap_or(0).max(*threshold);
                             let keep = r >= t;
-                            if keep && spans && upstream != Some(t) {
+                            if keep
+                                && spans
+                                && (upstream != Some(t) || had_th && upstream.is_none())
+                            {
                                 ts.set("th", Some(threshold::encode(t)));
                                 item.set_text(TextField::TraceState, ts.render());
                             }

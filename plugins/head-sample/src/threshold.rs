@@ -21,7 +21,18 @@ pub fn for_percent(percent: f64, precision: u32) -> u64 {
         reason = "percent is in (0, 100), so the product is in (0, 2^56)"
     )]
     let exact = ((1.0 - percent / 100.0) * MAX as f64).round() as u64;
-    let drop_bits = 56 - 4 * precision.clamp(1, 14);
+    // Leading `f`s (tiny percentages) and leading `0`s (percentages near 100) are not
+    // significant digits: like the specification's algorithm and the Collector, count the
+    // precision after them, so 0.001% does not round to a much larger probability.
+    let hex = format!("{exact:014x}");
+    let leading = hex
+        .bytes()
+        .take_while(|b| *b == b'f')
+        .count()
+        .max(hex.bytes().take_while(|b| *b == b'0').count());
+    let digits = (precision.clamp(1, 14) as usize + leading).min(14);
+    #[expect(clippy::cast_possible_truncation, reason = "at most 14")]
+    let drop_bits = 56 - 4 * digits as u32;
     let unit = 1u64 << drop_bits;
     // Round to the nearest representable threshold, never to MAX (which would mean "never").
     let rounded = (exact + unit / 2) / unit * unit;
@@ -49,8 +60,11 @@ pub fn decode(th: &str) -> Option<u64> {
 /// The randomness of a trace: an explicit `rv` (14 hex digits) if given, else the last 7 bytes
 /// of the trace id. `None` for an all-zero (invalid) trace id.
 pub fn randomness(trace_id: &[u8], rv: Option<&str>) -> Option<u64> {
-    if let Some(rv) = rv.filter(|r| r.len() == 14)
-        && let Ok(v) = u64::from_str_radix(rv, 16)
+    if let Some(rv) = rv.filter(|r| {
+        r.len() == 14
+            && r.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }) && let Ok(v) = u64::from_str_radix(rv, 16)
     {
         return Some(v);
     }
@@ -134,7 +148,10 @@ mod tests {
         assert_eq!(encode(for_percent(25.0, 4)), "c");
         assert_eq!(encode(for_percent(50.0, 4)), "8");
         assert_eq!(encode(for_percent(100.0, 4)), "0");
-        assert_eq!(encode(for_percent(1.0, 4)), "fd71");
+        assert_eq!(encode(for_percent(1.0, 4)), "fd70a");
+        // Precision counts after leading f's / 0's.
+        assert_eq!(encode(for_percent(0.001, 4)), "ffff583a");
+        assert_eq!(encode(for_percent(99.99, 4)), "00068dc");
         assert_eq!(decode("8"), Some(MAX / 2));
         assert_eq!(decode("e666"), Some(0xe666 << 40));
         assert_eq!(decode("xyz"), None);

@@ -118,7 +118,8 @@ impl Detector {
 
     /// Appends the byte ranges of `s` this detector finds.
     pub fn find(&self, s: &str, out: &mut Vec<(usize, usize)>) {
-        for m in self.regex.find_iter(s) {
+        // Empty matches (a custom pattern like `(?:x)?\b`) would insert masks into clean text.
+        for m in self.regex.find_iter(s).filter(|m| !m.is_empty()) {
             match self.check {
                 Check::None => out.push((m.start(), m.end())),
                 Check::Card => cards(m.as_str(), m.start(), out),
@@ -187,6 +188,42 @@ pub fn has_card_varint(blob: &[u8]) -> bool {
     false
 }
 
+/// True when an encoded OTLP request may hold a card number as a whole-number double:
+/// somewhere a fixed64 tagged as field 4 (`AnyValue.double_value`) holds one.
+pub fn has_card_double(blob: &[u8]) -> bool {
+    blob.windows(9).any(|w| {
+        w[0] == 0x21 && {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&w[1..]);
+            card_double(f64::from_le_bytes(b))
+        }
+    })
+}
+
+/// A double that is a whole number small enough to be exact and a Luhn-valid card number.
+pub fn card_double(d: f64) -> bool {
+    // Integers are exact in f64 up to 2^53 (16 digits): card numbers fit.
+    d.is_finite() && d.fract() == 0.0 && d.abs() < 9.0e18 && {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked to be a whole number below 9e18"
+        )]
+        let i = d as i64;
+        card_int(i)
+    }
+}
+
+/// A Luhn-valid 13–19 digit integer.
+pub fn card_int(i: i64) -> bool {
+    let digits: Vec<u8> = i
+        .unsigned_abs()
+        .to_string()
+        .bytes()
+        .map(|b| b - b'0')
+        .collect();
+    (13..=19).contains(&digits.len()) && luhn(&digits)
+}
+
 /// The Luhn checksum over decimal digits.
 pub fn luhn(digits: &[u8]) -> bool {
     let sum: u32 = digits
@@ -228,25 +265,20 @@ fn cards(run: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
     if total < 13 {
         return;
     }
-    let mut g = 0;
-    while g < groups.len() {
-        let mut best = None;
-        let mut digits = Vec::with_capacity(19);
-        for (h, &(a, b)) in groups.iter().enumerate().skip(g) {
+    // Every Luhn-valid span of whole groups, from every starting group: a valid span that
+    // happens to start earlier must not hide the card that overlaps its end. The caller merges
+    // overlapping ranges.
+    let mut digits = Vec::with_capacity(19);
+    for g in 0..groups.len() {
+        digits.clear();
+        for &(a, b) in groups.iter().skip(g) {
             digits.extend(run.as_bytes()[a..b].iter().map(|d| d - b'0'));
             if digits.len() > 19 {
                 break;
             }
             if digits.len() >= 13 && luhn(&digits) {
-                best = Some(h);
+                out.push((offset + groups[g].0, offset + b));
             }
-        }
-        match best {
-            Some(h) => {
-                out.push((offset + groups[g].0, offset + groups[h].1));
-                g = h + 1;
-            }
-            None => g += 1,
         }
     }
 }
@@ -311,6 +343,17 @@ mod tests {
         assert_eq!(
             found("credit-card", "order 12 5500005555555559"),
             ["5500005555555559"]
+        );
+        // A Luhn-valid prefix must not hide the card overlapping its end.
+        let hidden = "2024 0000 4111 1111 1111 1111";
+        let d = Detector::builtin("credit-card").unwrap();
+        let mut ranges = Vec::new();
+        d.find(hidden, &mut ranges);
+        assert!(
+            ranges
+                .iter()
+                .any(|&(a, b)| &hidden[a..b] == "4111 1111 1111 1111"),
+            "{ranges:?}"
         );
         assert!(found("credit-card", "order id 4111111111111112").is_empty());
         assert!(found("credit-card", "41111111111111110000 is too long").is_empty());

@@ -209,6 +209,17 @@ impl Redactor {
         if r.redact_text(&r.mask).is_some() {
             return Err(format!("mask: {:?} would itself be redacted", r.mask));
         }
+        if action == Action::Hash && r.redact_text("hmac:abcdefghijklmnop").is_some() {
+            return Err(
+                "custom_patterns: a pattern matches the hash output (`hmac:` and 16 letters a-p), so redacting twice would hash the hash"
+                    .into(),
+            );
+        }
+        if let Some(k) = r.ignored.iter().find(|k| r.blocked(k)) {
+            return Err(format!(
+                "ignored_keys: {k:?} is also blocked (blocked_keys or blocked_key_patterns); a key cannot be both"
+            ));
+        }
         Ok(r)
     }
 
@@ -219,7 +230,9 @@ impl Redactor {
         let Some(filter) = &self.blob_filter else {
             return true;
         };
-        filter.is_match(blob) || (self.card.is_some() && detect::has_card_varint(blob))
+        filter.is_match(blob)
+            || (self.card.is_some()
+                && (detect::has_card_varint(blob) || detect::has_card_double(blob)))
     }
 
     /// True when attribute `key` survives the allow-list.
@@ -246,6 +259,11 @@ impl Redactor {
         s == self.mask
             || s.strip_prefix("hmac:")
                 .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| (b'a'..=b'p').contains(&b)))
+    }
+
+    /// True when the card detector is on.
+    pub(crate) fn card_enabled(&self) -> bool {
+        self.card.is_some()
     }
 
     /// True when `i` is a card number and the card detector is on.
@@ -364,7 +382,12 @@ pub(crate) fn canonical(v: &AnyValue) -> String {
         Some(V::IntValue(i)) => i.to_string(),
         Some(V::DoubleValue(d)) => d.to_string(),
         Some(V::BoolValue(b)) => b.to_string(),
-        other => format!("{other:?}"),
+        // Arrays, maps and bytes: their protobuf encoding, which is stable across builds.
+        _ => v
+            .encode_to_vec()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
     }
 }
 
@@ -443,6 +466,8 @@ mod tests {
             V::StringValue("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.x".into()),
             V::IntValue(4_111_111_111_111_111),
             V::IntValue(-4_111_111_111_111_111),
+            V::DoubleValue(4_111_111_111_111_111.0),
+            V::BytesValue(b"mail ada@example.com".to_vec()),
         ];
         for s in secrets {
             let blob = one_span(s.clone());
@@ -450,6 +475,17 @@ mod tests {
             let (out, pass) = r.redact_otlp(Signal::Traces, &blob).unwrap();
             assert!(out.is_some() && pass.changed(), "{s:?}");
         }
+        // A secret in a key is redacted in the key, and the count's label is the redacted key.
+        let mut req =
+            ExportTraceServiceRequest::decode(one_span(V::IntValue(1)).as_slice()).unwrap();
+        req.resource_spans[0].scope_spans[0].spans[0].attributes[0].key =
+            "user:ada@example.com".into();
+        let counts = r.redact_traces(&mut req);
+        assert_eq!(
+            req.resource_spans[0].scope_spans[0].spans[0].attributes[0].key,
+            "user:****"
+        );
+        assert_eq!(counts.keys().collect::<Vec<_>>(), ["user:****"]);
         let clean = one_span(V::StringValue("GET /api/v1/orders/42?page=7".into()));
         assert!(
             !r.may_need_redaction(&clean),

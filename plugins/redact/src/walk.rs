@@ -58,12 +58,14 @@ impl<'r> Pass<'r> {
                 self.scope(ss.scope.as_mut());
                 for span in &mut ss.spans {
                     self.text(&mut span.name, "span.name");
+                    self.text(&mut span.trace_state, "span.trace_state");
                     self.attributes(&mut span.attributes);
                     for e in &mut span.events {
                         self.text(&mut e.name, "event.name");
                         self.attributes(&mut e.attributes);
                     }
                     for l in &mut span.links {
+                        self.text(&mut l.trace_state, "link.trace_state");
                         self.attributes(&mut l.attributes);
                     }
                     if let Some(status) = &mut span.status {
@@ -82,6 +84,7 @@ impl<'r> Pass<'r> {
                 self.scope(sl.scope.as_mut());
                 for log in &mut sl.log_records {
                     self.text(&mut log.event_name, "log.event_name");
+                    self.text(&mut log.severity_text, "log.severity_text");
                     if let Some(body) = &mut log.body
                         && let Outcome::Remove = self.value(body, "log.body", true)
                     {
@@ -107,6 +110,7 @@ impl<'r> Pass<'r> {
     }
 
     fn metric(&mut self, m: &mut Metric) {
+        self.attributes(&mut m.metadata);
         let Some(data) = &mut m.data else { return };
         macro_rules! points {
             ($points:expr) => {
@@ -166,29 +170,36 @@ impl<'r> Pass<'r> {
             if self.r.ignored.contains(&kv.key) {
                 return true;
             }
+            // Keys are data too (`user:ada@example.com`); the redacted key is also the label
+            // counts are filed under, so no secret reaches /metrics.
+            if let Some((new, n)) = self.r.redact_text(&kv.key) {
+                kv.key = new;
+                self.count(&kv.key, n);
+            }
             if !self.r.allowed(&kv.key) {
                 self.count(&kv.key, 1);
                 return false;
             }
             let label = kv.key.clone();
             match &mut kv.value {
-                Some(v) => !matches!(self.keyed(&label, v, false), Outcome::Remove),
+                Some(v) => !matches!(self.keyed(&label, &label, v, false), Outcome::Remove),
                 None => true,
             }
         });
     }
 
     /// A value under `key`: whole-value redaction if the key is blocked, else the detectors.
-    fn keyed(&mut self, key: &str, v: &mut AnyValue, nested: bool) -> Outcome {
+    /// Counts go under `label` (the top-level key or location).
+    fn keyed(&mut self, key: &str, label: &str, v: &mut AnyValue, nested: bool) -> Outcome {
         if !self.r.blocked(key) {
-            return self.value(v, key, nested);
+            return self.value(v, label, nested);
         }
         if let Some(V::StringValue(s)) = &v.value
             && self.r.is_redacted(s)
         {
             return Outcome::Keep;
         }
-        self.count(key, 1);
+        self.count(label, 1);
         match self.r.action {
             crate::Action::Remove if !nested => Outcome::Remove,
             _ => {
@@ -224,6 +235,31 @@ impl<'r> Pass<'r> {
                 v.value = Some(V::StringValue(self.r.replacement(&text)));
                 Outcome::Changed
             }
+            Some(V::DoubleValue(d)) if self.r.card_enabled() && crate::detect::card_double(*d) => {
+                self.count(label, 1);
+                if remove {
+                    return Outcome::Remove;
+                }
+                #[expect(clippy::cast_possible_truncation, reason = "a whole number below 9e18")]
+                let text = (*d as i64).to_string();
+                v.value = Some(V::StringValue(self.r.replacement(&text)));
+                Outcome::Changed
+            }
+            Some(V::BytesValue(b)) => {
+                // Bytes often hold text (headers, payloads): scan them when they are UTF-8.
+                let Some((new, n)) = std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|s| self.r.redact_text(s))
+                else {
+                    return Outcome::Keep;
+                };
+                self.count(label, n);
+                if remove {
+                    return Outcome::Remove;
+                }
+                *b = new.into_bytes();
+                Outcome::Changed
+            }
             Some(V::ArrayValue(a)) => {
                 let mut changed = false;
                 for item in &mut a.values {
@@ -247,7 +283,7 @@ impl<'r> Pass<'r> {
                     if let Some(inner) = &mut kv.value {
                         let key = kv.key.clone();
                         let outcome = if self.r.blocked(&key) {
-                            self.keyed(&key, inner, true)
+                            self.keyed(&key, label, inner, true)
                         } else {
                             self.value(inner, label, true)
                         };
