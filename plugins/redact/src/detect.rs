@@ -144,15 +144,7 @@ impl Detector {
 
     /// True when this is the card detector and `i` is a Luhn-valid 13–19 digit number.
     pub fn is_card_number(&self, i: i64) -> bool {
-        matches!(self.check, Check::Card) && {
-            let digits: Vec<u8> = i
-                .unsigned_abs()
-                .to_string()
-                .bytes()
-                .map(|b| b - b'0')
-                .collect();
-            (13..=19).contains(&digits.len()) && luhn(&digits)
-        }
+        matches!(self.check, Check::Card) && card_int(i)
     }
 }
 
@@ -170,14 +162,7 @@ pub fn has_card_varint(blob: &[u8]) -> bool {
         for (i, b) in blob.iter().skip(start).take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
-                let digits: Vec<u8> = value
-                    .cast_signed()
-                    .unsigned_abs()
-                    .to_string()
-                    .bytes()
-                    .map(|d| d - b'0')
-                    .collect();
-                if (13..=19).contains(&digits.len()) && luhn(&digits) {
+                if card_int(value.cast_signed()) {
                     return true;
                 }
                 break;
