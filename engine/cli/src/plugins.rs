@@ -1,6 +1,7 @@
 //! Turns `[processors.*]` into stages: `builtin:noop` natively; the embedded first-party
-//! plugins (`builtin:redact`, …) and plugin files through the plugin host. Each plugin file is compiled and initialised once (so a bad plugin or config
-//! stops Weir before it listens); every pipeline using it gets its own instance.
+//! plugins (`builtin:redact`, …) and plugin files through the plugin host. Each plugin is
+//! compiled and initialised once (so a bad plugin or config stops Weir before it listens);
+//! every pipeline using it gets its own instance.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -208,12 +208,6 @@ impl Condition {
         })
     }
 
-    /// Parses and compiles a condition from JSON (for plugins that take one table).
-    pub fn from_json(v: Json, at: &str) -> Result<Condition, String> {
-        let c: ConditionConfig = serde_json::from_value(v).map_err(|e| format!("{at}: {e}"))?;
-        Condition::compile(c, at)
-    }
-
     /// The signals this condition can match.
     pub fn signals(&self) -> &[Signal] {
         &self.signals

@@ -61,11 +61,27 @@ enum Source {
     Derived(String, Vec<(Regex, String)>),
 }
 
+/// When a set writes, given whether the key is present.
+#[derive(Clone, Copy)]
+enum Mode {
+    Insert,
+    Update,
+    Upsert,
+}
+
+impl Mode {
+    fn writes(self, present: bool) -> bool {
+        match self {
+            Mode::Insert => !present,
+            Mode::Update => present,
+            Mode::Upsert => true,
+        }
+    }
+}
+
 /// What an action does.
 enum Op {
-    Insert(Source),
-    Update(Source),
-    Upsert(Source),
+    Set(Mode, Source),
     Delete,
     Rename(String),
 }
@@ -156,9 +172,9 @@ impl Action {
             return Err(format!("{at}.to: only `rename` takes `to`"));
         }
         let op = match c.action.as_str() {
-            "insert" => Op::Insert(source()?),
-            "update" => Op::Update(source()?),
-            "upsert" => Op::Upsert(source()?),
+            "insert" => Op::Set(Mode::Insert, source()?),
+            "update" => Op::Set(Mode::Update, source()?),
+            "upsert" => Op::Set(Mode::Upsert, source()?),
             "delete" => {
                 no_source("delete")?;
                 Op::Delete
@@ -214,10 +230,9 @@ impl Processor for Enrich {
             let level = action.level;
             let key = view.column(level, &action.key);
             let from = match &action.op {
-                Op::Insert(s) | Op::Update(s) | Op::Upsert(s) => match s {
-                    Source::Attribute(f) | Source::Derived(f, _) => Some(view.column(level, f)),
-                    Source::Static(_) => None,
-                },
+                Op::Set(_, Source::Attribute(f) | Source::Derived(f, _)) => {
+                    Some(view.column(level, f))
+                }
                 _ => None,
             };
             let to = match &action.op {
@@ -226,35 +241,18 @@ impl Processor for Enrich {
             };
             for owner in owners {
                 let o = owner as usize;
-                let present = view.get(key, o).is_some();
-                let value = |source: &Source, view: &View| -> Option<Value> {
-                    match source {
-                        Source::Static(v) => Some(v.clone()),
-                        Source::Attribute(_) => view.get(from?, o),
-                        Source::Derived(_, patterns) => match view.get(from?, o)? {
-                            Value::Str(s) => patterns.iter().find_map(|(r, template)| {
-                                let caps = r.captures(&s)?;
-                                let mut out = String::new();
-                                caps.expand(template, &mut out);
-                                Some(Value::Str(out))
-                            }),
-                            _ => None,
-                        },
-                    }
-                };
+                let present = view.has(key, o);
                 match &action.op {
-                    Op::Insert(s) if !present => {
-                        if let Some(v) = value(s, &view) {
-                            view.set(key, o, Some(v));
-                        }
-                    }
-                    Op::Update(s) if present => {
-                        if let Some(v) = value(s, &view) {
-                            view.set(key, o, Some(v));
-                        }
-                    }
-                    Op::Upsert(s) => {
-                        if let Some(v) = value(s, &view) {
+                    Op::Set(mode, source) if mode.writes(present) => {
+                        let value = match (source, from) {
+                            (Source::Static(v), _) => Some(v.clone()),
+                            (Source::Attribute(_), Some(from)) => view.get(from, o),
+                            (Source::Derived(_, patterns), Some(from)) => {
+                                view.text(from, o).and_then(|s| derive(patterns, s))
+                            }
+                            _ => None,
+                        };
+                        if let Some(v) = value {
                             view.set(key, o, Some(v));
                         }
                     }
@@ -273,6 +271,16 @@ impl Processor for Enrich {
         view.flush();
         Ok(())
     }
+}
+
+/// The first pattern matching `source`, expanded with its captures.
+fn derive(patterns: &[(Regex, String)], source: &str) -> Option<Value> {
+    patterns.iter().find_map(|(r, template)| {
+        let caps = r.captures(source)?;
+        let mut out = String::new();
+        caps.expand(template, &mut out);
+        Some(Value::Str(out))
+    })
 }
 
 /// One attribute key of one level, as the actions so far have left it.
@@ -345,6 +353,26 @@ impl<'b, 'a> View<'b, 'a> {
                 r.dedup();
                 r
             }
+        }
+    }
+
+    /// Whether the key is present on `owner` now (without copying its value).
+    fn has(&self, column: usize, owner: usize) -> bool {
+        self.columns
+            .get(column)
+            .is_some_and(|c| match c.written.get(owner) {
+                Some(Some(w)) => w.is_some(),
+                _ => c.original.get(owner).is_some(),
+            })
+    }
+
+    /// The key's string value on `owner` now, borrowed.
+    fn text(&self, column: usize, owner: usize) -> Option<&str> {
+        let c = self.columns.get(column)?;
+        match c.written.get(owner) {
+            Some(Some(Some(Value::Str(s)))) => Some(s),
+            Some(Some(_)) => None,
+            _ => c.original.str(owner),
         }
     }
 

@@ -228,19 +228,13 @@ impl Processor for HeadSample {
                         // No trace to decide on (log records outside traces): keep.
                         None => true,
                         Some(r) => {
-                            let mut upstream = ts.get("th").and_then(threshold::decode);
-                            let had_th = ts.get("th").is_some();
                             // An upstream threshold the randomness does not pass (or one that
-                            // does not parse) is inconsistent: erase it and decide alone.
-                            if upstream.is_some_and(|u| r < u) {
-                                upstream = None;
-                            }
+                            // does not parse) is inconsistent: it is replaced by ours.
+                            let upstream =
+                                ts.get("th").and_then(threshold::decode).filter(|u| r >= *u);
                             let t = upstream.unwrap_or(0).max(*threshold);
                             let keep = r >= t;
-                            if keep
-                                && spans
-                                && (upstream != Some(t) || had_th && upstream.is_none())
-                            {
+                            if keep && spans && upstream != Some(t) {
                                 ts.set("th", Some(threshold::encode(t)));
                                 item.set_text(TextField::TraceState, ts.render());
                             }

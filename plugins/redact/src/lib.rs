@@ -91,7 +91,8 @@ pub struct Redactor {
     /// never decoded. `None` when it cannot be answered that way (an allow-list, key patterns,
     /// anchored custom patterns): then every batch is decoded.
     blob_filter: Option<regex::bytes::RegexSet>,
-    card: Option<usize>,
+    /// Whether the card detector runs (it also looks at numbers, not only text).
+    card: bool,
     blocked: HashSet<String>,
     blocked_patterns: Option<RegexSet>,
     allowed: Option<(HashSet<String>, Option<RegexSet>)>,
@@ -197,7 +198,7 @@ impl Redactor {
             prefilter,
             blob_filter,
             action,
-            card: detectors.iter().position(|d| d.name == "credit-card"),
+            card: detectors.iter().any(|d| d.name == "credit-card"),
             detectors,
             mask: s.mask,
             hash_key,
@@ -231,8 +232,7 @@ impl Redactor {
             return true;
         };
         filter.is_match(blob)
-            || (self.card.is_some()
-                && (detect::has_card_varint(blob) || detect::has_card_double(blob)))
+            || (self.card && (detect::has_card_varint(blob) || detect::has_card_double(blob)))
     }
 
     /// True when attribute `key` survives the allow-list.
@@ -261,16 +261,14 @@ impl Redactor {
                 .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| (b'a'..=b'p').contains(&b)))
     }
 
-    /// True when the card detector is on.
-    pub(crate) fn card_enabled(&self) -> bool {
-        self.card.is_some()
+    /// True when the card detector is on and `i` is a card number.
+    pub(crate) fn is_card_int(&self, i: i64) -> bool {
+        self.card && detect::card_int(i)
     }
 
-    /// True when `i` is a card number and the card detector is on.
-    pub(crate) fn is_card_number(&self, i: i64) -> bool {
-        self.card
-            .and_then(|c| self.detectors.get(c))
-            .is_some_and(|d| d.is_card_number(i))
+    /// True when the card detector is on and `d` is a whole-number card number.
+    pub(crate) fn is_card_double(&self, d: f64) -> bool {
+        self.card && detect::card_double(d)
     }
 
     /// What a found value is replaced with.

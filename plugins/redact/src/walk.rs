@@ -226,7 +226,7 @@ impl<'r> Pass<'r> {
                     Outcome::Changed
                 }
             },
-            Some(V::IntValue(i)) if self.r.is_card_number(*i) => {
+            Some(V::IntValue(i)) if self.r.is_card_int(*i) => {
                 self.count(label, 1);
                 if remove {
                     return Outcome::Remove;
@@ -235,7 +235,7 @@ impl<'r> Pass<'r> {
                 v.value = Some(V::StringValue(self.r.replacement(&text)));
                 Outcome::Changed
             }
-            Some(V::DoubleValue(d)) if self.r.card_enabled() && crate::detect::card_double(*d) => {
+            Some(V::DoubleValue(d)) if self.r.is_card_double(*d) => {
                 self.count(label, 1);
                 if remove {
                     return Outcome::Remove;

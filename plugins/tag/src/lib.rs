@@ -1,5 +1,6 @@
 //! `tag`: sets the configured attributes on every span, data point and log record, and
-//! optionally on their resources. Config: `{"attributes": {"k": "v"}, "resource": {"k": "v"}}`.
+//! optionally on their resources, and counts what it tagged (`counter="tagged"`).
+//! Config: `{"attributes": {"k": "v"}, "resource": {"k": "v"}}`.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,7 @@ impl Processor for Tag {
         for (k, v) in &self.resource {
             batch.set_attribute(Level::Resource, k, v);
         }
+        weir_plugin::metrics::counter_add("tagged", "items", u64::from(batch.len()));
         Ok(())
     }
 }

@@ -15,6 +15,11 @@ fn tags_every_span_and_resource_and_replaces_an_existing_key() {
     let config = r#"{"attributes":{"team":"payments"},"resource":{"env":"prod"}}"#;
     let out = weir_plugin::testing::run::<tag::Tag>(config, include_str!("fixtures/traces.json"))
         .unwrap();
+    let counts = weir_plugin::metrics::take_counts();
+    assert_eq!(
+        counts.get(&("tagged".to_string(), "items".to_string())),
+        Some(&2)
+    );
     let rs = &out["resourceSpans"][0];
     assert_eq!(
         attr(&rs["resource"], "env"),
