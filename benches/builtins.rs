@@ -17,16 +17,11 @@
     reason = "criterion's macros generate undocumented items"
 )]
 
-use std::sync::Arc;
-
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, FailurePolicy, Signal, Stage};
+use weir_core::{Batch, FailurePolicy, Stage};
 use weir_plugin::{Config, Processor};
 use weir_tests::fixtures::{kv, traces};
-use weir_wasm::{
-    BreakerSettings, EngineSettings, PluginSettings, ProcessorPlugin, ProcessorStage, WasmEngine,
-};
+use weir_wasm::BreakerSettings;
 
 /// The allocator the `weir` binary uses, so host-side costs match the gateway's.
 #[global_allocator]
@@ -60,40 +55,16 @@ fn batch() -> Batch {
     batch
 }
 
-fn stage(engine: &WasmEngine, name: &str, config: &str) -> ProcessorStage {
-    let settings = PluginSettings {
-        timeout: std::time::Duration::from_secs(10),
-        ..PluginSettings::default()
-    };
-    let wasm = weir_builtins::get(name).unwrap().wasm;
-    let plugin = ProcessorPlugin::from_bytes(
-        engine,
-        name,
-        &format!("builtin:{name}"),
-        wasm,
-        config.into(),
-        settings,
-    )
-    .unwrap();
-    let metrics = Telemetry::new().plugin(name, "traces", Signal::Traces);
-    ProcessorStage::new(
-        Arc::new(plugin),
-        Signal::Traces,
-        FailurePolicy::Pass,
-        BreakerSettings::default(),
-        metrics,
-    )
-}
-
 fn bench_plugin<P: Processor>(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    engine: &WasmEngine,
     name: &str,
     config: &str,
     input: &Batch,
 ) {
     let mut native = P::init(Config::new(config)).unwrap();
-    let mut wasm = stage(engine, name, config);
+    let plugin = weir_tests::plugins::builtin(name, config).unwrap();
+    let (mut wasm, _) =
+        weir_tests::plugins::stage(plugin, FailurePolicy::Pass, BreakerSettings::default());
     // Both must do the same thing before they are timed.
     let mut check = input.clone();
     wasm.process(&mut check).unwrap();
@@ -122,7 +93,6 @@ fn bench_plugin<P: Processor>(
 
 fn builtins(c: &mut Criterion) {
     let input = batch();
-    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
     let mut g = c.benchmark_group("builtins-1000-spans");
     g.throughput(Throughput::Elements(SPANS as u64));
 
@@ -140,8 +110,8 @@ fn builtins(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    bench_plugin::<redact::Redact>(&mut g, &engine, "redact", REDACT, &input);
-    bench_plugin::<enrich::Enrich>(&mut g, &engine, "enrich", ENRICH, &input);
+    bench_plugin::<redact::Redact>(&mut g, "redact", REDACT, &input);
+    bench_plugin::<enrich::Enrich>(&mut g, "enrich", ENRICH, &input);
     g.finish();
 }
 

@@ -12,58 +12,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::{Batch, FailurePolicy, Stage};
+use weir_plugin::testing::{parse, render};
 use weir_tests::plugins;
-use weir_wasm::{BreakerSettings, PluginSettings, ProcessorPlugin, ProcessorStage};
-
-fn parse(json: &str) -> Batch {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    if v.get("resourceSpans").is_some() {
-        Batch::Traces(serde_json::from_value::<ExportTraceServiceRequest>(v).unwrap())
-    } else if v.get("resourceMetrics").is_some() {
-        Batch::Metrics(serde_json::from_value::<ExportMetricsServiceRequest>(v).unwrap())
-    } else {
-        Batch::Logs(serde_json::from_value::<ExportLogsServiceRequest>(v).unwrap())
-    }
-}
-
-fn render(batch: &Batch) -> serde_json::Value {
-    match batch {
-        Batch::Traces(r) => serde_json::to_value(r),
-        Batch::Metrics(r) => serde_json::to_value(r),
-        Batch::Logs(r) => serde_json::to_value(r),
-    }
-    .unwrap()
-}
-
-fn load(plugin: &str, config: String) -> Result<Arc<ProcessorPlugin>, String> {
-    let builtin = weir_builtins::get(plugin).unwrap();
-    ProcessorPlugin::from_bytes(
-        plugins::engine(),
-        plugin,
-        &format!("builtin:{plugin}"),
-        builtin.wasm,
-        config,
-        PluginSettings::default(),
-    )
-    .map(Arc::new)
-    .map_err(|e| e.to_string())
-}
+use weir_wasm::{BreakerSettings, ProcessorPlugin};
 
 /// Runs `plugin` once on `batch`; a plugin error fails the test (policy `refuse` surfaces it).
 fn run(plugin: &Arc<ProcessorPlugin>, mut batch: Batch) -> Batch {
-    let t = weir_core::telemetry::Telemetry::new();
-    let signal = batch.signal();
-    let m = t.plugin("p", "golden", signal);
-    let mut stage = ProcessorStage::new(
+    let (mut stage, _) = plugins::stage_for(
         plugin.clone(),
-        signal,
+        batch.signal(),
         FailurePolicy::Refuse,
         BreakerSettings::default(),
-        m,
     );
     if let Err(e) = stage.process(&mut batch) {
         panic!("plugin failed: {e}");
@@ -97,7 +57,7 @@ fn check(plugin: &str) {
         let error = case.join("error.txt");
         if error.exists() {
             let want = read(&error);
-            match load(plugin, config) {
+            match plugins::builtin(plugin, &config) {
                 Ok(_) => panic!("{name}: the config was accepted; expected {want:?}"),
                 Err(e) => assert!(e.contains(want.trim()), "{name}: got {e:?}, want {want:?}"),
             }
@@ -108,8 +68,8 @@ fn check(plugin: &str) {
         } else {
             case.parent().unwrap().join("in.json")
         };
-        let loaded = load(plugin, config).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let out = run(&loaded, parse(&read(&input)));
+        let loaded = plugins::builtin(plugin, &config).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = run(&loaded, parse(&read(&input)).unwrap());
         let got = render(&out);
         let expected = case.join("out.json");
         if bless {

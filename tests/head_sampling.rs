@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -14,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use weir_core::{Batch, FailurePolicy, Stage};
 use weir_tests::{Gateway, eventually, plugins};
-use weir_wasm::{BreakerSettings, PluginSettings, ProcessorPlugin, ProcessorStage};
+use weir_wasm::{BreakerSettings, ProcessorStage};
 
 /// A small deterministic generator (xorshift64*), so runs are reproducible.
 struct Rng(u64);
@@ -68,23 +67,8 @@ fn spans(n: u64, seed: u64, attrs: impl Fn(u64) -> Vec<KeyValue>) -> ExportTrace
 }
 
 fn stage(config: &str) -> ProcessorStage {
-    let plugin = ProcessorPlugin::from_bytes(
-        plugins::engine(),
-        "sample",
-        "builtin:head-sample",
-        weir_builtins::get("head-sample").unwrap().wasm,
-        config.into(),
-        PluginSettings::default(),
-    )
-    .unwrap();
-    let t = weir_core::telemetry::Telemetry::new();
-    ProcessorStage::new(
-        Arc::new(plugin),
-        weir_core::Signal::Traces,
-        FailurePolicy::Refuse,
-        BreakerSettings::default(),
-        t.plugin("sample", "traces", weir_core::Signal::Traces),
-    )
+    let plugin = plugins::builtin("head-sample", config).unwrap();
+    plugins::stage(plugin, FailurePolicy::Refuse, BreakerSettings::default()).0
 }
 
 #[test]

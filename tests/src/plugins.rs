@@ -83,8 +83,39 @@ pub fn stage(
     policy: weir_core::FailurePolicy,
     breaker: weir_wasm::BreakerSettings,
 ) -> (weir_wasm::ProcessorStage, weir_core::telemetry::Telemetry) {
+    stage_for(plugin, weir_core::Signal::Traces, policy, breaker)
+}
+
+/// Like [`stage`], for batches of `signal` (metrics go to `pipeline="<signal>"`).
+pub fn stage_for(
+    plugin: std::sync::Arc<weir_wasm::ProcessorPlugin>,
+    signal: weir_core::Signal,
+    policy: weir_core::FailurePolicy,
+    breaker: weir_wasm::BreakerSettings,
+) -> (weir_wasm::ProcessorStage, weir_core::telemetry::Telemetry) {
     let t = weir_core::telemetry::Telemetry::new();
-    let m = t.plugin("p", "traces", weir_core::Signal::Traces);
-    let s = weir_wasm::ProcessorStage::new(plugin, weir_core::Signal::Traces, policy, breaker, m);
+    let m = t.plugin("p", signal.as_str(), signal);
+    let s = weir_wasm::ProcessorStage::new(plugin, signal, policy, breaker, m);
     (s, t)
+}
+
+/// The embedded first-party plugin `builtin:<name>`, loaded with `config` (JSON) through the
+/// real host; the error is the host's message (e.g. the plugin's config rejection).
+pub fn builtin(
+    name: &str,
+    config: &str,
+) -> Result<std::sync::Arc<weir_wasm::ProcessorPlugin>, String> {
+    let wasm = weir_builtins::get(name)
+        .unwrap_or_else(|| panic!("no builtin:{name}"))
+        .wasm;
+    weir_wasm::ProcessorPlugin::from_bytes(
+        engine(),
+        name,
+        &format!("builtin:{name}"),
+        wasm,
+        config.to_string(),
+        weir_wasm::PluginSettings::default(),
+    )
+    .map(std::sync::Arc::new)
+    .map_err(|e| e.to_string())
 }
