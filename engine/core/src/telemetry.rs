@@ -30,6 +30,11 @@ fn plugin_duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_01, 4.0, 10))
 }
 
+fn decision_histogram() -> Histogram {
+    // 10 ms … ~90 min: decision waits are seconds to minutes.
+    Histogram::new(exponential_buckets(0.01, 2.0, 20))
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~65 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -57,6 +62,15 @@ pub struct Telemetry {
     plugin_items_in: Family<Labels, Counter>,
     plugin_items_out: Family<Labels, Counter>,
     plugin_counter: Family<Labels, Counter>,
+    sampler_traces_buffered: Family<Labels, Gauge>,
+    sampler_spans_buffered: Family<Labels, Gauge>,
+    sampler_bytes_buffered: Family<Labels, Gauge>,
+    sampler_traces_decided: Family<Labels, Counter>,
+    sampler_spans_decided: Family<Labels, Counter>,
+    sampler_traces_evicted: Family<Labels, Counter>,
+    sampler_late_spans: Family<Labels, Counter>,
+    sampler_decision_latency: HistogramFamily,
+    sampler_policy_errors: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -89,6 +103,15 @@ impl Telemetry {
             plugin_items_in: Family::default(),
             plugin_items_out: Family::default(),
             plugin_counter: Family::default(),
+            sampler_traces_buffered: Family::default(),
+            sampler_spans_buffered: Family::default(),
+            sampler_bytes_buffered: Family::default(),
+            sampler_traces_decided: Family::default(),
+            sampler_spans_decided: Family::default(),
+            sampler_traces_evicted: Family::default(),
+            sampler_late_spans: Family::default(),
+            sampler_decision_latency: HistogramFamily::new_with_constructor(decision_histogram),
+            sampler_policy_errors: Family::default(),
         };
         registry.register(
             "receiver_accepted_items",
@@ -180,6 +203,7 @@ impl Telemetry {
             "Counters a plugin reports itself (through the `metrics` import), by counter name and label, e.g. counter=\"redactions\", label=<attribute key>",
             t.plugin_counter.clone(),
         );
+        t.register_sampler(&mut registry);
         Telemetry {
             registry: Arc::new(Mutex::new(registry)),
             ..t
@@ -283,6 +307,75 @@ impl Telemetry {
         }
     }
 
+    /// Registers the tail-sampler families.
+    fn register_sampler(&self, registry: &mut Registry) {
+        registry.register(
+            "sampler_traces_buffered",
+            "Traces a tail sampler holds, waiting for their decision",
+            self.sampler_traces_buffered.clone(),
+        );
+        registry.register(
+            "sampler_spans_buffered",
+            "Spans a tail sampler holds",
+            self.sampler_spans_buffered.clone(),
+        );
+        registry.register(
+            "sampler_bytes_buffered",
+            "Encoded (wire) bytes of the spans a tail sampler holds",
+            self.sampler_bytes_buffered.clone(),
+        );
+        registry.register(
+            "sampler_traces_decided",
+            "Traces decided, by decision (keep, drop) and the policy that decided (_none: no policy had an opinion; _shutdown: dropped at shutdown)",
+            self.sampler_traces_decided.clone(),
+        );
+        registry.register(
+            "sampler_spans_decided",
+            "Spans of decided traces, by decision and policy",
+            self.sampler_spans_decided.clone(),
+        );
+        registry.register(
+            "sampler_traces_evicted",
+            "Traces decided before their wait ran out, by bound (max_traces, max_buffered_bytes, max_trace_bytes)",
+            self.sampler_traces_evicted.clone(),
+        );
+        registry.register(
+            "sampler_late_spans",
+            "Spans that arrived after their trace was decided and followed the cached decision (keep, drop)",
+            self.sampler_late_spans.clone(),
+        );
+        registry.register(
+            "sampler_decision_latency_seconds",
+            "Time from a trace's first span to its decision",
+            self.sampler_decision_latency.clone(),
+        );
+        registry.register(
+            "sampler_policy_errors",
+            "Sampling policy evaluations that failed and got the policy's fallback, by policy and kind",
+            self.sampler_policy_errors.clone(),
+        );
+    }
+
+    /// Handles for one tail sampler in one pipeline.
+    pub fn sampler(&self, sampler: &str, pipeline: &str) -> SamplerMetrics {
+        let labels = vec![
+            ("sampler", sampler.to_string()),
+            ("pipeline", pipeline.to_string()),
+        ];
+        SamplerMetrics {
+            traces_buffered: self.sampler_traces_buffered.get_or_create(&labels).clone(),
+            spans_buffered: self.sampler_spans_buffered.get_or_create(&labels).clone(),
+            bytes_buffered: self.sampler_bytes_buffered.get_or_create(&labels).clone(),
+            decision_latency: self.sampler_decision_latency.get_or_create(&labels).clone(),
+            traces_decided: self.sampler_traces_decided.clone(),
+            spans_decided: self.sampler_spans_decided.clone(),
+            evicted: self.sampler_traces_evicted.clone(),
+            late: self.sampler_late_spans.clone(),
+            errors: self.sampler_policy_errors.clone(),
+            labels,
+        }
+    }
+
     /// The queue-size gauges of one exporter: (current size, capacity).
     pub fn exporter_queue(&self, exporter: &str) -> (Gauge, Gauge) {
         let labels = vec![("exporter", exporter.to_string())];
@@ -346,6 +439,90 @@ impl PluginMetrics {
         l.push(("counter", name.to_string()));
         l.push(("label", label.to_string()));
         self.counters.get_or_create(&l).inc_by(delta);
+    }
+}
+
+/// A tail sampler's metrics for one pipeline.
+#[derive(Clone, Debug)]
+pub struct SamplerMetrics {
+    /// Traces buffered.
+    pub traces_buffered: Gauge,
+    /// Spans buffered.
+    pub spans_buffered: Gauge,
+    /// Encoded span bytes buffered.
+    pub bytes_buffered: Gauge,
+    /// Seconds from a trace's first span to its decision.
+    pub decision_latency: Histogram,
+    traces_decided: Family<Labels, Counter>,
+    spans_decided: Family<Labels, Counter>,
+    evicted: Family<Labels, Counter>,
+    late: Family<Labels, Counter>,
+    errors: Family<Labels, Counter>,
+    labels: Labels,
+}
+
+impl SamplerMetrics {
+    fn with(&self, extra: &[(&'static str, &str)]) -> Labels {
+        let mut l = self.labels.clone();
+        l.extend(extra.iter().map(|(k, v)| (*k, (*v).to_string())));
+        l
+    }
+
+    /// Counts one trace of `spans` spans decided `decision` (`keep`, `drop`) by `policy`.
+    pub fn decided(&self, decision: &str, policy: &str, spans: usize) {
+        let l = self.with(&[("decision", decision), ("policy", policy)]);
+        self.traces_decided.get_or_create(&l).inc();
+        self.spans_decided.get_or_create(&l).inc_by(spans as u64);
+    }
+
+    /// Counts one trace decided early because of `bound`.
+    pub fn evicted(&self, bound: &str) {
+        self.evicted
+            .get_or_create(&self.with(&[("reason", bound)]))
+            .inc();
+    }
+
+    /// Counts one late span that followed a cached `decision`.
+    pub fn late_span(&self, decision: &str) {
+        self.late
+            .get_or_create(&self.with(&[("decision", decision)]))
+            .inc();
+    }
+
+    /// Counts one failed evaluation of `policy`; returns how many it has had so far.
+    pub fn policy_error(&self, policy: &str, kind: &str) -> u64 {
+        let c = self
+            .errors
+            .get_or_create(&self.with(&[("policy", policy), ("kind", kind)]));
+        c.inc() + 1
+    }
+
+    /// The traces decided `decision` by `policy` so far (for tests and the policy lab).
+    pub fn traces_decided(&self, decision: &str, policy: &str) -> u64 {
+        self.traces_decided
+            .get_or_create(&self.with(&[("decision", decision), ("policy", policy)]))
+            .get()
+    }
+
+    /// The traces evicted early because of `bound` so far.
+    pub fn traces_evicted(&self, bound: &str) -> u64 {
+        self.evicted
+            .get_or_create(&self.with(&[("reason", bound)]))
+            .get()
+    }
+
+    /// The late spans that followed a cached `decision` so far.
+    pub fn late_spans(&self, decision: &str) -> u64 {
+        self.late
+            .get_or_create(&self.with(&[("decision", decision)]))
+            .get()
+    }
+
+    /// The failed evaluations of `policy` of `kind` so far.
+    pub fn policy_errors(&self, policy: &str, kind: &str) -> u64 {
+        self.errors
+            .get_or_create(&self.with(&[("policy", policy), ("kind", kind)]))
+            .get()
     }
 }
 
