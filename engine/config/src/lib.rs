@@ -19,6 +19,7 @@ mod components;
 mod env;
 mod error;
 mod pipelines;
+mod samplers;
 mod units;
 mod validate;
 
@@ -36,6 +37,10 @@ pub use components::{
 };
 pub use error::{ConfigError, Diagnostic};
 pub use pipelines::{BatchConfig, PipelineGroup, PipelineSpec};
+pub use samplers::{
+    BUILTIN_POLICY_TYPES, DecisionCacheConfig, HOST_POLICY_TYPES, PolicyConfig, PolicyFallback,
+    SamplerConfig, ShutdownConfig,
+};
 pub use units::{ByteSize, ListenAddr, Seconds};
 
 /// The config Weir runs when `weir run` is given no `--config`: OTLP on the standard ports into
@@ -58,6 +63,8 @@ struct RawConfig {
     #[serde(default)]
     processors: BTreeMap<Spanned<String>, Spanned<ProcessorConfig>>,
     #[serde(default)]
+    samplers: BTreeMap<Spanned<String>, Spanned<SamplerConfig>>,
+    #[serde(default)]
     exporters: BTreeMap<Spanned<String>, Spanned<ExporterConfig>>,
     #[serde(default)]
     pipelines: BTreeMap<Spanned<String>, Spanned<PipelineGroup>>,
@@ -74,6 +81,8 @@ pub struct Config {
     pub receivers: BTreeMap<String, ReceiverConfig>,
     /// Processors by name.
     pub processors: BTreeMap<String, ProcessorConfig>,
+    /// Tail samplers by name (listed in a traces pipeline's `processors`).
+    pub samplers: BTreeMap<String, SamplerConfig>,
     /// Exporters by name.
     pub exporters: BTreeMap<String, ExporterConfig>,
     /// Every pipeline, named pipelines included, in file order of their signal and name.
@@ -100,7 +109,7 @@ pub struct Pipeline {
     pub signal: Signal,
     /// Receiver names.
     pub receivers: Vec<String>,
-    /// Processor names, in order.
+    /// Processor names, in order; a traces pipeline may list one sampler among them.
     pub processors: Vec<String>,
     /// Exporter names.
     pub exporters: Vec<String>,

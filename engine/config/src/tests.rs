@@ -132,3 +132,83 @@ fn redaction_fails_closed_unless_told_otherwise() {
     assert_eq!(c.processors["b"].failure_policy(), FailurePolicy::Pass);
     assert_eq!(c.processors["c"].failure_policy(), FailurePolicy::Pass);
 }
+
+const SAMPLER_BASE: &str = "[receivers.otlp]\nhttp = \"127.0.0.1:0\"\n[exporters.debug]\ntype = \"debug\"\n\
+     [pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"debug\"]\nprocessors = [\"tail\"]\n";
+
+#[test]
+fn a_sampler_with_nested_policies_resolves() {
+    let c = parse(&format!(
+        "{SAMPLER_BASE}[samplers.tail]\ndecision_wait = \"5s\"\n\
+         [[samplers.tail.policies]]\nname = \"errors\"\ntype = \"status_code\"\nconfig = {{ status_codes = [\"ERROR\"] }}\n\
+         [[samplers.tail.policies]]\nname = \"budget\"\ntype = \"composite\"\nmax_total_spans_per_second = 100\n\
+         policies = [ {{ name = \"slow\", type = \"latency\", percent = 60 }}, {{ name = \"rest\", type = \"always_sample\" }} ]\n"
+    ))
+    .unwrap();
+    let s = &c.samplers["tail"];
+    assert_eq!(s.decision_wait.0, std::time::Duration::from_secs(5));
+    assert_eq!(s.policies.len(), 2);
+    assert_eq!(
+        s.policies[1].get_ref().policies[0].get_ref().percent,
+        Some(60.0)
+    );
+    assert_eq!(c.pipelines[0].processors, ["tail"]);
+}
+
+#[test]
+fn bad_policy_trees_are_reported_with_their_key() {
+    let err = parse(&format!(
+        "{SAMPLER_BASE}[samplers.tail]\n\
+         [[samplers.tail.policies]]\nname = \"a\"\ntype = \"latencyy\"\n\
+         [[samplers.tail.policies]]\nname = \"a\"\ntype = \"rate_limiting\"\n\
+         [[samplers.tail.policies]]\nname = \"n\"\ntype = \"not\"\n\
+         [[samplers.tail.policies]]\nname = \"c\"\ntype = \"composite\"\nmax_total_spans_per_second = 1\n\
+         policies = [ {{ name = \"x\", type = \"always_sample\", percent = 70 }}, {{ name = \"y\", type = \"always_sample\", percent = 40 }} ]\n\
+         [[samplers.tail.policies]]\nname = \"both\"\ntype = \"and\"\nplugin = \"p.wasm\"\n\
+         [[samplers.tail.policies]]\nname = \"pc\"\ntype = \"always_sample\"\npercent = 5\n"
+    ))
+    .unwrap_err();
+    for want in [
+        "samplers.tail.policies[0].type: unknown policy type `latencyy`",
+        "samplers.tail.policies[1].name: `a` is used by another policy",
+        "samplers.tail.policies[1].spans_per_second: required by `rate_limiting`",
+        "samplers.tail.policies[2].policies: a `not` policy takes exactly one sub-policy",
+        "samplers.tail.policies[3].policies: the sub-policies' percents add up to 110",
+        "samplers.tail.policies[4]: set either `type` or `plugin`, not both",
+        "samplers.tail.policies[5].percent: only a sub-policy of `composite`",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // The unknown type points at its own line (12), the others at their policy's table.
+    assert!(
+        err.contains("weir.toml:12:8: samplers.tail.policies[0].type"),
+        "{err}"
+    );
+    assert!(
+        err.contains("weir.toml:13:1: samplers.tail.policies[1].name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn samplers_only_in_traces_pipelines_and_not_named_like_a_processor() {
+    let err = parse(
+        "[receivers.otlp]\nhttp = \"127.0.0.1:0\"\n[exporters.debug]\ntype = \"debug\"\n\
+         [pipelines.logs]\nreceivers = [\"otlp\"]\nexporters = [\"debug\"]\nprocessors = [\"tail\"]\n\
+         [processors.tail]\nplugin = \"builtin:noop\"\n\
+         [samplers.tail]\n[[samplers.tail.policies]]\nname = \"all\"\ntype = \"always_sample\"\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("is also a processor's name"), "{err}");
+    assert!(err.contains("only traces pipelines can use one"), "{err}");
+    let unused = parse(&format!(
+        "{}[samplers.tail]\n[[samplers.tail.policies]]\nname = \"all\"\ntype = \"always_sample\"\n\
+         [samplers.other]\n[[samplers.other.policies]]\nname = \"all\"\ntype = \"always_sample\"\n",
+        SAMPLER_BASE
+    ))
+    .unwrap_err();
+    assert!(
+        unused.contains("samplers.other: `other` is defined but no pipeline uses it"),
+        "{unused}"
+    );
+}

@@ -50,8 +50,28 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
     let processors: BTreeMap<&str, Range<usize>> = raw
         .processors
         .keys()
+        .chain(raw.samplers.keys())
         .map(|k| (k.get_ref().as_str(), k.span()))
         .collect();
+    for (name, sampler) in &raw.samplers {
+        let n = name.get_ref();
+        if raw.processors.keys().any(|p| p.get_ref() == n) {
+            c.err(
+                name.span(),
+                format!("samplers.{n}"),
+                format!("`{n}` is also a processor's name; pipelines list both in `processors`, so names must differ"),
+            );
+        }
+        for (span, key, msg) in crate::samplers::check(&format!("samplers.{n}"), sampler.get_ref())
+        {
+            let span = if span.is_empty() {
+                sampler.span()
+            } else {
+                span
+            };
+            c.err(span, key, msg);
+        }
+    }
     let exporters: BTreeMap<&str, Range<usize>> = raw
         .exporters
         .keys()
@@ -144,6 +164,30 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
             let r = resolve("receivers", &spec.receivers, &receivers, true);
             let p = resolve("processors", &spec.processors, &processors, false);
             let e = resolve("exporters", &spec.exporters, &exporters, true);
+            let samplers: Vec<&Spanned<String>> = spec
+                .processors
+                .iter()
+                .filter(|n| raw.samplers.keys().any(|s| s.get_ref() == n.get_ref()))
+                .collect();
+            if let Some(first) = samplers.first()
+                && signal != Signal::Traces
+            {
+                c.err(
+                    first.span(),
+                    format!("{path}.processors"),
+                    format!(
+                        "`{}` is a tail sampler; only traces pipelines can use one",
+                        first.get_ref()
+                    ),
+                );
+            }
+            if let Some(second) = samplers.get(1) {
+                c.err(
+                    second.span(),
+                    format!("{path}.processors"),
+                    "a pipeline can use one tail sampler",
+                );
+            }
             if !(1..=MAX_QUEUE).contains(&spec.queue_size) {
                 c.err(
                     span.clone(),
@@ -177,9 +221,11 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
     ] {
         for (name, span) in known {
             if !used.contains(&(kind, name.to_string())) {
+                let is_sampler = raw.samplers.keys().any(|s| s.get_ref() == name);
+                let section = if is_sampler { "samplers" } else { kind };
                 c.err(
                     span.clone(),
-                    format!("{kind}.{name}"),
+                    format!("{section}.{name}"),
                     format!("`{name}` is defined but no pipeline uses it"),
                 );
             }
@@ -202,6 +248,7 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         service: raw.service,
         receivers: inner(raw.receivers),
         processors: inner(raw.processors),
+        samplers: inner(raw.samplers),
         exporters: inner(raw.exporters),
         pipelines,
         source: Default::default(),

@@ -13,6 +13,20 @@ wasmtime::component::bindgen!({
 
 pub(crate) use weir::plugin::types as wit;
 
+/// The `sampler` world, sharing the interfaces (and their host implementations) above.
+pub(crate) mod sampler {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "sampler",
+        with: {
+            "weir:plugin/types": super::weir::plugin::types,
+            "weir:plugin/log": super::weir::plugin::log,
+            "weir:plugin/metrics": super::weir::plugin::metrics,
+            "weir:plugin/telemetry": super::weir::plugin::telemetry,
+        },
+    });
+}
+
 impl From<wit::AttributeLevel> for col::Level {
     fn from(l: wit::AttributeLevel) -> Self {
         match l {

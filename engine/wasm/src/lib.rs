@@ -2,6 +2,8 @@
 //!
 //! - [`engine`]: the one hardened wasmtime engine (epochs, pooling, limits, compiled cache);
 //! - [`ProcessorPlugin`]: a checked, compiled processor component, pre-instantiated;
+//! - [`PolicyPlugin`] / [`WasmPolicy`]: a tail-sampling policy component (`sampler` world) and
+//!   one sampler's instance of it, a leaf of `weir_sampling`'s policy tree;
 //! - [`ProcessorStage`]: a pipeline [`weir_core::Stage`] that runs batches through its own
 //!   instance, applies the plugin's `on_error` policy on any failure, replaces a broken instance
 //!   and backs off with a circuit breaker;
@@ -13,6 +15,7 @@ mod breaker;
 pub mod engine;
 mod host;
 mod plugin;
+mod policy;
 mod sandbox;
 mod stage;
 
@@ -21,6 +24,7 @@ use std::time::Duration;
 pub use breaker::BreakerSettings;
 pub use engine::{EngineSettings, WasmEngine};
 pub use plugin::{PluginSettings, ProcessorPlugin};
+pub use policy::{PolicyPlugin, WasmPolicy};
 pub use sandbox::Grants;
 pub use stage::ProcessorStage;
 

@@ -104,68 +104,22 @@ impl ProcessorPlugin {
         config_json: String,
         settings: PluginSettings,
     ) -> Result<ProcessorPlugin> {
-        let bad = |message: String| Error::Plugin {
-            plugin: name.to_string(),
-            origin: origin.to_string(),
-            message,
-        };
-        if bytes.get(..4) != Some(&COMPONENT_MAGIC[..]) {
-            return Err(bad(
-                "not a WebAssembly file (it does not start with \\0asm)".into(),
-            ));
-        }
-        if bytes.get(..8) == Some(&CORE_HEADER[..]) {
-            return Err(bad(
-                "a core WebAssembly module, not a component: build it for wasm32-wasip2 \
-                 (or wrap it with `wasm-tools component new`)"
-                    .into(),
-            ));
-        }
-        if settings.memory_limit > MAX_PLUGIN_MEMORY {
-            return Err(bad(format!(
-                "memory_limit may be at most {} MiB",
-                MAX_PLUGIN_MEMORY >> 20
-            )));
-        }
-        let component = Component::new(engine.engine(), bytes)
-            .map_err(|e| bad(format!("cannot compile: {e:#}")))?;
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(engine.engine())
-            .map(|(n, _)| n.to_string())
-            .collect();
-        for needed in ["init", "signals", "process"] {
-            if !exports.iter().any(|e| e == needed) {
-                return Err(bad(format!(
-                    "not a weir:plugin processor: it does not export `{needed}` (it exports: {}); \
-                     build it against the `processor` world of wit/",
-                    if exports.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        exports.join(", ")
-                    }
-                )));
-            }
-        }
-        let refused = sandbox::refused_imports(&component);
-        if let Some((import, why)) = refused.first() {
-            return Err(bad(format!("imports `{import}`: {why}")));
-        }
-        let mut linker: Linker<PluginState> = Linker::new(engine.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| Error::Engine(e.to_string()))?;
+        let (component, linker) = prepare(
+            engine,
+            name,
+            origin,
+            bytes,
+            &settings,
+            &PROCESSOR_EXPORTS,
+            "processor",
+        )?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ProcessorPre::new)
-            .map_err(|e| {
-                bad(format!(
-                    "does not match the weir:plugin processor world: {e:#}"
-                ))
+            .map_err(|e| Error::Plugin {
+                plugin: name.to_string(),
+                origin: origin.to_string(),
+                message: format!("does not match the weir:plugin processor world: {e:#}"),
             })?;
         let mut plugin = ProcessorPlugin {
             name: name.into(),
@@ -202,22 +156,7 @@ impl ProcessorPlugin {
 
     /// A fresh instance with `init` already run.
     pub(crate) fn instantiate(&self) -> std::result::Result<Instance, crate::CallError> {
-        let stdout = OutputTail::new(self.name.clone(), "stdout");
-        let stderr = OutputTail::new(self.name.clone(), "stderr");
-        let state = PluginState {
-            name: self.name.clone(),
-            session: None,
-            wasi: sandbox::wasi_ctx(&self.settings.grants, stdout, stderr.clone()),
-            table: ResourceTable::new(),
-            limiter: Limiter::new(
-                usize::try_from(self.settings.memory_limit).unwrap_or(usize::MAX),
-            ),
-            stderr,
-            counts: Vec::new(),
-        };
-        let mut store = Store::new(self.engine.engine(), state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(crate::engine::deadline_ticks(self.settings.timeout));
+        let mut store = new_store(&self.engine, &self.name, &self.settings);
         let exports = self.pre.instantiate(&mut store).map_err(|e| {
             crate::CallError::classify("instantiate", &mut store, &e, self.settings.timeout)
         })?;
@@ -235,4 +174,97 @@ impl ProcessorPlugin {
             )),
         }
     }
+}
+
+/// The exports a processor component must have.
+const PROCESSOR_EXPORTS: [&str; 3] = ["init", "signals", "process"];
+
+/// The checks every plugin kind shares: the file is a component (not a core module), within the
+/// memory cap, exports what `world` needs and imports nothing the sandbox refuses. Returns it
+/// compiled, with a linker that provides Weir's imports and WASI.
+pub(crate) fn prepare(
+    engine: &WasmEngine,
+    name: &str,
+    origin: &str,
+    bytes: &[u8],
+    settings: &PluginSettings,
+    needed: &[&str],
+    world: &str,
+) -> Result<(Component, Linker<PluginState>)> {
+    let bad = |message: String| Error::Plugin {
+        plugin: name.to_string(),
+        origin: origin.to_string(),
+        message,
+    };
+    if bytes.get(..4) != Some(&COMPONENT_MAGIC[..]) {
+        return Err(bad(
+            "not a WebAssembly file (it does not start with \\0asm)".into(),
+        ));
+    }
+    if bytes.get(..8) == Some(&CORE_HEADER[..]) {
+        return Err(bad(
+            "a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+             (or wrap it with `wasm-tools component new`)"
+                .into(),
+        ));
+    }
+    if settings.memory_limit > MAX_PLUGIN_MEMORY {
+        return Err(bad(format!(
+            "memory_limit may be at most {} MiB",
+            MAX_PLUGIN_MEMORY >> 20
+        )));
+    }
+    let component = Component::new(engine.engine(), bytes)
+        .map_err(|e| bad(format!("cannot compile: {e:#}")))?;
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine.engine())
+        .map(|(n, _)| n.to_string())
+        .collect();
+    for export in needed {
+        if !exports.iter().any(|e| e == export) {
+            return Err(bad(format!(
+                "not a weir:plugin {world}: it does not export `{export}` (it exports: {}); \
+                 build it against the `{world}` world of wit/",
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
+            )));
+        }
+    }
+    let refused = sandbox::refused_imports(&component);
+    if let Some((import, why)) = refused.first() {
+        return Err(bad(format!("imports `{import}`: {why}")));
+    }
+    let mut linker: Linker<PluginState> = Linker::new(engine.engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+    // Every world imports the same interfaces, so the processor world's linker covers them all.
+    Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
+        .map_err(|e| Error::Engine(e.to_string()))?;
+    Ok((component, linker))
+}
+
+/// A fresh store for one instance of plugin `name`: its sandbox, memory cap and call deadline.
+pub(crate) fn new_store(
+    engine: &WasmEngine,
+    name: &Arc<str>,
+    settings: &PluginSettings,
+) -> Store<PluginState> {
+    let stdout = OutputTail::new(name.clone(), "stdout");
+    let stderr = OutputTail::new(name.clone(), "stderr");
+    let state = PluginState {
+        name: name.clone(),
+        session: None,
+        wasi: sandbox::wasi_ctx(&settings.grants, stdout, stderr.clone()),
+        table: ResourceTable::new(),
+        limiter: Limiter::new(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX)),
+        stderr,
+        counts: Vec::new(),
+    };
+    let mut store = Store::new(engine.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(crate::engine::deadline_ticks(settings.timeout));
+    store
 }
