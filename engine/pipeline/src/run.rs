@@ -1,4 +1,5 @@
-//! The pipeline task: batch, run the stages in order, fan out to exporter queues.
+//! The pipeline task: batch, run the stages in order (a tail sampler among them holds traces
+//! until their decision), fan out to exporter queues.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
 use weir_core::{Batch, FailurePolicy, QueueSender, Signal, Stage, blocking};
+use weir_sampling::Sampler;
 
 use crate::fanout::PipelineInput;
 
@@ -32,6 +34,13 @@ struct StageSlot {
     dropped: Counter,
 }
 
+/// A tail sampler placed between the stages: `stages[..at]` run before it, `stages[at..]` on
+/// what it lets through.
+struct SamplerSlot {
+    at: usize,
+    sampler: Sampler,
+}
+
 /// A running pipeline; drive it with [`Pipeline::run`].
 pub struct Pipeline {
     settings: PipelineSettings,
@@ -39,6 +48,9 @@ pub struct Pipeline {
     /// means every receiver is gone: flush and stop.
     rx: mpsc::Receiver<Batch>,
     stages: Vec<StageSlot>,
+    sampler: Option<SamplerSlot>,
+    /// The origin of the sampler's clock (set when `run` starts).
+    start: Instant,
     /// One queue per exporter; dropping them when the task ends lets exporters drain and stop.
     exporters: Vec<QueueSender>,
     metrics: PipelineMetrics,
@@ -74,6 +86,8 @@ impl Pipeline {
             settings,
             rx,
             stages,
+            sampler: None,
+            start: Instant::now(),
             exporters,
             metrics,
             abandon,
@@ -81,14 +95,38 @@ impl Pipeline {
         (pipeline, input)
     }
 
+    /// Places a tail sampler after the first `at` stages (clamped to the number of stages).
+    pub fn with_sampler(mut self, at: usize, sampler: Sampler) -> Pipeline {
+        self.sampler = Some(SamplerSlot {
+            at: at.min(self.stages.len()),
+            sampler,
+        });
+        self
+    }
+
+    /// The sampler's clock: time since the pipeline started.
+    fn clock(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     /// Runs until every input sender is dropped and everything received has been handed to the
     /// exporter queues.
     pub async fn run(mut self) {
         let signal = self.settings.signal;
+        self.start = Instant::now();
         let mut pending = Batch::empty(signal);
         let mut pending_items = 0usize;
         let mut deadline: Option<Instant> = None;
         loop {
+            let start = self.start;
+            let decide_at = self
+                .sampler
+                .as_mut()
+                .and_then(|s| s.sampler.next_deadline())
+                .map(|d| start + d);
+            // With `block_on_overflow`, a full sampler stops this task from reading: the input
+            // queue fills and receivers refuse with a retryable status.
+            let accepting = !self.sampler.as_ref().is_some_and(|s| s.sampler.is_full());
             tokio::select! {
                 biased;
                 // The shutdown deadline passed: count what is held and stop.
@@ -98,10 +136,16 @@ impl Pipeline {
                     while let Ok(b) = self.rx.try_recv() {
                         lost += b.item_count();
                     }
-                    self.count_lost(lost, "batcher and input queue");
+                    lost += self.sampler.as_ref().map_or(0, |s| s.sampler.buffered_spans());
+                    self.count_lost(lost, "batcher, input queue and tail sampler");
                     return;
                 }
-                msg = self.rx.recv() => {
+                // A buffered trace's decision time came (ahead of new data, so that a steady
+                // stream cannot postpone decisions).
+                () = sleep_until(decide_at.unwrap_or_else(Instant::now)), if decide_at.is_some() => {
+                    self.decide_due().await;
+                }
+                msg = self.rx.recv(), if accepting => {
                     // A receiver handed over a request, or all receivers are gone.
                     let used = self.rx.len();
                     self.metrics.queue.set(i64::try_from(used).unwrap_or(i64::MAX));
@@ -133,18 +177,63 @@ impl Pipeline {
         if !pending.is_empty() {
             self.flush(pending).await;
         }
+        if let Some(slot) = self.sampler.as_mut() {
+            let now = self.start.elapsed();
+            let at = slot.at;
+            let rest = blocking(|| slot.sampler.finish(now));
+            self.run_from(at, rest).await;
+        }
         tracing::debug!(pipeline = %self.settings.id, "pipeline drained");
     }
 
-    /// Runs the stages over one batch and hands the result to every exporter queue.
-    async fn flush(&mut self, mut batch: Batch) {
-        if batch.is_empty() {
+    /// Decides the sampler's due traces and sends on what it keeps.
+    async fn decide_due(&mut self) {
+        let now = self.clock();
+        let Some(slot) = self.sampler.as_mut() else {
             return;
+        };
+        let at = slot.at;
+        let kept = blocking(|| slot.sampler.decide_due(now));
+        self.run_from(at, kept).await;
+    }
+
+    /// Runs one batch from the batcher through the pipeline: the stages before the sampler,
+    /// the sampler, and (for what it lets through now) the stages after it.
+    async fn flush(&mut self, batch: Batch) {
+        if !batch.is_empty() {
+            self.metrics.batch_items.observe(batch.item_count() as f64);
         }
-        let items = batch.item_count();
-        self.metrics.batch_items.observe(items as f64);
-        let mut before = items;
-        for slot in &mut self.stages {
+        let Some(slot) = self.sampler.as_ref() else {
+            self.run_from(0, batch).await;
+            return;
+        };
+        let at = slot.at;
+        let Some(batch) = self.run_stages(0, at, batch) else {
+            return;
+        };
+        let now = self.clock();
+        let Some(slot) = self.sampler.as_mut() else {
+            return;
+        };
+        let passed = blocking(|| slot.sampler.ingest(batch, now));
+        self.run_from(at, passed).await;
+    }
+
+    /// Runs `stages[from..]` over a batch and hands the result to the exporters.
+    async fn run_from(&mut self, from: usize, batch: Batch) {
+        let to = self.stages.len();
+        if let Some(batch) = self.run_stages(from, to, batch) {
+            self.send(batch).await;
+        }
+    }
+
+    /// Runs `stages[from..to]` over one batch; `None` when nothing is left to send.
+    fn run_stages(&mut self, from: usize, to: usize, mut batch: Batch) -> Option<Batch> {
+        if batch.is_empty() {
+            return None;
+        }
+        let mut before = batch.item_count();
+        for slot in self.stages.get_mut(from..to).unwrap_or_default() {
             let outcome = if slot.stage.is_blocking() {
                 blocking(|| slot.stage.process(&mut batch))
             } else {
@@ -158,7 +247,7 @@ impl Pipeline {
                     }
                     before = after;
                     if after == 0 {
-                        return;
+                        return None;
                     }
                 }
                 Err(e) => match slot.stage.failure_policy() {
@@ -172,11 +261,20 @@ impl Pipeline {
                         slot.dropped.inc_by(before as u64);
                         tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
                             "processor failed; dropping the batch (on_error = {})", policy.as_str());
-                        return;
+                        return None;
                     }
                 },
             }
         }
+        Some(batch)
+    }
+
+    /// Hands a batch to every exporter queue, waiting for room (backpressure).
+    async fn send(&mut self, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let before = batch.item_count();
         let Some((last, rest)) = self.exporters.split_last() else {
             return;
         };

@@ -184,3 +184,5 @@ async fn fans_out_to_every_exporter_and_refuses_when_closing() {
     drop(fan);
     task.await.expect("ends");
 }
+
+mod sampling;

@@ -1,0 +1,130 @@
+//! A tail sampler inside a running pipeline, on a paused tokio clock.
+
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use weir_sampling::{Decision, Evaluate, Policy, PolicyError, SamplerSettings, Verdict};
+
+use super::*;
+
+/// Keeps traces whose first trace-id byte is odd.
+struct Odd;
+impl Evaluate for Odd {
+    fn evaluate(&mut self, trace: &mut Batch) -> Result<Verdict, PolicyError> {
+        let Batch::Traces(r) = trace else {
+            return Ok(Verdict {
+                decision: Decision::NoOpinion,
+                reason: String::new(),
+            });
+        };
+        let odd = r.resource_spans[0].scope_spans[0].spans[0].trace_id[0] % 2 == 1;
+        Ok(Verdict {
+            decision: if odd { Decision::Keep } else { Decision::Drop },
+            reason: String::new(),
+        })
+    }
+}
+
+fn traces(ids: &[u8]) -> Batch {
+    Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: ids
+                    .iter()
+                    .map(|t| Span {
+                        trace_id: vec![*t; 16],
+                        span_id: vec![1; 8],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn pipeline_with(
+    t: &Telemetry,
+    settings: SamplerSettings,
+    queue: usize,
+) -> (Pipeline, crate::PipelineInput, weir_core::QueueReceiver) {
+    let (qtx, qrx) = batch_queue(100, Default::default());
+    let ps = PipelineSettings {
+        id: "traces".into(),
+        signal: Signal::Traces,
+        queue_size: queue,
+        send_batch_size: 0,
+        batch_timeout: Duration::from_millis(200),
+    };
+    let (p, input) = Pipeline::new(ps, vec![], vec![qtx], t, CancellationToken::new());
+    let policy = Policy::leaf("odd", Box::new(Odd), Decision::NoOpinion);
+    let sampler = Sampler::new("tail", settings, vec![policy], t.sampler("tail", "traces"));
+    (p.with_sampler(0, sampler), input, qrx)
+}
+
+#[tokio::test(start_paused = true)]
+async fn kept_traces_leave_after_decision_wait() {
+    let t = Telemetry::new();
+    let settings = SamplerSettings {
+        decision_wait: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let (p, input, qrx) = pipeline_with(&t, settings, 10);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    let start = Instant::now();
+    fan.consume(traces(&[1, 2, 3])).expect("room");
+    let out = qrx.recv().await.expect("kept traces");
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(out.item_count(), 2, "traces 1 and 3 are kept, 2 dropped");
+    // A late span of trace 1 follows the decision at once; one of trace 2 is dropped.
+    fan.consume(traces(&[1, 2])).expect("room");
+    let late = qrx.recv().await.expect("late span");
+    assert_eq!(late.item_count(), 1);
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    drop(fan);
+    task.await.expect("ends");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_decides_what_the_sampler_holds() {
+    let t = Telemetry::new();
+    let (p, input, qrx) = pipeline_with(&t, SamplerSettings::default(), 10);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    fan.consume(traces(&[1, 2, 5])).expect("room");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The receivers go away long before the 30 s wait: the pipeline decides at once and ends.
+    let start = Instant::now();
+    drop(fan);
+    task.await.expect("ends");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_sampler_with_block_on_overflow_refuses_upstream() {
+    let t = Telemetry::new();
+    let settings = SamplerSettings {
+        max_traces: 2,
+        block_on_overflow: true,
+        decision_wait: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let (p, input, qrx) = pipeline_with(&t, settings, 1);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    fan.consume(traces(&[1, 3])).expect("room");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // The sampler is full: one request waits in the input queue, the next is refused.
+    fan.consume(traces(&[5])).expect("room in the input queue");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let err = fan.consume(traces(&[7])).expect_err("input queue full");
+    assert!(matches!(err, ConsumeError::Full { .. }), "{err:?}");
+    // At 5 s the two traces are decided; the waiting request goes in and is decided 5 s later.
+    assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
+    fan.consume(traces(&[9])).expect("room again");
+    assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
+    drop(fan);
+    task.await.expect("ends");
+}
