@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (crate, component file stem).
-const PLUGINS: [(&str, &str); 4] = [
+const PLUGINS: [(&str, &str); 5] = [
+    ("policies", "policies"),
     ("enrich", "enrich"),
     ("redact", "redact"),
     ("filter", "filter"),

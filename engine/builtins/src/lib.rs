@@ -12,7 +12,7 @@ pub struct Builtin {
     pub wasm: &'static [u8],
 }
 
-/// Every embedded plugin.
+/// Every embedded processor plugin.
 pub const ALL: [Builtin; 4] = [
     Builtin {
         name: "enrich",
@@ -32,7 +32,11 @@ pub const ALL: [Builtin; 4] = [
     },
 ];
 
-/// The embedded plugin called `name` (without the `builtin:` prefix).
+/// The first-party tail-sampling policies: one `sampler`-world component for every policy
+/// `type` (`latency`, `status_code`, …), which the host passes in the config as `"type"`.
+pub const POLICIES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policies.wasm"));
+
+/// The embedded processor plugin called `name` (without the `builtin:` prefix).
 pub fn get(name: &str) -> Option<&'static Builtin> {
     ALL.iter().find(|b| b.name == name)
 }

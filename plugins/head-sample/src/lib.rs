@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 
 use weir_plugin::{Batch, Config, Level, NumberField, Processor, Signal, TextField, ValueRef};
 
-pub mod threshold;
+pub use weir_probability as threshold;
 
 use threshold::TraceState;
 

@@ -1,4 +1,5 @@
-//! Write Weir processor plugins in Rust.
+//! Write Weir plugins in Rust: processors ([`Processor`], [`export_processor!`]) and
+//! tail-sampling policies ([`Policy`], [`export_policy!`]).
 //!
 //! ```ignore
 //! use weir_plugin::{Batch, Config, Processor};
@@ -31,6 +32,7 @@ pub mod columns;
 mod host;
 pub mod log;
 pub mod metrics;
+mod policy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod value;
@@ -46,11 +48,29 @@ pub mod bindings {
     });
 }
 
+/// Generated bindings of the `sampler` world; its imports are the processor world's.
+#[doc(hidden)]
+pub mod sampler_bindings {
+    wit_bindgen::generate!({
+        world: "sampler",
+        path: "../../wit",
+        pub_export_macro: true,
+        default_bindings_module: "weir_plugin::sampler_bindings",
+        with: {
+            "weir:plugin/types@0.1.0": crate::bindings::weir::plugin::types,
+            "weir:plugin/log@0.1.0": crate::bindings::weir::plugin::log,
+            "weir:plugin/metrics@0.1.0": crate::bindings::weir::plugin::metrics,
+            "weir:plugin/telemetry@0.1.0": crate::bindings::weir::plugin::telemetry,
+        },
+    });
+}
+
 pub use batch::{Batch, Item, Resource};
 pub use bindings::weir::plugin::types::{
     AttributeLevel as Level, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText,
     Signal, TextField,
 };
+pub use policy::{Decision, Policy, Verdict};
 pub use value::{Value, ValueRef};
 
 /// A plugin's `config` table from Weir's configuration, as JSON.
@@ -98,7 +118,10 @@ pub mod __private {
     pub use crate::bindings::Guest;
     pub use crate::bindings::export;
     pub use crate::bindings::weir::plugin::telemetry::Batch as HostBatch;
-    use crate::{Batch, Config, Processor, Signal};
+    pub use crate::sampler_bindings::Guest as SamplerGuest;
+    pub use crate::sampler_bindings::Verdict as WitVerdict;
+    pub use crate::sampler_bindings::export as export_sampler;
+    use crate::{Batch, Config, Policy, Processor, Signal};
 
     thread_local! {
         /// The instance's processor, created by `init`. A Wasm instance is single-threaded.
@@ -129,6 +152,38 @@ pub mod __private {
     pub fn process<P: Processor>(handle: &HostBatch) -> Result<(), String> {
         let batch = Batch::new(crate::host::Backend::Host(handle));
         run::<P>(&batch)
+    }
+
+    /// `init` of a sampler plugin.
+    pub fn init_policy<P: Policy>(config: String) -> Result<(), String> {
+        std::panic::set_hook(Box::new(|info| {
+            crate::log::error(&format!("panic: {info}"))
+        }));
+        let p = P::init(Config(config))?;
+        STATE.with(|s| *s.borrow_mut() = Some(Box::new(p)));
+        Ok(())
+    }
+
+    /// `evaluate`.
+    pub fn evaluate<P: Policy>(handle: &HostBatch) -> Result<WitVerdict, String> {
+        let batch = Batch::new(crate::host::Backend::Host(handle));
+        judge::<P>(&batch)
+    }
+
+    /// Runs `P` on a trace.
+    pub fn judge<P: Policy>(trace: &Batch) -> Result<WitVerdict, String> {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            let p = state
+                .as_mut()
+                .and_then(|b| b.downcast_mut::<P>())
+                .ok_or_else(|| "evaluate called before init".to_string())?;
+            let v = p.evaluate(trace)?;
+            Ok(WitVerdict {
+                decision: v.decision,
+                reason: v.reason,
+            })
+        })
     }
 
     /// Runs `P` on a batch and flushes its writes on success.

@@ -177,3 +177,19 @@ pub(crate) mod convert {
         }
     }
 }
+
+/// Runs an initialised policy `P` once on a trace natively, through the host's column code:
+/// for tests of policies on hand-built traces. Writing to the trace is an error, as in the host.
+pub fn evaluate<P: crate::Policy>(p: &mut P, trace: CoreBatch) -> Result<crate::Verdict, String> {
+    let mut session = weir_columns::Session::new(trace);
+    let verdict = {
+        let b = Batch::new(crate::host::Backend::Native(std::cell::RefCell::new(
+            &mut session,
+        )));
+        p.evaluate(&b)
+    }?;
+    if session.has_writes() {
+        return Err("a sampling policy sees the trace read-only, but it tried to change it".into());
+    }
+    Ok(verdict)
+}
