@@ -119,3 +119,50 @@ pub fn builtin(
     .map(std::sync::Arc::new)
     .map_err(|e| e.to_string())
 }
+
+/// The policy plugin built from `plugins/<crate_name>` (e.g. `bad-policy`), loaded with `config`
+/// (JSON) and a `timeout` per evaluation, wrapped as one sampler's policy with default breaker
+/// settings. Its metrics go to `telemetry` as `processor="<name>"`.
+pub fn wasm_policy(
+    crate_name: &str,
+    name: &str,
+    config: &str,
+    timeout: std::time::Duration,
+    telemetry: &weir_core::telemetry::Telemetry,
+) -> weir_wasm::WasmPolicy {
+    let settings = weir_wasm::PluginSettings {
+        timeout,
+        ..Default::default()
+    };
+    let plugin = weir_wasm::PolicyPlugin::load(
+        engine(),
+        name,
+        &wasm(crate_name),
+        config.to_string(),
+        settings,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    weir_wasm::WasmPolicy::new(
+        std::sync::Arc::new(plugin),
+        weir_wasm::BreakerSettings::default(),
+        telemetry.plugin(name, "traces", weir_core::Signal::Traces),
+    )
+}
+
+/// A first-party policy (`type`, e.g. `status_code`) from the embedded component, with its
+/// config (a JSON object without `type`).
+pub fn builtin_policy(kind: &str, config: &str) -> Result<weir_wasm::PolicyPlugin, String> {
+    let mut json: serde_json::Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("type".into(), serde_json::Value::String(kind.into()));
+    }
+    weir_wasm::PolicyPlugin::from_bytes(
+        engine(),
+        kind,
+        "builtin policies",
+        weir_builtins::POLICIES,
+        json.to_string(),
+        weir_wasm::PluginSettings::default(),
+    )
+    .map_err(|e| e.to_string())
+}

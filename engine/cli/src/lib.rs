@@ -5,6 +5,7 @@ mod args;
 mod logging;
 mod plugins;
 mod runtime;
+mod samplers;
 mod topology;
 
 use std::process::ExitCode;

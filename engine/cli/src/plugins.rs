@@ -69,28 +69,9 @@ impl Plugins {
         if self.loaded.contains_key(name) {
             return Ok(());
         }
-        let engine = match &self.engine {
-            Some(e) => e.clone(),
-            None => {
-                let e = WasmEngine::new(&EngineSettings::default())?;
-                self.engine = Some(e.clone());
-                e
-            }
-        };
+        let engine = self.engine()?;
         let config_json = serde_json::to_string(&p.config)?;
-        let settings = PluginSettings {
-            timeout: p.timeout.0,
-            memory_limit: p.memory_limit.0,
-            grants: Grants {
-                clocks: p.grants.clocks,
-                env: p
-                    .grants
-                    .env
-                    .iter()
-                    .filter_map(|k| Some((k.clone(), std::env::var(k).ok()?)))
-                    .collect(),
-            },
-        };
+        let settings = plugin_settings(p.timeout.0, p.memory_limit.0, &p.grants);
         // Compiling and running `init` is blocking work, and WASI's synchronous bindings must
         // not run on an async worker.
         let loaded = blocking(|| match builtin {
@@ -108,9 +89,14 @@ impl Plugins {
                 Ok(())
             }
             Err(e) => {
+                let table = [
+                    PathStep::Key("processors"),
+                    PathStep::Key(name),
+                    PathStep::Key("config"),
+                ];
                 if let weir_wasm::Error::Init { message, .. } = &e
                     && let Some(rejected) = message.strip_prefix("init rejected its config: ")
-                    && let Some(d) = config_diagnostic(config, name, rejected)
+                    && let Some(d) = config_diagnostic(config, &table, name, rejected)
                 {
                     bail!("{d}");
                 }
@@ -124,6 +110,16 @@ impl Plugins {
                 )
             }
         }
+    }
+
+    /// The one wasm engine, created on first use.
+    pub(crate) fn engine(&mut self) -> anyhow::Result<WasmEngine> {
+        if let Some(e) = &self.engine {
+            return Ok(e.clone());
+        }
+        let e = WasmEngine::new(&EngineSettings::default())?;
+        self.engine = Some(e.clone());
+        Ok(e)
     }
 
     /// The stage of processor `name` for one pipeline; [`Plugins::load`] must have succeeded.
@@ -151,22 +147,56 @@ impl Plugins {
     }
 }
 
+/// A plugin's limits and grants from its config keys.
+pub(crate) fn plugin_settings(
+    timeout: std::time::Duration,
+    memory_limit: u64,
+    grants: &weir_config::GrantsConfig,
+) -> PluginSettings {
+    PluginSettings {
+        timeout,
+        memory_limit,
+        grants: Grants {
+            clocks: grants.clocks,
+            env: grants
+                .env
+                .iter()
+                .filter_map(|k| Some((k.clone(), std::env::var(k).ok()?)))
+                .collect(),
+        },
+    }
+}
+
+/// Renders config path steps as a key: `samplers.tail.policies[0].config`.
+pub(crate) fn key_of(steps: &[PathStep<'_>]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        match step {
+            PathStep::Key(k) if out.is_empty() => out.push_str(k),
+            PathStep::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            PathStep::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
 /// Points a plugin's complaint about its config at the line that holds the value: an `init`
 /// message `detectors[1]: unknown detector …` (first-party plugins write them so) becomes
 /// `weir.toml:L:C: processors.<name>.config.detectors[1]: plugin <name> rejected its config:
-/// unknown detector …`. When the path is not in the file (a missing key, or a message that
-/// does not start with a path) it points at the `config` table with the whole message. `None`
-/// if the processor has no `config` table to point into.
-fn config_diagnostic(
+/// unknown detector …`. `table` is the path of the plugin's `config` table. When the path is
+/// not in the file (a missing key, or a message that does not start with a path) it points at
+/// the `config` table with the whole message. `None` if there is no `config` table to point
+/// into.
+pub(crate) fn config_diagnostic(
     config: &Config,
+    table: &[PathStep<'_>],
     name: &str,
     rejected: &str,
 ) -> Option<weir_config::Diagnostic> {
-    let table = [
-        PathStep::Key("processors"),
-        PathStep::Key(name),
-        PathStep::Key("config"),
-    ];
+    let key = key_of(table);
     if let Some((path, rest)) = rejected.split_once(": ")
         && let Some(steps) = parse_path(path)
     {
@@ -176,16 +206,16 @@ fn config_diagnostic(
         {
             return Some(config.diagnostic(
                 span,
-                format!("processors.{name}.config.{path}"),
+                format!("{key}.{path}"),
                 format!("plugin {name} rejected its config: {rest}"),
             ));
         }
     }
-    let (span, found) = config.locate(&table)?;
+    let (span, found) = config.locate(table)?;
     (found == table.len()).then(|| {
         config.diagnostic(
             span,
-            format!("processors.{name}.config"),
+            key,
             format!("plugin {name} rejected its config: {rejected}"),
         )
     })

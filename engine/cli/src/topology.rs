@@ -16,6 +16,7 @@ use weir_pipeline::{Fanout, Pipeline, PipelineInput, PipelineSettings};
 use weir_receiver::{BoundReceiver, SignalConsumers};
 
 use crate::plugins::Plugins;
+use crate::samplers::Policies;
 
 /// Loads `path` and checks everything that can be checked without binding sockets, including
 /// compiling every plugin and running its `init` on its config.
@@ -24,6 +25,10 @@ pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
     let mut plugins = Plugins::default();
     for (name, p) in &config.processors {
         plugins.load(&config, name, p)?;
+    }
+    let mut policies = Policies::default();
+    for (name, s) in &config.samplers {
+        policies.load(&mut plugins, &config, name, s)?;
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     Ok(format!("{} pipeline(s): {}", ids.len(), ids.join(", ")))
@@ -63,10 +68,27 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
     for (name, p) in &config.processors {
         plugins.load(config, name, p)?;
     }
+    let mut policies = Policies::default();
+    for (name, s) in &config.samplers {
+        policies.load(&mut plugins, config, name, s)?;
+    }
     for p in &config.pipelines {
+        // A sampler sits after the processors listed before it (validation allows one).
+        let sampler = p
+            .processors
+            .iter()
+            .enumerate()
+            .find_map(|(at, name)| Some((at, name, config.samplers.get(name)?)))
+            .map(|(at, name, cfg)| {
+                policies
+                    .sampler(name, cfg, &p.id, telemetry)
+                    .map(|s| (at, s))
+            })
+            .transpose()?;
         let stages = p
             .processors
             .iter()
+            .filter(|name| !config.samplers.contains_key(*name))
             .map(|name| {
                 let cfg = config
                     .processors
@@ -87,8 +109,11 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
             send_batch_size: p.batch.send_batch_size,
             batch_timeout: p.batch.timeout.0,
         };
-        let (pipeline, input) =
+        let (mut pipeline, input) =
             Pipeline::new(settings, stages, exporters, telemetry, abandon.clone());
+        if let Some((at, sampler)) = sampler {
+            pipeline = pipeline.with_sampler(at, sampler);
+        }
         pipeline_tasks.push(tokio::spawn(pipeline.run()));
         for r in &p.receivers {
             feeds
