@@ -31,9 +31,25 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
     };
     vec![
         (
+            "a tail policy rejects its config",
+            format!(
+                "{}\n[samplers.tail]\n[[samplers.tail.policies]]\nname = \"errors\"\ntype = \"status_code\"\nconfig = {{ status_codes = [\"BAD\"] }}\n",
+                replace("exporters = [\"out\"]\n", "exporters = [\"out\"]\nprocessors = [\"tail\"]\n")
+            ),
+            "weir.toml:16:28: samplers.tail.policies[0].config.status_codes[0]: plugin tail/errors rejected its config: unknown status code \"BAD\" (one of: OK, ERROR, UNSET)",
+        ),
+        (
+            "an unknown tail policy type",
+            format!(
+                "{}\n[samplers.tail]\n[[samplers.tail.policies]]\nname = \"slow\"\ntype = \"latency_ms\"\n",
+                replace("exporters = [\"out\"]\n", "exporters = [\"out\"]\nprocessors = [\"tail\"]\n")
+            ),
+            "weir.toml:15:8: samplers.tail.policies[0].type: unknown policy type `latency_ms` (one of: always_sample, latency, status_code, string_attribute, numeric_attribute, boolean_attribute, probabilistic, trace_state, trace_flags, span_count, sampling_priority, condition, and, not, drop, first_match, rate_limiting, bytes_limiting, composite; or set `plugin` to a file)",
+        ),
+        (
             "misspelt top-level table",
             "[recievers.otlp]\ngrpc = \"127.0.0.1:0\"\n".into(),
-            "weir.toml:1:2: recievers.otlp: unknown field `recievers`, expected one of `admin`, `service`, `receivers`, `processors`, `exporters`, `pipelines`",
+            "weir.toml:1:2: recievers.otlp: unknown field `recievers`, expected one of `admin`, `service`, `receivers`, `processors`, `samplers`, `exporters`, `pipelines`",
         ),
         (
             "misspelt exporter key",
