@@ -226,12 +226,20 @@ pub(crate) fn check(path: &str, sampler: &SamplerConfig) -> Vec<Problem> {
             "a sampler needs at least one policy ([[samplers.<name>.policies]])".into(),
         ));
     }
+    let mut bound = |key: &str, msg: &str| {
+        problems.push((0..0, format!("{path}.{key}"), msg.to_string()));
+    };
     if sampler.max_traces == 0 {
-        problems.push((
-            0..0,
-            format!("{path}.max_traces"),
-            "must be at least 1".into(),
-        ));
+        bound("max_traces", "must be at least 1");
+    }
+    if sampler.max_buffered_bytes.0 == 0 {
+        bound("max_buffered_bytes", "must be above 0");
+    }
+    if sampler.max_trace_bytes.0 == 0 || sampler.max_trace_bytes > sampler.max_buffered_bytes {
+        bound(
+            "max_trace_bytes",
+            "must be above 0 and at most max_buffered_bytes",
+        );
     }
     for (i, p) in sampler.policies.iter().enumerate() {
         check_policy(
@@ -356,20 +364,28 @@ fn check_policy(
                 "a `not` policy takes exactly one sub-policy".into(),
             );
         }
-        "rate_limiting" if p.spans_per_second.is_none() => {
-            err("spans_per_second", "required by `rate_limiting`".into());
-        }
-        "bytes_limiting" if p.bytes_per_second.is_none_or(|b| b.0 == 0) => {
+        "rate_limiting" if p.spans_per_second.is_none_or(|n| n == 0) => {
             err(
-                "bytes_per_second",
-                "required by `bytes_limiting`, above 0".into(),
+                "spans_per_second",
+                "required by `rate_limiting`, above 0".into(),
             );
         }
+        "bytes_limiting" => {
+            if p.bytes_per_second.is_none_or(|b| b.0 == 0) {
+                err(
+                    "bytes_per_second",
+                    "required by `bytes_limiting`, above 0".into(),
+                );
+            }
+            if p.burst.is_some_and(|b| b.0 == 0) {
+                err("burst", "must be above 0".into());
+            }
+        }
         "composite" => {
-            if p.max_total_spans_per_second.is_none() {
+            if p.max_total_spans_per_second.is_none_or(|n| n == 0) {
                 err(
                     "max_total_spans_per_second",
-                    "required by `composite`".into(),
+                    "required by `composite`, above 0".into(),
                 );
             }
             let total: f64 = p.policies.iter().filter_map(|s| s.get_ref().percent).sum();

@@ -212,3 +212,21 @@ fn samplers_only_in_traces_pipelines_and_not_named_like_a_processor() {
         "{unused}"
     );
 }
+
+#[test]
+fn sampler_bounds_and_budgets_must_be_usable() {
+    let err = parse(&format!(
+        "{SAMPLER_BASE}[samplers.tail]\nmax_buffered_bytes = 0\n\
+         [[samplers.tail.policies]]\nname = \"r\"\ntype = \"rate_limiting\"\nspans_per_second = 0\n\
+         [[samplers.tail.policies]]\nname = \"b\"\ntype = \"bytes_limiting\"\nbytes_per_second = \"1MiB\"\nburst = 0\n"
+    ))
+    .unwrap_err();
+    for want in [
+        "samplers.tail.max_buffered_bytes: must be above 0",
+        "samplers.tail.max_trace_bytes: must be above 0 and at most max_buffered_bytes",
+        "samplers.tail.policies[0].spans_per_second: required by `rate_limiting`, above 0",
+        "samplers.tail.policies[1].burst: must be above 0",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}

@@ -13,6 +13,9 @@ use weir_sampling::Sampler;
 
 use crate::fanout::PipelineInput;
 
+/// How often a pipeline whose sampler is full checks whether shutdown began.
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// What a pipeline needs to know about itself.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
@@ -125,8 +128,10 @@ impl Pipeline {
                 .and_then(|s| s.sampler.next_deadline())
                 .map(|d| start + d);
             // With `block_on_overflow`, a full sampler stops this task from reading: the input
-            // queue fills and receivers refuse with a retryable status.
-            let accepting = !self.sampler.as_ref().is_some_and(|s| s.sampler.is_full());
+            // queue fills and receivers refuse with a retryable status. Once every receiver is
+            // gone (shutdown) it reads again, so the queue drains and `finish` runs in time.
+            let accepting =
+                !self.sampler.as_ref().is_some_and(|s| s.sampler.is_full()) || self.rx.is_closed();
             tokio::select! {
                 biased;
                 // The shutdown deadline passed: count what is held and stop.
@@ -145,6 +150,8 @@ impl Pipeline {
                 () = sleep_until(decide_at.unwrap_or_else(Instant::now)), if decide_at.is_some() => {
                     self.decide_due().await;
                 }
+                // Not reading (sampler full): look again shortly whether the receivers are gone.
+                () = tokio::time::sleep(RECHECK), if !accepting => {}
                 msg = self.rx.recv(), if accepting => {
                     // A receiver handed over a request, or all receivers are gone.
                     let used = self.rx.len();

@@ -2,8 +2,8 @@
 //!
 //! A leaf policy is anything that implements [`Evaluate`] (in the gateway: a Wasm plugin of the
 //! `sampler` world). Everything stateful or structural — `and`, `not`, `drop`, `first_match`,
-//! `rate_limiting`, `bytes_limiting` and `composite` — lives here in the host: budgets are
-//! global to a sampler, not per plugin instance, and they must survive a policy swap.
+//! `rate_limiting`, `bytes_limiting` and `composite` — lives here in the host: a budget is
+//! state of the sampler (of each pipeline's sampler instance), not of a plugin instance.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +79,9 @@ pub struct Outcome {
     pub decision: Decision,
     /// The leaf or budget policy that decided and its reason, when there is a decision.
     pub by: Option<(Arc<str>, String)>,
+    /// True when the decision is a failed leaf's fallback: `not` then has no opinion rather
+    /// than turning a broken policy into "keep everything".
+    pub failed: bool,
 }
 
 impl Outcome {
@@ -86,6 +89,7 @@ impl Outcome {
         Outcome {
             decision: Decision::NoOpinion,
             by: None,
+            failed: false,
         }
     }
 
@@ -93,6 +97,7 @@ impl Outcome {
         Outcome {
             decision,
             by: Some((name.clone(), reason)),
+            failed: false,
         }
     }
 }
@@ -141,7 +146,8 @@ impl Policy {
     }
 
     /// Keeps when the sub-policy does not keep (it drops or has no opinion); otherwise no
-    /// opinion. Read it as "matches when the other does not".
+    /// opinion. Read it as "matches when the other does not". When the sub-policy failed,
+    /// `not` has no opinion.
     pub fn not(name: &str, policy: Policy) -> Policy {
         Policy {
             name: name.into(),
@@ -214,10 +220,12 @@ impl Policy {
                 },
                 Err(e) => {
                     errors.policy_failed(&self.name, &e);
-                    match *fallback {
+                    let mut o = match *fallback {
                         Decision::NoOpinion => Outcome::none(),
                         d => Outcome::of(d, &self.name, format!("fallback after {}", e.kind)),
-                    }
+                    };
+                    o.failed = true;
+                    o
                 }
             },
             Kind::And(subs) => {
@@ -231,12 +239,19 @@ impl Policy {
                 }
                 Outcome::of(Decision::Keep, &self.name, reasons.join(", "))
             }
-            Kind::Not(sub) => match sub.evaluate(trace, errors).decision {
-                Decision::Keep => Outcome::none(),
-                Decision::Drop | Decision::NoOpinion => {
-                    Outcome::of(Decision::Keep, &self.name, format!("not {}", sub.name))
+            Kind::Not(sub) => {
+                let o = sub.evaluate(trace, errors);
+                match o.decision {
+                    _ if o.failed => Outcome {
+                        failed: true,
+                        ..Outcome::none()
+                    },
+                    Decision::Keep => Outcome::none(),
+                    Decision::Drop | Decision::NoOpinion => {
+                        Outcome::of(Decision::Keep, &self.name, format!("not {}", sub.name))
+                    }
                 }
-            },
+            }
             Kind::Drop(subs) => {
                 for p in subs.iter_mut() {
                     if p.evaluate(trace, errors).decision != Decision::Keep {
@@ -310,5 +325,6 @@ pub fn combine(
     kept.unwrap_or(Outcome {
         decision: Decision::Drop,
         by: None,
+        failed: false,
     })
 }

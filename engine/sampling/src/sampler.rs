@@ -3,7 +3,8 @@
 //!
 //! The sampler is a synchronous state machine driven by its owner with the time of each call
 //! (`now`, a [`Duration`] since any fixed origin): the gateway's pipeline passes the tokio
-//! clock, tests pause it, and the policy lab passes span timestamps. Nothing in here sleeps.
+//! clock and tests pause it; a replay of recorded traffic can pass span timestamps. Nothing in
+//! here sleeps. A `now` earlier than one seen before counts as the later one.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -91,6 +92,9 @@ enum Cause {
 
 type TraceId = [u8; 16];
 
+/// The policy that kept a trace and its reason, remembered for late spans.
+type KeptBy = (Arc<str>, Arc<str>);
+
 /// One tail sampler instance (one per pipeline that lists it).
 pub struct Sampler {
     name: Arc<str>,
@@ -105,8 +109,10 @@ pub struct Sampler {
     next_seq: u64,
     bytes: usize,
     spans: usize,
-    /// Kept ids and the policy that kept them.
-    kept: Option<LruCache<TraceId, Option<Arc<str>>>>,
+    /// Kept ids and the policy that kept them, with its reason.
+    kept: Option<LruCache<TraceId, Option<KeptBy>>>,
+    /// The latest time seen: the clock never runs backwards, even if the caller's does.
+    last_now: Duration,
     dropped: Option<LruCache<TraceId, ()>>,
     metrics: SamplerMetrics,
 }
@@ -160,6 +166,7 @@ impl Sampler {
             next_seq: 0,
             bytes: 0,
             spans: 0,
+            last_now: Duration::ZERO,
             metrics,
         }
     }
@@ -199,6 +206,7 @@ impl Sampler {
         let Batch::Traces(request) = batch else {
             return batch;
         };
+        let now = self.clock(now);
         let mut out = Output::default();
         for rs in request.resource_spans {
             let part = Arc::new(ResourcePart {
@@ -206,11 +214,7 @@ impl Sampler {
                 schema_url: rs.schema_url,
             });
             for ss in rs.scope_spans {
-                let origin = Arc::new(Origin {
-                    resource: part.clone(),
-                    scope: ss.scope,
-                    schema_url: ss.schema_url,
-                });
+                let origin = Arc::new(Origin::new(part.clone(), ss.scope, ss.schema_url));
                 let mut late = Vec::new();
                 for span in ss.spans {
                     self.take_span(span, &origin, now, &mut late, &mut out);
@@ -236,9 +240,12 @@ impl Sampler {
         if !self.traces.contains_key(&id) {
             if let Some(by) = self.kept.as_mut().and_then(|c| c.get(&id)) {
                 if self.settings.record_policy
-                    && let Some(policy) = by
+                    && let Some((policy, reason)) = by
                 {
                     set_attr(&mut span, POLICY_ATTRIBUTE, policy);
+                    if !reason.is_empty() {
+                        set_attr(&mut span, REASON_ATTRIBUTE, reason);
+                    }
                 }
                 self.metrics.late_span("keep");
                 late.push(span);
@@ -296,6 +303,12 @@ impl Sampler {
         }
     }
 
+    /// `now`, or the latest time seen if `now` is earlier: the due queues stay in order.
+    fn clock(&mut self, now: Duration) -> Duration {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
     /// True if `(id, seq)` names a trace still buffered (not a stale queue entry).
     fn live(&self, id: &TraceId, seq: u64) -> bool {
         self.traces.get(id).is_some_and(|t| t.seq == seq)
@@ -319,6 +332,7 @@ impl Sampler {
 
     /// Decides every trace due at `now` and returns the spans kept.
     pub fn decide_due(&mut self, now: Duration) -> Batch {
+        let now = self.clock(now);
         let mut out = Output::default();
         loop {
             let take_root = match (self.waits.front(), self.roots.front()) {
@@ -348,6 +362,7 @@ impl Sampler {
     /// Shutdown: decides (or drops, per `on_shutdown`) every buffered trace, oldest first, and
     /// returns the spans kept.
     pub fn finish(&mut self, now: Duration) -> Batch {
+        let now = self.clock(now);
         let mut out = Output::default();
         while let Some((_, id, seq)) = self.waits.pop_front() {
             if !self.live(&id, seq) {
@@ -398,8 +413,7 @@ impl Sampler {
             metrics: &self.metrics,
         };
         let outcome = combine(&mut self.policies, &mut input, &mut errors);
-        let policy = outcome.by.as_ref().map(|(n, _)| n.clone());
-        let label = policy.as_deref().unwrap_or("_none");
+        let label = outcome.by.as_ref().map_or("_none", |(n, _)| &**n);
         let decision = match outcome.decision {
             Decision::Keep => "keep",
             Decision::Drop | Decision::NoOpinion => "drop",
@@ -423,7 +437,7 @@ impl Sampler {
             }
             out.push_trace(batch, &origins);
             if let Some(c) = self.kept.as_mut() {
-                c.put(id, policy);
+                c.put(id, outcome.by.map(|(n, r)| (n, Arc::from(r))));
             }
         } else if let Some(c) = self.dropped.as_mut() {
             c.put(id, ());

@@ -27,6 +27,28 @@ pub(crate) struct Origin {
     pub(crate) resource: Arc<ResourcePart>,
     pub(crate) scope: Option<InstrumentationScope>,
     pub(crate) schema_url: String,
+    /// The encoded size of the resource and scope, charged to each trace that holds them.
+    pub(crate) bytes: usize,
+}
+
+impl Origin {
+    /// The origin of the spans of one `ScopeSpans` under `resource`.
+    pub(crate) fn new(
+        resource: Arc<ResourcePart>,
+        scope: Option<InstrumentationScope>,
+        schema_url: String,
+    ) -> Origin {
+        let bytes = resource.resource.as_ref().map_or(0, Message::encoded_len)
+            + resource.schema_url.len()
+            + scope.as_ref().map_or(0, Message::encoded_len)
+            + schema_url.len();
+        Origin {
+            resource,
+            scope,
+            schema_url,
+            bytes,
+        }
+    }
 }
 
 /// The protobuf tag of `ScopeSpans.spans` (field 2, length-delimited): spans encoded with it
@@ -47,6 +69,8 @@ pub(crate) struct Trace {
     data: Vec<u8>,
     /// Runs of `data` by origin: run `i` ends at `runs[i].1`.
     runs: Vec<(Arc<Origin>, usize)>,
+    /// The encoded size of the resources and scopes of its runs.
+    origin_bytes: usize,
 }
 
 impl Trace {
@@ -58,15 +82,17 @@ impl Trace {
             spans: 0,
             data: Vec::new(),
             runs: Vec::new(),
+            origin_bytes: 0,
         }
     }
 
-    /// Encoded bytes held (the wire size of its spans).
+    /// Encoded bytes held: its spans, and the resource and scope of each of its runs (they are
+    /// shared with other traces of the same request, so this errs on the high side).
     pub(crate) fn bytes(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.origin_bytes
     }
 
-    /// Appends one span; returns its encoded size.
+    /// Appends one span; returns how much [`Trace::bytes`] grew.
     pub(crate) fn push(&mut self, origin: &Arc<Origin>, span: &Span) -> usize {
         let before = self.data.len();
         let need = 1 + span.encoded_len() + prost::length_delimiter_len(span.encoded_len());
@@ -83,10 +109,16 @@ impl Trace {
         self.spans += 1;
         let end = self.data.len();
         match self.runs.last_mut() {
-            Some((o, e)) if Arc::ptr_eq(o, origin) => *e = end,
-            _ => self.runs.push((origin.clone(), end)),
+            Some((o, e)) if Arc::ptr_eq(o, origin) => {
+                *e = end;
+                end - before
+            }
+            _ => {
+                self.runs.push((origin.clone(), end));
+                self.origin_bytes += origin.bytes;
+                end - before + origin.bytes
+            }
         }
-        end - before
     }
 
     /// Decodes the trace into a traces batch, one `ResourceSpans` per run, and the origin of

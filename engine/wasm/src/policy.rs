@@ -221,7 +221,7 @@ impl WasmPolicy {
                         sampler::Decision::Drop => Decision::Drop,
                         sampler::Decision::NoOpinion => Decision::NoOpinion,
                     },
-                    reason: v.reason,
+                    reason: truncate(v.reason),
                 })
             }
             Ok(Err(message)) => Err(CallError::Failed(message)),
@@ -250,7 +250,6 @@ impl Evaluate for WasmPolicy {
         let lent = std::mem::replace(trace, Batch::empty(trace.signal()));
         let (back, outcome) = self.call(lent);
         *trace = back;
-        self.metrics.items_out.inc_by(spans);
         self.metrics.duration.observe(now.elapsed().as_secs_f64());
         match outcome {
             Ok(v) => {
@@ -273,4 +272,19 @@ impl Evaluate for WasmPolicy {
             }
         }
     }
+}
+
+/// The longest reason kept from a plugin: it is copied onto every kept span.
+const MAX_REASON: usize = 256;
+
+/// Cuts a plugin's reason to [`MAX_REASON`] bytes, at a character boundary.
+fn truncate(mut reason: String) -> String {
+    if reason.len() > MAX_REASON {
+        let mut at = MAX_REASON;
+        while !reason.is_char_boundary(at) {
+            at -= 1;
+        }
+        reason.truncate(at);
+    }
+    reason
 }

@@ -2,9 +2,11 @@
 //! the policy with the `type` it injects into the config (a sampler's `type = "latency"`
 //! becomes `{"type": "latency", …config}`), so every type shares one compiled component.
 //!
-//! Each policy matches the Collector's `tail_sampling` policy of the same name; `condition`
-//! stands in for `ottl_condition` with the conditions of `builtin:filter`, and
-//! `sampling_priority` is Jaeger's.
+//! Each policy follows the Collector's `tail_sampling` policy of the same name and its config
+//! keys (differences are listed in docs/sampling.md: `probabilistic` uses the head sampler's
+//! randomness unless salted, `latency` bounds are inclusive); `condition` stands in for
+//! `ottl_condition` with the conditions of `builtin:filter`; `trace_flags` keeps traces with
+//! the W3C sampled flag; `sampling_priority` is Jaeger's.
 
 mod attributes;
 
@@ -226,14 +228,16 @@ fn compile(raw: Raw) -> Result<Kind, String> {
             min_spans,
             max_spans,
         } => {
-            if let Some(max) = max_spans
+            // As in the Collector, `max_spans = 0` means no upper bound.
+            let max = max_spans.filter(|m| *m > 0);
+            if let Some(max) = max
                 && max < min_spans
             {
                 return Err("max_spans: must not be below min_spans".into());
             }
             Kind::SpanCount {
                 min: min_spans,
-                max: max_spans,
+                max,
             }
         }
         Raw::SamplingPriority {} => Kind::SamplingPriority,

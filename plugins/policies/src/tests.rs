@@ -184,6 +184,8 @@ fn span_count_min_and_max() {
     assert_eq!(decide(&c, &[span(0, 1)]), N);
     assert_eq!(decide(&c, &[span(0, 1), span(0, 1)]), K);
     assert_eq!(decide(&c, &vec![span(0, 1); 4]), N);
+    let unbounded = json!({"type": "span_count", "min_spans": 2, "max_spans": 0});
+    assert_eq!(decide(&unbounded, &vec![span(0, 1); 40]), K);
 }
 
 #[test]

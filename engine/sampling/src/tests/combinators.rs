@@ -205,3 +205,18 @@ fn composite_allocates_its_budget_by_percent_within_five_percent() {
         );
     }
 }
+
+#[test]
+fn not_over_a_failing_policy_has_no_opinion() {
+    let failing = Policy::leaf(
+        "broken",
+        Box::new(Native(|_: &Batch| {
+            Err(PolicyError {
+                kind: "trap",
+                message: "boom".into(),
+            })
+        })),
+        N,
+    );
+    assert!(verdict(vec![Policy::not("n", failing)]).is_none());
+}

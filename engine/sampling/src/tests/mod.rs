@@ -11,14 +11,14 @@ use weir_core::telemetry::Telemetry;
 
 use crate::*;
 
-/// A native leaf policy over the whole trace.
+/// A native leaf policy over the whole trace; its reason is `native`.
 struct Native<F>(F);
 
 impl<F: FnMut(&Batch) -> Result<Decision, PolicyError> + Send> Evaluate for Native<F> {
     fn evaluate(&mut self, trace: &mut Batch) -> Result<Verdict, PolicyError> {
         (self.0)(trace).map(|decision| Verdict {
             decision,
-            reason: String::new(),
+            reason: "native".into(),
         })
     }
 }
@@ -203,6 +203,10 @@ fn late_spans_follow_the_cached_decision() {
     assert_eq!(ids(&out), [(1, 2)]);
     let late = spans(&out)[0];
     assert!(late.attributes.iter().any(|kv| kv.key == POLICY_ATTRIBUTE));
+    assert!(
+        late.attributes.iter().any(|kv| kv.key == REASON_ATTRIBUTE),
+        "late spans carry the reason too"
+    );
     assert_eq!(s.buffered_traces(), 1, "only trace 3 is buffered");
 }
 
@@ -411,3 +415,30 @@ fn a_failing_policy_gets_its_fallback_and_is_counted() {
 }
 
 mod combinators;
+
+#[test]
+fn a_clock_running_backwards_counts_as_the_latest_time() {
+    let settings = SamplerSettings {
+        decision_wait: secs(10.0),
+        ..Default::default()
+    };
+    let mut s = sampler(settings, vec![always("all", Decision::Keep)]);
+    s.ingest(batch("a", vec![span(1, 1, 0, false)]), secs(5.0));
+    // An earlier time: trace 2 is due at 15 s too, not 11 s, and the queue stays in order.
+    s.ingest(batch("a", vec![span(2, 1, 0, false)]), secs(1.0));
+    assert_eq!(s.next_deadline(), Some(secs(15.0)));
+    assert_eq!(ids(&s.decide_due(secs(15.0))), [(1, 1), (2, 1)]);
+}
+
+#[test]
+fn resources_and_scopes_count_toward_the_byte_bound() {
+    let mut s = sampler(SamplerSettings::default(), Vec::new());
+    s.ingest(batch("a", vec![span(1, 1, 0, false)]), secs(0.0));
+    let small = s.buffered_bytes();
+    let mut big = sampler(SamplerSettings::default(), Vec::new());
+    big.ingest(
+        batch(&"x".repeat(10_000), vec![span(1, 1, 0, false)]),
+        secs(0.0),
+    );
+    assert!(big.buffered_bytes() >= small + 10_000);
+}

@@ -128,3 +128,36 @@ async fn a_full_sampler_with_block_on_overflow_refuses_upstream() {
     drop(fan);
     task.await.expect("ends");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_blocking_sampler_still_drains_at_shutdown() {
+    let t = Telemetry::new();
+    let settings = SamplerSettings {
+        max_traces: 1,
+        block_on_overflow: true,
+        decision_wait: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let (p, input, qrx) = pipeline_with(&t, settings, 4);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    fan.consume(traces(&[1])).expect("room");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Full: these wait in the input queue, acknowledged.
+    fan.consume(traces(&[3])).expect("queued");
+    fan.consume(traces(&[5])).expect("queued");
+    let start = Instant::now();
+    drop(fan);
+    task.await.expect("ends");
+    // It did not wait for the 30 s decision: everything acknowledged was decided and kept.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    let mut kept = 0;
+    while let Some(b) = qrx.recv().await {
+        kept += b.item_count();
+    }
+    assert_eq!(kept, 3);
+}
