@@ -13,6 +13,16 @@ use weir_sampling::Sampler;
 
 use crate::fanout::PipelineInput;
 
+/// The granularity of tail-sampling decisions: every trace due within one tick is decided at
+/// its end.
+const DECISION_TICK: Duration = Duration::from_millis(100);
+
+/// `d` rounded up to a whole number of `tick`s.
+fn round_up(d: Duration, tick: Duration) -> Duration {
+    let ticks = d.as_nanos().div_ceil(tick.as_nanos().max(1));
+    Duration::from_nanos(u64::try_from(ticks * tick.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// How often a pipeline whose sampler is full checks whether shutdown began.
 const RECHECK: Duration = Duration::from_millis(100);
 
@@ -122,11 +132,13 @@ impl Pipeline {
         let mut deadline: Option<Instant> = None;
         loop {
             let start = self.start;
+            // Decisions are taken on ticks, so that traces due close together leave as one
+            // batch instead of one export request each.
             let decide_at = self
                 .sampler
                 .as_mut()
                 .and_then(|s| s.sampler.next_deadline())
-                .map(|d| start + d);
+                .map(|d| start + round_up(d, DECISION_TICK));
             // With `block_on_overflow`, a full sampler stops this task from reading: the input
             // queue fills and receivers refuse with a retryable status. Once every receiver is
             // gone (shutdown) it reads again, so the queue drains and `finish` runs in time.

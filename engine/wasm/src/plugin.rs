@@ -208,12 +208,7 @@ pub(crate) fn prepare(
                 .into(),
         ));
     }
-    if settings.memory_limit > MAX_PLUGIN_MEMORY {
-        return Err(bad(format!(
-            "memory_limit may be at most {} MiB",
-            MAX_PLUGIN_MEMORY >> 20
-        )));
-    }
+    check_memory(settings).map_err(bad)?;
     let component = Component::new(engine.engine(), bytes)
         .map_err(|e| bad(format!("cannot compile: {e:#}")))?;
     let exports: Vec<String> = component
@@ -244,6 +239,17 @@ pub(crate) fn prepare(
     Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
         .map_err(|e| Error::Engine(e.to_string()))?;
     Ok((component, linker))
+}
+
+/// Checks the memory cap a plugin's config asks for.
+pub(crate) fn check_memory(settings: &PluginSettings) -> std::result::Result<(), String> {
+    if settings.memory_limit > MAX_PLUGIN_MEMORY {
+        return Err(format!(
+            "memory_limit may be at most {} MiB",
+            MAX_PLUGIN_MEMORY >> 20
+        ));
+    }
+    Ok(())
 }
 
 /// A fresh store for one instance of plugin `name`: its sandbox, memory cap and call deadline.

@@ -19,7 +19,7 @@ use crate::bindings::sampler::{self, Sampler, SamplerPre};
 use crate::breaker::{Breaker, BreakerSettings};
 use crate::engine::{WasmEngine, deadline_ticks};
 use crate::host::PluginState;
-use crate::plugin::{PluginSettings, new_store, prepare};
+use crate::plugin::{PluginSettings, check_memory, new_store, prepare};
 use crate::{Error, Result};
 
 /// The exports a sampler component must have.
@@ -94,18 +94,7 @@ impl PolicyPlugin {
                 origin: origin.to_string(),
                 message: format!("does not match the weir:plugin sampler world: {e:#}"),
             })?;
-        let plugin = PolicyPlugin {
-            name: name.into(),
-            pre,
-            engine: engine.clone(),
-            settings,
-            config_json,
-        };
-        plugin.instantiate().map_err(|e| Error::Init {
-            plugin: name.to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(plugin)
+        Self::initialised(name, pre, engine.clone(), settings, config_json)
     }
 
     /// The same compiled component as another policy `name` with its own config and settings,
@@ -116,19 +105,31 @@ impl PolicyPlugin {
         config_json: String,
         settings: PluginSettings,
     ) -> Result<PolicyPlugin> {
-        if settings.memory_limit > crate::engine::MAX_PLUGIN_MEMORY {
-            return Err(Error::Init {
-                plugin: name.to_string(),
-                message: format!(
-                    "memory_limit may be at most {} MiB",
-                    crate::engine::MAX_PLUGIN_MEMORY >> 20
-                ),
-            });
-        }
+        check_memory(&settings).map_err(|message| Error::Init {
+            plugin: name.to_string(),
+            message,
+        })?;
+        Self::initialised(
+            name,
+            self.pre.clone(),
+            self.engine.clone(),
+            settings,
+            config_json,
+        )
+    }
+
+    /// The plugin, once a first instance ran `init` on its config.
+    fn initialised(
+        name: &str,
+        pre: SamplerPre<PluginState>,
+        engine: WasmEngine,
+        settings: PluginSettings,
+        config_json: String,
+    ) -> Result<PolicyPlugin> {
         let plugin = PolicyPlugin {
             name: name.into(),
-            pre: self.pre.clone(),
-            engine: self.engine.clone(),
+            pre,
+            engine,
             settings,
             config_json,
         };

@@ -161,3 +161,28 @@ async fn a_full_blocking_sampler_still_drains_at_shutdown() {
     }
     assert_eq!(kept, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn traces_due_within_a_tick_leave_as_one_batch() {
+    let t = Telemetry::new();
+    let settings = SamplerSettings {
+        decision_wait: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (p, input, qrx) = pipeline_with(&t, settings, 10);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    let start = Instant::now();
+    for id in [1, 3, 5] {
+        fan.consume(traces(&[id])).expect("room");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Trace 1 is due at 1.00 s, traces 3 and 5 at 1.01 s and 1.02 s: those two leave together
+    // at the end of the tick.
+    assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(1));
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
+    assert_eq!(start.elapsed(), Duration::from_millis(1100));
+    drop(fan);
+    task.await.expect("ends");
+}
