@@ -141,7 +141,7 @@ impl Policies {
             decision_wait_after_root: cfg.decision_wait_after_root.map(|s| s.0),
             max_traces: cfg.max_traces,
             max_buffered_bytes: cfg.max_buffered_bytes.as_usize(),
-            max_trace_bytes: cfg.max_trace_bytes.as_usize(),
+            max_trace_bytes: cfg.trace_bytes().as_usize(),
             block_on_overflow: cfg.block_on_overflow,
             kept_cache_size: cfg.decision_cache.kept,
             dropped_cache_size: cfg.decision_cache.dropped,

@@ -70,8 +70,9 @@ pub struct SamplerConfig {
     pub max_buffered_bytes: ByteSize,
     /// A trace holding more encoded bytes than this is decided at once (its later spans follow
     /// that decision).
-    #[serde(default = "default_max_trace_bytes")]
-    pub max_trace_bytes: ByteSize,
+    /// Unset: 8MiB, or `max_buffered_bytes` if that is smaller ([`SamplerConfig::trace_bytes`]).
+    #[serde(default)]
+    pub max_trace_bytes: Option<ByteSize>,
     /// When a bound is reached, stop taking data (receivers then refuse with a retryable status)
     /// instead of deciding the oldest traces early.
     #[serde(default)]
@@ -100,8 +101,16 @@ fn default_max_traces() -> usize {
 fn default_max_buffered_bytes() -> ByteSize {
     ByteSize(256 << 20)
 }
-fn default_max_trace_bytes() -> ByteSize {
-    ByteSize(8 << 20)
+/// The default of `max_trace_bytes` when `max_buffered_bytes` is larger.
+const DEFAULT_MAX_TRACE_BYTES: u64 = 8 << 20;
+
+impl SamplerConfig {
+    /// `max_trace_bytes` as set, or its default: 8MiB, at most `max_buffered_bytes`.
+    pub fn trace_bytes(&self) -> ByteSize {
+        self.max_trace_bytes.unwrap_or(ByteSize(
+            DEFAULT_MAX_TRACE_BYTES.min(self.max_buffered_bytes.0),
+        ))
+    }
 }
 
 /// `decision_cache = { kept = …, dropped = … }`: how many trace ids each cache remembers.
@@ -235,7 +244,9 @@ pub(crate) fn check(path: &str, sampler: &SamplerConfig) -> Vec<Problem> {
     if sampler.max_buffered_bytes.0 == 0 {
         bound("max_buffered_bytes", "must be above 0");
     }
-    if sampler.max_trace_bytes.0 == 0 || sampler.max_trace_bytes > sampler.max_buffered_bytes {
+    if let Some(t) = sampler.max_trace_bytes
+        && (t.0 == 0 || t > sampler.max_buffered_bytes)
+    {
         bound(
             "max_trace_bytes",
             "must be above 0 and at most max_buffered_bytes",

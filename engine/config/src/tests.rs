@@ -216,7 +216,7 @@ fn samplers_only_in_traces_pipelines_and_not_named_like_a_processor() {
 #[test]
 fn sampler_bounds_and_budgets_must_be_usable() {
     let err = parse(&format!(
-        "{SAMPLER_BASE}[samplers.tail]\nmax_buffered_bytes = 0\n\
+        "{SAMPLER_BASE}[samplers.tail]\nmax_buffered_bytes = 0\nmax_trace_bytes = \"1MiB\"\n\
          [[samplers.tail.policies]]\nname = \"r\"\ntype = \"rate_limiting\"\nspans_per_second = 0\n\
          [[samplers.tail.policies]]\nname = \"b\"\ntype = \"bytes_limiting\"\nbytes_per_second = \"1MiB\"\nburst = 0\n"
     ))
@@ -229,4 +229,25 @@ fn sampler_bounds_and_budgets_must_be_usable() {
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+}
+
+#[test]
+fn max_trace_bytes_defaults_to_at_most_the_buffer() {
+    let small = parse(&format!(
+        "{SAMPLER_BASE}[samplers.tail]\nmax_buffered_bytes = \"4MiB\"\n\
+         [[samplers.tail.policies]]\nname = \"all\"\ntype = \"always_sample\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        small.samplers["tail"].trace_bytes(),
+        units::ByteSize(4 << 20)
+    );
+    let default = parse(&format!(
+        "{SAMPLER_BASE}[samplers.tail]\n[[samplers.tail.policies]]\nname = \"all\"\ntype = \"always_sample\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        default.samplers["tail"].trace_bytes(),
+        units::ByteSize(8 << 20)
+    );
 }

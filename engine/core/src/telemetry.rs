@@ -321,7 +321,7 @@ impl Telemetry {
         );
         registry.register(
             "sampler_bytes_buffered",
-            "Encoded (wire) bytes of the spans a tail sampler holds",
+            "Encoded (wire) bytes a tail sampler holds: spans, plus the resource and scope of each request they came in",
             self.sampler_bytes_buffered.clone(),
         );
         registry.register(

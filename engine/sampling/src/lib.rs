@@ -21,7 +21,10 @@ mod trace;
 pub use policy::{
     Decision, ErrorSink, Evaluate, Outcome, Policy, PolicyError, TraceInput, Verdict, combine,
 };
-pub use sampler::{OnShutdown, POLICY_ATTRIBUTE, REASON_ATTRIBUTE, Sampler, SamplerSettings};
+pub use sampler::{
+    MAX_REASON, OnShutdown, POLICY_ATTRIBUTE, REASON_ATTRIBUTE, Sampler, SamplerSettings,
+    cut_reason,
+};
 
 #[cfg(test)]
 mod tests;

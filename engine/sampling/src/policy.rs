@@ -79,8 +79,9 @@ pub struct Outcome {
     pub decision: Decision,
     /// The leaf or budget policy that decided and its reason, when there is a decision.
     pub by: Option<(Arc<str>, String)>,
-    /// True when the decision is a failed leaf's fallback: `not` then has no opinion rather
-    /// than turning a broken policy into "keep everything".
+    /// True when a failed leaf's fallback shaped the decision (directly or through `and`,
+    /// `drop` or `first_match`): `not` then has no opinion rather than turning a broken policy
+    /// into "keep everything".
     pub failed: bool,
 }
 
@@ -91,6 +92,12 @@ impl Outcome {
             by: None,
             failed: false,
         }
+    }
+
+    /// Marks an outcome that a failed leaf below it shaped.
+    fn failed_if(mut self, failed: bool) -> Outcome {
+        self.failed |= failed;
+        self
     }
 
     fn of(decision: Decision, name: &Arc<str>, reason: String) -> Outcome {
@@ -233,7 +240,7 @@ impl Policy {
                 for p in subs.iter_mut() {
                     let o = p.evaluate(trace, errors);
                     if o.decision != Decision::Keep {
-                        return Outcome::none();
+                        return Outcome::none().failed_if(o.failed);
                     }
                     reasons.extend(o.by.map(|(n, r)| join(&n, &r)));
                 }
@@ -242,10 +249,7 @@ impl Policy {
             Kind::Not(sub) => {
                 let o = sub.evaluate(trace, errors);
                 match o.decision {
-                    _ if o.failed => Outcome {
-                        failed: true,
-                        ..Outcome::none()
-                    },
+                    _ if o.failed => Outcome::none().failed_if(true),
                     Decision::Keep => Outcome::none(),
                     Decision::Drop | Decision::NoOpinion => {
                         Outcome::of(Decision::Keep, &self.name, format!("not {}", sub.name))
@@ -254,20 +258,23 @@ impl Policy {
             }
             Kind::Drop(subs) => {
                 for p in subs.iter_mut() {
-                    if p.evaluate(trace, errors).decision != Decision::Keep {
-                        return Outcome::none();
+                    let o = p.evaluate(trace, errors);
+                    if o.decision != Decision::Keep {
+                        return Outcome::none().failed_if(o.failed);
                     }
                 }
                 Outcome::of(Decision::Drop, &self.name, String::new())
             }
             Kind::FirstMatch(subs) => {
+                let mut failed = false;
                 for p in subs.iter_mut() {
                     let o = p.evaluate(trace, errors);
                     if o.decision != Decision::NoOpinion {
                         return o;
                     }
+                    failed |= o.failed;
                 }
-                Outcome::none()
+                Outcome::none().failed_if(failed)
             }
             Kind::RateLimiting(rate) => {
                 if rate.take(trace.now, trace.spans as u64) {

@@ -92,8 +92,12 @@ enum Cause {
 
 type TraceId = [u8; 16];
 
-/// The policy that kept a trace and its reason, remembered for late spans.
-type KeptBy = (Arc<str>, Arc<str>);
+/// The policy that kept a trace and its reason (if any), remembered for late spans. The name is
+/// shared with the policy; a reason is at most [`MAX_REASON`] bytes.
+type KeptBy = (Arc<str>, Option<Arc<str>>);
+
+/// The longest reason recorded on spans and cached for late spans.
+pub const MAX_REASON: usize = 256;
 
 /// One tail sampler instance (one per pipeline that lists it).
 pub struct Sampler {
@@ -186,7 +190,8 @@ impl Sampler {
         self.traces.len()
     }
 
-    /// Encoded span bytes buffered now.
+    /// Encoded bytes buffered now: the spans, plus the resource and scope of each run of spans
+    /// a trace holds (charged to every trace that holds them).
     pub fn buffered_bytes(&self) -> usize {
         self.bytes
     }
@@ -243,7 +248,7 @@ impl Sampler {
                     && let Some((policy, reason)) = by
                 {
                     set_attr(&mut span, POLICY_ATTRIBUTE, policy);
-                    if !reason.is_empty() {
+                    if let Some(reason) = reason {
                         set_attr(&mut span, REASON_ATTRIBUTE, reason);
                     }
                 }
@@ -412,7 +417,11 @@ impl Sampler {
             sampler: &self.name,
             metrics: &self.metrics,
         };
-        let outcome = combine(&mut self.policies, &mut input, &mut errors);
+        let mut outcome = combine(&mut self.policies, &mut input, &mut errors);
+        if let Some((_, reason)) = outcome.by.as_mut() {
+            // Joined reasons (`and`) can grow; every kept span carries one.
+            cut_reason(reason);
+        }
         let label = outcome.by.as_ref().map_or("_none", |(n, _)| &**n);
         let decision = match outcome.decision {
             Decision::Keep => "keep",
@@ -437,7 +446,10 @@ impl Sampler {
             }
             out.push_trace(batch, &origins);
             if let Some(c) = self.kept.as_mut() {
-                c.put(id, outcome.by.map(|(n, r)| (n, Arc::from(r))));
+                let by = outcome
+                    .by
+                    .map(|(n, r)| (n, (!r.is_empty()).then(|| Arc::from(r))));
+                c.put(id, by);
             }
         } else if let Some(c) = self.dropped.as_mut() {
             c.put(id, ());
@@ -461,6 +473,18 @@ fn trace_key(id: &[u8]) -> TraceId {
         *k = *b;
     }
     key
+}
+
+/// Cuts a policy's reason to at most [`MAX_REASON`] bytes, at a character boundary: it is
+/// copied onto every kept span and cached for late spans.
+pub fn cut_reason(reason: &mut String) {
+    if reason.len() > MAX_REASON {
+        let mut at = MAX_REASON;
+        while !reason.is_char_boundary(at) {
+            at -= 1;
+        }
+        reason.truncate(at);
+    }
 }
 
 /// Sets a string attribute on a span, replacing one with the same key.

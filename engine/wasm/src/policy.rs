@@ -222,7 +222,11 @@ impl WasmPolicy {
                         sampler::Decision::Drop => Decision::Drop,
                         sampler::Decision::NoOpinion => Decision::NoOpinion,
                     },
-                    reason: truncate(v.reason),
+                    reason: {
+                        let mut reason = v.reason;
+                        weir_sampling::cut_reason(&mut reason);
+                        reason
+                    },
                 })
             }
             Ok(Err(message)) => Err(CallError::Failed(message)),
@@ -273,19 +277,4 @@ impl Evaluate for WasmPolicy {
             }
         }
     }
-}
-
-/// The longest reason kept from a plugin: it is copied onto every kept span.
-const MAX_REASON: usize = 256;
-
-/// Cuts a plugin's reason to [`MAX_REASON`] bytes, at a character boundary.
-fn truncate(mut reason: String) -> String {
-    if reason.len() > MAX_REASON {
-        let mut at = MAX_REASON;
-        while !reason.is_char_boundary(at) {
-            at -= 1;
-        }
-        reason.truncate(at);
-    }
-    reason
 }

@@ -220,3 +220,31 @@ fn not_over_a_failing_policy_has_no_opinion() {
     );
     assert!(verdict(vec![Policy::not("n", failing)]).is_none());
 }
+
+#[test]
+fn not_sees_a_failure_through_and_drop_and_first_match() {
+    let failing = || {
+        Policy::leaf(
+            "broken",
+            Box::new(Native(|_: &Batch| {
+                Err(PolicyError {
+                    kind: "trap",
+                    message: "boom".into(),
+                })
+            })),
+            N,
+        )
+    };
+    let wrapped = [
+        Policy::and("a", vec![always("k", K), failing()]),
+        Policy::drop_when("d", vec![failing()]),
+        Policy::first_match("f", vec![always("n", N), failing()]),
+    ];
+    for inner in wrapped {
+        let name = inner.name().to_string();
+        assert!(
+            verdict(vec![Policy::not("n", inner)]).is_none(),
+            "not({name}(failing)) must not keep"
+        );
+    }
+}
