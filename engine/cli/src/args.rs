@@ -18,6 +18,40 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Check a config file and exit: 0 when valid, 1 with every problem listed otherwise.
     Validate(ValidateArgs),
+    /// Compare tail-sampling policy configurations on a synthetic or recorded workload.
+    Lab(LabArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct LabArgs {
+    /// A scenario (`.toml`) or a recording: OTLP JSON lines from the `file` exporter, or an
+    /// OTLP protobuf file.
+    #[arg(long, short)]
+    pub workload: PathBuf,
+    /// A file with one or more `[samplers.<name>]` tables (a gateway config works too); repeat
+    /// to compare files.
+    #[arg(long, short, required = true)]
+    pub policies: Vec<PathBuf>,
+    /// Where report.json and report.html go.
+    #[arg(long, short, default_value = "weir-lab-report")]
+    pub out: PathBuf,
+    /// Traces longer than this count as slow (default: the workload's p99 duration).
+    #[arg(long, value_parser = parse_duration)]
+    pub slow_threshold: Option<LabDuration>,
+    /// Leave wall-clock numbers out of the report, so that the same seed gives a byte-identical
+    /// report.json.
+    #[arg(long)]
+    pub no_timing: bool,
+}
+
+/// A duration argument such as `500ms`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LabDuration(pub std::time::Duration);
+
+fn parse_duration(s: &str) -> Result<LabDuration, String> {
+    humantime::parse_duration(s)
+        .map(LabDuration)
+        .map_err(|e| format!("invalid duration \"{s}\": {e} (write e.g. \"500ms\", \"2s\")"))
 }
 
 #[derive(Debug, ClapArgs)]

@@ -2,6 +2,7 @@
 //! The library form exists so that test and benchmark binaries can run the very same `main`.
 
 mod args;
+mod lab;
 mod logging;
 mod plugins;
 mod runtime;
@@ -26,6 +27,20 @@ pub fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Lab(l) => match lab::run(&l) {
+            Ok(out) => {
+                println!(
+                    "report: {} and {}",
+                    out.join("report.json").display(),
+                    out.join("report.html").display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("weir lab: {e:#}");
                 ExitCode::FAILURE
             }
         },

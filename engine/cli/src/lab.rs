@@ -1,0 +1,166 @@
+//! `weir lab`: runs the samplers of one or more policy files over a workload with the same code
+//! the gateway runs (config, Wasm policies, sampler), and writes the report.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use weir_config::Config;
+use weir_core::telemetry::Telemetry;
+use weir_lab::{Candidate, Options, Recorded, Scenario, Source, Synthetic};
+
+use crate::args::LabArgs;
+use crate::plugins::Plugins;
+use crate::samplers::Policies;
+
+/// Tables a policy file gets when it holds only `[samplers.*]`: a receiver, an exporter and one
+/// traces pipeline per sampler, appended after the user's text so line numbers stay right.
+fn completed(text: &str, samplers: &[String]) -> String {
+    let mut out = format!(
+        "{text}\n[receivers.weir-lab]\nhttp = \"127.0.0.1:0\"\n[exporters.weir-lab]\ntype = \"debug\"\n"
+    );
+    for name in samplers {
+        out.push_str(&format!(
+            "[pipelines.traces.{name}]\nreceivers = [\"weir-lab\"]\nexporters = [\"weir-lab\"]\nprocessors = [\"{name}\"]\n"
+        ));
+    }
+    out
+}
+
+/// The policy configurations of one file: each of its `[samplers.<name>]`.
+fn load_candidates(
+    path: &Path,
+    telemetry: &Telemetry,
+    taken: &mut Vec<String>,
+) -> anyhow::Result<Vec<Candidate>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let names: Vec<String> = table
+        .get("samplers")
+        .and_then(|s| s.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        bail!(
+            "{}: no [samplers.<name>] table: a policy file holds the samplers to compare, as in a gateway config",
+            path.display()
+        );
+    }
+    let text = if table.contains_key("pipelines") {
+        text
+    } else {
+        completed(&text, &names)
+    };
+    let name = path.display().to_string();
+    let config = Config::parse(&name, &text, &|k| std::env::var(k).ok())?;
+    let mut plugins = Plugins::default();
+    let mut policies = Policies::default();
+    let mut out = Vec::new();
+    for (sampler, cfg) in &config.samplers {
+        policies.load(&mut plugins, &config, sampler, cfg)?;
+        let mut label = sampler.clone();
+        if taken.contains(&label) {
+            let stem = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            label = format!("{stem}/{sampler}");
+        }
+        taken.push(label.clone());
+        out.push(Candidate {
+            sampler: policies.sampler(sampler, cfg, "lab", telemetry)?,
+            metrics: telemetry.sampler(sampler, "lab"),
+            name: label,
+        });
+    }
+    Ok(out)
+}
+
+/// A progress bar on stderr, drawn only when stdout is a terminal.
+struct Progress {
+    shown: bool,
+    last: Instant,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            shown: std::io::stdout().is_terminal(),
+            last: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, at: Duration, total: Duration) {
+        if !self.shown || self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = Instant::now();
+        let share = (at.as_secs_f64() / total.as_secs_f64().max(1e-9)).clamp(0.0, 1.0);
+        let filled = (share * 30.0) as usize;
+        eprint!(
+            "\r[{}{}] {:>3.0}%  {:.0}/{:.0} virtual s",
+            "#".repeat(filled),
+            " ".repeat(30 - filled),
+            share * 100.0,
+            at.as_secs_f64(),
+            total.as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn done(&self) {
+        if self.shown {
+            eprint!("\r{}\r", " ".repeat(60));
+        }
+    }
+}
+
+/// Runs `weir lab`.
+pub(crate) fn run(args: &LabArgs) -> anyhow::Result<PathBuf> {
+    let telemetry = Telemetry::new();
+    let mut taken = Vec::new();
+    let mut candidates = Vec::new();
+    for file in &args.policies {
+        candidates.extend(load_candidates(file, &telemetry, &mut taken)?);
+    }
+    let workload_name = args.workload.display().to_string();
+    let bytes = std::fs::read(&args.workload)
+        .with_context(|| format!("cannot read workload {workload_name}"))?;
+    let is_scenario = args.workload.extension().is_some_and(|e| e == "toml");
+    let scenario;
+    let mut recorded;
+    let mut synthetic;
+    let (name, source): (String, &mut dyn Source) = if is_scenario {
+        let text =
+            String::from_utf8(bytes).with_context(|| format!("{workload_name}: not UTF-8"))?;
+        scenario = Scenario::parse(&workload_name, &text)?;
+        synthetic = Synthetic::new(&scenario);
+        (scenario.name.clone(), &mut synthetic)
+    } else {
+        recorded = Recorded::load(&workload_name, &bytes)?;
+        (workload_name.clone(), &mut recorded)
+    };
+    let options = Options {
+        slow_threshold: args.slow_threshold.map(|s| s.0),
+        no_timing: args.no_timing,
+    };
+    let mut progress = Progress::new();
+    let report = weir_core::blocking(|| {
+        weir_lab::run(&name, source, candidates, &options, &mut |at, total| {
+            progress.update(at, total)
+        })
+    });
+    progress.done();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let json = args.out.join("report.json");
+    std::fs::write(&json, report.to_json())
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    let html = args.out.join("report.html");
+    std::fs::write(&html, weir_lab::render_html(&report))
+        .with_context(|| format!("cannot write {}", html.display()))?;
+    print!("{}", report.table());
+    Ok(args.out.clone())
+}
