@@ -21,6 +21,12 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# Headless Chromium renders the policy lab's HTML report in tests/lab.rs.
+if ! command -v chromium >/dev/null 2>&1; then
+  say "apt-get install chromium (headless, for the lab report test)"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
+fi
+
 # Plugins are WebAssembly components built for wasm32-wasip2.
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   say "rustup target add wasm32-wasip2"

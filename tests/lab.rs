@@ -221,3 +221,74 @@ fn bad_inputs_name_the_file_and_key() {
         "{err}"
     );
 }
+
+/// Runs headless Chromium (Debian's `chromium`, installed by scripts/test.sh) on `args`.
+fn chromium(args: &[&str]) -> Output {
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args([
+            "--window-size=1400,1100",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run chromium ({e}): run `bash scripts/test.sh`, it installs it")
+        })
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium_with_its_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("shop.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let policies = dir.path().join("policies.toml");
+    std::fs::write(&policies, POLICIES).unwrap();
+    lab(&scenario, &policies, &dir.path().join("out"));
+    let page = format!("file://{}", dir.path().join("out/report.html").display());
+
+    // The rendered DOM has both charts with their marks, and the page logged no errors.
+    let dom = chromium(&["--dump-dom", &page]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(html.contains("<svg id=\"recall\"") && html.contains("<svg id=\"memory\""));
+    assert_eq!(
+        html.matches("<circle class=\"point\"").count(),
+        2,
+        "one per policy"
+    );
+    assert_eq!(html.matches("<polyline class=\"series\"").count(), 2);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    assert!(
+        !log.contains("CONSOLE") && !log.contains("Uncaught"),
+        "the page logged errors:\n{log}"
+    );
+
+    // The screenshot shows them: much more drawn than on an empty page of the same size.
+    let empty = dir.path().join("empty.html");
+    std::fs::write(&empty, "<!doctype html><html><body></body></html>").unwrap();
+    let shot = |url: &str, png: &Path| {
+        let o = chromium(&[&format!("--screenshot={}", png.display()), url]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::metadata(png).unwrap().len()
+    };
+    let report_png = shot(&page, &dir.path().join("report.png"));
+    let empty_png = shot(
+        &format!("file://{}", empty.display()),
+        &dir.path().join("empty.png"),
+    );
+    assert!(
+        report_png > empty_png * 5,
+        "the report's screenshot ({report_png} B) is hardly more than an empty page's ({empty_png} B)"
+    );
+}

@@ -30,7 +30,7 @@ fn recall_chart(r: &Report) -> String {
         svg,
         r#"<svg id="recall" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="kept share against recall">"#
     );
-    axes(&mut svg, "kept spans (share)", "recall");
+    axes(&mut svg, ("kept spans (share)", "1"), ("recall", "1"));
     for (i, c) in r.configs.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let x = PAD + c.kept_spans_share * (W - 2.0 * PAD);
@@ -46,7 +46,8 @@ fn recall_chart(r: &Report) -> String {
             xs = x - 5.0,
             ys2 = ys - 5.0,
             tx = x + 8.0,
-            ty = ye - 8.0,
+            // Labels of nearby points would overlap: stagger them.
+            ty = ye - 8.0 - 12.0 * (i % 3) as f64,
         );
     }
     svg.push_str(
@@ -74,14 +75,12 @@ fn memory_chart(r: &Report) -> String {
         svg,
         r#"<svg id="memory" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="buffered bytes over time">"#
     );
-    axes(&mut svg, "virtual seconds", "buffered MiB");
-    let _ = write!(
-        svg,
-        r#"<text x="{PAD}" y="{y}" font-size="10">{mib:.1} MiB</text><text x="{x}" y="{yb}" font-size="10" text-anchor="end">{t_max:.0} s</text>"#,
-        y = PAD - 6.0,
-        mib = b_max / (1u64 << 20) as f64,
-        x = W - PAD,
-        yb = H - PAD + 28.0,
+    let t_label = format!("{t_max:.0} s");
+    let b_label = format!("{:.2} MiB", b_max / (1u64 << 20) as f64);
+    axes(
+        &mut svg,
+        ("virtual seconds", &t_label),
+        ("buffered bytes", &b_label),
     );
     for (i, c) in r.configs.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
@@ -110,16 +109,19 @@ fn memory_chart(r: &Report) -> String {
     svg
 }
 
-fn axes(svg: &mut String, x_label: &str, y_label: &str) {
+/// Both axes with their names, `0` at the origin and the maximum at each end.
+fn axes(svg: &mut String, (x_label, x_max): (&str, &str), (y_label, y_max): (&str, &str)) {
     let _ = write!(
         svg,
-        r##"<line x1="{PAD}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{b}" stroke="#444"/><text x="{cx}" y="{xl}" font-size="12" text-anchor="middle">{x_label}</text><text x="14" y="{cy}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {cy})">{y_label}</text><text x="{PAD}" y="{t0}" font-size="10" text-anchor="middle">0</text><text x="{r}" y="{t0}" font-size="10" text-anchor="middle">1</text>"##,
+        r##"<line x1="{PAD}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{b}" stroke="#444"/><text x="{cx}" y="{xl}" font-size="12" text-anchor="middle">{x_label}</text><text x="14" y="{cy}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {cy})">{y_label}</text><text x="{PAD}" y="{t0}" font-size="10" text-anchor="middle">0</text><text x="{r}" y="{t0}" font-size="10" text-anchor="middle">{x_max}</text><text x="{yl}" y="{ym}" font-size="10" text-anchor="end">{y_max}</text>"##,
         b = H - PAD,
         r = W - PAD,
         cx = W / 2.0,
         xl = H - 12.0,
         cy = H / 2.0,
         t0 = H - PAD + 14.0,
+        yl = PAD - 4.0,
+        ym = PAD + 4.0,
     );
 }
 
