@@ -273,3 +273,71 @@ fn bad_scenarios_name_the_key() {
         );
     }
 }
+
+#[test]
+fn protobuf_recordings_replay_in_both_framings() {
+    use prost::Message;
+    use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+
+    let request = |t: u8, error: bool| ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: (1..=3u8)
+                    .map(|s| Span {
+                        trace_id: vec![t; 16],
+                        span_id: vec![s; 8],
+                        name: format!("op{s}"),
+                        start_time_unix_nano: 1_000_000_000 * u64::from(t),
+                        end_time_unix_nano: 1_000_000_000 * u64::from(t) + 5_000_000,
+                        status: (error && s == 2).then(|| Status {
+                            code: 2,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    // The Collector's framing: 4-byte big-endian length, message, repeated.
+    let mut framed = Vec::new();
+    for (t, e) in [(1, false), (2, true), (3, false)] {
+        let m = request(t, e).encode_to_vec();
+        framed.extend(u32::try_from(m.len()).unwrap().to_be_bytes());
+        framed.extend(m);
+    }
+    // A single request.
+    let mut one = request(1, false);
+    one.resource_spans.extend(request(2, true).resource_spans);
+    let single = one.encode_to_vec();
+    for (bytes, traces) in [(framed, 3), (single, 2)] {
+        let mut source = Recorded::load("rec.pb", &bytes).unwrap();
+        let options = Options {
+            no_timing: true,
+            ..Default::default()
+        };
+        let r = run(
+            "rec",
+            &mut source,
+            vec![candidate("errors", has_error, Duration::from_secs(5))],
+            &options,
+            &mut |_, _| {},
+        );
+        assert_eq!(r.workload.traces, traces);
+        assert_eq!(r.workload.spans, traces * 3);
+        assert_eq!(r.workload.error_traces, 1);
+        assert_eq!(r.configs[0].kept_traces, 1);
+        assert_eq!(r.configs[0].error_recall, 1.0);
+    }
+    let err = Recorded::load("junk.pb", b"\x00\x01junk")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("junk.pb: neither OTLP/JSON lines nor OTLP protobuf"),
+        "{err}"
+    );
+}
