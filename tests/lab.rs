@@ -292,3 +292,46 @@ fn the_html_report_renders_in_headless_chromium_with_its_charts() {
         "the report's screenshot ({report_png} B) is hardly more than an empty page's ({empty_png} B)"
     );
 }
+
+#[test]
+fn same_named_samplers_of_two_files_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("shop.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    std::fs::write(&a, POLICIES).unwrap();
+    std::fs::write(
+        &b,
+        POLICIES.replace("decision_wait = \"5s\"", "decision_wait = \"1s\""),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = weir(&[
+        "lab",
+        "--workload",
+        scenario.to_str().unwrap(),
+        "--policies",
+        a.to_str().unwrap(),
+        "--policies",
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-timing",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> = report["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["all", "errors", "b/all", "b/errors"]);
+    // A shorter wait cuts more traces: the two "all" columns are measured apart.
+    assert!(
+        config(&report, "b/all")["complete_share"].as_f64().unwrap()
+            < config(&report, "all")["complete_share"].as_f64().unwrap()
+    );
+}

@@ -15,14 +15,16 @@ use crate::plugins::Plugins;
 use crate::samplers::Policies;
 
 /// Tables a policy file gets when it holds only `[samplers.*]`: a receiver, an exporter and one
-/// traces pipeline per sampler, appended after the user's text so line numbers stay right.
+/// traces pipeline per sampler (under generated names), appended after the user's text so line
+/// numbers stay right.
 fn completed(text: &str, samplers: &[String]) -> String {
     let mut out = format!(
-        "{text}\n[receivers.weir-lab]\nhttp = \"127.0.0.1:0\"\n[exporters.weir-lab]\ntype = \"debug\"\n"
+        "{text}\n[receivers.weir-lab-input]\nhttp = \"127.0.0.1:0\"\n[exporters.weir-lab-output]\ntype = \"debug\"\n"
     );
-    for name in samplers {
+    for (i, name) in samplers.iter().enumerate() {
+        let quoted = toml::Value::String(name.clone()).to_string();
         out.push_str(&format!(
-            "[pipelines.traces.{name}]\nreceivers = [\"weir-lab\"]\nexporters = [\"weir-lab\"]\nprocessors = [\"{name}\"]\n"
+            "[pipelines.traces.weir-lab-{i}]\nreceivers = [\"weir-lab-input\"]\nexporters = [\"weir-lab-output\"]\nprocessors = [{quoted}]\n"
         ));
     }
     out
@@ -51,6 +53,14 @@ fn load_candidates(
     }
     let text = if table.contains_key("pipelines") {
         text
+    } else if let Some(other) = ["receivers", "processors", "exporters"]
+        .iter()
+        .find(|k| table.contains_key(**k))
+    {
+        bail!(
+            "{}: it has [{other}.*] but no [pipelines.*]: a policy file holds only [samplers.*] tables, or is a whole gateway config",
+            path.display()
+        );
     } else {
         completed(&text, &names)
     };
@@ -61,17 +71,29 @@ fn load_candidates(
     let mut out = Vec::new();
     for (sampler, cfg) in &config.samplers {
         policies.load(&mut plugins, &config, sampler, cfg)?;
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         let mut label = sampler.clone();
-        if taken.contains(&label) {
-            let stem = path
-                .file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            label = format!("{stem}/{sampler}");
+        let mut n = 1;
+        while taken.contains(&label) {
+            n += 1;
+            label = if n == 2 {
+                format!("{stem}/{sampler}")
+            } else {
+                format!("{stem}/{sampler} ({n})")
+            };
         }
         taken.push(label.clone());
+        // Each candidate reports under its own label, so same-named samplers of two files do
+        // not share counters; the lab reads kept spans from the output, so it turns off the
+        // attributes `record_policy` would add (they would count as kept bytes).
+        let pipeline = format!("lab-{}", taken.len());
+        let mut cfg = cfg.clone();
+        cfg.record_policy = false;
         out.push(Candidate {
-            sampler: policies.sampler(sampler, cfg, "lab", telemetry)?,
-            metrics: telemetry.sampler(sampler, "lab"),
+            sampler: policies.sampler(sampler, &cfg, &pipeline, telemetry)?,
+            metrics: telemetry.sampler(sampler, &pipeline),
             name: label,
         });
     }

@@ -15,7 +15,7 @@ use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use crate::Error;
-use crate::workload::{Source, Truths, WINDOW};
+use crate::workload::{Source, Truths, WINDOW, window_after};
 
 /// A recording loaded into memory, sorted by arrival.
 pub struct Recorded {
@@ -36,7 +36,15 @@ fn requests(file: &str, bytes: &[u8]) -> Result<Vec<ExportTraceServiceRequest>, 
         message,
     };
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
+    // A protobuf request can start with bytes that look like JSON ('\n', then '{' as a
+    // length): only take the JSON path when the file is valid UTF-8 and its first line parses.
+    let json_like = first == Some(&b'{')
+        && std::str::from_utf8(bytes).is_ok_and(|t| {
+            t.lines()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        });
+    if json_like {
         let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 JSON: {e}")))?;
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -105,9 +113,11 @@ impl Recorded {
                 message: "no spans in it".into(),
             });
         }
+        // Spans without a timestamp (0) would put the origin in 1970.
         let start = spans
             .iter()
             .map(|(_, _, s)| s.start_time_unix_nano)
+            .filter(|t| *t > 0)
             .min()
             .unwrap_or(0);
         let mut last = 0;
@@ -171,6 +181,10 @@ impl Source for Recorded {
             let now = Duration::from_nanos(self.window_end);
             self.window_end += WINDOW.as_nanos() as u64;
             if by_origin.is_empty() {
+                // A gap in the recording: jump to the window of the next span.
+                if let Some((next, _, _)) = self.spans.last() {
+                    self.window_end = self.window_end.max(window_after(*next));
+                }
                 continue;
             }
             let resource_spans = by_origin

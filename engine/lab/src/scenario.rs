@@ -31,6 +31,15 @@ use serde::Deserialize;
 use crate::Error;
 use crate::rng::Rng;
 
+/// Most traces a scenario may generate.
+const MAX_TRACES: f64 = 50_000_000.0;
+/// Most calls one `calls` entry may fan out to.
+const MAX_FAN_OUT: u32 = 1_000;
+/// Longest own time of one span: one day, in ns.
+const MAX_SPAN_NS: f64 = 86_400e9;
+/// Most spans in one generated trace.
+const MAX_TRACE_SPANS: usize = 100_000;
+
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +175,11 @@ impl Scenario {
         if self.duration.is_zero() {
             return Err("duration: must be above 0".into());
         }
+        if self.traces_per_second * self.duration.as_secs_f64() > MAX_TRACES {
+            return Err(format!(
+                "traces_per_second: with this duration the workload would have more than {MAX_TRACES} traces"
+            ));
+        }
         if !(0.0..=1.0).contains(&self.late_share) {
             return Err("late_share: must be between 0 and 1".into());
         }
@@ -199,6 +213,11 @@ impl Scenario {
                         call.operation
                     ));
                 }
+                if call.count > MAX_FAN_OUT {
+                    return Err(format!(
+                        "operations[{i}].calls[{j}].count: at most {MAX_FAN_OUT}"
+                    ));
+                }
                 if !(0.0..=1.0).contains(&call.probability) {
                     return Err(format!(
                         "operations[{i}].calls[{j}].probability: must be between 0 and 1"
@@ -209,20 +228,37 @@ impl Scenario {
         if !self.operations.iter().any(|o| o.root_weight > 0.0) {
             return Err("operations: give at least one operation a root_weight above 0".into());
         }
-        // A call cycle would generate endless traces.
+        // A call cycle would generate endless traces: depth-first search, colouring operations
+        // in progress (1) and done (2).
+        let mut colour = vec![0u8; self.operations.len()];
         for start in 0..self.operations.len() {
+            if colour[start] != 0 {
+                continue;
+            }
             let mut stack = vec![(start, 0usize)];
-            while let Some((op, depth)) = stack.pop() {
-                if depth > self.operations.len() {
-                    return Err(format!(
-                        "operations[{start}]: its calls form a cycle (`{}` calls itself, directly or not)",
-                        self.operations[start].name
-                    ));
-                }
-                for call in &self.operations[op].calls {
-                    if let Some(&next) = index.get(call.operation.as_str()) {
-                        stack.push((next, depth + 1));
+            colour[start] = 1;
+            while let Some((op, next_call)) = stack.pop() {
+                let calls = &self.operations[op].calls;
+                if let Some(call) = calls.get(next_call) {
+                    stack.push((op, next_call + 1));
+                    let Some(&child) = index.get(call.operation.as_str()) else {
+                        continue;
+                    };
+                    match colour[child] {
+                        1 => {
+                            return Err(format!(
+                                "operations[{child}]: its calls form a cycle (`{}` calls itself, directly or not)",
+                                self.operations[child].name
+                            ));
+                        }
+                        0 => {
+                            colour[child] = 1;
+                            stack.push((child, 0));
+                        }
+                        _ => {}
                     }
+                } else {
+                    colour[op] = 2;
                 }
             }
         }
@@ -326,14 +362,14 @@ impl<'a> Generator<'a> {
             error: false,
         });
         let (mu, sigma) = self.shapes[op];
-        let own = (mu + sigma * self.rng.normal()).exp() as u64;
+        let own = (mu + sigma * self.rng.normal()).exp().min(MAX_SPAN_NS) as u64;
         // Children run inside the parent: sequential calls one after another, parallel ones
         // together, after a small share of the parent's own time.
-        let mut cursor = start + own / 10;
+        let mut cursor = start.saturating_add(own / 10);
         let mut end = cursor;
         let calls = self.scenario.operations[op].calls.clone();
         for call in calls {
-            if depth > 32 || self.rng.f64() >= call.probability {
+            if depth > 32 || out.len() >= MAX_TRACE_SPANS || self.rng.f64() >= call.probability {
                 continue;
             }
             let Some(&child) = self.index.get(call.operation.as_str()) else {
@@ -349,7 +385,7 @@ impl<'a> Generator<'a> {
             end = end.max(latest);
         }
         let error = self.rng.f64() < self.scenario.operations[op].error_rate;
-        let finish = (start + own).max(end + own / 10);
+        let finish = start.saturating_add(own).max(end.saturating_add(own / 10));
         out[at].end = finish;
         out[at].error = error;
         finish

@@ -341,3 +341,51 @@ fn protobuf_recordings_replay_in_both_framings() {
         "{err}"
     );
 }
+
+#[test]
+fn gaps_in_time_are_jumped_not_walked() {
+    use prost::Message;
+    use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    // Two spans a year apart, and one without timestamps.
+    let span = |t: u8, at: u64| Span {
+        trace_id: vec![t; 16],
+        span_id: vec![t; 8],
+        start_time_unix_nano: at,
+        end_time_unix_nano: at,
+        ..Default::default()
+    };
+    let r = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![
+                    span(1, 1_000_000_000),
+                    span(2, 1_000_000_000 + 365 * 86_400 * 1_000_000_000),
+                    span(3, 0),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let mut source = Recorded::load("gap.pb", &r.encode_to_vec()).unwrap();
+    let started = std::time::Instant::now();
+    let report = run(
+        "gap",
+        &mut source,
+        vec![candidate("all", always, Duration::from_secs(5))],
+        &Options::default(),
+        &mut |_, _| {},
+    );
+    assert_eq!(report.configs[0].kept_spans, 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "walked the gap"
+    );
+    let huge = SHOP.replace("traces_per_second = 40", "traces_per_second = 1e12");
+    let err = Scenario::parse("s.toml", &huge).unwrap_err().to_string();
+    assert!(
+        err.contains("traces_per_second: with this duration"),
+        "{err}"
+    );
+}

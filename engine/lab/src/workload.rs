@@ -13,7 +13,7 @@ use weir_core::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
-use crate::scenario::{GenSpan, Generator, Scenario};
+use crate::scenario::{GenSpan, Generator, Operation, Scenario};
 
 /// The truth about one trace.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +104,12 @@ pub trait Source {
 /// Arrivals are grouped into batches of this much virtual time (an SDK's export interval).
 pub const WINDOW: Duration = Duration::from_millis(200);
 
+/// The end of the window holding `t` (ns).
+pub(crate) fn window_after(t: u64) -> u64 {
+    let w = WINDOW.as_nanos() as u64;
+    (t / w + 1).saturating_mul(w)
+}
+
 /// The Unix time the synthetic workloads start at (2023-11-14), in ns.
 const EPOCH_NS: u64 = 1_700_000_000_000_000_000;
 
@@ -192,11 +198,13 @@ impl<'a> Synthetic<'a> {
             truth.error |= span.error;
             first = first.min(span.start);
             last = last.max(span.end);
-            let mut arrival = span.end + (self.generator.rng.f64() * delay) as u64;
+            let mut arrival = span
+                .end
+                .saturating_add((self.generator.rng.f64() * delay) as u64);
             if self.generator.rng.f64() < self.scenario.late_share {
-                arrival += late;
+                arrival = arrival.saturating_add(late);
             }
-            truth.bytes += otlp_span(&trace_id, n, &span, op.kind.as_deref()).encoded_len() as u64;
+            truth.bytes += otlp_span(&trace_id, n, &span, op).encoded_len() as u64;
             self.seq += 1;
             self.pending
                 .push(Reverse((arrival, self.seq, n, SpanAt { trace_id, span })));
@@ -207,9 +215,10 @@ impl<'a> Synthetic<'a> {
 }
 
 /// The OTLP span of a generated one.
-fn otlp_span(trace_id: &[u8; 16], trace: u64, s: &GenSpan, kind: Option<&str>) -> Span {
-    let id = |n: u64| (trace.wrapping_mul(1 << 12) ^ n).to_be_bytes().to_vec();
-    let kind = match kind {
+fn otlp_span(trace_id: &[u8; 16], trace: u64, s: &GenSpan, op: &Operation) -> Span {
+    // Trace number in the high bits, span number (from 1) in the low 24: never zero.
+    let id = |n: u64| ((trace << 24) | (n & 0xff_ffff)).to_be_bytes().to_vec();
+    let kind = match op.kind.as_deref() {
         Some("internal") => 1,
         Some("client") => 3,
         Some("producer") => 4,
@@ -224,7 +233,7 @@ fn otlp_span(trace_id: &[u8; 16], trace: u64, s: &GenSpan, kind: Option<&str>) -
         } else {
             id(s.parent)
         },
-        name: String::new(),
+        name: op.name.clone(),
         kind,
         start_time_unix_nano: EPOCH_NS + s.start,
         end_time_unix_nano: EPOCH_NS + s.end,
@@ -255,8 +264,7 @@ impl Source for Synthetic<'_> {
                     break;
                 };
                 let op = &self.scenario.operations[at.span.op];
-                let mut span = otlp_span(&at.trace_id, n, &at.span, op.kind.as_deref());
-                span.name = op.name.clone();
+                let span = otlp_span(&at.trace_id, n, &at.span, op);
                 by_service
                     .entry(op.service.as_str())
                     .or_default()
@@ -271,6 +279,16 @@ impl Source for Synthetic<'_> {
             if done {
                 return None;
             }
+            // Nothing arrived in this window: jump to the window of the next event.
+            let next = self
+                .pending
+                .peek()
+                .map(|Reverse((a, _, _, _))| *a)
+                .into_iter()
+                .chain(self.next_start)
+                .min()
+                .unwrap_or(self.window_end);
+            self.window_end = self.window_end.max(window_after(next));
         }
     }
 
