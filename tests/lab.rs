@@ -16,17 +16,19 @@ fn weir(args: &[&str]) -> Output {
     Command::new(binary()).args(args).output().unwrap()
 }
 
+/// `weir lab` on `workload` with each of `policies`, writing to `out`, plus `extra` flags.
+fn weir_lab(workload: &Path, policies: &[&Path], out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["lab", "--workload", workload.to_str().unwrap()];
+    for p in policies {
+        args.extend(["--policies", p.to_str().unwrap()]);
+    }
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    weir(&args)
+}
+
 fn lab(workload: &Path, policies: &Path, out: &Path) -> Value {
-    let o = weir(&[
-        "lab",
-        "--workload",
-        workload.to_str().unwrap(),
-        "--policies",
-        policies.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-timing",
-    ]);
+    let o = weir_lab(workload, &[policies], out, &["--no-timing"]);
     assert!(
         o.status.success(),
         "weir lab failed:\n{}",
@@ -154,15 +156,7 @@ fn the_same_seed_gives_a_byte_identical_report_json() {
     assert_eq!(a, b);
     assert_eq!(config(&a, "errors")["error_recall"], 1.0);
     // The terminal table (stdout is not a terminal here: no progress bar on stderr).
-    let o = weir(&[
-        "lab",
-        "--workload",
-        scenario.to_str().unwrap(),
-        "--policies",
-        policies.to_str().unwrap(),
-        "--out",
-        dir.path().join("c").to_str().unwrap(),
-    ]);
+    let o = weir_lab(&scenario, &[&policies], &dir.path().join("c"), &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("workload tiny shop") && stdout.contains("errors"),
@@ -189,15 +183,7 @@ fn bad_inputs_name_the_file_and_key() {
     std::fs::write(&good_policies, POLICIES).unwrap();
     let out = dir.path().join("out");
     let run = |w: &Path, p: &Path| {
-        let o = weir(&[
-            "lab",
-            "--workload",
-            w.to_str().unwrap(),
-            "--policies",
-            p.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = weir_lab(w, &[p], &out, &[]);
         assert!(!o.status.success());
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
@@ -307,18 +293,7 @@ fn same_named_samplers_of_two_files_are_told_apart() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = weir(&[
-        "lab",
-        "--workload",
-        scenario.to_str().unwrap(),
-        "--policies",
-        a.to_str().unwrap(),
-        "--policies",
-        b.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-timing",
-    ]);
+    let o = weir_lab(&scenario, &[&a, &b], &out, &["--no-timing"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::Report;
+use crate::report::{COLUMNS, Report};
 
 /// Series colours, cycled.
 const COLOURS: [&str; 8] = [
@@ -129,24 +129,13 @@ fn axes(svg: &mut String, (x_label, x_max): (&str, &str), (y_label, y_max): (&st
 pub fn render(r: &Report) -> String {
     let mut rows = String::new();
     for c in &r.configs {
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td></tr>",
-            esc(&c.name),
-            c.kept_traces_share * 100.0,
-            c.kept_spans_share * 100.0,
-            c.kept_bytes_share * 100.0,
-            c.kept_spans_per_sec,
-            c.error_recall * 100.0,
-            c.slow_recall * 100.0,
-            c.operation_coverage * 100.0,
-            c.complete_share * 100.0,
-            c.evicted_early,
-            c.peak_buffered_traces,
-            c.peak_buffered_bytes as f64 / (1u64 << 20) as f64,
-            c.spans_per_sec,
-        );
+        rows.push_str("<tr>");
+        for cell in c.cells() {
+            let _ = write!(rows, "<td>{}</td>", esc(&cell));
+        }
+        rows.push_str("</tr>");
     }
+    let header: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
     let w = &r.workload;
     format!(
         r#"<!doctype html>
@@ -155,7 +144,8 @@ pub fn render(r: &Report) -> String {
 </head><body>
 <h1>Policy lab: {name}</h1>
 <p>{traces} traces, {spans} spans over {secs:.0} virtual seconds; {errors} error traces, {slow} slow traces (longer than {thr:.0} ms), {ops} (service, operation) pairs.</p>
-<table><thead><tr><th>policy</th><th>traces kept</th><th>spans kept</th><th>bytes kept</th><th>kept spans/s</th><th>error recall</th><th>slow recall</th><th>operations covered</th><th>complete</th><th>evicted early</th><th>peak traces</th><th>peak MiB</th><th>sampler spans/s</th></tr></thead>
+<p>Shares of the workload kept (traces, spans, bytes), kept spans per virtual second, recall of error and slow traces, (service, operation) pairs covered, kept traces complete at decision, traces evicted early, peak buffered MiB, sampler throughput.</p>
+<table><thead><tr>{header}</tr></thead>
 <tbody>{rows}</tbody></table>
 <figure>{recall}<figcaption>Cost against value: further left keeps less, higher misses fewer error (●) and slow (□) traces.</figcaption></figure>
 <figure>{memory}<figcaption>Bytes buffered by each sampler over the workload's virtual time.</figcaption></figure>

@@ -96,6 +96,50 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
+/// The columns of the terminal table and the HTML table, in order.
+pub(crate) const COLUMNS: [&str; 12] = [
+    "policy",
+    "traces",
+    "spans",
+    "bytes",
+    "spans/s",
+    "errors",
+    "slow",
+    "ops",
+    "complete",
+    "evicted",
+    "peak MiB",
+    "sampler/s",
+];
+
+impl ConfigReport {
+    /// The formatted cells of one row, as [`COLUMNS`] lists them.
+    pub(crate) fn cells(&self) -> Vec<String> {
+        let percent = |x: f64| format!("{:.1}%", x * 100.0);
+        vec![
+            self.name.clone(),
+            percent(self.kept_traces_share),
+            percent(self.kept_spans_share),
+            percent(self.kept_bytes_share),
+            format!("{:.1}", self.kept_spans_per_sec),
+            percent(self.error_recall),
+            percent(self.slow_recall),
+            percent(self.operation_coverage),
+            percent(self.complete_share),
+            self.evicted_early.to_string(),
+            format!(
+                "{:.1}",
+                self.peak_buffered_bytes as f64 / (1u64 << 20) as f64
+            ),
+            if self.spans_per_sec > 0.0 {
+                format!("{:.0}k", self.spans_per_sec / 1000.0)
+            } else {
+                "-".into()
+            },
+        ]
+    }
+}
+
 impl Report {
     /// The report as pretty JSON (deterministic for the same workload and `--no-timing`).
     pub fn to_json(&self) -> String {
@@ -130,43 +174,25 @@ impl Report {
             w.slow_threshold_ms,
             w.operations
         );
+        let widths = [20, 8, 8, 8, 9, 8, 8, 8, 8, 9, 10, 10];
+        let line = |cells: Vec<String>| {
+            let mut l = String::new();
+            for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+                if i == 0 {
+                    let _ = write!(l, "{c:<w$}");
+                } else {
+                    let _ = write!(l, " {c:>w$}");
+                }
+            }
+            l
+        };
         let _ = writeln!(
             out,
-            "{:<20} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10}",
-            "policy",
-            "traces",
-            "spans",
-            "bytes",
-            "spans/s",
-            "errors",
-            "slow",
-            "ops",
-            "complete",
-            "evicted",
-            "peak MiB",
-            "sampler/s"
+            "{}",
+            line(COLUMNS.iter().map(|c| c.to_string()).collect())
         );
         for c in &self.configs {
-            let _ = writeln!(
-                out,
-                "{:<20} {:>7.1}% {:>7.1}% {:>7.1}% {:>9.1} {:>7.1}% {:>7.1}% {:>7.1}% {:>7.1}% {:>9} {:>10.1} {:>10}",
-                c.name,
-                c.kept_traces_share * 100.0,
-                c.kept_spans_share * 100.0,
-                c.kept_bytes_share * 100.0,
-                c.kept_spans_per_sec,
-                c.error_recall * 100.0,
-                c.slow_recall * 100.0,
-                c.operation_coverage * 100.0,
-                c.complete_share * 100.0,
-                c.evicted_early,
-                c.peak_buffered_bytes as f64 / (1 << 20) as f64,
-                if c.spans_per_sec > 0.0 {
-                    format!("{:.0}k", c.spans_per_sec / 1000.0)
-                } else {
-                    "-".into()
-                }
-            );
+            let _ = writeln!(out, "{}", line(c.cells()));
         }
         out
     }
