@@ -20,6 +20,19 @@ pub(crate) enum Command {
     Validate(ValidateArgs),
     /// Compare tail-sampling policy configurations on a synthetic or recorded workload.
     Lab(LabArgs),
+    /// Work with plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Say which Weir world(s) a component implements, against which WIT version, and which
+    /// imports (capabilities) it asks for; exit 1 if Weir would refuse it.
+    Check {
+        /// The component file (.wasm).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, ClapArgs)]

@@ -13,7 +13,39 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Args, Command};
+use crate::args::{Args, Command, PluginCommand};
+
+/// `weir plugin check FILE`: prints what the component is; exit 1 with the reasons if Weir would
+/// not load it.
+fn plugin_check(file: &std::path::Path) -> ExitCode {
+    let name = file.display().to_string();
+    let checked = std::fs::read(file)
+        .map_err(|e| format!("cannot read it: {e}"))
+        .and_then(|bytes| {
+            let engine = weir_wasm::WasmEngine::new(&weir_wasm::EngineSettings::default())
+                .map_err(|e| e.to_string())?;
+            weir_wasm::inspect(&engine, &bytes)
+        });
+    match checked {
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(found) => {
+            print!("{}", found.render(&name));
+            let problems = found.problems();
+            if problems.is_empty() {
+                println!("ok: Weir can load it");
+                ExitCode::SUCCESS
+            } else {
+                for p in problems {
+                    eprintln!("{name}: {p}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
 
 /// Parses the command line and runs the command. Errors are printed to stderr with their causes;
 /// the exit code is 0 on success, 1 on a runtime or config error, 2 on a usage error.
@@ -44,6 +76,7 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Plugin(PluginCommand::Check { file }) => plugin_check(&file),
         Command::Run(r) => {
             if let Err(e) = logging::init(&r.log) {
                 eprintln!("weir: {e:#}");

@@ -4,6 +4,8 @@
 //! - [`ProcessorPlugin`]: a checked, compiled processor component, pre-instantiated;
 //! - [`PolicyPlugin`] / [`WasmPolicy`]: a tail-sampling policy component (`sampler` world) and
 //!   one sampler's instance of it, a leaf of `weir_sampling`'s policy tree;
+//! - [`inspect`]: what a component file is to Weir (worlds, WIT version, imports), for
+//!   `weir plugin check`;
 //! - [`ProcessorStage`]: a pipeline [`weir_core::Stage`] that runs batches through its own
 //!   instance, applies the plugin's `on_error` policy on any failure, replaces a broken instance
 //!   and backs off with a circuit breaker;
@@ -14,6 +16,7 @@ mod bindings;
 mod breaker;
 pub mod engine;
 mod host;
+mod inspect;
 mod plugin;
 mod policy;
 mod sandbox;
@@ -23,6 +26,7 @@ use std::time::Duration;
 
 pub use breaker::BreakerSettings;
 pub use engine::{EngineSettings, WasmEngine};
+pub use inspect::{Access, Import, Inspection, inspect, wit_version};
 pub use plugin::{PluginSettings, ProcessorPlugin};
 pub use policy::{PolicyPlugin, WasmPolicy};
 pub use sandbox::Grants;
