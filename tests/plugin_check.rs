@@ -1,6 +1,7 @@
 //! `weir plugin check` on real files: it names the world and WIT version of good components and
 //! lists their imports; it fails with a clear message for a core module, a component for another
-//! world, and a component that imports a filesystem.
+//! world, and a component that imports a filesystem. `weir plugin test` runs a plugin through the
+//! real host on a golden fixture, and diffs against the expected output.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -82,4 +83,68 @@ fn refuses_a_core_module_another_world_and_a_filesystem_import() {
     let (code, _, err) = check(&text);
     assert_eq!(code, 1);
     assert!(err.contains("not a WebAssembly file"), "{err}");
+}
+
+/// (exit code, stdout, stderr) of `weir plugin test` with `args`.
+fn plugin_test(args: &[&Path]) -> (i32, String, String) {
+    let mut cmd = Command::new(binary());
+    cmd.args(["plugin", "test"]).arg(args[0]);
+    for (flag, path) in ["--input", "--config", "--expect"].iter().zip(&args[1..]) {
+        cmd.arg(flag).arg(path);
+    }
+    let o = cmd.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plugin_test_runs_a_golden_fixture_and_diffs_a_wrong_one() {
+    let golden = weir_tests::repo_root().join("plugins/enrich/golden");
+    let enrich = plugins::wasm("enrich");
+    let input = golden.join("in.json");
+    let (code, out, err) = plugin_test(&[
+        &enrich,
+        &input,
+        &golden.join("static-values/config.json"),
+        &golden.join("static-values/out.json"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok: the output matches"), "{out}");
+    assert!(
+        err.contains("spans in") && err.contains("out, in"),
+        "time per batch: {err}"
+    );
+
+    let (code, out, _) = plugin_test(&[
+        &enrich,
+        &input,
+        &golden.join("derived-route/config.json"),
+        &golden.join("static-values/out.json"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("first difference at line") && out.contains("the output differs"),
+        "{out}"
+    );
+
+    // A sampler: its verdict on the fixture as one trace.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keep.toml");
+    std::fs::write(&config, "services = [\"checkout\"]\n").unwrap();
+    let (code, out, err) = plugin_test(&[&plugins::wasm("keep-service"), &input, &config]);
+    assert_eq!(code, 0, "{err}");
+    let verdict: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(verdict["decision"].is_string(), "{out}");
+
+    // A config the plugin rejects is reported with the plugin's message.
+    std::fs::write(&config, "services = []\n").unwrap();
+    let (code, _, err) = plugin_test(&[&plugins::wasm("keep-service"), &input, &config]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("services: list at least one service.name"),
+        "{err}"
+    );
 }

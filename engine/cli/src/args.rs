@@ -33,6 +33,23 @@ pub(crate) enum PluginCommand {
         /// The component file (.wasm).
         file: PathBuf,
     },
+    /// Run a plugin through the real host on an OTLP/JSON export request and print the result
+    /// (a processor's output batch, a sampler's verdict), or compare it with --expect. The
+    /// plugin's log lines and the time per batch go to stderr.
+    Test {
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// An OTLP/JSON export request (traces, metrics or logs; one trace for a sampler).
+        #[arg(long, short)]
+        input: PathBuf,
+        /// The expected output (OTLP/JSON, or `{"decision": …, "reason": …}` for a sampler);
+        /// exit 1 with a diff when it differs.
+        #[arg(long, short)]
+        expect: Option<PathBuf>,
+        /// The plugin's config: a TOML table (`.toml`) or a JSON object.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, ClapArgs)]

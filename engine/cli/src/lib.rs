@@ -4,6 +4,7 @@
 mod args;
 mod lab;
 mod logging;
+mod plugin_cmd;
 mod plugins;
 mod runtime;
 mod samplers;
@@ -14,38 +15,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{Args, Command, PluginCommand};
-
-/// `weir plugin check FILE`: prints what the component is; exit 1 with the reasons if Weir would
-/// not load it.
-fn plugin_check(file: &std::path::Path) -> ExitCode {
-    let name = file.display().to_string();
-    let checked = std::fs::read(file)
-        .map_err(|e| format!("cannot read it: {e}"))
-        .and_then(|bytes| {
-            let engine = weir_wasm::WasmEngine::new(&weir_wasm::EngineSettings::default())
-                .map_err(|e| e.to_string())?;
-            weir_wasm::inspect(&engine, &bytes)
-        });
-    match checked {
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            ExitCode::FAILURE
-        }
-        Ok(found) => {
-            print!("{}", found.render(&name));
-            let problems = found.problems();
-            if problems.is_empty() {
-                println!("ok: Weir can load it");
-                ExitCode::SUCCESS
-            } else {
-                for p in problems {
-                    eprintln!("{name}: {p}");
-                }
-                ExitCode::FAILURE
-            }
-        }
-    }
-}
 
 /// Parses the command line and runs the command. Errors are printed to stderr with their causes;
 /// the exit code is 0 on success, 1 on a runtime or config error, 2 on a usage error.
@@ -76,7 +45,30 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Plugin(PluginCommand::Check { file }) => plugin_check(&file),
+        Command::Plugin(PluginCommand::Check { file }) => plugin_cmd::check(&file),
+        Command::Plugin(PluginCommand::Test {
+            file,
+            input,
+            expect,
+            config,
+        }) => {
+            // The plugin's log lines go to stderr, as in the gateway.
+            let log = args::LogArgs {
+                log_level: "info".into(),
+                log_format: args::LogFormat::Text,
+            };
+            if let Err(e) = logging::init(&log) {
+                eprintln!("weir: {e:#}");
+            }
+            match plugin_cmd::test(&file, &input, expect.as_deref(), config.as_deref()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("weir plugin test: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run(r) => {
             if let Err(e) = logging::init(&r.log) {
                 eprintln!("weir: {e:#}");

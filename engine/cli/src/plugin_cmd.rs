@@ -1,0 +1,221 @@
+//! `weir plugin check` and `weir plugin test`: look at a plugin file, and run it through the real
+//! host on an OTLP/JSON fixture (how users test and debug their plugins).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use weir_core::telemetry::Telemetry;
+use weir_core::{Batch, FailurePolicy, Stage};
+use weir_wasm::{
+    BreakerSettings, EngineSettings, PluginSettings, PolicyPlugin, ProcessorPlugin, ProcessorStage,
+    WasmEngine, WasmPolicy,
+};
+
+/// `weir plugin check FILE`: prints what the component is; exit 1 with the reasons if Weir would
+/// not load it.
+pub(crate) fn check(file: &Path) -> ExitCode {
+    let name = file.display().to_string();
+    let checked = std::fs::read(file)
+        .map_err(|e| format!("cannot read it: {e}"))
+        .and_then(|bytes| {
+            let engine = WasmEngine::new(&EngineSettings::default()).map_err(|e| e.to_string())?;
+            weir_wasm::inspect(&engine, &bytes)
+        });
+    match checked {
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(found) => {
+            print!("{}", found.render(&name));
+            let problems = found.problems();
+            if problems.is_empty() {
+                println!("ok: Weir can load it");
+                ExitCode::SUCCESS
+            } else {
+                for p in problems {
+                    eprintln!("{name}: {p}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Parses an OTLP/JSON export request of any signal.
+fn parse_otlp(file: &Path) -> anyhow::Result<Batch> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+    let bad = |e: serde_json::Error| anyhow::anyhow!("{}: not OTLP/JSON: {e}", file.display());
+    if v.get("resourceSpans").is_some() {
+        serde_json::from_value::<ExportTraceServiceRequest>(v)
+            .map(Batch::Traces)
+            .map_err(bad)
+    } else if v.get("resourceMetrics").is_some() {
+        serde_json::from_value::<ExportMetricsServiceRequest>(v)
+            .map(Batch::Metrics)
+            .map_err(bad)
+    } else if v.get("resourceLogs").is_some() {
+        serde_json::from_value::<ExportLogsServiceRequest>(v)
+            .map(Batch::Logs)
+            .map_err(bad)
+    } else {
+        bail!(
+            "{}: no resourceSpans, resourceMetrics or resourceLogs: not an OTLP/JSON export request",
+            file.display()
+        )
+    }
+}
+
+/// A batch as OTLP/JSON.
+fn render(batch: &Batch) -> serde_json::Value {
+    let v = match batch {
+        Batch::Traces(r) => serde_json::to_value(r),
+        Batch::Metrics(r) => serde_json::to_value(r),
+        Batch::Logs(r) => serde_json::to_value(r),
+    };
+    v.unwrap_or(serde_json::Value::Null)
+}
+
+/// The plugin's config: a TOML table (`.toml`) or a JSON object, as JSON.
+fn config_json(file: Option<&Path>) -> anyhow::Result<String> {
+    let Some(file) = file else {
+        return Ok("{}".into());
+    };
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if file.extension().is_some_and(|e| e == "toml") {
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message()))?;
+        Ok(serde_json::to_string(&table)?)
+    } else {
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+        Ok(v.to_string())
+    }
+}
+
+/// The first lines where two pretty JSON texts differ, as a small unified-style diff.
+fn diff(want: &str, got: &str) -> String {
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+    let first = w
+        .iter()
+        .zip(&g)
+        .position(|(a, b)| a != b)
+        .unwrap_or(w.len().min(g.len()));
+    let from = first.saturating_sub(3);
+    let mut out = format!("first difference at line {}:\n", first + 1);
+    for l in w.iter().skip(from).take(10) {
+        out.push_str(&format!("- {l}\n"));
+    }
+    for l in g.iter().skip(from).take(10) {
+        out.push_str(&format!("+ {l}\n"));
+    }
+    out
+}
+
+/// `weir plugin test FILE --input IN.json [--expect OUT.json] [--config CFG]`.
+pub(crate) fn test(
+    file: &Path,
+    input: &Path,
+    expect: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<bool> {
+    let name = file.file_stem().map_or_else(
+        || "plugin".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let engine = WasmEngine::new(&EngineSettings::default())?;
+    let found = weir_wasm::inspect(&engine, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if let Some(p) = found.problems().first() {
+        bail!("{}: {p}", file.display());
+    }
+    let batch = parse_otlp(input)?;
+    let config = config_json(config)?;
+    let origin = file.display().to_string();
+    let settings = PluginSettings {
+        timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let telemetry = Telemetry::new();
+    if found.worlds.contains(&"processor") {
+        let plugin =
+            ProcessorPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
+        let signal = batch.signal();
+        let mut stage = ProcessorStage::new(
+            Arc::new(plugin),
+            signal,
+            FailurePolicy::Refuse,
+            BreakerSettings::default(),
+            telemetry.plugin(&name, "test", signal),
+        );
+        let items = batch.item_count();
+        let mut batch = batch;
+        let started = Instant::now();
+        let outcome = stage.process(&mut batch);
+        let took = started.elapsed();
+        eprintln!(
+            "{name}: {items} {} in, {} out, in {took:?}",
+            signal.item_name(),
+            batch.item_count()
+        );
+        if let Err(e) = outcome {
+            bail!("{e}");
+        }
+        let got = serde_json::to_string_pretty(&render(&batch))?;
+        compare(&got, expect)
+    } else {
+        let plugin = PolicyPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
+        let mut policy = WasmPolicy::new(
+            Arc::new(plugin),
+            BreakerSettings::default(),
+            telemetry.plugin(&name, "test", weir_core::Signal::Traces),
+        );
+        let mut trace = batch;
+        let started = Instant::now();
+        let verdict = weir_sampling::Evaluate::evaluate(&mut policy, &mut trace)
+            .map_err(|e| anyhow::anyhow!("{name}: {} ({})", e.message, e.kind))?;
+        eprintln!(
+            "{name}: evaluated {} spans in {:?}",
+            trace.item_count(),
+            started.elapsed()
+        );
+        let got = serde_json::to_string_pretty(&serde_json::json!({
+            "decision": verdict.decision.as_str(),
+            "reason": verdict.reason,
+        }))?;
+        compare(&got, expect)
+    }
+}
+
+/// Prints `got`, or compares it with the expected file; true when it matches (or nothing was
+/// expected).
+fn compare(got: &str, expect: Option<&Path>) -> anyhow::Result<bool> {
+    let Some(expect) = expect else {
+        println!("{got}");
+        return Ok(true);
+    };
+    let text = std::fs::read_to_string(expect)
+        .with_context(|| format!("cannot read {}", expect.display()))?;
+    let want: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", expect.display()))?;
+    let got_v: serde_json::Value = serde_json::from_str(got)?;
+    if want == got_v {
+        println!("ok: the output matches {}", expect.display());
+        return Ok(true);
+    }
+    let want = serde_json::to_string_pretty(&want)?;
+    println!("{}", diff(&want, got));
+    println!("the output differs from {}", expect.display());
+    Ok(false)
+}
