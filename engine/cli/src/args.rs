@@ -33,6 +33,24 @@ pub(crate) enum PluginCommand {
         /// The component file (.wasm).
         file: PathBuf,
     },
+    /// Create a ready-to-build plugin project (a README, a sample fixture, the command that tests
+    /// it).
+    New {
+        /// The plugin's name: lower-case letters, digits, `-` and `_`.
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// The plugin kind.
+        #[arg(long, value_enum, default_value_t = Kind::Processor)]
+        kind: Kind,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Weir's plugin SDK (`plugins/sdk`; default: the source tree this weir was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Run a plugin through the real host on an OTLP/JSON export request and print the result
     /// (a processor's output batch, a sampler's verdict), or compare it with --expect. The
     /// plugin's log lines and the time per batch go to stderr.
@@ -118,4 +136,51 @@ pub(crate) enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// A plugin language `weir plugin new` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Lang {
+    /// Rust, with Weir's SDK.
+    Rust,
+    /// Python, with componentize-py.
+    Python,
+    /// JavaScript, with componentize-js.
+    Js,
+    /// C, with clang and wit-bindgen.
+    C,
+}
+
+impl Lang {
+    /// The flag's spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+            Lang::C => "c",
+        }
+    }
+}
+
+/// A plugin kind (a world of wit/).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    /// Transforms batches.
+    Processor,
+    /// A tail-sampling policy.
+    Sampler,
+    /// Sends batches to a backend.
+    Exporter,
+}
+
+impl Kind {
+    /// The flag's spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Processor => "processor",
+            Kind::Sampler => "sampler",
+            Kind::Exporter => "exporter",
+        }
+    }
 }

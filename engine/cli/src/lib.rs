@@ -4,6 +4,7 @@
 mod args;
 mod lab;
 mod logging;
+mod new;
 mod plugin_cmd;
 mod plugins;
 mod runtime;
@@ -46,6 +47,25 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Plugin(PluginCommand::Check { file }) => plugin_cmd::check(&file),
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            kind,
+            dir,
+            sdk,
+        }) => match new::create(&name, lang, kind, dir.as_deref(), sdk.as_deref()) {
+            Ok(dir) => {
+                println!(
+                    "created {}: cd there, `cargo build --release`, then run the test command in its README.md",
+                    dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("weir plugin new: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Plugin(PluginCommand::Test {
             file,
             input,
