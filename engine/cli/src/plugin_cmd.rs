@@ -7,9 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::telemetry::Telemetry;
 use weir_core::{Batch, FailurePolicy, Stage};
 use weir_wasm::{
@@ -52,37 +49,7 @@ pub(crate) fn check(file: &Path) -> ExitCode {
 fn parse_otlp(file: &Path) -> anyhow::Result<Batch> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
-    let bad = |e: serde_json::Error| anyhow::anyhow!("{}: not OTLP/JSON: {e}", file.display());
-    if v.get("resourceSpans").is_some() {
-        serde_json::from_value::<ExportTraceServiceRequest>(v)
-            .map(Batch::Traces)
-            .map_err(bad)
-    } else if v.get("resourceMetrics").is_some() {
-        serde_json::from_value::<ExportMetricsServiceRequest>(v)
-            .map(Batch::Metrics)
-            .map_err(bad)
-    } else if v.get("resourceLogs").is_some() {
-        serde_json::from_value::<ExportLogsServiceRequest>(v)
-            .map(Batch::Logs)
-            .map_err(bad)
-    } else {
-        bail!(
-            "{}: no resourceSpans, resourceMetrics or resourceLogs: not an OTLP/JSON export request",
-            file.display()
-        )
-    }
-}
-
-/// A batch as OTLP/JSON.
-fn render(batch: &Batch) -> serde_json::Value {
-    let v = match batch {
-        Batch::Traces(r) => serde_json::to_value(r),
-        Batch::Metrics(r) => serde_json::to_value(r),
-        Batch::Logs(r) => serde_json::to_value(r),
-    };
-    v.unwrap_or(serde_json::Value::Null)
+    Batch::from_otlp_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 
 /// The plugin's config: a TOML table (`.toml`) or a JSON object, as JSON.
@@ -172,7 +139,7 @@ pub(crate) fn test(
         if let Err(e) = outcome {
             bail!("{e}");
         }
-        let got = serde_json::to_string_pretty(&render(&batch))?;
+        let got = serde_json::to_string_pretty(&batch.to_otlp_value())?;
         compare(&got, expect)
     } else {
         let plugin = PolicyPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;

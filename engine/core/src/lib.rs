@@ -7,6 +7,7 @@
 mod batch;
 mod consumer;
 pub mod ids;
+mod json;
 mod queue;
 mod stage;
 pub mod telemetry;

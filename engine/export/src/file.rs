@@ -76,9 +76,5 @@ impl FileSink {
 
 /// The batch as one line of OTLP JSON (an `Export*ServiceRequest`).
 pub(crate) fn to_json(batch: &Batch) -> serde_json::Result<String> {
-    match batch {
-        Batch::Traces(r) => serde_json::to_string(r),
-        Batch::Metrics(r) => serde_json::to_string(r),
-        Batch::Logs(r) => serde_json::to_string(r),
-    }
+    batch.to_otlp_json()
 }

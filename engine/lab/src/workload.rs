@@ -6,12 +6,13 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
-use prost::Message;
 use weir_core::Batch;
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+
+pub(crate) use weir_sampling::trace_key;
 
 use crate::scenario::{GenSpan, Generator, Operation, Scenario};
 
@@ -20,8 +21,6 @@ use crate::scenario::{GenSpan, Generator, Operation, Scenario};
 pub struct Truth {
     /// Its spans.
     pub spans: u32,
-    /// Their encoded size.
-    pub bytes: u64,
     /// Any span has status ERROR.
     pub error: bool,
     /// Last end − first start, in ns.
@@ -62,7 +61,6 @@ impl Truths {
         let id = trace_key(&span.trace_id);
         let t = self.traces.entry(id).or_default();
         t.spans += 1;
-        t.bytes += span.encoded_len() as u64;
         t.error |= span.status.as_ref().is_some_and(|s| s.code == 2);
         if !t.operations.contains(&op) {
             t.operations.push(op);
@@ -80,15 +78,6 @@ impl Truths {
             }
         }
     }
-}
-
-/// The 16-byte key of a trace id.
-pub(crate) fn trace_key(id: &[u8]) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    for (a, b) in k.iter_mut().zip(id) {
-        *a = *b;
-    }
-    k
 }
 
 /// A stream of arrivals.
@@ -204,7 +193,6 @@ impl<'a> Synthetic<'a> {
             if self.generator.rng.f64() < self.scenario.late_share {
                 arrival = arrival.saturating_add(late);
             }
-            truth.bytes += otlp_span(&trace_id, n, &span, op).encoded_len() as u64;
             self.seq += 1;
             self.pending
                 .push(Reverse((arrival, self.seq, n, SpanAt { trace_id, span })));

@@ -196,8 +196,8 @@ impl Pipeline {
         if !pending.is_empty() {
             self.flush(pending).await;
         }
+        let now = self.clock();
         if let Some(slot) = self.sampler.as_mut() {
-            let now = self.start.elapsed();
             let at = slot.at;
             let rest = blocking(|| slot.sampler.finish(now));
             self.run_from(at, rest).await;

@@ -22,8 +22,8 @@ pub use policy::{
     Decision, ErrorSink, Evaluate, Outcome, Policy, PolicyError, TraceInput, Verdict, combine,
 };
 pub use sampler::{
-    MAX_REASON, OnShutdown, POLICY_ATTRIBUTE, REASON_ATTRIBUTE, Sampler, SamplerSettings,
-    cut_reason,
+    MAX_REASON, OnShutdown, POLICY_ATTRIBUTE, REASON_ATTRIBUTE, Sampler, SamplerSettings, TraceId,
+    cut_reason, trace_key,
 };
 
 #[cfg(test)]

@@ -90,7 +90,8 @@ enum Cause {
     Shutdown,
 }
 
-type TraceId = [u8; 16];
+/// A trace id as a map key.
+pub type TraceId = [u8; 16];
 
 /// The policy that kept a trace and its reason (if any), remembered for late spans. The name is
 /// shared with the policy; a reason is at most [`MAX_REASON`] bytes.
@@ -423,10 +424,12 @@ impl Sampler {
             cut_reason(reason);
         }
         let label = outcome.by.as_ref().map_or("_none", |(n, _)| &**n);
+        // "No policy had an opinion" is a drop.
         let decision = match outcome.decision {
-            Decision::Keep => "keep",
-            Decision::Drop | Decision::NoOpinion => "drop",
-        };
+            Decision::NoOpinion => Decision::Drop,
+            d => d,
+        }
+        .as_str();
         self.metrics.decided(decision, label, spans);
         if outcome.decision == Decision::Keep {
             if self.settings.record_policy
@@ -467,7 +470,7 @@ impl Sampler {
 
 /// The map key of a trace id: its 16 bytes (shorter or longer ids are cut or zero-padded; the
 /// receivers refuse malformed ids, so this only matters for data built in-process).
-fn trace_key(id: &[u8]) -> TraceId {
+pub fn trace_key(id: &[u8]) -> TraceId {
     let mut key = [0u8; 16];
     for (k, b) in key.iter_mut().zip(id) {
         *k = *b;

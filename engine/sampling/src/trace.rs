@@ -95,7 +95,8 @@ impl Trace {
     /// Appends one span; returns how much [`Trace::bytes`] grew.
     pub(crate) fn push(&mut self, origin: &Arc<Origin>, span: &Span) -> usize {
         let before = self.data.len();
-        let need = 1 + span.encoded_len() + prost::length_delimiter_len(span.encoded_len());
+        let len = span.encoded_len();
+        let need = 1 + len + prost::length_delimiter_len(len);
         if self.data.capacity() - before < need {
             // Grow by a quarter rather than doubling: memory stays near the wire size.
             self.data.reserve_exact(need.max(before / 4));
@@ -167,6 +168,17 @@ pub(crate) struct Output {
 impl Output {
     /// Appends spans that arrived under `origin`.
     pub(crate) fn push(&mut self, origin: &Arc<Origin>, spans: Vec<Span>) {
+        self.push_owned(origin, spans, None);
+    }
+
+    /// Like [`Output::push`]; `owned` holds a copy of the origin's resource and scope that a
+    /// new slot takes instead of cloning them again (a decoded trace already made one).
+    fn push_owned(
+        &mut self,
+        origin: &Arc<Origin>,
+        spans: Vec<Span>,
+        mut owned: Option<(Option<Resource>, Option<InstrumentationScope>)>,
+    ) {
         if spans.is_empty() {
             return;
         }
@@ -180,8 +192,12 @@ impl Output {
                     .resources
                     .entry(rkey)
                     .or_insert_with(|| {
+                        let resource = match owned.as_mut() {
+                            Some((r, _)) => r.take(),
+                            None => origin.resource.resource.clone(),
+                        };
                         self.request.resource_spans.push(ResourceSpans {
-                            resource: origin.resource.resource.clone(),
+                            resource,
                             scope_spans: Vec::new(),
                             schema_url: origin.resource.schema_url.clone(),
                         });
@@ -194,8 +210,12 @@ impl Output {
                 let Some(rs) = self.request.resource_spans.get_mut(r) else {
                     return;
                 };
+                let scope = match owned {
+                    Some((_, scope)) => scope,
+                    None => origin.scope.clone(),
+                };
                 rs.scope_spans.push(ScopeSpans {
-                    scope: origin.scope.clone(),
+                    scope,
                     spans: Vec::new(),
                     schema_url: origin.schema_url.clone(),
                 });
@@ -218,8 +238,10 @@ impl Output {
     pub(crate) fn push_trace(&mut self, batch: Batch, origins: &[Arc<Origin>]) {
         let Batch::Traces(req) = batch else { return };
         for (rs, origin) in req.resource_spans.into_iter().zip(origins) {
+            // `decode` made one scope per run.
+            let mut resource = rs.resource;
             for ss in rs.scope_spans {
-                self.push(origin, ss.spans);
+                self.push_owned(origin, ss.spans, Some((resource.take(), ss.scope)));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use weir_core::Signal;
 
 use crate::bindings::{Processor, ProcessorPre};
@@ -104,23 +104,13 @@ impl ProcessorPlugin {
         config_json: String,
         settings: PluginSettings,
     ) -> Result<ProcessorPlugin> {
-        let (component, linker) = prepare(
+        let pre = prepare(
             engine,
-            name,
-            origin,
-            bytes,
+            (name, origin, bytes),
             &settings,
-            &PROCESSOR_EXPORTS,
-            "processor",
+            ("processor", &PROCESSOR_EXPORTS),
+            ProcessorPre::new,
         )?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(ProcessorPre::new)
-            .map_err(|e| Error::Plugin {
-                plugin: name.to_string(),
-                origin: origin.to_string(),
-                message: format!("does not match the weir:plugin processor world: {e:#}"),
-            })?;
         let mut plugin = ProcessorPlugin {
             name: name.into(),
             pre,
@@ -181,16 +171,14 @@ const PROCESSOR_EXPORTS: [&str; 3] = ["init", "signals", "process"];
 
 /// The checks every plugin kind shares: the file is a component (not a core module), within the
 /// memory cap, exports what `world` needs and imports nothing the sandbox refuses. Returns it
-/// compiled, with a linker that provides Weir's imports and WASI.
-pub(crate) fn prepare(
+/// compiled and pre-instantiated with Weir's imports and WASI, typed for its world by `typed`.
+pub(crate) fn prepare<P>(
     engine: &WasmEngine,
-    name: &str,
-    origin: &str,
-    bytes: &[u8],
+    (name, origin, bytes): (&str, &str, &[u8]),
     settings: &PluginSettings,
-    needed: &[&str],
-    world: &str,
-) -> Result<(Component, Linker<PluginState>)> {
+    (world, needed): (&str, &[&str]),
+    typed: impl FnOnce(InstancePre<PluginState>) -> wasmtime::Result<P>,
+) -> Result<P> {
     let bad = |message: String| Error::Plugin {
         plugin: name.to_string(),
         origin: origin.to_string(),
@@ -238,7 +226,14 @@ pub(crate) fn prepare(
     // Every world imports the same interfaces, so the processor world's linker covers them all.
     Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
         .map_err(|e| Error::Engine(e.to_string()))?;
-    Ok((component, linker))
+    linker
+        .instantiate_pre(&component)
+        .and_then(typed)
+        .map_err(|e| {
+            bad(format!(
+                "does not match the weir:plugin {world} world: {e:#}"
+            ))
+        })
 }
 
 /// Checks the memory cap a plugin's config asks for.

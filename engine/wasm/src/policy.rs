@@ -77,23 +77,13 @@ impl PolicyPlugin {
         config_json: String,
         settings: PluginSettings,
     ) -> Result<PolicyPlugin> {
-        let (component, linker) = prepare(
+        let pre = prepare(
             engine,
-            name,
-            origin,
-            bytes,
+            (name, origin, bytes),
             &settings,
-            &SAMPLER_EXPORTS,
-            "sampler",
+            ("sampler", &SAMPLER_EXPORTS),
+            SamplerPre::new,
         )?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(SamplerPre::new)
-            .map_err(|e| Error::Plugin {
-                plugin: name.to_string(),
-                origin: origin.to_string(),
-                message: format!("does not match the weir:plugin sampler world: {e:#}"),
-            })?;
         Self::initialised(name, pre, engine.clone(), settings, config_json)
     }
 

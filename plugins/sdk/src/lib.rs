@@ -128,14 +128,23 @@ pub mod __private {
         static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
     }
 
-    /// `init`: installs a panic hook that reports through Weir's log, then builds `P`.
-    pub fn init<P: Processor>(config: String) -> Result<(), String> {
+    /// Installs a panic hook that reports through Weir's log, then keeps what `build` makes
+    /// from the config as the instance's state.
+    fn install<T: Any>(
+        build: impl FnOnce(Config) -> Result<T, String>,
+        config: String,
+    ) -> Result<(), String> {
         std::panic::set_hook(Box::new(|info| {
             crate::log::error(&format!("panic: {info}"))
         }));
-        let p = P::init(Config(config))?;
-        STATE.with(|s| *s.borrow_mut() = Some(Box::new(p)));
+        let state = build(Config(config))?;
+        STATE.with(|s| *s.borrow_mut() = Some(Box::new(state)));
         Ok(())
+    }
+
+    /// `init` of a processor plugin.
+    pub fn init<P: Processor>(config: String) -> Result<(), String> {
+        install(P::init, config)
     }
 
     /// `signals`.
@@ -156,12 +165,7 @@ pub mod __private {
 
     /// `init` of a sampler plugin.
     pub fn init_policy<P: Policy>(config: String) -> Result<(), String> {
-        std::panic::set_hook(Box::new(|info| {
-            crate::log::error(&format!("panic: {info}"))
-        }));
-        let p = P::init(Config(config))?;
-        STATE.with(|s| *s.borrow_mut() = Some(Box::new(p)));
-        Ok(())
+        install(P::init, config)
     }
 
     /// `evaluate`.

@@ -7,42 +7,17 @@
 //! ```
 
 use weir_core::Batch as CoreBatch;
-use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::{Batch, Processor};
 
 /// Parses an OTLP/JSON export request; the signal comes from its top-level key.
 pub fn parse(json: &str) -> Result<CoreBatch, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("fixture is not JSON: {e}"))?;
-    let err = |e: serde_json::Error| format!("fixture is not OTLP/JSON: {e}");
-    if v.get("resourceSpans").is_some() {
-        serde_json::from_value::<ExportTraceServiceRequest>(v)
-            .map(CoreBatch::Traces)
-            .map_err(err)
-    } else if v.get("resourceMetrics").is_some() {
-        serde_json::from_value::<ExportMetricsServiceRequest>(v)
-            .map(CoreBatch::Metrics)
-            .map_err(err)
-    } else if v.get("resourceLogs").is_some() {
-        serde_json::from_value::<ExportLogsServiceRequest>(v)
-            .map(CoreBatch::Logs)
-            .map_err(err)
-    } else {
-        Err("fixture has none of resourceSpans, resourceMetrics, resourceLogs".into())
-    }
+    CoreBatch::from_otlp_json(json).map_err(|e| format!("fixture is {e}"))
 }
 
 /// Renders a batch as OTLP/JSON.
 pub fn render(batch: &CoreBatch) -> serde_json::Value {
-    let r = match batch {
-        CoreBatch::Traces(r) => serde_json::to_value(r),
-        CoreBatch::Metrics(r) => serde_json::to_value(r),
-        CoreBatch::Logs(r) => serde_json::to_value(r),
-    };
-    r.unwrap_or(serde_json::Value::Null)
+    batch.to_otlp_value()
 }
 
 /// Builds `P` from `config` (JSON) and runs it once on the OTLP/JSON `fixture`, exactly as the

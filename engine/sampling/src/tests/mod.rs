@@ -7,7 +7,7 @@ use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use weir_core::telemetry::Telemetry;
+use weir_core::telemetry::{SamplerMetrics, Telemetry};
 
 use crate::*;
 
@@ -115,8 +115,14 @@ fn ids(b: &Batch) -> Vec<(u8, u8)> {
 }
 
 fn sampler(settings: SamplerSettings, policies: Vec<Policy>) -> Sampler {
+    observed(settings, policies).0
+}
+
+/// A sampler and the metrics it reports into.
+fn observed(settings: SamplerSettings, policies: Vec<Policy>) -> (Sampler, SamplerMetrics) {
     let metrics = Telemetry::new().sampler("tail", "traces");
-    Sampler::new("tail", settings, policies, metrics)
+    let s = Sampler::new("tail", settings, policies, metrics.clone());
+    (s, metrics)
 }
 
 fn secs(s: f64) -> Duration {
@@ -212,18 +218,11 @@ fn late_spans_follow_the_cached_decision() {
 
 #[test]
 fn max_traces_evicts_the_oldest_and_decides_it() {
-    let telemetry = Telemetry::new();
-    let metrics = telemetry.sampler("tail", "traces");
     let settings = SamplerSettings {
         max_traces: 2,
         ..Default::default()
     };
-    let mut s = Sampler::new(
-        "tail",
-        settings,
-        vec![always("all", Decision::Keep)],
-        metrics.clone(),
-    );
+    let (mut s, metrics) = observed(settings, vec![always("all", Decision::Keep)]);
     s.ingest(batch("a", vec![span(1, 1, 0, false)]), secs(0.0));
     s.ingest(batch("a", vec![span(2, 1, 0, false)]), secs(1.0));
     let out = s.ingest(batch("a", vec![span(3, 1, 0, false)]), secs(2.0));
@@ -270,19 +269,12 @@ fn max_buffered_bytes_evicts_until_it_fits() {
 
 #[test]
 fn a_huge_trace_is_decided_early_and_the_rest_still_waits() {
-    let telemetry = Telemetry::new();
-    let metrics = telemetry.sampler("tail", "traces");
     let settings = SamplerSettings {
         max_trace_bytes: 2_000,
         decision_wait: secs(10.0),
         ..Default::default()
     };
-    let mut s = Sampler::new(
-        "tail",
-        settings,
-        vec![always("all", Decision::Keep)],
-        metrics.clone(),
-    );
+    let (mut s, metrics) = observed(settings, vec![always("all", Decision::Keep)]);
     s.ingest(batch("a", vec![span(2, 1, 0, false)]), secs(0.0));
     let mut out = Vec::new();
     for i in 1..=100u8 {
