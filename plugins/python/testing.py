@@ -82,6 +82,11 @@ class FixtureBackend:
                 out.append(int(x.get(key, 0)) if key else 0)
         return out.tobytes()
 
+    def ids(self, field):
+        key = {"trace_id": "traceId", "span_id": "spanId", "parent_span_id": "parentSpanId"}[field]
+        width = 16 if field == "trace_id" else 8
+        return b"".join(bytes.fromhex(x.get(key, "")) or bytes(width) for _, x, _ in self.items)
+
     def _values(self, values):
         kinds, numbers, texts = bytearray(), array.array("q"), []
         for v in values:

@@ -11,6 +11,20 @@
 
     WitWorld = weir_plugin.export(Tag)
 
+A tail-sampling policy sees one assembled trace as a read-only traces batch and returns a verdict:
+
+    class Vip(weir_plugin.Policy):
+        def __init__(self, config):
+            self.tiers = set(config["tiers"])
+
+        def evaluate(self, trace):
+            for span in trace.items():
+                if span.attribute("customer.tier") in self.tiers:
+                    return weir_plugin.keep("vip")
+            return weir_plugin.NO_OPINION
+
+    WitWorld = weir_plugin.export_policy(Vip)
+
 A batch hands out spans, metric data points and log records (``batch.items()``) as light
 objects over the host's columns: nothing is fetched until it is read, strings arrive as one
 blob and are decoded only when touched. Writes take effect when ``process`` returns; if it
@@ -204,6 +218,10 @@ class Item:
     def attribute(self, key):
         return self.attributes.get(key)
 
+    def id(self, field="trace_id"):
+        """The item's trace id (16 bytes), span id or parent span id (8 bytes); zeros if absent."""
+        return self.batch.id(field, self.index)
+
     def number(self, field):
         col = self.batch.numbers(field)
         return int.from_bytes(col[self.index * 8:self.index * 8 + 8], "little")
@@ -232,6 +250,7 @@ class Batch:
         self._b = backend
         self._text = {}
         self._numbers = {}
+        self._ids = {}
         self._attrs = {}
         self._edits = []
         self._drops = []
@@ -253,6 +272,12 @@ class Batch:
         if field not in self._numbers:
             self._numbers[field] = self._b.numbers(field)
         return self._numbers[field]
+
+    def id(self, field, index):
+        if field not in self._ids:
+            self._ids[field] = self._b.ids(field)
+        width = 8 if field != "trace_id" else 16
+        return bytes(self._ids[field][index * width:(index + 1) * width])
 
     def attributes(self, level=ITEM):
         if level not in self._attrs:
@@ -334,6 +359,76 @@ def export(cls):
             batch._finish()
 
     return WitWorld
+
+
+class Policy:
+    """Subclass it for a tail-sampling policy: ``__init__(self, config)`` (raise to reject the
+    config) and ``evaluate(self, trace)`` returning ``keep(reason)``, ``drop(reason)`` or
+    ``NO_OPINION`` (raise to fail the trace: it gets the policy's ``on_error`` fallback). The
+    trace is read-only."""
+
+    def evaluate(self, trace):
+        raise NotImplementedError
+
+
+def keep(reason=""):
+    """Keep the trace; with the sampler's ``record_policy`` its spans carry ``reason``."""
+    return ("sample", reason)
+
+
+def drop(reason=""):
+    """Drop the trace whatever other policies say (a veto)."""
+    return ("drop", reason)
+
+
+NO_OPINION = ("no_opinion", "")
+"""Let the other policies decide."""
+
+_DECISIONS = ("sample", "drop", "no_opinion")
+
+
+def _verdict(v):
+    if not (isinstance(v, tuple) and len(v) == 2 and v[0] in _DECISIONS):
+        raise TypeError(f"evaluate returned {v!r}: return keep(...), drop(...) or NO_OPINION")
+    return v
+
+
+def export_policy(cls):
+    """The ``WitWorld`` class componentize-py exports for the sampler world, running policy
+    class ``cls``."""
+    from componentize_py_types import Err
+    from _weir_host import HostBackend
+    import wit_world
+
+    wit_decision = {"sample": wit_world.Decision.SAMPLE, "drop": wit_world.Decision.DROP,
+                    "no_opinion": wit_world.Decision.NO_OPINION}
+
+    class WitWorld:
+        instance = None
+
+        def init(self, config):
+            try:
+                WitWorld.instance = cls(json.loads(config))
+            except Exception as e:  # noqa: BLE001 - any failure is the plugin's error message
+                raise Err(f"{type(e).__name__}: {e}")
+
+        def evaluate(self, handle):
+            try:
+                decision, reason = _verdict(WitWorld.instance.evaluate(Batch(HostBackend(handle))))
+            except Exception as e:  # noqa: BLE001
+                raise Err(f"{type(e).__name__}: {e}")
+            return wit_world.Verdict(wit_decision[decision], str(reason))
+
+    return WitWorld
+
+
+def evaluate(cls, config, fixture):
+    """Runs policy ``cls`` with ``config`` on the trace in an OTLP/JSON ``fixture`` in plain
+    Python and returns ``{"decision": "keep" | "drop" | "no_opinion", "reason": ...}``, the shape
+    ``weir plugin test`` prints."""
+    from testing import FixtureBackend
+    decision, reason = _verdict(cls(config).evaluate(Batch(FixtureBackend(fixture))))
+    return {"decision": "keep" if decision == "sample" else decision, "reason": reason}
 
 
 def run(cls, config, fixture):

@@ -151,18 +151,6 @@ pub(crate) enum Lang {
     C,
 }
 
-impl Lang {
-    /// The flag's spelling.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Lang::Rust => "rust",
-            Lang::Python => "python",
-            Lang::Js => "js",
-            Lang::C => "c",
-        }
-    }
-}
-
 /// A plugin kind (a world of wit/).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Kind {

@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
         }) => match new::create(&name, lang, kind, dir.as_deref(), sdk.as_deref()) {
             Ok(dir) => {
                 println!(
-                    "created {}: cd there, `cargo build --release`, then run the test command in its README.md",
+                    "created {}: cd there, build it and run the test command as its README.md says",
                     dir.display()
                 );
                 ExitCode::SUCCESS

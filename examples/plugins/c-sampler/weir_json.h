@@ -1,0 +1,1 @@
+../../../plugins/c/weir_json.h

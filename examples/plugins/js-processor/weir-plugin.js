@@ -1,0 +1,1 @@
+../../../plugins/js/weir-plugin.js

@@ -1,0 +1,235 @@
+// Weir's JavaScript plugin SDK: a thin module over the batch columns of wit/plugin.wit, for
+// components built with componentize-js.
+//
+//   import { processor, ITEM } from "./weir-plugin.js";
+//
+//   class Tag {
+//     constructor(config) { this.team = config.team; }        // throw to reject the config
+//     process(batch) { batch.setAttribute("team", this.team); } // throw to fail the batch
+//   }
+//
+//   const plugin = processor(Tag);
+//   export const init = plugin.init, signals = plugin.signals, process = plugin.process;
+//
+// Columns are read lazily, once per batch and field; strings are decoded only when read.
+// Writes take effect when the call returns; if it throws, none of them happen and the batch gets
+// the processor's `on_error` policy. Policies (`policy(Class)`) see one trace, read-only, and
+// return `keep(reason)`, `drop(reason)` or `NO_OPINION`.
+
+import { log as hostLog } from "weir:plugin/log@0.1.0";
+import { counterAdd as hostCounterAdd } from "weir:plugin/metrics@0.1.0";
+
+/** Attribute levels: the item (span, data point, log record) or its resource. */
+export const ITEM = "item";
+export const RESOURCE = "resource";
+
+const decoder = new TextDecoder();
+
+/** Writes to Weir's log ("trace", "debug", "info", "warn", "error"), tagged with the plugin's name. */
+export function log(level, message) {
+  hostLog(level, String(message));
+}
+
+/** Adds `delta` to the plugin's counter `name{label}` in Weir's /metrics; keep labels bounded. */
+export function counterAdd(name, label, delta = 1) {
+  hostCounterAdd(name, label, BigInt(delta));
+}
+
+/** One string per row: one blob plus packed u32 offsets, decoded on access. */
+export class Strings {
+  constructor(s) {
+    this.data = s.data;
+    this.offsets = u32(s.offsets);
+  }
+  get length() {
+    return Math.max(this.offsets.length - 1, 0);
+  }
+  bytes(i) {
+    return this.data.subarray(this.offsets[i], this.offsets[i + 1]);
+  }
+  get(i) {
+    return decoder.decode(this.bytes(i));
+  }
+}
+
+/** One attribute value per row (`kinds[i]` 0 means absent); `get(i)` is undefined where absent. */
+export class Values {
+  constructor(c) {
+    this.kinds = c.kinds;
+    this.numbers = new DataView(c.numbers.buffer, c.numbers.byteOffset, c.numbers.byteLength);
+    this.text = new Strings(c.text);
+  }
+  get length() {
+    return this.kinds.length;
+  }
+  has(i) {
+    return this.kinds[i] !== 0;
+  }
+  get(i) {
+    switch (this.kinds[i]) {
+      case 1: return this.text.get(i);
+      case 2: return this.numbers.getBigUint64(i * 8, true) !== 0n;
+      case 3: return this.numbers.getBigInt64(i * 8, true);
+      case 4: return this.numbers.getFloat64(i * 8, true);
+      case 5: return this.text.bytes(i).slice();
+      case 6: return JSON.parse(this.text.get(i));
+      default: return undefined;
+    }
+  }
+}
+
+/** One span, data point or log record of a batch. */
+export class Item {
+  constructor(batch, index) {
+    this.batch = batch;
+    this.index = index;
+  }
+  get name() {
+    return this.batch.text("name").get(this.index);
+  }
+  /** The item's attribute `key`, or undefined. */
+  attribute(key) {
+    return this.batch.attribute(key).get(this.index);
+  }
+  /** OTLP status code: 0 unset, 1 ok, 2 error (spans). */
+  get statusCode() {
+    return Number(this.batch.number("status-code", this.index));
+  }
+  setAttribute(key, value) {
+    this.batch.setAttribute(key, value, { owners: [this.index] });
+  }
+  removeAttribute(key) {
+    this.batch.removeAttribute(key, { owners: [this.index] });
+  }
+}
+
+/** One batch lent by Weir for one call. */
+export class Batch {
+  constructor(handle) {
+    this.handle = handle;
+    this.signal = handle.signal();
+    this.length = handle.len();
+    this.cache = new Map();
+  }
+  cached(key, read) {
+    if (!this.cache.has(key)) this.cache.set(key, read());
+    return this.cache.get(key);
+  }
+  *items() {
+    for (let i = 0; i < this.length; i++) yield new Item(this, i);
+  }
+  /** A text field ("name", "status-message", "body", ...) of every item. */
+  text(field) {
+    return this.cached(`text:${field}`, () => new Strings(this.handle.text(field)));
+  }
+  /** A number field ("time-unix-nano", "kind", "status-code", ...) of item `i`, as a BigInt. */
+  number(field, i) {
+    const col = this.cached(`num:${field}`, () => this.handle.numbers(field));
+    return new DataView(col.buffer, col.byteOffset, col.byteLength).getBigUint64(i * 8, true);
+  }
+  /** An id field ("trace-id", "span-id", "parent-span-id") of item `i`, as bytes. */
+  id(field, i) {
+    const col = this.cached(`id:${field}`, () => this.handle.ids(field));
+    const w = field === "trace-id" ? 16 : 8;
+    return col.subarray(i * w, (i + 1) * w);
+  }
+  /** Attribute `key` of every owner of `level`, one row per owner. */
+  attribute(key, level = ITEM) {
+    return this.cached(`attr:${level}:${key}`, () => new Values(this.handle.attribute(level, key)));
+  }
+  /** Sets `key` on every owner of `level`, or only on `owners` (indices). */
+  setAttribute(key, value, { level = ITEM, owners } = {}) {
+    this.handle.setAttribute(level, key, anyValue(value), pack(owners));
+  }
+  /** Removes `key` from every owner of `level`, or only from `owners`. */
+  removeAttribute(key, { level = ITEM, owners } = {}) {
+    this.handle.removeAttribute(level, key, pack(owners));
+  }
+  /** Drops the listed items. */
+  drop(items) {
+    this.handle.dropItems(pack(items));
+  }
+}
+
+function u32(bytes) {
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Uint32Array(bytes.slice().buffer);
+}
+
+function pack(indices) {
+  return indices === undefined ? undefined : new Uint8Array(Uint32Array.from(indices).buffer);
+}
+
+function anyValue(v) {
+  switch (typeof v) {
+    case "string": return { tag: "str", val: v };
+    case "boolean": return { tag: "boolean", val: v };
+    case "bigint": return { tag: "int", val: v };
+    case "number": return Number.isInteger(v) ? { tag: "int", val: BigInt(v) } : { tag: "double", val: v };
+    default:
+      if (v instanceof Uint8Array) return { tag: "bytes", val: v };
+      throw `unsupported attribute value ${v}`;
+  }
+}
+
+/** The message Weir shows for an exception thrown by plugin code. */
+function message(e) {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** The exports of a processor: `init`, `signals` and `process`, running class `Cls`. */
+export function processor(Cls) {
+  let instance;
+  return {
+    init(config) {
+      try {
+        instance = new Cls(JSON.parse(config));
+      } catch (e) {
+        throw message(e);
+      }
+    },
+    signals() {
+      return instance.signals ?? ["traces", "metrics", "logs"];
+    },
+    process(handle) {
+      try {
+        instance.process(new Batch(handle));
+      } catch (e) {
+        throw message(e);
+      }
+    },
+  };
+}
+
+/** Keep the trace; with the sampler's `record_policy` its spans carry `reason`. */
+export const keep = (reason = "") => ({ decision: "sample", reason });
+/** Drop the trace whatever other policies say (a veto). */
+export const drop = (reason = "") => ({ decision: "drop", reason });
+/** Let the other policies decide. */
+export const NO_OPINION = Object.freeze({ decision: "no-opinion", reason: "" });
+
+/** The exports of a tail-sampling policy: `init` and `evaluate`, running class `Cls`. */
+export function policy(Cls) {
+  let instance;
+  return {
+    init(config) {
+      try {
+        instance = new Cls(JSON.parse(config));
+      } catch (e) {
+        throw message(e);
+      }
+    },
+    evaluate(handle) {
+      let v;
+      try {
+        v = instance.evaluate(new Batch(handle));
+      } catch (e) {
+        throw message(e);
+      }
+      if (!v || !["sample", "drop", "no-opinion"].includes(v.decision)) {
+        throw `evaluate returned ${JSON.stringify(v)}: return keep(...), drop(...) or NO_OPINION`;
+      }
+      return { decision: v.decision, reason: String(v.reason ?? "") };
+    },
+  };
+}
