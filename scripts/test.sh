@@ -27,6 +27,25 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
 fi
 
+# Toolchains of the example plugins in examples/plugins/, which tests/plugin_languages.rs and
+# tests/plugin_new.rs build from source: Node.js and npm (JavaScript), clang 19 with wasi-libc
+# (C). componentize-py (Python) and wasm-tools come with the venv above.
+need=()
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+command -v make >/dev/null 2>&1 || need+=(make)
+for p in clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  say "apt-get install ${need[*]} (plugin toolchains)"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# wit-bindgen's C generator (not packaged by Debian, PyPI or npm): built once into ~/.cargo/bin.
+if [ "$(wit-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "0.63.0" ]; then
+  say "cargo install wit-bindgen-cli 0.63.0 (C generator only; a few minutes, once)"
+  cargo install --locked --quiet wit-bindgen-cli@0.63.0 --no-default-features --features c
+fi
+
 # Plugins are WebAssembly components built for wasm32-wasip2.
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   say "rustup target add wasm32-wasip2"

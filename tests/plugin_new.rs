@@ -1,5 +1,6 @@
 //! `weir plugin new` makes projects that build and pass their own fixture test without edits,
-//! for each kind it supports, and refuses what it does not support with a clear message.
+//! for each language and each kind it supports, and refuses what it does not support with a
+//! clear message.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -7,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use weir_tests::gateway::binary;
+use weir_tests::plugins;
 
 fn weir(args: &[&str]) -> Output {
     Command::new(binary()).args(args).output().unwrap()
@@ -20,60 +22,73 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Makes a project of `lang` and `kind`, builds it as its README says, and runs its fixture
+/// test and `weir plugin check` on what it built.
+fn new_project_builds_and_passes_its_fixture(lang: &str, kind: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("my-{lang}-{kind}");
+    let project = dir.path().join(&name);
+    let o = weir(&[
+        "plugin",
+        "new",
+        &name,
+        "--lang",
+        lang,
+        "--kind",
+        kind,
+        "--dir",
+        project.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(readme.contains("weir plugin test"), "{readme}");
+    // Rust projects share one target dir, so the second reuses the first one's dependencies.
+    let target = weir_tests::repo_root().join("target/plugin-new");
+    let wasm = plugins::build_project(&project, lang, &name.replace('-', "_"), &target);
+    let fixture = |f: &str| project.join("fixtures").join(f);
+    let p = |x: &Path| x.to_str().unwrap().to_string();
+    let o = weir(&[
+        "plugin",
+        "test",
+        &p(&wasm),
+        "--input",
+        &p(&fixture("in.json")),
+        "--config",
+        &p(&fixture("config.json")),
+        "--expect",
+        &p(&fixture("out.json")),
+    ]);
+    assert!(o.status.success(), "{name}: {}", text(&o));
+    let o = weir(&["plugin", "check", &p(&wasm)]);
+    assert!(
+        text(&o).contains(&format!("{kind} component")) && o.status.success(),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn new_rust_projects_build_and_pass_their_fixture() {
-    let dir = tempfile::tempdir().unwrap();
-    // One target dir for both projects, so the second reuses the first one's dependencies.
-    let target = dir.path().join("target");
-    for (name, kind) in [("team-tagger", "processor"), ("vip-traces", "sampler")] {
-        let project = dir.path().join(name);
-        let o = weir(&[
-            "plugin",
-            "new",
-            name,
-            "--lang",
-            "rust",
-            "--kind",
-            kind,
-            "--dir",
-            project.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
-        let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
-        assert!(readme.contains("weir plugin test"), "{readme}");
-        let build = Command::new(env!("CARGO"))
-            .args(["build", "--release"])
-            .current_dir(&project)
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .unwrap();
-        assert!(build.status.success(), "{name}: {}", text(&build));
-        let wasm = target
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        let fixture = |f: &str| project.join("fixtures").join(f);
-        let p = |x: &Path| x.to_str().unwrap().to_string();
-        let o = weir(&[
-            "plugin",
-            "test",
-            &p(&wasm),
-            "--input",
-            &p(&fixture("in.json")),
-            "--config",
-            &p(&fixture("config.json")),
-            "--expect",
-            &p(&fixture("out.json")),
-        ]);
-        assert!(o.status.success(), "{name}: {}", text(&o));
-        let o = weir(&["plugin", "check", &p(&wasm)]);
-        assert!(
-            text(&o).contains(&format!("{kind} component")),
-            "{}",
-            text(&o)
-        );
-    }
+    new_project_builds_and_passes_its_fixture("rust", "processor");
+    new_project_builds_and_passes_its_fixture("rust", "sampler");
+}
+
+#[test]
+fn new_python_projects_build_and_pass_their_fixture() {
+    new_project_builds_and_passes_its_fixture("python", "processor");
+    new_project_builds_and_passes_its_fixture("python", "sampler");
+}
+
+#[test]
+fn new_js_projects_build_and_pass_their_fixture() {
+    new_project_builds_and_passes_its_fixture("js", "processor");
+    new_project_builds_and_passes_its_fixture("js", "sampler");
+}
+
+#[test]
+fn new_c_projects_build_and_pass_their_fixture() {
+    new_project_builds_and_passes_its_fixture("c", "processor");
+    new_project_builds_and_passes_its_fixture("c", "sampler");
 }
 
 #[test]
@@ -83,10 +98,11 @@ fn refuses_what_it_cannot_make() {
     let o = weir(&["plugin", "new", "Bad Name", "--dir", &at("a")]);
     assert!(!o.status.success());
     assert!(text(&o).contains("use lower-case letters"), "{}", text(&o));
-    let o = weir(&["plugin", "new", "x", "--lang", "js", "--dir", &at("b")]);
+    let o = weir(&["plugin", "new", "x", "--lang", "cobol", "--dir", &at("b")]);
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("--lang js: this Weir has templates for rust only"),
+        text(&o).contains("invalid value 'cobol' for '--lang <LANG>'")
+            && text(&o).contains("rust, python, js, c"),
         "{}",
         text(&o)
     );

@@ -1,7 +1,7 @@
 //! Builds the plugins workspace (`plugins/`, target wasm32-wasip2) once per test binary and
 //! hands out paths to its components.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -61,6 +61,65 @@ pub fn python_wasm(name: &str) -> PathBuf {
     workspace()
         .join("python/target")
         .join(format!("{name}.wasm"))
+}
+
+/// Builds the plugin project in `dir` (an example in `examples/plugins/` or one made by `weir
+/// plugin new`) the way its README says, with the toolchains `scripts/test.sh` installs, and
+/// returns the component. `lang` is `rust`, `python`, `js` or `c`; `file` the component's file
+/// stem; Rust projects share `cargo_target` so their dependencies build once. Panics with the
+/// build's output if it fails.
+pub fn build_project(dir: &Path, lang: &str, file: &str, cargo_target: &Path) -> PathBuf {
+    // The venv holds componentize-py and wasm-tools; ~/.cargo/bin holds wit-bindgen.
+    let mut path = vec![crate::repo_root().join(".venv/bin")];
+    if let Some(home) = std::env::var_os("HOME") {
+        path.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let path = std::env::join_paths(path).expect("PATH");
+    let steps: Vec<Vec<&str>> = match lang {
+        "rust" => vec![vec![env!("CARGO"), "build", "--release"]],
+        "python" => vec![vec!["./build.sh"]],
+        "js" => vec![
+            vec![
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefer-offline",
+            ],
+            vec!["npm", "run", "build"],
+        ],
+        "c" => vec![vec!["make"]],
+        other => panic!("no build for language {other}"),
+    };
+    for step in steps {
+        let out = Command::new(step[0])
+            .args(&step[1..])
+            .current_dir(dir)
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", cargo_target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap_or_else(|e| panic!("{}: cannot run {}: {e}", dir.display(), step[0]));
+        assert!(
+            out.status.success(),
+            "{}: `{}` failed (run `bash scripts/test.sh` once: it installs the toolchains):\n{}\n{}",
+            dir.display(),
+            step.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let wasm = if lang == "rust" {
+        cargo_target.join(format!("wasm32-wasip2/release/{file}.wasm"))
+    } else {
+        dir.join(format!("target/{file}.wasm"))
+    };
+    assert!(wasm.is_file(), "{} was not built", wasm.display());
+    wasm
 }
 
 /// One plugin engine per test binary, caching compiled plugins in `target/` across runs.
