@@ -71,6 +71,7 @@ pub fn main() -> ExitCode {
             input,
             expect,
             config,
+            repeat,
         }) => {
             // The plugin's log lines go to stderr, as in the gateway.
             let log = args::LogArgs {
@@ -80,7 +81,7 @@ pub fn main() -> ExitCode {
             if let Err(e) = logging::init(&log) {
                 eprintln!("weir: {e:#}");
             }
-            match plugin_cmd::test(&file, &input, expect.as_deref(), config.as_deref()) {
+            match plugin_cmd::test(&file, &input, expect.as_deref(), config.as_deref(), repeat) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => {

@@ -89,12 +89,26 @@ fn diff(want: &str, got: &str) -> String {
     out
 }
 
-/// `weir plugin test FILE --input IN.json [--expect OUT.json] [--config CFG]`.
+/// Prints what `--repeat` measured: the second load and the extra calls.
+fn report_timing(name: &str, load: Duration, what: &str, mut calls: Vec<Duration>) {
+    calls.sort();
+    let Some(&min) = calls.first() else { return };
+    let at = |q: f64| calls[((calls.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "{name}: instantiate + init {load:?}; {} calls on {what}: min {min:?}, median {:?}, p90 {:?}",
+        calls.len(),
+        at(0.5),
+        at(0.9)
+    );
+}
+
+/// `weir plugin test FILE --input IN.json [--expect OUT.json] [--config CFG] [--repeat N]`.
 pub(crate) fn test(
     file: &Path,
     input: &Path,
     expect: Option<&Path>,
     config: Option<&Path>,
+    repeat: usize,
 ) -> anyhow::Result<bool> {
     let name = file.file_stem().map_or_else(
         || "plugin".to_string(),
@@ -116,8 +130,16 @@ pub(crate) fn test(
     };
     let telemetry = Telemetry::new();
     if found.worlds.contains(&"processor") {
-        let plugin =
-            ProcessorPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
+        let started = Instant::now();
+        let plugin = ProcessorPlugin::from_bytes(
+            &engine,
+            &name,
+            &origin,
+            &bytes,
+            config.clone(),
+            settings.clone(),
+        )?;
+        eprintln!("{name}: loaded in {:?}", started.elapsed());
         let signal = batch.signal();
         let mut stage = ProcessorStage::new(
             Arc::new(plugin),
@@ -127,6 +149,7 @@ pub(crate) fn test(
             telemetry.plugin(&name, "test", signal),
         );
         let items = batch.item_count();
+        let input = (repeat > 0).then(|| batch.clone());
         let mut batch = batch;
         let started = Instant::now();
         let outcome = stage.process(&mut batch);
@@ -139,24 +162,59 @@ pub(crate) fn test(
         if let Err(e) = outcome {
             bail!("{e}");
         }
+        if let Some(input) = input {
+            let started = Instant::now();
+            ProcessorPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
+            let load = started.elapsed();
+            let calls = (0..repeat)
+                .map(|_| {
+                    let mut b = input.clone();
+                    let started = Instant::now();
+                    let outcome = stage.process(&mut b);
+                    outcome.map(|()| started.elapsed())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            report_timing(&name, load, &format!("{items} {}", signal.item_name()), calls);
+        }
         let got = serde_json::to_string_pretty(&batch.to_otlp_value())?;
         compare(&got, expect)
     } else {
-        let plugin = PolicyPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
+        let started = Instant::now();
+        let plugin = PolicyPlugin::from_bytes(
+            &engine,
+            &name,
+            &origin,
+            &bytes,
+            config.clone(),
+            settings.clone(),
+        )?;
+        eprintln!("{name}: loaded in {:?}", started.elapsed());
         let mut policy = WasmPolicy::new(
             Arc::new(plugin),
             BreakerSettings::default(),
             telemetry.plugin(&name, "test", weir_core::Signal::Traces),
         );
         let mut trace = batch;
+        let evaluate = |policy: &mut WasmPolicy, trace: &mut Batch| {
+            weir_sampling::Evaluate::evaluate(policy, trace)
+                .map_err(|e| anyhow::anyhow!("{name}: {} ({})", e.message, e.kind))
+        };
         let started = Instant::now();
-        let verdict = weir_sampling::Evaluate::evaluate(&mut policy, &mut trace)
-            .map_err(|e| anyhow::anyhow!("{name}: {} ({})", e.message, e.kind))?;
-        eprintln!(
-            "{name}: evaluated {} spans in {:?}",
-            trace.item_count(),
-            started.elapsed()
-        );
+        let verdict = evaluate(&mut policy, &mut trace)?;
+        let spans = trace.item_count();
+        eprintln!("{name}: evaluated {spans} spans in {:?}", started.elapsed());
+        if repeat > 0 {
+            let started = Instant::now();
+            PolicyPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
+            let load = started.elapsed();
+            let calls = (0..repeat)
+                .map(|_| {
+                    let started = Instant::now();
+                    evaluate(&mut policy, &mut trace).map(|_| started.elapsed())
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            report_timing(&name, load, &format!("a {spans}-span trace"), calls);
+        }
         let got = serde_json::to_string_pretty(&serde_json::json!({
             "decision": verdict.decision.as_str(),
             "reason": verdict.reason,
