@@ -22,15 +22,64 @@ TRACES = {"resourceSpans": [{
 
 def load(app_dir):
     import importlib.util
-    spec = importlib.util.spec_from_file_location(app_dir, os.path.join(HERE, app_dir, "app.py"))
+    path = os.path.join(HERE, app_dir, "app.py")
+    spec = importlib.util.spec_from_file_location(os.path.basename(app_dir), path)
     mod = importlib.util.module_from_spec(spec)
     # export() needs the component bindings; the classes are what tests use.
-    weir_plugin_export, weir_plugin.export = weir_plugin.export, lambda cls: None
+    saved = weir_plugin.export, weir_plugin.export_policy
+    weir_plugin.export = weir_plugin.export_policy = lambda cls: None
     try:
         spec.loader.exec_module(mod)
     finally:
-        weir_plugin.export = weir_plugin_export
+        weir_plugin.export, weir_plugin.export_policy = saved
     return mod
+
+
+EXAMPLES = os.path.join(HERE, "..", "..", "examples", "plugins")
+
+
+def fixture(name):
+    import json
+    with open(os.path.join(EXAMPLES, "fixtures", name)) as f:
+        return json.load(f)
+
+
+class ExamplePluginsTest(unittest.TestCase):
+    """The Python examples (examples/plugins/python-*) on the fixtures every language shares."""
+
+    def test_tier_policy_gives_the_shared_verdict(self):
+        policy = load(os.path.join(EXAMPLES, "python-sampler")).TierPolicy
+        got = weir_plugin.evaluate(policy, fixture("sampler-config.json"),
+                                   fixture("sampler-in.json"))
+        self.assertEqual(got, fixture("sampler-out.json"))
+
+    def test_tier_policy_keeps_errors_and_has_no_opinion_otherwise(self):
+        policy = load(os.path.join(EXAMPLES, "python-sampler")).TierPolicy
+        trace = fixture("sampler-in.json")
+        span = trace["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        span["attributes"] = [{"key": "customer.tier", "value": {"stringValue": "free"}}]
+        no = weir_plugin.evaluate(policy, {"values": ["enterprise"]}, trace)
+        self.assertEqual(no, {"decision": "no-opinion", "reason": ""})
+        span["status"] = {"code": 2}
+        self.assertEqual(weir_plugin.evaluate(policy, {"values": ["enterprise"]}, trace),
+                         {"decision": "keep", "reason": "error"})
+        with self.assertRaisesRegex(ValueError, "values: list at least one value"):
+            policy({"values": []})
+
+    def test_env_mask_tags_and_masks(self):
+        processor = load(os.path.join(EXAMPLES, "python-processor")).EnvMask
+        weir_plugin.COUNTS.clear()
+        out = weir_plugin.run(processor, fixture("processor-config.json"),
+                              fixture("processor-in.json"))
+        spans = out["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        attrs = [{kv["key"]: kv["value"] for kv in s["attributes"]} for s in spans]
+        self.assertEqual([a["deployment.environment"] for a in attrs],
+                         [{"stringValue": "production"}] * 2)
+        self.assertEqual(attrs[0]["user.email"], {"stringValue": "***"})
+        self.assertNotIn("user.email", attrs[1])
+        self.assertEqual(weir_plugin.COUNTS, {("masked", "user.email"): 1})
+        with self.assertRaisesRegex(ValueError, "colour: unknown key"):
+            processor({"environment": "x", "colour": "red"})
 
 
 class TagTest(unittest.TestCase):

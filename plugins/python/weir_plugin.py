@@ -424,11 +424,12 @@ def export_policy(cls):
 
 def evaluate(cls, config, fixture):
     """Runs policy ``cls`` with ``config`` on the trace in an OTLP/JSON ``fixture`` in plain
-    Python and returns ``{"decision": "keep" | "drop" | "no_opinion", "reason": ...}``, the shape
+    Python and returns ``{"decision": "keep" | "drop" | "no-opinion", "reason": ...}``, the shape
     ``weir plugin test`` prints."""
     from testing import FixtureBackend
     decision, reason = _verdict(cls(config).evaluate(Batch(FixtureBackend(fixture))))
-    return {"decision": "keep" if decision == "sample" else decision, "reason": reason}
+    shown = {"sample": "keep", "drop": "drop", "no_opinion": "no-opinion"}[decision]
+    return {"decision": shown, "reason": reason}
 
 
 def run(cls, config, fixture):
