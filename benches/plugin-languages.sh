@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures the example plugins of every language (examples/plugins/<lang>-<kind>) through the
 # real host: component size, the wall time of a whole `weir plugin test` run that compiles it
-# and of one that finds it in the compiled-code cache, instantiate + init, and the time per call: a 1,000-span batch for the env-mask processors, a 20-span trace
-# for the tier-policy samplers. Prints a Markdown table (docs/plugins/README.md keeps one).
+# and of one that finds it in the compiled-code cache, one load from the cache, and the time
+# per call: a 1,000-span batch for the env-mask processors, a 20-span trace for the
+# tier-policy samplers. Prints a Markdown table (docs/plugins/README.md keeps one).
 #
 #   bash scripts/test.sh            # once: installs the toolchains
 #   bash benches/plugin-languages.sh [CALLS]     # WEIR=path/to/weir to skip building it
@@ -52,7 +53,7 @@ build() { # lang kind -> path of the component
   esac
 }
 
-echo "| plugin | size | first run (compiles) | later run (cached) | instantiate + init | per call: median (p90) |"
+echo "| plugin | size | first run (compiles) | later run (cached) | load from cache | per call: median (p90) |"
 echo "|---|---|---|---|---|---|"
 for kind in processor sampler; do
   for lang in rust python js c; do
@@ -66,7 +67,7 @@ for kind in processor sampler; do
     cold="$(((t1 - t0) / 1000000)) ms"
     warm="$(((t2 - t1) / 1000000)) ms"
     out=$(run --repeat "$calls")
-    inst=$(sed -n 's/.*instantiate + init \([^;]*\);.*/\1/p' <<<"$out")
+    inst=$(sed -n 's/.*load from cache \([^;]*\);.*/\1/p' <<<"$out")
     median=$(sed -n 's/.*median \([^,]*\),.*/\1/p' <<<"$out")
     p90=$(sed -n 's/.*p90 //p' <<<"$out")
     size=$(stat -c %s "$wasm")

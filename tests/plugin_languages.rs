@@ -80,10 +80,41 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Builds both examples of `lang`, checks their fixtures, then runs them in a gateway.
+/// `weir validate` on a config that gives the processor an empty `environment`: every language's
+/// init error must let Weir point at that key's line.
+fn points_at_the_bad_key(processor: &Path, lang: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weir.toml");
+    let config = format!(
+        "[receivers.otlp]\ngrpc = \"127.0.0.1:0\"\n\n[exporters.out]\ntype = \"debug\"\n\n\
+         [processors.env-mask]\nplugin = \"{}\"\n[processors.env-mask.config]\nenvironment = \"\"\n\n\
+         [pipelines.traces]\nreceivers = [\"otlp\"]\nprocessors = [\"env-mask\"]\nexporters = [\"out\"]\n",
+        processor.display()
+    );
+    std::fs::write(&file, config).unwrap();
+    let out = Command::new(gateway::binary())
+        .args(["validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let want = format!(
+        "{}:10:15: processors.env-mask.config.environment: plugin env-mask rejected its config:",
+        file.display()
+    );
+    assert!(
+        !out.status.success() && text.contains(&want),
+        "{lang}: want {want:?} in:\n{text}"
+    );
+}
+
+/// Builds both examples of `lang`, checks their fixtures and config errors, then runs them in
+/// a gateway.
 async fn language(lang: &str) {
     let processor = build(lang, "processor");
     passes_fixture(&processor, "processor");
+    points_at_the_bad_key(&processor, lang);
     let policy = build(lang, "sampler");
     passes_fixture(&policy, "sampler");
 
@@ -101,6 +132,9 @@ endpoint = "{}"
 [processors.env-mask]
 plugin = "{}"
 config = {{ environment = "{environment}" }}
+# Interpreted guests on a busy 2-core machine: a generous deadline, so that only a real failure
+# (not a slow call) leaves a span untagged.
+timeout = "5s"
 
 [samplers.tail]
 decision_wait = "1s"
@@ -110,6 +144,7 @@ record_policy = true
 name = "tier"
 plugin = "{}"
 config = {{ values = ["enterprise"] }}
+timeout = "5s"
 
 [pipelines.traces]
 receivers = ["otlp"]

@@ -92,6 +92,21 @@ fn new_c_projects_build_and_pass_their_fixture() {
 }
 
 #[test]
+fn a_name_that_contains_the_templates_name_is_used_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    let at = project.to_str().unwrap();
+    let o = weir(&["plugin", "new", "env-mask-v2", "--lang", "c", "--dir", at]);
+    assert!(o.status.success(), "{}", text(&o));
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(readme.starts_with("# env-mask-v2\n"), "{readme}");
+    assert!(readme.contains("target/env_mask_v2.wasm "), "{readme}");
+    let makefile = std::fs::read_to_string(project.join("Makefile")).unwrap();
+    assert!(makefile.contains("NAME := env_mask_v2\n"), "{makefile}");
+    assert!(!makefile.contains("v2_v2") && !readme.contains("v2-v2"));
+}
+
+#[test]
 fn refuses_what_it_cannot_make() {
     let dir = tempfile::tempdir().unwrap();
     let at = |n: &str| dir.path().join(n).to_str().unwrap().to_string();

@@ -14,6 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Nesting deeper than this is refused (a config is a few levels deep; the Wasm stack is small). */
+#define WEIR_JSON_MAX_DEPTH 64
+
+/* malloc that traps instead of returning NULL: in Wasm, address 0 is ordinary memory, so writing
+ * through NULL would silently corrupt it. Running out of memory becomes a plugin error. */
+static inline void *weir_json_alloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) __builtin_trap();
+  return p;
+}
+
 /* One JSON value in the input: [start, end). */
 typedef struct {
   const uint8_t *start, *end;
@@ -24,14 +35,24 @@ static inline const uint8_t *weir_json_ws(const uint8_t *p, const uint8_t *e) {
   return p;
 }
 
+static inline const uint8_t *weir_json_skip_(const uint8_t *p, const uint8_t *e, int depth);
+
 /* The end of the value starting at p, or NULL if it is malformed. */
 static inline const uint8_t *weir_json_skip(const uint8_t *p, const uint8_t *e) {
+  return weir_json_skip_(p, e, 0);
+}
+
+static inline const uint8_t *weir_json_skip_(const uint8_t *p, const uint8_t *e, int depth) {
   p = weir_json_ws(p, e);
-  if (p >= e) return NULL;
+  if (p >= e || depth > WEIR_JSON_MAX_DEPTH) return NULL;
   if (*p == '"') {
     for (p++; p < e; p++) {
-      if (*p == '\\') p++;
-      else if (*p == '"') return p + 1;
+      if (*p == '\\') {
+        if (e - p < 2) return NULL;
+        p++;
+      } else if (*p == '"') {
+        return p + 1;
+      }
     }
     return NULL;
   }
@@ -41,13 +62,13 @@ static inline const uint8_t *weir_json_skip(const uint8_t *p, const uint8_t *e) 
     if (p < e && *p == close) return p + 1;
     while (p < e) {
       if (close == '}') {
-        p = weir_json_skip(p, e); /* the key */
+        p = weir_json_skip_(p, e, depth + 1); /* the key */
         if (!p) return NULL;
         p = weir_json_ws(p, e);
         if (p >= e || *p != ':') return NULL;
         p++;
       }
-      p = weir_json_skip(p, e);
+      p = weir_json_skip_(p, e, depth + 1);
       if (!p) return NULL;
       p = weir_json_ws(p, e);
       if (p < e && *p == ',') { p++; continue; }
@@ -86,21 +107,68 @@ static inline int weir_json_each(const uint8_t *json, size_t len,
   return -1;
 }
 
-/* Copies a JSON string value (with its escapes resolved; \u escapes become '?') into a new
- * NUL-terminated buffer; NULL if the value is not a string. */
+/* The value of 4 hex digits at p, or -1. */
+static inline long weir_json_hex4(const uint8_t *p) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    uint8_t c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/* Writes code point cp as UTF-8 at o; returns the end. */
+static inline char *weir_json_utf8(char *o, unsigned long cp) {
+  if (cp < 0x80) {
+    *o++ = (char)cp;
+  } else if (cp < 0x800) {
+    *o++ = (char)(0xC0 | (cp >> 6));
+    *o++ = (char)(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *o++ = (char)(0xE0 | (cp >> 12));
+    *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *o++ = (char)(0x80 | (cp & 0x3F));
+  } else {
+    *o++ = (char)(0xF0 | (cp >> 18));
+    *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+    *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *o++ = (char)(0x80 | (cp & 0x3F));
+  }
+  return o;
+}
+
+/* Copies a JSON string value, escapes resolved (\uXXXX and surrogate pairs to UTF-8), into a new
+ * NUL-terminated buffer; NULL if the value is not a well-formed string. */
 static inline char *weir_json_copy_string(weir_json_span v) {
   if (v.end - v.start < 2 || *v.start != '"') return NULL;
-  char *out = malloc((size_t)(v.end - v.start)), *o = out;
-  for (const uint8_t *p = v.start + 1; p < v.end - 1; p++) {
+  /* Every escape is at least as long as what it stands for, so the input's length bounds it. */
+  char *out = weir_json_alloc((size_t)(v.end - v.start)), *o = out;
+  const uint8_t *end = v.end - 1; /* the closing quote */
+  for (const uint8_t *p = v.start + 1; p < end; p++) {
     if (*p != '\\') { *o++ = (char)*p; continue; }
-    p++;
+    if (++p >= end) break;
     switch (*p) {
       case 'n': *o++ = '\n'; break;
       case 't': *o++ = '\t'; break;
       case 'r': *o++ = '\r'; break;
       case 'b': *o++ = '\b'; break;
       case 'f': *o++ = '\f'; break;
-      case 'u': *o++ = '?'; p += 4; break;
+      case 'u': {
+        long cp = end - p > 4 ? weir_json_hex4(p + 1) : -1;
+        if (cp < 0) { free(out); return NULL; }
+        p += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && end - p > 6 && p[1] == '\\' && p[2] == 'u') {
+          long lo = weir_json_hex4(p + 3);
+          if (lo >= 0xDC00 && lo < 0xE000) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+          }
+        }
+        o = weir_json_utf8(o, (unsigned long)cp);
+        break;
+      }
       default: *o++ = (char)*p; break;
     }
   }
@@ -144,7 +212,7 @@ static inline int weir_json_string_list(const uint8_t *json, size_t len, const c
   if (!v.start) return 0;
   if (*v.start != '[') return -1;
   *n = 0;
-  *out = malloc(sizeof(char *) * (size_t)(v.end - v.start));
+  *out = weir_json_alloc(sizeof(char *) * (size_t)(v.end - v.start));
   const uint8_t *p = weir_json_ws(v.start + 1, v.end);
   while (p < v.end && *p != ']') {
     const uint8_t *e = weir_json_skip(p, v.end);
@@ -152,6 +220,8 @@ static inline int weir_json_string_list(const uint8_t *json, size_t len, const c
     if (!s) {
       for (size_t i = 0; i < *n; i++) free((*out)[i]);
       free(*out);
+      *out = NULL;
+      *n = 0;
       return -1;
     }
     (*out)[(*n)++] = s;
@@ -177,12 +247,14 @@ static inline int weir_json_keys_visit_(const uint8_t *k, size_t n, weir_json_sp
   return 1;
 }
 
-/* The first top-level key not in `known` (a NULL-terminated list), or NULL if all are known.
- * The result lives in a static buffer until the next call. */
+/* The first top-level key not in `known` (a NULL-terminated list), "(not a JSON object)" if the
+ * text does not parse (Weir always passes an object), or NULL if all keys are known. The result
+ * lives in a static buffer until the next call. */
 static inline const char *weir_json_check_keys(const uint8_t *json, size_t len, const char *const *known) {
   static struct weir_json_keys_ c;
   c.known = known;
-  return weir_json_each(json, len, weir_json_keys_visit_, &c) == 1 ? c.unknown : NULL;
+  int r = weir_json_each(json, len, weir_json_keys_visit_, &c);
+  return r == 1 ? c.unknown : r < 0 ? "(not a JSON object)" : NULL;
 }
 
 /* Joins a and b into buf (cut to fit): error messages without stdio, which would make the module

@@ -45,6 +45,7 @@ export class Strings {
     return Math.max(this.offsets.length - 1, 0);
   }
   bytes(i) {
+    if (!(i >= 0 && i < this.length)) throw `string ${i} out of range (${this.length} rows)`;
     return this.data.subarray(this.offsets[i], this.offsets[i + 1]);
   }
   get(i) {
@@ -63,7 +64,7 @@ export class Values {
     return this.kinds.length;
   }
   has(i) {
-    return this.kinds[i] !== 0;
+    return (this.kinds[i] ?? 0) !== 0;
   }
   get(i) {
     switch (this.kinds[i]) {
@@ -122,10 +123,16 @@ export class Batch {
   text(field) {
     return this.cached(`text:${field}`, () => new Strings(this.handle.text(field)));
   }
-  /** A number field ("time-unix-nano", "kind", "status-code", ...) of item `i`, as a BigInt. */
+  /**
+   * A number field of item `i`: "value" as a number (f64); "kind" and "status-code" as signed
+   * BigInts; "time-unix-nano", "end-time-unix-nano" and "flags" as unsigned BigInts.
+   */
   number(field, i) {
     const col = this.cached(`num:${field}`, () => this.handle.numbers(field));
-    return new DataView(col.buffer, col.byteOffset, col.byteLength).getBigUint64(i * 8, true);
+    const view = new DataView(col.buffer, col.byteOffset, col.byteLength);
+    if (field === "value") return view.getFloat64(i * 8, true);
+    if (field === "kind" || field === "status-code") return view.getBigInt64(i * 8, true);
+    return view.getBigUint64(i * 8, true);
   }
   /** An id field ("trace-id", "span-id", "parent-span-id") of item `i`, as bytes. */
   id(field, i) {
@@ -168,8 +175,40 @@ function anyValue(v) {
     case "number": return Number.isInteger(v) ? { tag: "int", val: BigInt(v) } : { tag: "double", val: v };
     default:
       if (v instanceof Uint8Array) return { tag: "bytes", val: v };
+      if (Array.isArray(v)) return { tag: "json", val: JSON.stringify({ arrayValue: { values: v.map(otlpJson) } }) };
+      if (v !== null && typeof v === "object") {
+        const values = Object.entries(v).map(([key, x]) => ({ key, value: otlpJson(x) }));
+        return { tag: "json", val: JSON.stringify({ kvlistValue: { values } }) };
+      }
       throw `unsupported attribute value ${v}`;
   }
+}
+
+/** A JS value as an OTLP/JSON AnyValue, for arrays and maps. */
+function otlpJson(v) {
+  const a = anyValue(v);
+  switch (a.tag) {
+    case "str": return { stringValue: a.val };
+    case "boolean": return { boolValue: a.val };
+    case "int": return { intValue: a.val.toString() };
+    case "double": return { doubleValue: a.val };
+    case "bytes": return { bytesValue: base64(a.val) };
+    default: return JSON.parse(a.val);
+  }
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Standard base64 (OTLP/JSON's encoding of bytes). */
+function base64(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    out += B64[n >> 18] + B64[(n >> 12) & 63];
+    out += i + 1 < bytes.length ? B64[(n >> 6) & 63] : "=";
+    out += i + 2 < bytes.length ? B64[n & 63] : "=";
+  }
+  return out;
 }
 
 /** The message Weir shows for an exception thrown by plugin code. */
@@ -177,16 +216,21 @@ function message(e) {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
+/** `init`: builds the plugin's instance from its config JSON; a throw rejects the config. */
+function construct(Cls, config) {
+  try {
+    return new Cls(JSON.parse(config));
+  } catch (e) {
+    throw message(e);
+  }
+}
+
 /** The exports of a processor: `init`, `signals` and `process`, running class `Cls`. */
 export function processor(Cls) {
   let instance;
   return {
     init(config) {
-      try {
-        instance = new Cls(JSON.parse(config));
-      } catch (e) {
-        throw message(e);
-      }
+      instance = construct(Cls, config);
     },
     signals() {
       return instance.signals ?? ["traces", "metrics", "logs"];
@@ -213,11 +257,7 @@ export function policy(Cls) {
   let instance;
   return {
     init(config) {
-      try {
-        instance = new Cls(JSON.parse(config));
-      } catch (e) {
-        throw message(e);
-      }
+      instance = construct(Cls, config);
     },
     evaluate(handle) {
       let v;

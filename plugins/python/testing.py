@@ -85,7 +85,13 @@ class FixtureBackend:
     def ids(self, field):
         key = {"trace_id": "traceId", "span_id": "spanId", "parent_span_id": "parentSpanId"}[field]
         width = 16 if field == "trace_id" else 8
-        return b"".join(bytes.fromhex(x.get(key, "")) or bytes(width) for _, x, _ in self.items)
+        out = []
+        for _, x, _ in self.items:
+            raw = bytes.fromhex(x.get(key, "")) or bytes(width)
+            if len(raw) != width:
+                raise ValueError(f"{key} {x.get(key)!r}: expected {width} bytes as hex")
+            out.append(raw)
+        return b"".join(out)
 
     def _values(self, values):
         kinds, numbers, texts = bytearray(), array.array("q"), []

@@ -333,29 +333,42 @@ class Processor:
         raise NotImplementedError
 
 
+# Imported while componentize-py pre-initialises the component, like `metrics` above.
+try:
+    from componentize_py_types import Err as _Err
+except ImportError:  # plain Python: tests
+    _Err = RuntimeError
+
+
+def _guarded(fn, *args):
+    """Calls plugin code; any exception becomes the call's error string (what Weir shows). A
+    ValueError's message is shown as it is, so that ``raise ValueError("team: must be a
+    string")`` in ``__init__`` lets Weir point at the ``team`` key in the config file; other
+    exceptions are prefixed with their type."""
+    try:
+        return fn(*args)
+    except ValueError as e:
+        raise _Err(str(e))
+    except Exception as e:  # noqa: BLE001 - any failure is the plugin's error message
+        raise _Err(f"{type(e).__name__}: {e}")
+
+
 def export(cls):
     """The ``WitWorld`` class componentize-py exports, running processor class ``cls``."""
-    from componentize_py_types import Err
     from _weir_host import HostBackend, signal_to_wit
 
     class WitWorld:
         instance = None
 
         def init(self, config):
-            try:
-                WitWorld.instance = cls(json.loads(config))
-            except Exception as e:  # noqa: BLE001 - any failure is the plugin's error message
-                raise Err(f"{type(e).__name__}: {e}")
+            WitWorld.instance = _guarded(cls, json.loads(config))
 
         def signals(self):
             return [signal_to_wit(s) for s in WitWorld.instance.signals]
 
         def process(self, handle):
             batch = Batch(HostBackend(handle))
-            try:
-                WitWorld.instance.process(batch)
-            except Exception as e:  # noqa: BLE001
-                raise Err(f"{type(e).__name__}: {e}")
+            _guarded(WitWorld.instance.process, batch)
             batch._finish()
 
     return WitWorld
@@ -396,7 +409,6 @@ def _verdict(v):
 def export_policy(cls):
     """The ``WitWorld`` class componentize-py exports for the sampler world, running policy
     class ``cls``."""
-    from componentize_py_types import Err
     from _weir_host import HostBackend
     import wit_world
 
@@ -407,16 +419,11 @@ def export_policy(cls):
         instance = None
 
         def init(self, config):
-            try:
-                WitWorld.instance = cls(json.loads(config))
-            except Exception as e:  # noqa: BLE001 - any failure is the plugin's error message
-                raise Err(f"{type(e).__name__}: {e}")
+            WitWorld.instance = _guarded(cls, json.loads(config))
 
         def evaluate(self, handle):
-            try:
-                decision, reason = _verdict(WitWorld.instance.evaluate(Batch(HostBackend(handle))))
-            except Exception as e:  # noqa: BLE001
-                raise Err(f"{type(e).__name__}: {e}")
+            trace = Batch(HostBackend(handle))
+            decision, reason = _guarded(lambda: _verdict(WitWorld.instance.evaluate(trace)))
             return wit_world.Verdict(wit_decision[decision], str(reason))
 
     return WitWorld

@@ -78,17 +78,21 @@ pub fn build_project(dir: &Path, lang: &str, file: &str, cargo_target: &Path) ->
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
     let path = std::env::join_paths(path).expect("PATH");
+    // Where the project has a lock file (the examples do), build exactly what it pins.
+    let locked = |f: &str| dir.join(f).is_file();
+    let npm = if locked("package-lock.json") {
+        "ci"
+    } else {
+        "install"
+    };
     let steps: Vec<Vec<&str>> = match lang {
+        "rust" if locked("Cargo.lock") => {
+            vec![vec![env!("CARGO"), "build", "--release", "--locked"]]
+        }
         "rust" => vec![vec![env!("CARGO"), "build", "--release"]],
         "python" => vec![vec!["./build.sh"]],
         "js" => vec![
-            vec![
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefer-offline",
-            ],
+            vec!["npm", npm, "--no-audit", "--no-fund", "--prefer-offline"],
             vec!["npm", "run", "build"],
         ],
         "c" => vec![vec!["make"]],

@@ -67,8 +67,9 @@ pub(crate) enum PluginCommand {
         /// The plugin's config: a TOML table (`.toml`) or a JSON object.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Also time the plugin: load it again (instantiate and init, compiled code from the
-        /// cache) and run N more calls on copies of the input; the numbers go to stderr.
+        /// Also time the plugin: load it again (its compiled code now in the cache: read,
+        /// link, instantiate, init) and run N more calls on copies of the input; the numbers
+        /// go to stderr.
         #[arg(long, value_name = "N", default_value_t = 0)]
         repeat: usize,
     },

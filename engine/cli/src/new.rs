@@ -78,9 +78,17 @@ const C_SDK: File = (
 );
 const README: &str = include_str!("../templates/README.md.tmpl");
 
-/// The example's files for one language and kind, with the name the example uses.
-fn template(lang: Lang, kind: Kind) -> anyhow::Result<(&'static str, Vec<File>)> {
-    let mut files: Vec<File> = match (lang, kind) {
+/// One language and kind's template: the name the example uses, the example's own files (where
+/// that name is replaced), and the files copied as they are (SDK, WIT, fixtures).
+struct Template {
+    example: &'static str,
+    own: Vec<File>,
+    shared: Vec<File>,
+}
+
+/// The template for one language and kind.
+fn template(lang: Lang, kind: Kind) -> anyhow::Result<Template> {
+    let own: Vec<File> = match (lang, kind) {
         (_, Kind::Exporter) => {
             bail!("--kind exporter: this Weir does not load exporter plugins yet")
         }
@@ -121,19 +129,47 @@ fn template(lang: Lang, kind: Kind) -> anyhow::Result<(&'static str, Vec<File>)>
             example!("c-sampler", "Makefile"),
         ],
     };
-    match lang {
-        Lang::Rust => {}
-        Lang::Python => files.extend(PYTHON_SDK.iter().copied().chain([WIT])),
-        Lang::Js => files.extend([JS_SDK, WIT]),
-        Lang::C => files.extend([C_SDK, WIT]),
-    }
-    if kind == Kind::Processor {
-        files.extend(fixtures!("processor"));
-        Ok(("env-mask", files))
+    let mut shared: Vec<File> = match lang {
+        Lang::Rust => vec![],
+        Lang::Python => PYTHON_SDK.iter().copied().chain([WIT]).collect(),
+        Lang::Js => vec![JS_SDK, WIT],
+        Lang::C => vec![C_SDK, WIT],
+    };
+    let example = if kind == Kind::Processor {
+        shared.extend(fixtures!("processor"));
+        "env-mask"
     } else {
-        files.extend(fixtures!("sampler"));
-        Ok(("tier-policy", files))
+        shared.extend(fixtures!("sampler"));
+        "tier-policy"
+    };
+    Ok(Template {
+        example,
+        own,
+        shared,
+    })
+}
+
+/// `text` with every `from` (the example's name, spelled with `-` or `_`) replaced by `to` (the
+/// new name, spelled the same way), in one pass, so a new name that contains the example's is
+/// not replaced again.
+fn rename(text: &str, from: &str, to: &str) -> String {
+    let (from_, to_) = (from.replace('-', "_"), to.replace('-', "_"));
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(from) {
+            out.push_str(to);
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix(from_.as_str()) {
+            out.push_str(&to_);
+            rest = after;
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
     }
+    out
 }
 
 /// Weir's plugin SDK in the source tree this binary was built from, if it is still there.
@@ -203,7 +239,7 @@ pub(crate) fn create(
             "plugin name {name:?}: use lower-case letters, digits, - and _, starting with a letter"
         );
     }
-    let (example, files) = template(lang, kind)?;
+    let template = template(lang, kind)?;
     let sdk = if lang == Lang::Rust {
         Some(rust_sdk(sdk)?)
     } else {
@@ -238,13 +274,17 @@ pub(crate) fn create(
         .replace("{{build}}", &build)
         .replace("{{wasm}}", &wasm)
         .replace("{{usage}}", &usage);
-    let example_file = example.replace('-', "_");
-    let sdk_text = sdk.map(|p| p.display().to_string());
-    for (path, text) in files.into_iter().chain([("README.md", readme.as_str())]) {
-        let mut text = text.replace(example, name).replace(&example_file, &file);
-        if let Some(sdk) = &sdk_text {
-            text = text.replace("../../../plugins/sdk", sdk);
+    // The Rust SDK's path, as a TOML string (quotes and backslashes escaped).
+    let sdk_toml = sdk.map(|p| toml::Value::String(p.display().to_string()).to_string());
+    let own = template.own.into_iter().map(|(path, text)| {
+        let mut text = rename(text, template.example, name);
+        if let Some(sdk) = &sdk_toml {
+            text = text.replace("\"../../../plugins/sdk\"", sdk);
         }
+        (path, text)
+    });
+    let shared = template.shared.into_iter().map(|(p, t)| (p, t.to_string()));
+    for (path, text) in own.chain(shared).chain([("README.md", readme)]) {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)

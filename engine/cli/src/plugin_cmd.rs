@@ -95,7 +95,7 @@ fn report_timing(name: &str, load: Duration, what: &str, mut calls: Vec<Duration
     let Some(&min) = calls.first() else { return };
     let at = |q: f64| calls[((calls.len() - 1) as f64 * q).round() as usize];
     eprintln!(
-        "{name}: instantiate + init {load:?}; {} calls on {what}: min {min:?}, median {:?}, p90 {:?}",
+        "{name}: load from cache {load:?}; {} calls on {what}: min {min:?}, median {:?}, p90 {:?}",
         calls.len(),
         at(0.5),
         at(0.9)
@@ -130,15 +130,18 @@ pub(crate) fn test(
     };
     let telemetry = Telemetry::new();
     if found.worlds.contains(&"processor") {
+        let load = || {
+            ProcessorPlugin::from_bytes(
+                &engine,
+                &name,
+                &origin,
+                &bytes,
+                config.clone(),
+                settings.clone(),
+            )
+        };
         let started = Instant::now();
-        let plugin = ProcessorPlugin::from_bytes(
-            &engine,
-            &name,
-            &origin,
-            &bytes,
-            config.clone(),
-            settings.clone(),
-        )?;
+        let plugin = load()?;
         eprintln!("{name}: loaded in {:?}", started.elapsed());
         let signal = batch.signal();
         let mut stage = ProcessorStage::new(
@@ -163,31 +166,33 @@ pub(crate) fn test(
             bail!("{e}");
         }
         if let Some(input) = input {
+            // A second load finds the compiled code in the cache: instantiate + init.
             let started = Instant::now();
-            ProcessorPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
-            let load = started.elapsed();
-            let calls = (0..repeat)
-                .map(|_| {
-                    let mut b = input.clone();
-                    let started = Instant::now();
-                    let outcome = stage.process(&mut b);
-                    outcome.map(|()| started.elapsed())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            report_timing(&name, load, &format!("{items} {}", signal.item_name()), calls);
+            load()?;
+            let again = started.elapsed();
+            let calls = time_calls(repeat, || Ok(stage.process(&mut input.clone())?))?;
+            report_timing(
+                &name,
+                again,
+                &format!("{items} {}", signal.item_name()),
+                calls,
+            );
         }
         let got = serde_json::to_string_pretty(&batch.to_otlp_value())?;
         compare(&got, expect)
     } else {
+        let load = || {
+            PolicyPlugin::from_bytes(
+                &engine,
+                &name,
+                &origin,
+                &bytes,
+                config.clone(),
+                settings.clone(),
+            )
+        };
         let started = Instant::now();
-        let plugin = PolicyPlugin::from_bytes(
-            &engine,
-            &name,
-            &origin,
-            &bytes,
-            config.clone(),
-            settings.clone(),
-        )?;
+        let plugin = load()?;
         eprintln!("{name}: loaded in {:?}", started.elapsed());
         let mut policy = WasmPolicy::new(
             Arc::new(plugin),
@@ -195,32 +200,41 @@ pub(crate) fn test(
             telemetry.plugin(&name, "test", weir_core::Signal::Traces),
         );
         let mut trace = batch;
-        let evaluate = |policy: &mut WasmPolicy, trace: &mut Batch| {
-            weir_sampling::Evaluate::evaluate(policy, trace)
+        let mut evaluate = || {
+            weir_sampling::Evaluate::evaluate(&mut policy, &mut trace)
                 .map_err(|e| anyhow::anyhow!("{name}: {} ({})", e.message, e.kind))
         };
         let started = Instant::now();
-        let verdict = evaluate(&mut policy, &mut trace)?;
-        let spans = trace.item_count();
-        eprintln!("{name}: evaluated {spans} spans in {:?}", started.elapsed());
+        let verdict = evaluate()?;
+        let took = started.elapsed();
         if repeat > 0 {
+            // A second load finds the compiled code in the cache: instantiate + init.
             let started = Instant::now();
-            PolicyPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)?;
-            let load = started.elapsed();
-            let calls = (0..repeat)
-                .map(|_| {
-                    let started = Instant::now();
-                    evaluate(&mut policy, &mut trace).map(|_| started.elapsed())
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            report_timing(&name, load, &format!("a {spans}-span trace"), calls);
+            load()?;
+            let again = started.elapsed();
+            let calls = time_calls(repeat, || evaluate().map(drop))?;
+            report_timing(&name, again, "the trace", calls);
         }
+        eprintln!("{name}: evaluated {} spans in {took:?}", trace.item_count());
         let got = serde_json::to_string_pretty(&serde_json::json!({
             "decision": verdict.decision.as_str(),
             "reason": verdict.reason,
         }))?;
         compare(&got, expect)
     }
+}
+
+/// Runs `call` `n` times; how long each run took.
+fn time_calls(
+    n: usize,
+    mut call: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Duration>> {
+    (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            call().map(|()| started.elapsed())
+        })
+        .collect()
 }
 
 /// Prints `got`, or compares it with the expected file; true when it matches (or nothing was

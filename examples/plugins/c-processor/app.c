@@ -44,7 +44,7 @@ bool exports_processor_init(processor_string_t *config, processor_string_t *err)
 
 void exports_processor_signals(processor_list_signal_t *ret) {
   ret->len = 3;
-  ret->ptr = malloc(3 * sizeof(processor_signal_t));
+  ret->ptr = weir_json_alloc(3 * sizeof(processor_signal_t));
   ret->ptr[0] = WEIR_PLUGIN_TYPES_SIGNAL_TRACES;
   ret->ptr[1] = WEIR_PLUGIN_TYPES_SIGNAL_METRICS;
   ret->ptr[2] = WEIR_PLUGIN_TYPES_SIGNAL_LOGS;
@@ -59,7 +59,7 @@ bool exports_processor_process(processor_borrow_batch_t batch, processor_string_
   weir_plugin_telemetry_value_column_t emails;
   processor_string_set(&key, "user.email");
   weir_plugin_telemetry_method_batch_attribute(batch, WEIR_PLUGIN_TYPES_ATTRIBUTE_LEVEL_ITEM, &key, &emails);
-  uint32_t *owners = malloc((n ? n : 1) * sizeof(uint32_t)); /* packed u32, little-endian like Wasm */
+  uint32_t *owners = weir_json_alloc(n * sizeof(uint32_t)); /* packed u32, little-endian like Wasm */
   uint32_t masked = 0;
   for (uint32_t i = 0; i < n && i < emails.kinds.len; i++)
     if (emails.kinds.ptr[i] != 0) owners[masked++] = i;

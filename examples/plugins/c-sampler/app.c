@@ -31,11 +31,15 @@ bool exports_sampler_init(sampler_string_t *config, sampler_string_t *err) {
   const char *unknown = weir_json_check_keys(config->ptr, config->len, (const char *[]){"values", NULL});
   int found = weir_json_string_list(config->ptr, config->len, "values", &values, &value_count);
   sampler_string_free(config);
-  if (unknown) {
+  if (unknown || found != 1 || value_count == 0) {
+    for (size_t v = 0; found == 1 && v < value_count; v++) free(values[v]);
+    if (found == 1) free(values);
+    values = NULL;
+    value_count = 0;
     /* Start errors with the key at fault: Weir points at its line in the config. */
-    return fail(err, weir_json_message(message, sizeof message, unknown, ": unknown key (known: values)"));
+    if (unknown) return fail(err, weir_json_message(message, sizeof message, unknown, ": unknown key (known: values)"));
+    return fail(err, "values: list at least one value");
   }
-  if (found != 1 || value_count == 0) return fail(err, "values: list at least one value");
   return true;
 }
 
@@ -80,7 +84,7 @@ bool exports_sampler_evaluate(sampler_borrow_batch_t trace, sampler_verdict_t *r
       ret->decision = SAMPLER_DECISION_SAMPLE;
       sampler_string_free(&ret->reason);
       ret->reason.len = sizeof prefix - 1 + len;
-      ret->reason.ptr = malloc(ret->reason.len);
+      ret->reason.ptr = weir_json_alloc(ret->reason.len);
       memcpy(ret->reason.ptr, prefix, sizeof prefix - 1);
       memcpy(ret->reason.ptr + sizeof prefix - 1, tier, len);
       break;

@@ -24,7 +24,7 @@ class TierPolicy(weir_plugin.Policy):
         tiers = trace.attribute("customer.tier")
         codes = trace.numbers("status_code")
         for i in range(len(trace)):
-            if codes[i * 8] == ERROR:
+            if int.from_bytes(codes[i * 8:i * 8 + 8], "little", signed=True) == ERROR:
                 return weir_plugin.keep("error")
             if tiers.kinds[i] == 1 and tiers.get(i) in self.values:
                 return weir_plugin.keep(f"customer.tier={tiers.get(i)}")
