@@ -212,7 +212,7 @@ fn build_text(lang: Lang, file: &str) -> (String, String) {
             format!("target/{file}.wasm"),
         ),
         Lang::Js => (
-            "Needs Node.js 18 or later; `npm install` brings componentize-js and esbuild. The SDK is\n`weir-plugin.js`.\n\n```sh\nnpm install\nnpm run build\n```".into(),
+            "Needs Node.js 20 or later (tested with 20.20); `npm install` brings componentize-js and\nesbuild. The SDK is `weir-plugin.js`.\n\n```sh\nnpm install\nnpm run build\n```".into(),
             format!("target/{file}.wasm"),
         ),
         Lang::C => (
