@@ -16,11 +16,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde_json::Value as Json;
 use weir_core::Batch;
+use weir_tests::fixtures::hex;
 use weir_tests::{Backend, Gateway, Transport, eventually, python};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn attrs(kvs: &[KeyValue]) -> HashMap<String, Option<Value>> {
     kvs.iter()

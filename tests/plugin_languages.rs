@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use weir_core::Batch;
+use weir_tests::fixtures::{hex, string_attribute};
 use weir_tests::{Backend, Gateway, Transport, eventually, gateway, plugins, python, repo_root};
 
 /// Builds `examples/plugins/<lang>-<kind>` and returns its component.
@@ -63,21 +62,6 @@ fn passes_fixture(wasm: &Path, kind: &str) {
         "{}: {text}",
         wasm.display()
     );
-}
-
-fn string_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| match &v.value {
-            Some(Value::StringValue(s)) => Some(s.as_str()),
-            _ => None,
-        })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// `weir validate` on a config that gives the processor an empty `environment`: every language's
@@ -183,25 +167,9 @@ batch = {{ send_batch_size = 64, timeout = "50ms" }}
     let emails = traces.iter().filter(|t| t["email"] == true).count();
     assert!(!want.is_empty() && want.len() < traces.len());
 
-    let total = traces.len() as f64;
-    let decided = eventually(Duration::from_secs(60), || {
-        let gw = &gw;
-        async move {
-            let m = gw.metrics().await;
-            let kept = gateway::sample(
-                &m,
-                "weir_sampler_traces_decided_total",
-                &[("decision", "keep"), ("policy", "tier")],
-            );
-            let dropped = gateway::sample(
-                &m,
-                "weir_sampler_traces_decided_total",
-                &[("decision", "drop"), ("policy", "_none")],
-            );
-            kept + dropped >= total
-        }
-    })
-    .await;
+    let decided = gw
+        .sampler_decided(traces.len(), &["tier"], Duration::from_secs(60))
+        .await;
     assert!(
         decided,
         "{lang}: not every trace was decided:\n{}",
@@ -227,12 +195,12 @@ batch = {{ send_batch_size = 64, timeout = "50ms" }}
         {
             let id = hex(&span.trace_id);
             assert_eq!(
-                string_attr(&span.attributes, "deployment.environment"),
+                string_attribute(&span.attributes, "deployment.environment"),
                 Some(environment.as_str()),
                 "{lang}: span {} of {id} is not tagged",
                 span.name
             );
-            let email = string_attr(&span.attributes, "user.email");
+            let email = string_attribute(&span.attributes, "user.email");
             assert!(
                 email.is_none() || email == Some("***"),
                 "{lang}: an email leaked: {email:?}"
@@ -240,7 +208,7 @@ batch = {{ send_batch_size = 64, timeout = "50ms" }}
             let e = got.entry(id).or_default();
             e.0 += 1;
             e.1 += usize::from(email.is_some());
-            if let Some(r) = string_attr(&span.attributes, "weir.sampling.reason") {
+            if let Some(r) = string_attribute(&span.attributes, "weir.sampling.reason") {
                 e.2.insert(r.to_string());
             }
         }

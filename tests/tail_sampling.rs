@@ -15,11 +15,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use weir_core::Batch;
 use weir_core::telemetry::Telemetry;
 use weir_sampling::{Decision, Policy, Sampler, SamplerSettings};
-use weir_tests::{Backend, Gateway, Transport, eventually, gateway, plugins, python};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use weir_tests::fixtures::hex;
+use weir_tests::{Backend, Gateway, Transport, eventually, plugins, python};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keeps_error_traces_and_traces_that_touched_checkout_whole() {
@@ -93,30 +90,13 @@ batch = {{ send_batch_size = 64, timeout = "50ms" }}
     );
 
     // Every trace gets decided (kept or dropped); then the backend holds exactly the kept ones.
-    let total = traces.len() as f64;
-    let decided = eventually(Duration::from_secs(60), || {
-        let gw = &gw;
-        async move {
-            let m = gw.metrics().await;
-            let kept = ["errors", "checkout"]
-                .iter()
-                .map(|p| {
-                    gateway::sample(
-                        &m,
-                        "weir_sampler_traces_decided_total",
-                        &[("decision", "keep"), ("policy", p)],
-                    )
-                })
-                .sum::<f64>();
-            let dropped = gateway::sample(
-                &m,
-                "weir_sampler_traces_decided_total",
-                &[("decision", "drop"), ("policy", "_none")],
-            );
-            kept + dropped >= total
-        }
-    })
-    .await;
+    let decided = gw
+        .sampler_decided(
+            traces.len(),
+            &["errors", "checkout"],
+            Duration::from_secs(60),
+        )
+        .await;
     assert!(
         decided,
         "not every trace was decided:\n{}",

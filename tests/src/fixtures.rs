@@ -76,3 +76,19 @@ pub fn span_attribute(batch: &Batch, key: &str) -> Vec<Option<String>> {
         })
         .collect()
 }
+
+/// Lower-case hex of an id (trace ids in test output and in the Python SDK's reports).
+pub fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The string value of attribute `key`, if it is there and a string.
+pub fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match &kv.value.as_ref()?.value {
+            Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
+            _ => None,
+        })
+}

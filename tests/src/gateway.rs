@@ -179,6 +179,32 @@ impl Gateway {
         sample(&text, name, labels)
     }
 
+    /// Waits (up to `limit`) until the tail sampler has decided `traces` traces: kept by one of
+    /// `keepers` or dropped for want of a keeping policy. Returns whether it had.
+    pub async fn sampler_decided(&self, traces: usize, keepers: &[&str], limit: Duration) -> bool {
+        let decided = |m: &str| {
+            let kept: f64 = keepers
+                .iter()
+                .map(|p| {
+                    sample(
+                        m,
+                        "weir_sampler_traces_decided_total",
+                        &[("decision", "keep"), ("policy", p)],
+                    )
+                })
+                .sum();
+            kept + sample(
+                m,
+                "weir_sampler_traces_decided_total",
+                &[("decision", "drop"), ("policy", "_none")],
+            )
+        };
+        crate::eventually(limit, || async {
+            decided(&self.metrics().await) >= traces as f64
+        })
+        .await
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     pub async fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
