@@ -33,11 +33,12 @@ fi
 need=()
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 command -v make >/dev/null 2>&1 || need+=(make)
-for p in clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc; do
+# Prometheus scrapes Weir's /metrics in tests/prometheus_scrape.rs.
+for p in clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc prometheus; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  say "apt-get install ${need[*]} (plugin toolchains)"
+  say "apt-get install ${need[*]} (plugin toolchains, Prometheus)"
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 # wit-bindgen's C generator (not packaged by Debian, PyPI or npm): built once into ~/.cargo/bin.

@@ -1,6 +1,6 @@
 //! Test harness for Weir's end-to-end tests: start the real gateway process on ephemeral ports
 //! ([`Gateway`]), run a recording OTLP backend whose answers a test scripts ([`Backend`]), and run
-//! the OpenTelemetry Python SDK ([`python`]).
+//! the OpenTelemetry Python SDK ([`python`]) and a real Prometheus ([`prometheus`]).
 //!
 //! Nothing here sleeps to wait for a server: the gateway reports its bound addresses in its JSON
 //! logs and the harness then polls `/readyz`; every wait has a deadline.
@@ -14,6 +14,7 @@ mod backend;
 pub mod fixtures;
 pub mod gateway;
 pub mod plugins;
+pub mod prometheus;
 pub mod python;
 
 use std::future::Future;
