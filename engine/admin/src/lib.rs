@@ -1,13 +1,14 @@
 //! The admin listener (default `127.0.0.1:8888`):
 //! - `GET /healthz`: 200 while the process runs;
 //! - `GET /readyz`: 200 once every receiver listens, 503 before that and while shutting down;
-//! - `GET /metrics`: Weir's own metrics in the Prometheus text format.
+//! - `GET /metrics`: Weir's own metrics in the Prometheus text format;
+//! - `GET /sampling?service=NAME`: Jaeger remote sampling, when `[admin.jaeger_sampling]` is set.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -22,6 +23,8 @@ pub struct AdminState {
     pub telemetry: Telemetry,
     /// Set by the runtime once all receivers listen; cleared when shutdown begins.
     pub ready: Arc<AtomicBool>,
+    /// The Jaeger sampling strategies in force, if configured.
+    pub jaeger_sampling: Option<Arc<weir_jaeger_sampling::Store>>,
 }
 
 /// Serves the admin routes on `listener` until `shutdown` fires.
@@ -30,6 +33,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: Cancellat
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/sampling", get(sampling))
         .with_state(state);
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -55,4 +59,36 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         )],
         s.telemetry.render(),
     )
+}
+
+/// The query of `GET /sampling`.
+#[derive(serde::Deserialize)]
+struct SamplingQuery {
+    service: Option<String>,
+}
+
+/// Jaeger remote sampling: the strategy for `service`, as the Jaeger agent answers it.
+async fn sampling(
+    State(s): State<AdminState>,
+    Query(q): Query<SamplingQuery>,
+) -> axum::response::Response {
+    let Some(store) = &s.jaeger_sampling else {
+        return (
+            StatusCode::NOT_FOUND,
+            "jaeger remote sampling is not configured: set [admin.jaeger_sampling] file\n",
+        )
+            .into_response();
+    };
+    let Some(service) = q.service.filter(|s| !s.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "'service' parameter must be provided\n",
+        )
+            .into_response();
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        store.current().response(&service).to_string(),
+    )
+        .into_response()
 }

@@ -2,6 +2,7 @@
 //! The library form exists so that test and benchmark binaries can run the very same `main`.
 
 mod args;
+mod jaeger;
 mod lab;
 mod logging;
 mod new;

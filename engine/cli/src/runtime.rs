@@ -34,11 +34,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("admin: cannot listen on {}", config.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
     let admin_shutdown = CancellationToken::new();
+    let jaeger_sampling = crate::jaeger::load(&config)?;
+    let jaeger_watch = jaeger_sampling
+        .as_ref()
+        .and_then(|store| crate::jaeger::watch(&config, store, &telemetry, admin_shutdown.clone()));
     let admin = tokio::spawn(weir_admin::serve(
         admin_listener,
         weir_admin::AdminState {
             telemetry: telemetry.clone(),
             ready: ready.clone(),
+            jaeger_sampling,
         },
         admin_shutdown.clone(),
     ));
@@ -86,6 +91,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(elapsed = ?started.elapsed(), drained, "weir stopped");
     admin_shutdown.cancel();
     let _ = admin.await;
+    if let Some(w) = jaeger_watch {
+        let _ = w.await;
+    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use crate::samplers::Policies;
 /// compiling every plugin and running its `init` on its config.
 pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
     let config = Config::load(path)?;
+    crate::jaeger::load(&config)?;
     let mut plugins = Plugins::default();
     for (name, p) in &config.processors {
         plugins.load(&config, name, p)?;

@@ -23,6 +23,24 @@ pub struct AdminConfig {
     /// Where the admin HTTP listener binds. Default `127.0.0.1:8888`.
     #[serde(default = "default_admin_listen")]
     pub listen: ListenAddr,
+    /// Serve Jaeger remote sampling (`GET /sampling?service=NAME`) from a strategies file.
+    pub jaeger_sampling: Option<JaegerSamplingConfig>,
+}
+
+/// `[admin.jaeger_sampling]`: head-sampling strategies for Jaeger clients and SDKs with a remote
+/// sampler, from a file in Jaeger's strategies format, reloaded when it changes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JaegerSamplingConfig {
+    /// The strategies file (relative to the config file's directory).
+    pub file: String,
+    /// How often the file is checked for changes. Default `"10s"`.
+    #[serde(default = "default_reload_interval")]
+    pub reload_interval: Seconds,
+}
+
+fn default_reload_interval() -> Seconds {
+    Seconds(Duration::from_secs(10))
 }
 
 fn default_admin_listen() -> ListenAddr {
@@ -33,6 +51,7 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: default_admin_listen(),
+            jaeger_sampling: None,
         }
     }
 }

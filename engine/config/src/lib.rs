@@ -32,8 +32,8 @@ use weir_core::Signal;
 
 pub use components::{
     AdminConfig, Compression, ExporterConfig, ExporterKind, GrantsConfig, GrpcServerConfig,
-    HttpServerConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig, ReceiverKind,
-    RetryConfig, ServiceConfig, Verbosity,
+    HttpServerConfig, JaegerSamplingConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig,
+    ReceiverKind, RetryConfig, ServiceConfig, Verbosity,
 };
 pub use error::{ConfigError, Diagnostic};
 pub use pipelines::{BatchConfig, PipelineGroup, PipelineSpec};

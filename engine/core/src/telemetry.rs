@@ -71,6 +71,7 @@ pub struct Telemetry {
     sampler_late_spans: Family<Labels, Counter>,
     sampler_decision_latency: HistogramFamily,
     sampler_policy_errors: Family<Labels, Counter>,
+    reloads: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -112,6 +113,7 @@ impl Telemetry {
             sampler_late_spans: Family::default(),
             sampler_decision_latency: HistogramFamily::new_with_constructor(decision_histogram),
             sampler_policy_errors: Family::default(),
+            reloads: Family::default(),
         };
         registry.register(
             "receiver_accepted_items",
@@ -354,6 +356,21 @@ impl Telemetry {
             "Sampling policy evaluations that failed and got the policy's fallback, by policy and kind",
             self.sampler_policy_errors.clone(),
         );
+        registry.register(
+            "reloads",
+            "Reloads of a file Weir watches, by what it configures and outcome (applied or failed)",
+            self.reloads.clone(),
+        );
+    }
+
+    /// Counts one reload of `what` (e.g. `jaeger_sampling`) with `outcome` (`applied`, `failed`).
+    pub fn reload(&self, what: &str, outcome: &str) {
+        self.reloads
+            .get_or_create(&vec![
+                ("what", what.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
     }
 
     /// Handles for one tail sampler in one pipeline.

@@ -1,0 +1,58 @@
+"""Fetches head-sampling strategies from Weir's Jaeger remote-sampling endpoint with the real
+`jaeger-client` and reports what it applied.
+
+Usage: jaeger_remote.py --port PORT --service NAME --operations A,B [--spans N]
+
+Starts a tracer with a remote sampler polling 127.0.0.1:PORT/sampling every second, waits until
+its first strategy arrived, then starts N spans per operation and counts the sampled ones.
+Prints JSON: {"sampler": str, "sampled": {operation: n}}.
+"""
+
+import argparse
+import json
+import logging
+import time
+
+from jaeger_client import Config
+from jaeger_client.sampler import RemoteControlledSampler
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--service", required=True)
+    p.add_argument("--operations", required=True)
+    p.add_argument("--spans", type=int, default=50)
+    a = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    # No `sampler` type: jaeger-client then uses its remote-controlled sampler.
+    config = Config(
+        config={
+            "sampling_refresh_interval": 1,
+            "local_agent": {"sampling_port": a.port, "reporting_host": "127.0.0.1",
+                            "reporting_port": 9},
+            "logging": False,
+            "reporter_batch_size": 1,
+        },
+        service_name=a.service,
+        validate=True,
+    )
+    tracer = config.new_tracer()
+    remote = tracer.sampler
+    assert isinstance(remote, RemoteControlledSampler), remote
+    initial = repr(remote.sampler)
+    deadline = time.time() + 20
+    while repr(remote.sampler) == initial and time.time() < deadline:
+        time.sleep(0.1)
+    sampled = {}
+    for op in a.operations.split(","):
+        sampled[op] = sum(
+            1 for _ in range(a.spans) if tracer.start_span(op).is_sampled()
+        )
+    print(json.dumps({"sampler": repr(remote.sampler), "sampled": sampled}))
+    tracer.close()
+
+
+if __name__ == "__main__":
+    main()
