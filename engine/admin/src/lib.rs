@@ -2,16 +2,21 @@
 //! - `GET /healthz`: 200 while the process runs;
 //! - `GET /readyz`: 200 once every receiver listens, 503 before that and while shutting down;
 //! - `GET /metrics`: Weir's own metrics in the Prometheus text format;
-//! - `GET /sampling?service=NAME`: Jaeger remote sampling, when `[admin.jaeger_sampling]` is set.
+//! - `GET /sampling?service=NAME`: Jaeger remote sampling, when `[admin.jaeger_sampling]` is set;
+//! - `POST /-/reload`: reload changed plugin files now (from loopback addresses only), answered
+//!   with what each did; `GET /-/plugins`: the plugin versions in force.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::Telemetry;
@@ -25,6 +30,19 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// The Jaeger sampling strategies in force, if configured.
     pub jaeger_sampling: Option<Arc<weir_jaeger_sampling::Store>>,
+    /// Plugin reloads; set by the runtime once the pipelines exist.
+    pub reloads: Arc<OnceLock<Arc<dyn Reloads>>>,
+}
+
+/// A boxed future of a JSON answer.
+pub type JsonFuture<'a> = Pin<Box<dyn Future<Output = serde_json::Value> + Send + 'a>>;
+
+/// What `POST /-/reload` and `GET /-/plugins` call.
+pub trait Reloads: Send + Sync {
+    /// Reloads what changed; the answer says what each plugin did.
+    fn reload(&self) -> JsonFuture<'_>;
+    /// The plugin versions in force.
+    fn versions(&self) -> JsonFuture<'_>;
 }
 
 /// Serves the admin routes on `listener` until `shutdown` fires.
@@ -34,7 +52,10 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: Cancellat
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/sampling", get(sampling))
+        .route("/-/reload", post(reload))
+        .route("/-/plugins", get(plugins))
         .with_state(state);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -89,6 +110,44 @@ async fn sampling(
     (
         [(header::CONTENT_TYPE, "application/json")],
         store.current().response(&service).to_string(),
+    )
+        .into_response()
+}
+
+/// `POST /-/reload`: reloads changed plugin files now. Only from loopback addresses: the admin
+/// listener may be bound wider for `/metrics`, but a reload is an operator's action.
+async fn reload(
+    State(s): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> axum::response::Response {
+    if !peer.ip().is_loopback() {
+        return (
+            StatusCode::FORBIDDEN,
+            "reloads are accepted from loopback addresses only\n",
+        )
+            .into_response();
+    }
+    let Some(r) = s.reloads.get() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "still starting\n").into_response();
+    };
+    let answer = r.reload().await;
+    tracing::info!(%peer, "reload requested through the admin listener");
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /-/plugins`: the plugin versions in force.
+async fn plugins(State(s): State<AdminState>) -> axum::response::Response {
+    let Some(r) = s.reloads.get() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "still starting\n").into_response();
+    };
+    let answer = r.versions().await;
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
     )
         .into_response()
 }

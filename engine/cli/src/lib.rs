@@ -8,6 +8,7 @@ mod logging;
 mod new;
 mod plugin_cmd;
 mod plugins;
+mod reload;
 mod runtime;
 mod samplers;
 mod topology;

@@ -12,9 +12,11 @@ use weir_core::telemetry::Telemetry;
 use weir_core::{Signal, Stage, blocking};
 use weir_pipeline::Noop;
 use weir_wasm::{
-    BreakerSettings, EngineSettings, Grants, PluginSettings, ProcessorPlugin, ProcessorStage,
-    WasmEngine,
+    BreakerSettings, EngineSettings, Grants, PluginSettings, PluginSlot, ProcessorPlugin,
+    ProcessorStage, WasmEngine,
 };
+
+use crate::reload::PluginFile;
 
 /// Every `builtin:` processor name this build has.
 fn builtin_names() -> Vec<String> {
@@ -31,7 +33,9 @@ fn builtin_names() -> Vec<String> {
 #[derive(Default)]
 pub(crate) struct Plugins {
     engine: Option<WasmEngine>,
-    loaded: BTreeMap<String, Arc<ProcessorPlugin>>,
+    loaded: BTreeMap<String, Arc<PluginSlot>>,
+    /// The processors loaded from files, which a reload can swap.
+    files: Vec<PluginFile>,
 }
 
 impl Plugins {
@@ -74,18 +78,38 @@ impl Plugins {
         let settings = plugin_settings(p.timeout.0, p.memory_limit.0, &p.grants);
         // Compiling and running `init` is blocking work, and WASI's synchronous bindings must
         // not run on an async worker.
+        let path = config.resolve_path(plugin);
+        let bytes = match builtin {
+            Some(b) => b.wasm.to_vec(),
+            None => std::fs::read(&path).unwrap_or_default(),
+        };
         let loaded = blocking(|| match builtin {
-            Some(b) => {
-                ProcessorPlugin::from_bytes(&engine, name, plugin, b.wasm, config_json, settings)
-            }
+            Some(b) => ProcessorPlugin::from_bytes(
+                &engine,
+                name,
+                plugin,
+                b.wasm,
+                config_json.clone(),
+                settings.clone(),
+            ),
             None => {
-                let path = config.resolve_path(plugin);
-                ProcessorPlugin::load(&engine, name, &path, config_json, settings)
+                ProcessorPlugin::load(&engine, name, &path, config_json.clone(), settings.clone())
             }
         });
         match loaded {
-            Ok(plugin) => {
-                self.loaded.insert(name.to_string(), Arc::new(plugin));
+            Ok(loaded) => {
+                let slot = PluginSlot::new(Arc::new(loaded));
+                if builtin.is_none() {
+                    self.files.push(PluginFile::new(
+                        name,
+                        path,
+                        &bytes,
+                        config_json,
+                        settings,
+                        slot.clone(),
+                    ));
+                }
+                self.loaded.insert(name.to_string(), slot);
                 Ok(())
             }
             Err(e) => {
@@ -112,6 +136,11 @@ impl Plugins {
         }
     }
 
+    /// What a reload needs: the engine and the processors loaded from files.
+    pub(crate) fn into_reloader(self) -> crate::reload::Reloader {
+        crate::reload::Reloader::new(self.engine, self.files)
+    }
+
     /// The one wasm engine, created on first use.
     pub(crate) fn engine(&mut self) -> anyhow::Result<WasmEngine> {
         if let Some(e) = &self.engine {
@@ -134,11 +163,11 @@ impl Plugins {
         if p.plugin.get_ref() == "builtin:noop" {
             return Ok(Box::new(Noop::new(name, p.failure_policy())));
         }
-        let Some(plugin) = self.loaded.get(name) else {
+        let Some(slot) = self.loaded.get(name) else {
             bail!("processor {name} was not loaded")
         };
-        Ok(Box::new(ProcessorStage::new(
-            plugin.clone(),
+        Ok(Box::new(ProcessorStage::swappable(
+            slot.clone(),
             signal,
             p.failure_policy(),
             BreakerSettings::default(),

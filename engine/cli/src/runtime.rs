@@ -1,4 +1,5 @@
-//! `weir run`: start, report ready, wait for SIGTERM/SIGINT, drain with a deadline, exit.
+//! `weir run`: start, report ready, reload plugins on SIGHUP, wait for SIGTERM/SIGINT, drain
+//! with a deadline, exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("admin: cannot listen on {}", config.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
     let admin_shutdown = CancellationToken::new();
+    let reloads = Arc::new(std::sync::OnceLock::new());
     let jaeger_sampling = crate::jaeger::load(&config)?;
     let jaeger_watch = jaeger_sampling
         .as_ref()
@@ -44,12 +46,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             telemetry: telemetry.clone(),
             ready: ready.clone(),
             jaeger_sampling,
+            reloads: reloads.clone(),
         },
         admin_shutdown.clone(),
     ));
     tracing::info!(component = "admin", address = %admin_addr, "listening");
 
     let topo = topology::build(&config, &telemetry).await?;
+    let reloader = topo.reloader.clone();
+    let _ = reloads.set(Arc::new(crate::reload::AdminReloads {
+        reloader: reloader.clone(),
+        telemetry: telemetry.clone(),
+    }) as Arc<dyn weir_admin::Reloads>);
     let stop_receivers = CancellationToken::new();
     let mut receiver_tasks = Vec::new();
     for (name, bound) in topo.receivers {
@@ -65,7 +73,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
     tracing::info!(pipelines = config.pipelines.len(), "weir is ready");
 
-    let signal = signals.wait().await;
+    let signal = loop {
+        match signals.wait().await {
+            // SIGHUP: reload changed plugin files, and keep running.
+            "SIGHUP" => {
+                tracing::info!("SIGHUP: reloading changed plugin files");
+                reloader.reload(&telemetry).await;
+            }
+            // SIGTERM/SIGINT: shut down.
+            signal => break signal,
+        }
+    };
     let deadline = config.service.shutdown_timeout.0;
     tracing::info!(%signal, ?deadline, "shutting down: refusing new data and draining queues");
     ready.store(false, Ordering::Release);
@@ -111,10 +129,12 @@ struct Signals {
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    /// Starts watching; from here on SIGTERM/SIGINT no longer kill the process outright.
+    /// Starts watching; from here on SIGTERM/SIGINT/SIGHUP no longer kill the process outright.
     fn install() -> anyhow::Result<Signals> {
         #[cfg(unix)]
         {
@@ -122,13 +142,14 @@ impl Signals {
             Ok(Signals {
                 term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
                 int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+                hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
             })
         }
         #[cfg(not(unix))]
         Ok(Signals {})
     }
 
-    /// Waits for the first termination signal and names it.
+    /// Waits for the next signal Weir handles and names it: SIGTERM, SIGINT or SIGHUP.
     async fn wait(&mut self) -> &'static str {
         #[cfg(unix)]
         {
@@ -137,6 +158,8 @@ impl Signals {
                 _ = self.term.recv() => "SIGTERM",
                 // Ctrl-C.
                 _ = self.int.recv() => "SIGINT",
+                // An operator asks for a reload.
+                _ = self.hup.recv() => "SIGHUP",
             }
         }
         #[cfg(not(unix))]

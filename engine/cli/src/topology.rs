@@ -47,6 +47,8 @@ pub(crate) struct Topology {
     pub closing: Arc<AtomicBool>,
     /// Fired at the shutdown deadline: exporters stop retrying and count what is left.
     pub abandon: CancellationToken,
+    /// Swaps processors whose plugin files changed.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Starts exporters and pipelines and binds receivers.
@@ -142,5 +144,6 @@ pub(crate) async fn build(config: &Config, telemetry: &Telemetry) -> anyhow::Res
         exporters: exporter_tasks,
         closing,
         abandon,
+        reloader: Arc::new(plugins.into_reloader()),
     })
 }

@@ -20,6 +20,7 @@ mod inspect;
 mod plugin;
 mod policy;
 mod sandbox;
+mod slot;
 mod stage;
 
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use inspect::{Access, Import, Inspection, inspect, wit_version};
 pub use plugin::{PluginSettings, ProcessorPlugin};
 pub use policy::{PolicyPlugin, WasmPolicy};
 pub use sandbox::Grants;
+pub use slot::PluginSlot;
 pub use stage::ProcessorStage;
 
 /// Errors while loading a plugin; each names the plugin and says what is wrong.

@@ -13,10 +13,17 @@ use crate::CallError;
 use crate::breaker::{Breaker, BreakerSettings};
 use crate::engine::deadline_ticks;
 use crate::plugin::{Instance, ProcessorPlugin};
+use crate::slot::PluginSlot;
 
 /// One pipeline's use of a processor plugin.
 pub struct ProcessorStage {
+    /// Where a reload puts a new version; checked before each batch.
+    slot: Arc<PluginSlot>,
+    /// The slot's generation `plugin` came from.
+    generation: u64,
     plugin: Arc<ProcessorPlugin>,
+    signal: Signal,
+    breaker_settings: BreakerSettings,
     /// Whether the plugin handles this pipeline's signal; if not, batches pass by uncalled.
     handles: bool,
     policy: FailurePolicy,
@@ -35,9 +42,26 @@ impl ProcessorStage {
         breaker: BreakerSettings,
         metrics: PluginMetrics,
     ) -> ProcessorStage {
+        ProcessorStage::swappable(PluginSlot::new(plugin), signal, policy, breaker, metrics)
+    }
+
+    /// A stage running whatever version of a plugin `slot` holds: a new version takes over at
+    /// the next batch, with a fresh instance and a closed circuit breaker.
+    pub fn swappable(
+        slot: Arc<PluginSlot>,
+        signal: Signal,
+        policy: FailurePolicy,
+        breaker: BreakerSettings,
+        metrics: PluginMetrics,
+    ) -> ProcessorStage {
+        let (generation, plugin) = slot.current();
         let handles = plugin.signals().contains(&signal);
         ProcessorStage {
+            slot,
+            generation,
             plugin,
+            signal,
+            breaker_settings: breaker,
             handles,
             policy,
             instance: None,
@@ -104,6 +128,14 @@ impl Stage for ProcessorStage {
     }
 
     fn process(&mut self, batch: &mut Batch) -> Result<(), StageError> {
+        if self.slot.generation() != self.generation {
+            let (generation, plugin) = self.slot.current();
+            self.handles = plugin.signals().contains(&self.signal);
+            self.plugin = plugin;
+            self.generation = generation;
+            self.instance = None;
+            self.breaker = Breaker::new(self.breaker_settings);
+        }
         if !self.handles {
             return Ok(());
         }

@@ -1,0 +1,297 @@
+//! Hot reload of processor plugins under load: a sender posts a known sequence of spans while a
+//! plugin file is replaced 50 times (alternating two versions that tag spans differently) and
+//! `POST /-/reload` swaps it in. Every span arrives exactly once, with exactly one version's
+//! tag, and the tag changes exactly at the swaps. A file that is not a component or whose init
+//! fails leaves the old version running, reported and counted; SIGHUP reloads too.
+
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use serde_json::Value;
+use weir_core::Batch;
+use weir_tests::fixtures::string_attribute;
+use weir_tests::{Backend, Gateway, Transport, eventually, plugins};
+
+/// Ten spans whose ids encode `n` (the request's number) and their index.
+fn request(n: u64) -> Vec<u8> {
+    let spans = (0..10u64)
+        .map(|i| Span {
+            trace_id: vec![7; 16],
+            span_id: (n * 10 + i + 1).to_be_bytes().to_vec(),
+            name: "work".into(),
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// Delivered spans: span number -> the version tags it carries.
+fn delivered(backend: &Backend) -> BTreeMap<u64, Vec<String>> {
+    let mut out: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for b in backend.delivered(Transport::Grpc) {
+        let Batch::Traces(r) = b else { continue };
+        for s in r
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+        {
+            let n = u64::from_be_bytes(s.span_id.as_slice().try_into().unwrap());
+            // Every `weir.test.version` attribute the span carries (one, if all went well).
+            let tags: Vec<String> = s
+                .attributes
+                .iter()
+                .filter(|kv| kv.key == "weir.test.version")
+                .map(|kv| {
+                    string_attribute(std::slice::from_ref(kv), &kv.key)
+                        .unwrap_or("?")
+                        .to_string()
+                })
+                .collect();
+            // A span delivered twice shows up with two entries; an untagged one with "".
+            let entry = out.entry(n).or_default();
+            if tags.is_empty() {
+                entry.push(String::new());
+            }
+            entry.extend(tags);
+        }
+    }
+    out
+}
+
+fn config(backend: &Backend, plugin: &Path) -> String {
+    format!(
+        r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{}"
+
+[processors.version]
+plugin = "{}"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["version"]
+exporters = ["backend"]
+batch = {{ send_batch_size = 50, timeout = "20ms" }}
+"#,
+        backend.grpc_url(),
+        plugin.display()
+    )
+}
+
+/// Replaces `target` with `source` the way a deploy tool would: write aside, then rename.
+fn install(source: &Path, target: &Path) {
+    let aside = target.with_extension("new");
+    std::fs::copy(source, &aside).unwrap();
+    std::fs::rename(&aside, target).unwrap();
+}
+
+async fn reload(gw: &Gateway) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/-/reload", gw.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    v["plugins"][0].clone()
+}
+
+async fn versions(gw: &Gateway) -> Value {
+    let text = reqwest::get(format!("http://{}/-/plugins", gw.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["plugins"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_swaps_under_load_lose_and_repeat_nothing() {
+    let (a, b) = (plugins::wasm("version-a"), plugins::wasm("version-b"));
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("version.wasm");
+    install(&a, &plugin);
+    let backend = Backend::start().await;
+    let gw = Arc::new(Gateway::start(&config(&backend, &plugin)).await);
+
+    // One sender, one request after another: span numbers follow the order Weir sees them in.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (gw, stop) = (gw.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                let r = gw.post_otlp("traces", request(n)).await.unwrap();
+                if r.status() == 200 {
+                    accepted.extend((0..10).map(|i| n * 10 + i + 1));
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            accepted
+        })
+    };
+
+    for swap in 1..=50u64 {
+        let next = if swap % 2 == 1 { &b } else { &a };
+        let tag = if swap % 2 == 1 { "b" } else { "a" };
+        install(next, &plugin);
+        let r = reload(&gw).await;
+        assert_eq!(r["outcome"], "applied", "swap {swap}: {r}");
+        assert_eq!(r["generation"], swap, "swap {swap}: {r}");
+        // Let the new version tag some traffic before the next swap.
+        let seen = eventually(Duration::from_secs(20), || {
+            let backend = &backend;
+            async move {
+                let d = delivered(backend);
+                d.values()
+                    .rev()
+                    .take(20)
+                    .any(|t| t.len() == 1 && t[0] == tag)
+            }
+        })
+        .await;
+        assert!(seen, "swap {swap}: no span tagged {tag} arrived");
+    }
+    stop.store(true, Ordering::Release);
+    let accepted = sender.await.unwrap();
+    let all = eventually(Duration::from_secs(30), || {
+        let (backend, want) = (&backend, accepted.len());
+        async move { delivered(backend).len() >= want }
+    })
+    .await;
+    assert!(all, "not every accepted span arrived");
+
+    let got = delivered(&backend);
+    assert_eq!(
+        got.keys().copied().collect::<Vec<_>>(),
+        accepted,
+        "every accepted span, and nothing else, arrives"
+    );
+    let mut switches = 0;
+    let mut last = "a";
+    for (n, tags) in &got {
+        assert_eq!(
+            tags.len(),
+            1,
+            "span {n} arrived {} times or untagged: {tags:?}",
+            tags.len()
+        );
+        let tag = tags[0].as_str();
+        assert!(tag == "a" || tag == "b", "span {n}: {tag:?}");
+        if tag != last {
+            switches += 1;
+            last = if tag == "a" { "a" } else { "b" };
+        }
+    }
+    assert_eq!(switches, 50, "the tag changes exactly at the swaps");
+    assert_eq!(versions(&gw).await["generation"], 50);
+    assert_eq!(
+        gw.metric(
+            "weir_reloads_total",
+            &[("what", "plugin"), ("outcome", "applied")]
+        )
+        .await,
+        50.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_plugin_file_leaves_the_old_version_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("version.wasm");
+    install(&plugins::wasm("version-a"), &plugin);
+    let backend = Backend::start().await;
+    let mut gw = Gateway::start(&config(&backend, &plugin)).await;
+
+    // Not a component.
+    std::fs::write(&plugin, b"not wasm at all").unwrap();
+    let r = reload(&gw).await;
+    assert_eq!(r["outcome"], "failed", "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("not a WebAssembly"),
+        "{r}"
+    );
+    // A component whose init fails.
+    install(&plugins::wasm("version-broken"), &plugin);
+    let r = reload(&gw).await;
+    assert_eq!(r["outcome"], "failed", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("this version refuses to start"),
+        "{r}"
+    );
+    assert_eq!(r["generation"], 0);
+    assert_eq!(
+        gw.metric(
+            "weir_reloads_total",
+            &[("what", "plugin"), ("outcome", "failed")]
+        )
+        .await,
+        2.0
+    );
+    assert!(gw.log_text().contains("the previous version keeps running"));
+    // The old version still tags.
+    assert_eq!(
+        gw.post_otlp("traces", request(1)).await.unwrap().status(),
+        200
+    );
+    let tagged = eventually(Duration::from_secs(10), || {
+        let backend = &backend;
+        async move { delivered(backend).values().any(|t| t == &["a".to_string()]) }
+    })
+    .await;
+    assert!(tagged, "{:?}", delivered(&backend));
+
+    // SIGHUP reloads a good file.
+    install(&plugins::wasm("version-b"), &plugin);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let swapped = eventually(Duration::from_secs(20), || {
+        let gw = &gw;
+        async move { versions(gw).await["generation"] == 1 }
+    })
+    .await;
+    assert!(swapped, "{}", versions(&gw).await);
+    assert_eq!(
+        gw.post_otlp("traces", request(2)).await.unwrap().status(),
+        200
+    );
+    let tagged_b = eventually(Duration::from_secs(10), || {
+        let backend = &backend;
+        async move { delivered(backend).values().any(|t| t == &["b".to_string()]) }
+    })
+    .await;
+    assert!(tagged_b);
+    assert!(gw.is_running());
+    gw.terminate().await;
+}
