@@ -40,6 +40,11 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   say "apt-get install ${need[*]} (plugin toolchains, Prometheus)"
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # Debian's prometheus package enables a system service on :9090 (all interfaces) where
+  # systemd runs; the tests start their own on 127.0.0.1.
+  if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 # wit-bindgen's C generator (not packaged by Debian, PyPI or npm): built once into ~/.cargo/bin.
 if [ "$(wit-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "0.63.0" ]; then

@@ -42,6 +42,14 @@ exporters = ["out"]
     )
 }
 
+/// Replaces `file` as an editor or a deploy tool does: write aside, then rename, so that a
+/// check never reads a half-written file.
+fn replace(file: &Path, text: &str) {
+    let aside = file.with_extension("new");
+    std::fs::write(&aside, text).unwrap();
+    std::fs::rename(&aside, file).unwrap();
+}
+
 async fn get(gw: &Gateway, query: &str) -> (u16, String) {
     let r = reqwest::get(format!("http://{}/sampling{query}", gw.admin))
         .await
@@ -96,7 +104,7 @@ async fn serves_follows_and_survives_a_bad_strategies_file() {
     );
 
     // A change is picked up within a few reload intervals.
-    std::fs::write(&file, STRATEGIES.replace("0.25", "0.5")).unwrap();
+    replace(&file, &STRATEGIES.replace("0.25", "0.5"));
     assert!(
         eventually(Duration::from_secs(10), || async {
             default_rate(&gw).await == json!(0.5)
@@ -113,10 +121,16 @@ async fn serves_follows_and_survives_a_bad_strategies_file() {
             .await
         }
     };
-    assert_eq!(reloads("applied").await, 1.0);
+    // Counted right after the swap: wait for it rather than race it.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            reloads("applied").await == 1.0
+        })
+        .await
+    );
 
     // An invalid file leaves the previous strategies in force, and says why.
-    std::fs::write(&file, STRATEGIES.replace("0.25", "2.5")).unwrap();
+    replace(&file, &STRATEGIES.replace("0.25", "2.5"));
     assert!(
         eventually(Duration::from_secs(10), || async {
             reloads("failed").await == 1.0
@@ -174,7 +188,7 @@ async fn a_jaeger_client_fetches_and_applies_the_strategies() {
     );
     let n = out["sampled"]["q"].as_u64().unwrap();
     assert!(
-        (1..=4).contains(&n),
+        (1..=3).contains(&n),
         "rate limited to 2/s, but {n} of 50 were sampled: {out}"
     );
 }

@@ -45,6 +45,9 @@ def main():
     deadline = time.time() + 20
     while repr(remote.sampler) == initial and time.time() < deadline:
         time.sleep(0.1)
+    # jaeger-client's rate limiter starts with a random balance of 0 to 2 credits; give it a
+    # moment to earn at least one, so a rate-limited strategy samples something.
+    time.sleep(0.6)
     sampled = {}
     for op in a.operations.split(","):
         sampled[op] = sum(

@@ -44,22 +44,28 @@ impl Prometheus {
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .args(flags)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(data.path().join("prometheus.log")).unwrap())
                 .spawn()
                 .unwrap_or_else(|e| {
                     panic!("cannot start prometheus ({e}): run `bash scripts/test.sh` once, it installs Debian's prometheus")
                 });
             let url = format!("http://127.0.0.1:{port}");
+            let mut exited = false;
             let ready = crate::eventually(Duration::from_secs(30), || {
-                let (http, url) = (&http, &url);
+                // A Prometheus that lost the port race exits at once: stop waiting then.
+                exited = exited || child.try_wait().ok().flatten().is_some();
+                let (http, url, exited) = (&http, &url, exited);
                 async move {
-                    http.get(format!("{url}/-/ready"))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
+                    exited
+                        || http
+                            .get(format!("{url}/-/ready"))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success())
                 }
             })
-            .await;
+            .await
+                && !exited;
             if ready {
                 return Prometheus {
                     child,
@@ -71,7 +77,8 @@ impl Prometheus {
             let _ = child.kill();
             let _ = child.wait();
         }
-        panic!("prometheus did not become ready on three ports");
+        let log = std::fs::read_to_string(data.path().join("prometheus.log")).unwrap_or_default();
+        panic!("prometheus did not become ready on three ports; its last log:\n{log}");
     }
 
     /// The result vector of an instant PromQL query: `[{"metric": {...}, "value": [t, "v"]}]`.

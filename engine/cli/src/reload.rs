@@ -88,6 +88,11 @@ impl Reloader {
         }
     }
 
+    /// Whether any processor was loaded from a file.
+    pub(crate) async fn has_files(&self) -> bool {
+        !self.files.lock().await.is_empty()
+    }
+
     /// Checks every plugin file and swaps in those that changed and load.
     pub(crate) async fn reload(&self, telemetry: &Telemetry) -> Vec<Outcome> {
         let mut files = self.files.lock().await;

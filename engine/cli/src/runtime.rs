@@ -54,6 +54,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let topo = topology::build(&config, &telemetry).await?;
     let reloader = topo.reloader.clone();
+    if reloader.has_files().await {
+        telemetry.reloads_watched("plugin");
+    }
     let _ = reloads.set(Arc::new(crate::reload::AdminReloads {
         reloader: reloader.clone(),
         telemetry: telemetry.clone(),

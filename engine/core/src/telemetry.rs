@@ -363,6 +363,17 @@ impl Telemetry {
         );
     }
 
+    /// Shows `what`'s reload counters at 0 before its first reload, so that alerts on their
+    /// increase see the first failure.
+    pub fn reloads_watched(&self, what: &str) {
+        for outcome in ["applied", "failed"] {
+            drop(self.reloads.get_or_create(&vec![
+                ("what", what.to_string()),
+                ("outcome", outcome.to_string()),
+            ]));
+        }
+    }
+
     /// Counts one reload of `what` (e.g. `jaeger_sampling`) with `outcome` (`applied`, `failed`).
     pub fn reload(&self, what: &str, outcome: &str) {
         self.reloads

@@ -94,6 +94,7 @@ impl Store {
         telemetry: Telemetry,
         shutdown: CancellationToken,
     ) {
+        telemetry.reloads_watched("jaeger_sampling");
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is immediate; the file was just loaded
@@ -110,7 +111,9 @@ impl Store {
                 continue;
             };
             match outcome {
-                Reload::Unchanged => {}
+                // Back to what is in force (e.g. a deleted file restored): a later outage is
+                // news again.
+                Reload::Unchanged => failing = false,
                 Reload::Applied { services } => {
                     failing = false;
                     telemetry.reload("jaeger_sampling", "applied");

@@ -199,30 +199,40 @@ impl Strategies {
         self.services.len()
     }
 
-    /// The answer for `service`, in Jaeger's `SamplingStrategyResponse` JSON: the service's own
-    /// strategy, or the default one. Operation strategies of the default apply to services
-    /// without their own; their default probability is the service's probabilistic rate (or the
-    /// default strategy's, for a rate-limited service).
+    /// The answer for `service`, in Jaeger's `SamplingStrategyResponse` JSON, following
+    /// Jaeger's static strategy store: the service's own strategy, or the default one; the
+    /// service's operation strategies plus the default's for operations it does not list. The
+    /// operations' default probability is the service's rate when it is probabilistic; for a
+    /// rate-limited service it is 0.001 when the service lists operations of its own, and the
+    /// default strategy's rate otherwise.
     pub fn response(&self, service: &str) -> Value {
-        let s = self.services.get(service).unwrap_or(&self.default);
+        let own = self.services.get(service);
+        let s = own.unwrap_or(&self.default);
         let mut out = match s.strategy {
             Strategy::Probabilistic(p) => json!({
                 "strategyType": "PROBABILISTIC",
                 "probabilisticSampling": { "samplingRate": p },
             }),
+            // Jaeger truncates the rate to an integer; clients parse an integer.
             Strategy::RateLimiting(n) => json!({
                 "strategyType": "RATE_LIMITING",
-                "rateLimitingSampling": { "maxTracesPerSecond": n.round() as u64 },
+                "rateLimitingSampling": { "maxTracesPerSecond": n.trunc() as u64 },
             }),
         };
-        let ops = if s.operations.is_empty() {
-            &self.default.operations
-        } else {
-            &s.operations
-        };
+        let mut ops: Vec<(&str, f64)> =
+            s.operations.iter().map(|(o, p)| (o.as_str(), *p)).collect();
+        if own.is_some() {
+            for (op, p) in &self.default.operations {
+                if !s.operations.iter().any(|(o, _)| o == op) {
+                    ops.push((op, *p));
+                }
+            }
+        }
         if !ops.is_empty() {
             let default_probability = match (s.strategy, self.default.strategy) {
-                (Strategy::Probabilistic(p), _) | (_, Strategy::Probabilistic(p)) => p,
+                (Strategy::Probabilistic(p), _) => p,
+                (Strategy::RateLimiting(_), _) if !s.operations.is_empty() => DEFAULT_PROBABILITY,
+                (_, Strategy::Probabilistic(p)) => p,
                 _ => DEFAULT_PROBABILITY,
             };
             out["operationSampling"] = json!({
@@ -266,7 +276,9 @@ mod tests {
                     "defaultSamplingProbability": 0.5,
                     "defaultLowerBoundTracesPerSecond": 0.0,
                     "perOperationStrategies": [
-                        {"operation": "POST /pay", "probabilisticSampling": {"samplingRate": 1.0}}
+                        {"operation": "POST /pay", "probabilisticSampling": {"samplingRate": 1.0}},
+                        // The default's operations apply unless the service lists them.
+                        {"operation": "GET /health", "probabilisticSampling": {"samplingRate": 0.0}}
                     ]
                 }
             })
@@ -286,6 +298,23 @@ mod tests {
             json!({"samplingRate": 0.1})
         );
         assert_eq!(s.service_count(), 2);
+    }
+
+    #[test]
+    fn a_rate_limited_service_with_operations_defaults_them_to_jaegers_probability() {
+        let s = Strategies::parse(
+            "s.json",
+            r#"{"service_strategies": [{"service": "a", "type": "ratelimiting", "param": 2.9,
+              "operation_strategies": [{"operation": "x", "type": "probabilistic", "param": 0.5}]}],
+              "default_strategy": {"type": "probabilistic", "param": 0.3}}"#,
+        )
+        .unwrap();
+        let r = s.response("a");
+        assert_eq!(r["rateLimitingSampling"], json!({"maxTracesPerSecond": 2}));
+        assert_eq!(
+            r["operationSampling"]["defaultSamplingProbability"],
+            json!(0.001)
+        );
     }
 
     #[test]
