@@ -2,7 +2,8 @@
 //! plugin file is replaced 50 times (alternating two versions that tag spans differently) and
 //! `POST /-/reload` swaps it in. Every span arrives exactly once, with exactly one version's
 //! tag, and the tag changes exactly at the swaps. A file that is not a component or whose init
-//! fails leaves the old version running, reported and counted; SIGHUP reloads too.
+//! fails leaves the old version running, reported and counted; SIGHUP reloads too, and so does
+//! a change to a watched file.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -294,4 +295,50 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
     assert!(tagged_b);
     assert!(gw.is_running());
     gw.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_plugin_file_reloads_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("version.wasm");
+    install(&plugins::wasm("version-a"), &plugin);
+    let backend = Backend::start().await;
+    let config = format!(
+        "[service]\nwatch_plugins = \"100ms\"\n{}",
+        config(&backend, &plugin)
+    );
+    let gw = Gateway::start(&config).await;
+    assert_eq!(
+        gw.metric(
+            "weir_reloads_total",
+            &[("what", "plugin"), ("outcome", "failed")]
+        )
+        .await,
+        0.0
+    );
+    install(&plugins::wasm("version-b"), &plugin);
+    let swapped = eventually(Duration::from_secs(20), || {
+        let gw = &gw;
+        async move { versions(gw).await["generation"] == 1 }
+    })
+    .await;
+    assert!(swapped, "{}", versions(&gw).await);
+    assert_eq!(
+        gw.post_otlp("traces", request(3)).await.unwrap().status(),
+        200
+    );
+    let tagged_b = eventually(Duration::from_secs(10), || {
+        let backend = &backend;
+        async move { delivered(backend).values().any(|t| t == &["b".to_string()]) }
+    })
+    .await;
+    assert!(tagged_b);
+    assert_eq!(
+        gw.metric(
+            "weir_reloads_total",
+            &[("what", "plugin"), ("outcome", "applied")]
+        )
+        .await,
+        1.0
+    );
 }

@@ -1,4 +1,5 @@
-//! Plugin reloads. On SIGHUP or `POST /-/reload`, every processor loaded from a file whose
+//! Plugin reloads. On SIGHUP, `POST /-/reload` or (with `[service] watch_plugins`) a change to
+//! a plugin file, every processor loaded from a file whose
 //! content changed is compiled and initialised again (off the async workers), then swapped in
 //! through its [`PluginSlot`]: each pipeline stage picks the new version up at its next batch,
 //! and batches in flight finish on the old one. If anything fails (not a component, another WIT
@@ -85,6 +86,49 @@ impl Reloader {
         Reloader {
             engine,
             files: tokio::sync::Mutex::new(files),
+        }
+    }
+
+    /// Checks the plugin files every `interval` until `shutdown` and reloads when one changed:
+    /// a file whose size or modification time differs from the last check is left for one more
+    /// interval (a copy may still be writing it), and reloaded once it holds still.
+    pub(crate) async fn watch(
+        self: Arc<Self>,
+        interval: std::time::Duration,
+        telemetry: Telemetry,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let paths: Vec<PathBuf> = self
+            .files
+            .lock()
+            .await
+            .iter()
+            .map(|f| f.path.clone())
+            .collect();
+        let stat = |p: &PathBuf| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        };
+        let mut seen: Vec<_> = paths.iter().map(stat).collect();
+        let mut settling = false;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                // Shutdown: stop watching.
+                () = shutdown.cancelled() => return,
+                // Time to look at the files.
+                _ = tick.tick() => {}
+            }
+            let now: Vec<_> = paths.iter().map(stat).collect();
+            if now != seen {
+                seen = now;
+                settling = true;
+            } else if settling {
+                settling = false;
+                self.reload(&telemetry).await;
+            }
         }
     }
 

@@ -54,8 +54,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let topo = topology::build(&config, &telemetry).await?;
     let reloader = topo.reloader.clone();
+    let stop_watching = CancellationToken::new();
+    let mut watch = None;
     if reloader.has_files().await {
         telemetry.reloads_watched("plugin");
+        let every = config.service.watch_plugins.0;
+        if !every.is_zero() {
+            watch = Some(tokio::spawn(reloader.clone().watch(
+                every,
+                telemetry.clone(),
+                stop_watching.clone(),
+            )));
+        }
     }
     let _ = reloads.set(Arc::new(crate::reload::AdminReloads {
         reloader: reloader.clone(),
@@ -90,6 +100,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let deadline = config.service.shutdown_timeout.0;
     tracing::info!(%signal, ?deadline, "shutting down: refusing new data and draining queues");
     ready.store(false, Ordering::Release);
+    stop_watching.cancel();
+    if let Some(w) = watch {
+        let _ = w.await;
+    }
     topo.closing.store(true, Ordering::Release);
     stop_receivers.cancel();
 

@@ -64,6 +64,14 @@ pub struct ServiceConfig {
     /// what is left is dropped (and counted). Default `"30s"`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Seconds,
+    /// How often plugin files are checked for changes, which are then reloaded as on SIGHUP;
+    /// `"0s"` (the default) checks only on SIGHUP and `POST /-/reload`.
+    #[serde(default = "default_watch_plugins")]
+    pub watch_plugins: Seconds,
+}
+
+fn default_watch_plugins() -> Seconds {
+    Seconds(Duration::ZERO)
 }
 
 fn default_shutdown_timeout() -> Seconds {
@@ -74,6 +82,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             shutdown_timeout: default_shutdown_timeout(),
+            watch_plugins: default_watch_plugins(),
         }
     }
 }
