@@ -55,16 +55,13 @@ fn delivered(backend: &Backend) -> BTreeMap<u64, Vec<String>> {
             .flat_map(|ss| &ss.spans)
         {
             let n = u64::from_be_bytes(s.span_id.as_slice().try_into().unwrap());
-            // Every `weir.test.version` attribute the span carries (one, if all went well).
+            // The versions that processed the span: each writes its own key, so a span that two
+            // versions processed carries two.
             let tags: Vec<String> = s
                 .attributes
                 .iter()
-                .filter(|kv| kv.key == "weir.test.version")
-                .map(|kv| {
-                    string_attribute(std::slice::from_ref(kv), &kv.key)
-                        .unwrap_or("?")
-                        .to_string()
-                })
+                .filter_map(|kv| kv.key.strip_prefix("weir.test.version."))
+                .map(str::to_string)
                 .collect();
             // A span delivered twice shows up with two entries; an untagged one with "".
             let entry = out.entry(n).or_default();
@@ -161,18 +158,17 @@ async fn fifty_swaps_under_load_lose_and_repeat_nothing() {
         let next = if swap % 2 == 1 { &b } else { &a };
         let tag = if swap % 2 == 1 { "b" } else { "a" };
         install(next, &plugin);
+        let before = delivered(&backend).keys().next_back().copied().unwrap_or(0);
         let r = reload(&gw).await;
         assert_eq!(r["outcome"], "applied", "swap {swap}: {r}");
         assert_eq!(r["generation"], swap, "swap {swap}: {r}");
-        // Let the new version tag some traffic before the next swap.
+        // Let the new version tag some traffic sent after the swap before the next one.
         let seen = eventually(Duration::from_secs(20), || {
             let backend = &backend;
             async move {
-                let d = delivered(backend);
-                d.values()
-                    .rev()
-                    .take(20)
-                    .any(|t| t.len() == 1 && t[0] == tag)
+                delivered(backend)
+                    .range(before + 1..)
+                    .any(|(_, t)| t.len() == 1 && t[0] == tag)
             }
         })
         .await;
@@ -257,7 +253,23 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
         .await,
         2.0
     );
-    assert!(gw.log_text().contains("the previous version keeps running"));
+    let logged = eventually(Duration::from_secs(10), || async {
+        gw.log_text().contains("the previous version keeps running")
+    })
+    .await;
+    assert!(logged);
+    // A version that stops handling this pipeline's signal would let its batches through
+    // unprocessed: refused.
+    install(&plugins::wasm("version-logs-only"), &plugin);
+    let r = reload(&gw).await;
+    assert_eq!(r["outcome"], "failed", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer handles traces"),
+        "{r}"
+    );
     // The old version still tags.
     assert_eq!(
         gw.post_otlp("traces", request(1)).await.unwrap().status(),

@@ -1,8 +1,9 @@
 // Shared by the `version-*` test plugins (included after `const VERSION: &str`): tags every item
-// with `weir.test.version` = VERSION, so the reload tests can tell which version processed a
-// batch. VERSION "broken" refuses to start.
+// with `weir.test.version` = VERSION and `weir.test.version.<VERSION>` = true, so the reload
+// tests can tell which version processed a batch, and whether two did. VERSION "broken" refuses
+// to start; "logs-only" handles logs only.
 
-use weir_plugin::{Batch, Config, Level, Processor};
+use weir_plugin::{Batch, Config, Level, Processor, Signal};
 
 /// The plugin (no config).
 pub struct Version;
@@ -15,8 +16,17 @@ impl Processor for Version {
         Ok(Version)
     }
 
+    fn signals(&self) -> Vec<Signal> {
+        if VERSION == "logs-only" {
+            vec![Signal::Logs]
+        } else {
+            vec![Signal::Traces, Signal::Metrics, Signal::Logs]
+        }
+    }
+
     fn process(&mut self, batch: &Batch) -> Result<(), String> {
         batch.set_attribute(Level::Item, "weir.test.version", VERSION);
+        batch.set_attribute(Level::Item, &format!("weir.test.version.{VERSION}"), true);
         Ok(())
     }
 }

@@ -120,7 +120,8 @@ async fn reload(
     State(s): State<AdminState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> axum::response::Response {
-    if !peer.ip().is_loopback() {
+    // `to_canonical`: on a dual-stack listener 127.0.0.1 arrives as ::ffff:127.0.0.1.
+    if !peer.ip().to_canonical().is_loopback() {
         return (
             StatusCode::FORBIDDEN,
             "reloads are accepted from loopback addresses only\n",

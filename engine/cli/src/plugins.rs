@@ -79,25 +79,33 @@ impl Plugins {
         // Compiling and running `init` is blocking work, and WASI's synchronous bindings must
         // not run on an async worker.
         let path = config.resolve_path(plugin);
-        let bytes = match builtin {
-            Some(b) => b.wasm.to_vec(),
-            None => std::fs::read(&path).unwrap_or_default(),
-        };
-        let loaded = blocking(|| match builtin {
-            Some(b) => ProcessorPlugin::from_bytes(
-                &engine,
-                name,
-                plugin,
-                b.wasm,
-                config_json.clone(),
-                settings.clone(),
+        // A file is read once: the bytes that run are the bytes a reload compares against.
+        let (origin, bytes) = match builtin {
+            Some(b) => (plugin.to_string(), Ok(b.wasm.to_vec())),
+            None => (
+                path.display().to_string(),
+                std::fs::read(&path).map_err(|source| weir_wasm::Error::Read {
+                    plugin: name.to_string(),
+                    path: path.display().to_string(),
+                    source,
+                }),
             ),
-            None => {
-                ProcessorPlugin::load(&engine, name, &path, config_json.clone(), settings.clone())
-            }
+        };
+        let loaded = bytes.and_then(|bytes| {
+            let plugin = blocking(|| {
+                ProcessorPlugin::from_bytes(
+                    &engine,
+                    name,
+                    &origin,
+                    &bytes,
+                    config_json.clone(),
+                    settings.clone(),
+                )
+            })?;
+            Ok((plugin, bytes))
         });
         match loaded {
-            Ok(loaded) => {
+            Ok((loaded, bytes)) => {
                 let slot = PluginSlot::new(Arc::new(loaded));
                 if builtin.is_none() {
                     self.files.push(PluginFile::new(

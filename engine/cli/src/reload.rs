@@ -25,8 +25,25 @@ pub(crate) struct PluginFile {
     /// The content in force.
     hash: u64,
     loaded_at: SystemTime,
-    /// The last content that failed, and why: not tried again until the file changes.
-    failed: Option<(u64, String)>,
+}
+
+/// What identifies a file's content without reading it: size and modification time, and on
+/// Unix the inode and change time, so that a file renamed into place with the same size and a
+/// preserved modification time (`cp -p`, `rsync -a`, reproducible builds) still counts as new.
+fn identity(m: &std::fs::Metadata) -> (u64, Option<SystemTime>, u64, i64, i64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (
+            m.len(),
+            m.modified().ok(),
+            m.ino(),
+            m.ctime(),
+            m.ctime_nsec(),
+        )
+    }
+    #[cfg(not(unix))]
+    (m.len(), m.modified().ok(), 0, 0, 0)
 }
 
 fn content_hash(bytes: &[u8]) -> u64 {
@@ -53,7 +70,6 @@ impl PluginFile {
             slot,
             hash: content_hash(bytes),
             loaded_at: SystemTime::now(),
-            failed: None,
         }
     }
 }
@@ -105,11 +121,7 @@ impl Reloader {
             .iter()
             .map(|f| f.path.clone())
             .collect();
-        let stat = |p: &PathBuf| {
-            std::fs::metadata(p)
-                .ok()
-                .map(|m| (m.len(), m.modified().ok()))
-        };
+        let stat = |p: &PathBuf| std::fs::metadata(p).ok().map(|m| identity(&m));
         let mut seen: Vec<_> = paths.iter().map(stat).collect();
         let mut settling = false;
         let mut tick = tokio::time::interval(interval);
@@ -127,7 +139,12 @@ impl Reloader {
                 settling = true;
             } else if settling {
                 settling = false;
-                self.reload(&telemetry).await;
+                tokio::select! {
+                    // Shutdown: a reload in progress is abandoned (the old version stays).
+                    () = shutdown.cancelled() => return,
+                    // The reload ran; its outcomes are logged and counted.
+                    _ = self.reload(&telemetry) => {}
+                }
             }
         }
     }
@@ -176,11 +193,6 @@ impl Reloader {
         if hash == f.hash {
             return report(f, "unchanged", None);
         }
-        if let Some((failed, why)) = &f.failed
-            && *failed == hash
-        {
-            return report(f, "failed", Some(why.clone()));
-        }
         let Some(engine) = self.engine.clone() else {
             return report(f, "failed", Some("no plugin engine".into()));
         };
@@ -193,16 +205,28 @@ impl Reloader {
         .await;
         match loaded {
             Ok(Ok(plugin)) => {
+                // A version that stops handling a signal would let that signal's batches pass
+                // unprocessed (for a redaction plugin: leak); that takes a restart.
+                let (_, old) = f.slot.current();
+                let dropped: Vec<&str> = old
+                    .signals()
+                    .iter()
+                    .filter(|s| !plugin.signals().contains(s))
+                    .map(|s| s.as_str())
+                    .collect();
+                if !dropped.is_empty() {
+                    let why = format!(
+                        "the new version no longer handles {}, which the running one does; restart Weir to change what a processor handles",
+                        dropped.join(", ")
+                    );
+                    return report(f, "failed", Some(why));
+                }
                 f.slot.replace(Arc::new(plugin));
                 f.hash = hash;
                 f.loaded_at = SystemTime::now();
-                f.failed = None;
                 report(f, "applied", None)
             }
-            Ok(Err(e)) => {
-                f.failed = Some((hash, e.to_string()));
-                report(f, "failed", Some(e.to_string()))
-            }
+            Ok(Err(e)) => report(f, "failed", Some(e.to_string())),
             Err(e) => report(f, "failed", Some(format!("the load task failed: {e}"))),
         }
     }

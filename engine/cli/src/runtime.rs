@@ -89,9 +89,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let signal = loop {
         match signals.wait().await {
             // SIGHUP: reload changed plugin files, and keep running.
+            // In a task of its own, so that a SIGTERM during a long compile is not kept waiting
+            // (reloads queue on the reloader's lock).
             "SIGHUP" => {
                 tracing::info!("SIGHUP: reloading changed plugin files");
-                reloader.reload(&telemetry).await;
+                let (reloader, telemetry) = (reloader.clone(), telemetry.clone());
+                tokio::spawn(async move { reloader.reload(&telemetry).await });
             }
             // SIGTERM/SIGINT: shut down.
             signal => break signal,
