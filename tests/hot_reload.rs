@@ -18,7 +18,6 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::Value;
 use weir_core::Batch;
-use weir_tests::fixtures::string_attribute;
 use weir_tests::{Backend, Gateway, Transport, eventually, plugins};
 
 /// Ten spans whose ids encode `n` (the request's number) and their index.
