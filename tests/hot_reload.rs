@@ -125,6 +125,24 @@ async fn versions(gw: &Gateway) -> Value {
     serde_json::from_str::<Value>(&text).unwrap()["plugins"][0].clone()
 }
 
+/// Waits for the first swap, then sends request `n` and waits for it to arrive tagged `b`.
+async fn swapped_to_b(gw: &Gateway, backend: &Backend, n: u64) {
+    let swapped = eventually(Duration::from_secs(20), || async {
+        versions(gw).await["generation"] == 1
+    })
+    .await;
+    assert!(swapped, "{}", versions(gw).await);
+    assert_eq!(
+        gw.post_otlp("traces", request(n)).await.unwrap().status(),
+        200
+    );
+    let tagged_b = eventually(Duration::from_secs(10), || async {
+        delivered(backend).get(&(n * 10 + 1)) == Some(&vec!["b".to_string()])
+    })
+    .await;
+    assert!(tagged_b, "{:?}", delivered(backend).get(&(n * 10 + 1)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_swaps_under_load_lose_and_repeat_nothing() {
     let (a, b) = (plugins::wasm("version-a"), plugins::wasm("version-b"));
@@ -288,22 +306,7 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
         .status()
         .unwrap();
     assert!(hup.success());
-    let swapped = eventually(Duration::from_secs(20), || {
-        let gw = &gw;
-        async move { versions(gw).await["generation"] == 1 }
-    })
-    .await;
-    assert!(swapped, "{}", versions(&gw).await);
-    assert_eq!(
-        gw.post_otlp("traces", request(2)).await.unwrap().status(),
-        200
-    );
-    let tagged_b = eventually(Duration::from_secs(10), || {
-        let backend = &backend;
-        async move { delivered(backend).values().any(|t| t == &["b".to_string()]) }
-    })
-    .await;
-    assert!(tagged_b);
+    swapped_to_b(&gw, &backend, 2).await;
     assert!(gw.is_running());
     gw.terminate().await;
 }
@@ -328,22 +331,7 @@ async fn a_watched_plugin_file_reloads_when_it_changes() {
         0.0
     );
     install(&plugins::wasm("version-b"), &plugin);
-    let swapped = eventually(Duration::from_secs(20), || {
-        let gw = &gw;
-        async move { versions(gw).await["generation"] == 1 }
-    })
-    .await;
-    assert!(swapped, "{}", versions(&gw).await);
-    assert_eq!(
-        gw.post_otlp("traces", request(3)).await.unwrap().status(),
-        200
-    );
-    let tagged_b = eventually(Duration::from_secs(10), || {
-        let backend = &backend;
-        async move { delivered(backend).values().any(|t| t == &["b".to_string()]) }
-    })
-    .await;
-    assert!(tagged_b);
+    swapped_to_b(&gw, &backend, 3).await;
     assert_eq!(
         gw.metric(
             "weir_reloads_total",
