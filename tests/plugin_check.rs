@@ -130,6 +130,14 @@ fn plugin_test_runs_a_golden_fixture_and_diffs_a_wrong_one() {
         "{out}"
     );
 
+    // A processor that does not handle the fixture's signal says so instead of passing silently.
+    let (code, out, err) = plugin_test(&[&plugins::wasm("version-logs-only"), &input]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("the plugin does not handle traces (its signals(): logs)"),
+        "{err}"
+    );
+
     // A sampler: its verdict on the fixture as one trace.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("keep.toml");

@@ -144,6 +144,14 @@ pub(crate) fn test(
         let plugin = load()?;
         eprintln!("{name}: loaded in {:?}", started.elapsed());
         let signal = batch.signal();
+        if !plugin.signals().contains(&signal) {
+            let handles: Vec<&str> = plugin.signals().iter().map(|s| s.as_str()).collect();
+            eprintln!(
+                "{name}: note: the plugin does not handle {} (its signals(): {}), so the batch passes through without a call, as in the gateway",
+                signal.as_str(),
+                handles.join(", ")
+            );
+        }
         let mut stage = ProcessorStage::new(
             Arc::new(plugin),
             signal,
