@@ -115,6 +115,14 @@ async fn reload(gw: &Gateway) -> Value {
     v["plugins"][0].clone()
 }
 
+/// Reloads and expects the plugin's reload to fail with `why`; returns its report.
+async fn refused(gw: &Gateway, why: &str) -> Value {
+    let r = reload(gw).await;
+    assert_eq!(r["outcome"], "failed", "{r}");
+    assert!(r["error"].as_str().unwrap().contains(why), "{r}");
+    r
+}
+
 async fn versions(gw: &Gateway) -> Value {
     let text = reqwest::get(format!("http://{}/-/plugins", gw.admin))
         .await
@@ -244,23 +252,10 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
 
     // Not a component.
     std::fs::write(&plugin, b"not wasm at all").unwrap();
-    let r = reload(&gw).await;
-    assert_eq!(r["outcome"], "failed", "{r}");
-    assert!(
-        r["error"].as_str().unwrap().contains("not a WebAssembly"),
-        "{r}"
-    );
+    let r = refused(&gw, "not a WebAssembly").await;
     // A component whose init fails.
     install(&plugins::wasm("version-broken"), &plugin);
-    let r = reload(&gw).await;
-    assert_eq!(r["outcome"], "failed", "{r}");
-    assert!(
-        r["error"]
-            .as_str()
-            .unwrap()
-            .contains("this version refuses to start"),
-        "{r}"
-    );
+    let r = refused(&gw, "this version refuses to start").await;
     assert_eq!(r["generation"], 0);
     assert_eq!(
         gw.metric(
@@ -278,15 +273,7 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
     // A version that stops handling this pipeline's signal would let its batches through
     // unprocessed: refused.
     install(&plugins::wasm("version-logs-only"), &plugin);
-    let r = reload(&gw).await;
-    assert_eq!(r["outcome"], "failed", "{r}");
-    assert!(
-        r["error"]
-            .as_str()
-            .unwrap()
-            .contains("no longer handles traces"),
-        "{r}"
-    );
+    refused(&gw, "no longer handles traces").await;
     // The old version still tags.
     assert_eq!(
         gw.post_otlp("traces", request(1)).await.unwrap().status(),
