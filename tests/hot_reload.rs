@@ -252,7 +252,7 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
 
     // Not a component.
     std::fs::write(&plugin, b"not wasm at all").unwrap();
-    let r = refused(&gw, "not a WebAssembly").await;
+    refused(&gw, "not a WebAssembly").await;
     // A component whose init fails.
     install(&plugins::wasm("version-broken"), &plugin);
     let r = refused(&gw, "this version refuses to start").await;
