@@ -2,8 +2,10 @@
 //! The library form exists so that test and benchmark binaries can run the very same `main`.
 
 mod args;
+mod control;
 mod jaeger;
 mod lab;
+mod live;
 mod logging;
 mod new;
 mod plugin_cmd;
@@ -12,6 +14,7 @@ mod reload;
 mod runtime;
 mod samplers;
 mod topology;
+mod watch;
 
 use std::process::ExitCode;
 

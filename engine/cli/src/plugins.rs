@@ -144,9 +144,29 @@ impl Plugins {
         }
     }
 
-    /// What a reload needs: the engine and the processors loaded from files.
-    pub(crate) fn into_reloader(self) -> crate::reload::Reloader {
-        crate::reload::Reloader::new(self.engine, self.files)
+    /// The processors for a new config: the engine and the loaded processors that `keep`
+    /// accepts (unchanged ones, whose running stages a config reload keeps), nothing else.
+    pub(crate) fn carry(&self, keep: impl Fn(&str) -> bool) -> Plugins {
+        Plugins {
+            engine: self.engine.clone(),
+            loaded: self
+                .loaded
+                .iter()
+                .filter(|(name, _)| keep(name))
+                .map(|(name, slot)| (name.clone(), slot.clone()))
+                .collect(),
+            files: Vec::new(),
+        }
+    }
+
+    /// The processors loaded from files since the last call, for the [`crate::reload::Reloader`].
+    pub(crate) fn take_files(&mut self) -> Vec<PluginFile> {
+        std::mem::take(&mut self.files)
+    }
+
+    /// The wasm engine if anything created it.
+    pub(crate) fn loaded_engine(&self) -> Option<WasmEngine> {
+        self.engine.clone()
     }
 
     /// The one wasm engine, created on first use.

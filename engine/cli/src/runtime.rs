@@ -1,5 +1,5 @@
-//! `weir run`: start, report ready, reload plugins on SIGHUP, wait for SIGTERM/SIGINT, drain
-//! with a deadline, exit.
+//! `weir run`: start, report ready, reload on SIGHUP, `POST /-/reload` and watched files, wait
+//! for SIGTERM/SIGINT, drain with a deadline, exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +13,9 @@ use weir_config::Config;
 use weir_core::telemetry::Telemetry;
 
 use crate::args::RunArgs;
-use crate::topology;
+use crate::control::{Control, What};
+use crate::live::Live;
+use crate::watch::WatchSettings;
 
 /// Runs the gateway until a termination signal, then drains.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -52,69 +54,65 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     tracing::info!(component = "admin", address = %admin_addr, "listening");
 
-    let topo = topology::build(&config, &telemetry).await?;
-    let reloader = topo.reloader.clone();
-    let stop_watching = CancellationToken::new();
-    let mut watch = None;
-    if reloader.has_files().await {
+    let watch_settings = WatchSettings {
+        config: config.service.watch_config.0,
+        plugins: config.service.watch_plugins.0,
+        poll: config.service.watch_poll,
+    };
+    let live = Live::start(config, &telemetry).await?;
+    if live.reloader().has_files().await {
         telemetry.reloads_watched("plugin");
-        let every = config.service.watch_plugins.0;
-        if !every.is_zero() {
-            watch = Some(tokio::spawn(reloader.clone().watch(
-                every,
-                telemetry.clone(),
-                stop_watching.clone(),
-            )));
-        }
     }
-    let _ = reloads.set(Arc::new(crate::reload::AdminReloads {
-        reloader: reloader.clone(),
-        telemetry: telemetry.clone(),
-    }) as Arc<dyn weir_admin::Reloads>);
-    let stop_receivers = CancellationToken::new();
-    let mut receiver_tasks = Vec::new();
-    for (name, bound) in topo.receivers {
-        let addrs = bound.addrs();
-        if let Some(a) = addrs.grpc {
-            tracing::info!(component = "receiver", receiver = %name, protocol = "grpc", address = %a, "listening");
-        }
-        if let Some(a) = addrs.http {
-            tracing::info!(component = "receiver", receiver = %name, protocol = "http", address = %a, "listening");
-        }
-        receiver_tasks.extend(bound.serve(stop_receivers.clone()));
-    }
+    let control = Arc::new(Control::new(live, args.config.clone(), &telemetry));
+    let stop_watching = CancellationToken::new();
+    let watch = watch_settings.any().then(|| {
+        tokio::spawn(crate::watch::watch(
+            control.clone(),
+            watch_settings,
+            stop_watching.clone(),
+        ))
+    });
+    let _ = reloads.set(control.clone() as Arc<dyn weir_admin::Reloads>);
     ready.store(true, Ordering::Release);
-    tracing::info!(pipelines = config.pipelines.len(), "weir is ready");
+    tracing::info!("weir is ready");
 
     let signal = loop {
         match signals.wait().await {
-            // SIGHUP: reload changed plugin files, and keep running.
+            // SIGHUP: reload the config file and changed plugin files, and keep running.
             // In a task of its own, so that a SIGTERM during a long compile is not kept waiting
-            // (reloads queue on the reloader's lock).
+            // (reloads queue on the control's lock).
             "SIGHUP" => {
-                tracing::info!("SIGHUP: reloading changed plugin files");
-                let (reloader, telemetry) = (reloader.clone(), telemetry.clone());
-                tokio::spawn(async move { reloader.reload(&telemetry).await });
+                tracing::info!("SIGHUP: reloading the config file and changed plugin files");
+                let control = control.clone();
+                let what = What {
+                    config: true,
+                    plugins: true,
+                };
+                tokio::spawn(async move { control.reload(what).await });
             }
             // SIGTERM/SIGINT: shut down.
             signal => break signal,
         }
     };
-    let deadline = config.service.shutdown_timeout.0;
-    tracing::info!(%signal, ?deadline, "shutting down: refusing new data and draining queues");
-    ready.store(false, Ordering::Release);
     stop_watching.cancel();
     if let Some(w) = watch {
         let _ = w.await;
     }
+    // Waits for a reload in progress; from here on the topology no longer changes.
+    let Some((topo, deadline)) = control.stop().await else {
+        anyhow::bail!("the gateway was already stopped");
+    };
+    tracing::info!(%signal, ?deadline, "shutting down: refusing new data and draining queues");
+    ready.store(false, Ordering::Release);
     topo.closing.store(true, Ordering::Release);
-    stop_receivers.cancel();
+    topo.stop_receivers.cancel();
 
     let started = tokio::time::Instant::now();
+    let tasks = topo.tasks;
     let drain = async {
-        join(receiver_tasks).await;
-        join(topo.pipelines).await;
-        join(topo.exporters).await;
+        join(tasks.receivers).await;
+        join(tasks.pipelines).await;
+        join(tasks.exporters).await;
     };
     tokio::pin!(drain);
     let drained = tokio::time::timeout(deadline, &mut drain).await.is_ok();

@@ -26,6 +26,20 @@ pub(crate) struct Policies {
 }
 
 impl Policies {
+    /// The policies for a new config: those of the samplers `keep` accepts (unchanged ones,
+    /// which a config reload keeps running) and the compiled first-party component.
+    pub(crate) fn carry(&self, keep: impl Fn(&str) -> bool) -> Policies {
+        Policies {
+            loaded: self
+                .loaded
+                .iter()
+                .filter(|((sampler, _), _)| keep(sampler))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            builtin: self.builtin.clone(),
+        }
+    }
+
     /// Loads every Wasm policy of sampler `name` so that its problems surface now.
     pub(crate) fn load(
         &mut self,

@@ -17,7 +17,7 @@ use weir_core::FailurePolicy;
 use crate::units::{ByteSize, ListenAddr, Seconds};
 
 /// `[admin]`: the operations listener with `/healthz`, `/readyz` and `/metrics`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where the admin HTTP listener binds. Default `127.0.0.1:8888`.
@@ -29,7 +29,7 @@ pub struct AdminConfig {
 
 /// `[admin.jaeger_sampling]`: head-sampling strategies for Jaeger clients and SDKs with a remote
 /// sampler, from a file in Jaeger's strategies format, reloaded when it changes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JaegerSamplingConfig {
     /// The strategies file (relative to the config file's directory).
@@ -57,20 +57,29 @@ impl Default for AdminConfig {
 }
 
 /// `[service]`: process-wide settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// How long a SIGTERM/SIGINT shutdown may spend draining queues and retrying exports before
     /// what is left is dropped (and counted). Default `"30s"`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Seconds,
-    /// How often plugin files are checked for changes, which are then reloaded as on SIGHUP;
-    /// `"0s"` (the default) checks only on SIGHUP and `POST /-/reload`.
-    #[serde(default = "default_watch_plugins")]
+    /// Watch plugin files and reload those that changed (as on SIGHUP) this long after the last
+    /// change; `"0s"` (the default) reloads them only on SIGHUP and `POST /-/reload`.
+    #[serde(default = "default_watch")]
     pub watch_plugins: Seconds,
+    /// Watch the config file and reload it (as on SIGHUP) this long after it last changed;
+    /// `"0s"` (the default) reloads it only on SIGHUP and `POST /-/reload`.
+    #[serde(default = "default_watch")]
+    pub watch_config: Seconds,
+    /// Watch files by checking them every `watch_plugins` / `watch_config` instead of through
+    /// the operating system's file events, for file systems whose events are unreliable
+    /// (network and some container mounts). Weir falls back to it when events are unavailable.
+    #[serde(default)]
+    pub watch_poll: bool,
 }
 
-fn default_watch_plugins() -> Seconds {
+fn default_watch() -> Seconds {
     Seconds(Duration::ZERO)
 }
 
@@ -82,13 +91,15 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             shutdown_timeout: default_shutdown_timeout(),
-            watch_plugins: default_watch_plugins(),
+            watch_plugins: default_watch(),
+            watch_config: default_watch(),
+            watch_poll: false,
         }
     }
 }
 
 /// `[receivers.<name>]`: an OTLP receiver with a gRPC and/or an HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverConfig {
     /// The receiver type. Only `"otlp"` exists, and it is the default.
@@ -114,7 +125,7 @@ pub enum ReceiverKind {
 }
 
 /// The gRPC side of an OTLP receiver.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcServerConfig {
     /// Listen address. Port 0 picks a free port.
@@ -139,7 +150,7 @@ impl FromStr for GrpcServerConfig {
 }
 
 /// The HTTP side of an OTLP receiver (`/v1/traces`, `/v1/metrics`, `/v1/logs`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpServerConfig {
     /// Listen address. Port 0 picks a free port.
@@ -193,7 +204,7 @@ where
 }
 
 /// `[processors.<name>]`: a processing stage (a Wasm plugin, or a `builtin:` one).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessorConfig {
     /// `builtin:<name>` for a plugin shipped inside Weir, or a path to a component file.
@@ -274,7 +285,7 @@ impl From<OnError> for FailurePolicy {
 }
 
 /// `[exporters.<name>]`: where batches go. One flat table; which keys apply depends on `type`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExporterConfig {
     /// `"otlp-grpc"`, `"otlp-http"`, `"debug"` or `"file"`.
@@ -356,7 +367,7 @@ pub enum Verbosity {
 }
 
 /// `sending_queue`: the bounded queue of one exporter and its senders.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// Batches the queue holds. When it is full the pipeline waits, its own queue fills, and
@@ -385,7 +396,7 @@ impl Default for QueueConfig {
 }
 
 /// `retry_on_failure`: exponential backoff with jitter for retryable failures, as the Collector's.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Retry at all. Default true.

@@ -101,7 +101,7 @@ pub enum PathStep<'a> {
 }
 
 /// One resolved pipeline: every name it lists exists.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     /// `traces`, or `traces/internal` for `[pipelines.traces.internal]`.
     pub id: String,

@@ -20,7 +20,7 @@ const PIPELINE_KEYS: [&str; 5] = [
 ];
 
 /// One pipeline's settings as written in the file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     /// Receivers feeding this pipeline.
@@ -46,7 +46,7 @@ fn default_pipeline_queue() -> usize {
 }
 
 /// `batch`: the Collector's batch processor, built into every pipeline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// Send a batch once it holds this many items (spans, data points, log records).
@@ -76,7 +76,7 @@ impl Default for BatchConfig {
 
 /// `[pipelines.<signal>]`: the default pipeline of a signal (if it has any keys) plus named
 /// pipelines `[pipelines.<signal>.<name>]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PipelineGroup {
     /// The unnamed pipeline, when the table sets any pipeline key.
     pub base: Option<PipelineSpec>,

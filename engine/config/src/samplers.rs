@@ -52,7 +52,7 @@ pub const BUILTIN_POLICY_TYPES: [&str; 12] = [
 
 /// `[samplers.<name>]`: one tail sampler. Every default matches the Collector's
 /// `tail_sampling` processor where it has the same setting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerConfig {
     /// Decide on a trace this long after its first span arrived.
@@ -114,7 +114,7 @@ impl SamplerConfig {
 }
 
 /// `decision_cache = { kept = …, dropped = … }`: how many trace ids each cache remembers.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionCacheConfig {
     /// Ids of kept traces (0 turns the cache off: late spans are buffered as a new trace).
@@ -163,7 +163,7 @@ pub enum PolicyFallback {
 }
 
 /// One policy: a first-party type, a plugin file, or a host combinator or budget.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Unique within the sampler; the `policy` label of metrics and the value of

@@ -84,3 +84,47 @@ impl Consumer for Fanout {
         Ok(())
     }
 }
+
+/// A receiver's handle on its [`Fanout`] for one signal, which a config reload re-points (to
+/// pipelines added, rebuilt or removed) while the receiver keeps its sockets and connections.
+/// A request is handed to the fan-out in force when it arrives, all or nothing as before.
+#[derive(Debug)]
+pub struct Switch {
+    current: std::sync::RwLock<Arc<Fanout>>,
+}
+
+impl Switch {
+    /// A switch pointing at `fanout`.
+    pub fn new(fanout: Fanout) -> Switch {
+        Switch {
+            current: std::sync::RwLock::new(Arc::new(fanout)),
+        }
+    }
+
+    /// Points the switch at `fanout`: requests arriving from now on go there. Requests already
+    /// handed to the previous pipelines stay there; a pipeline no switch holds drains and stops.
+    pub fn set(&self, fanout: Fanout) {
+        let old = {
+            let mut guard = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *guard, Arc::new(fanout))
+        };
+        // Dropped outside the lock: the last clone of an input closes its pipeline's queue.
+        drop(old);
+    }
+
+    fn get(&self) -> Arc<Fanout> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Consumer for Switch {
+    fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        self.get().consume(batch)
+    }
+}

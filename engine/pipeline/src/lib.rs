@@ -16,6 +16,8 @@ mod fanout;
 mod noop;
 mod run;
 
-pub use fanout::{Fanout, PipelineInput};
+pub use fanout::{Fanout, PipelineInput, Switch};
 pub use noop::Noop;
-pub use run::{Pipeline, PipelineSettings};
+pub use run::{
+    Pipeline, PipelineControl, PipelineSettings, Reconfigure, SamplerUpdate, StageUpdate,
+};

@@ -13,6 +13,10 @@ use weir_sampling::Sampler;
 
 use crate::fanout::PipelineInput;
 
+mod reconfig;
+
+pub use reconfig::{PipelineControl, Reconfigure, SamplerUpdate, StageUpdate};
+
 /// The granularity of tail-sampling decisions: every trace due within one tick is decided at
 /// its end.
 const DECISION_TICK: Duration = Duration::from_millis(100);
@@ -21,6 +25,14 @@ const DECISION_TICK: Duration = Duration::from_millis(100);
 fn round_up(d: Duration, tick: Duration) -> Duration {
     let ticks = d.as_nanos().div_ceil(tick.as_nanos().max(1));
     Duration::from_nanos(u64::try_from(ticks * tick.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The next change from a config reload; `None` when the channel closed (or never existed).
+async fn recv_control<T>(control: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match control {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
 }
 
 /// How often a pipeline whose sampler is full checks whether shutdown began.
@@ -69,6 +81,11 @@ pub struct Pipeline {
     metrics: PipelineMetrics,
     /// Fired at the shutdown deadline: stop, and count what is still held as dropped.
     abandon: CancellationToken,
+    /// Config reloads send changes (see [`Pipeline::control`]); `None` once every
+    /// [`PipelineControl`] is gone or when there never was one.
+    control: Option<mpsc::Receiver<(Reconfigure, tokio::sync::oneshot::Sender<()>)>>,
+    /// For the metrics of stages a reload adds.
+    telemetry: Telemetry,
 }
 
 impl Pipeline {
@@ -104,6 +121,8 @@ impl Pipeline {
             exporters,
             metrics,
             abandon,
+            control: None,
+            telemetry: telemetry.clone(),
         };
         (pipeline, input)
     }
@@ -115,6 +134,13 @@ impl Pipeline {
             sampler,
         });
         self
+    }
+
+    /// The handle a config reload changes this pipeline through, between batches.
+    pub fn control(&mut self) -> PipelineControl {
+        let (control, rx) = PipelineControl::channel();
+        self.control = Some(rx);
+        control
     }
 
     /// The sampler's clock: time since the pipeline started.
@@ -156,6 +182,17 @@ impl Pipeline {
                     lost += self.sampler.as_ref().map_or(0, |s| s.sampler.buffered_spans());
                     self.count_lost(lost, "batcher, input queue and tail sampler");
                     return;
+                }
+                // A config reload sent a change (or every control handle is gone: stop listening).
+                change = recv_control(&mut self.control), if self.control.is_some() => {
+                    match change {
+                        Some((change, done)) => {
+                            let telemetry = self.telemetry.clone();
+                            self.reconfigure(change, &telemetry).await;
+                            let _ = done.send(());
+                        }
+                        None => self.control = None,
+                    }
                 }
                 // A buffered trace's decision time came (ahead of new data, so that a steady
                 // stream cannot postpone decisions).

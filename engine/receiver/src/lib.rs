@@ -53,6 +53,45 @@ pub struct BoundReceiver {
     intakes_http: [Option<Intake>; 3],
 }
 
+/// Duplicates of a receiver's listening sockets, by the address configured for them, so that a
+/// receiver restarted by a config reload with the same address takes over the socket instead of
+/// binding again: no moment without a listener, and no "address in use" from the old one.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    grpc: Option<(SocketAddr, std::net::TcpListener)>,
+    http: Option<(SocketAddr, std::net::TcpListener)>,
+}
+
+impl Listeners {
+    /// A socket for `configured` if the old receiver listened there.
+    fn take(
+        slot: &Option<(SocketAddr, std::net::TcpListener)>,
+        configured: SocketAddr,
+    ) -> Option<TcpListener> {
+        let (at, l) = slot.as_ref()?;
+        if *at != configured {
+            return None;
+        }
+        let dup = l.try_clone().ok()?;
+        TcpListener::from_std(dup).ok()
+    }
+}
+
+/// A duplicate of a listening socket (same open file), or `None` where that is not possible.
+fn duplicate(l: &TcpListener) -> Option<std::net::TcpListener> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let fd = l.as_fd().try_clone_to_owned().ok()?;
+        Some(std::net::TcpListener::from(fd))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = l;
+        None
+    }
+}
+
 /// Where a receiver actually listens (port 0 resolved).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BoundAddrs {
@@ -64,14 +103,26 @@ pub struct BoundAddrs {
 
 impl BoundReceiver {
     /// Binds the listeners of `config`, so that errors such as "address in use" surface before
-    /// Weir reports ready.
+    /// Weir reports ready. An address that `reuse` (the sockets of the receiver this one
+    /// replaces) already listens on is taken over instead of bound.
     pub async fn bind(
         name: &str,
         config: &ReceiverConfig,
         consumers: SignalConsumers,
         telemetry: &Telemetry,
+        reuse: Option<&Listeners>,
     ) -> Result<BoundReceiver, ReceiverError> {
+        let none = Listeners::default();
+        let reuse = reuse.unwrap_or(&none);
         let bind = |protocol: &'static str, address: SocketAddr| async move {
+            let slot = if protocol == "grpc" {
+                &reuse.grpc
+            } else {
+                &reuse.http
+            };
+            if let Some(l) = Listeners::take(slot, address) {
+                return Ok(l);
+            }
             TcpListener::bind(address)
                 .await
                 .map_err(|error| ReceiverError::Bind {
@@ -105,6 +156,17 @@ impl BoundReceiver {
             intakes: intakes("grpc"),
             intakes_http: intakes("http"),
         })
+    }
+
+    /// Duplicates of the listening sockets (see [`Listeners`]).
+    pub fn listeners(&self) -> Listeners {
+        let dup = |l: &Option<TcpListener>, configured: Option<SocketAddr>| {
+            Some((configured?, duplicate(l.as_ref()?)?))
+        };
+        Listeners {
+            grpc: dup(&self.grpc, self.config.grpc.as_ref().map(|g| g.endpoint.0)),
+            http: dup(&self.http, self.config.http.as_ref().map(|h| h.endpoint.0)),
+        }
     }
 
     /// The bound addresses.

@@ -90,6 +90,15 @@ enum Cause {
     Shutdown,
 }
 
+/// Resizes a decision cache to `size` entries (0: none).
+fn resize<V>(cache: &mut Option<LruCache<TraceId, V>>, size: usize) {
+    match (cache.as_mut(), NonZeroUsize::new(size)) {
+        (_, None) => *cache = None,
+        (Some(c), Some(n)) => c.resize(n),
+        (None, Some(n)) => *cache = Some(LruCache::new(n)),
+    }
+}
+
 /// A trace id as a map key.
 pub type TraceId = [u8; 16];
 
@@ -174,6 +183,18 @@ impl Sampler {
             last_now: Duration::ZERO,
             metrics,
         }
+    }
+
+    /// Takes the policies and settings of `new` (built from a reloaded config) and keeps
+    /// everything this sampler holds: buffered traces are decided by the new policies when they
+    /// come due, and the decision caches keep answering late spans (resized to the new bounds).
+    /// A changed `decision_wait` applies to traces that arrive from now on.
+    pub fn adopt(&mut self, new: Sampler) {
+        resize(&mut self.kept, new.settings.kept_cache_size);
+        resize(&mut self.dropped, new.settings.dropped_cache_size);
+        self.policies = new.policies;
+        self.settings = new.settings;
+        self.publish();
     }
 
     /// The configured name.

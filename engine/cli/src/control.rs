@@ -1,0 +1,128 @@
+//! Reloads of a running gateway, whatever asked for them (SIGHUP, `POST /-/reload`, a watched
+//! file): the config file is read and validated and the difference applied ([`Live::apply`]),
+//! then plugin files whose content changed are swapped ([`Reloader::reload`]). One reload runs
+//! at a time; shutdown takes the gateway out of here, after which reloads are refused.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use weir_config::Config;
+use weir_core::telemetry::Telemetry;
+
+use crate::live::{Live, Stopping};
+use crate::reload::Reloader;
+
+/// What a reload looks at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct What {
+    /// Read the config file again.
+    pub config: bool,
+    /// Check the plugin files.
+    pub plugins: bool,
+}
+
+/// The running gateway and how to reload it.
+pub(crate) struct Control {
+    /// The config file (`None` for the embedded default, which never changes).
+    config_path: Option<PathBuf>,
+    /// `None` once shutdown began.
+    live: tokio::sync::Mutex<Option<Live>>,
+    reloader: Arc<Reloader>,
+    telemetry: Telemetry,
+}
+
+impl Control {
+    /// Takes charge of `live`, started from the file at `config_path`.
+    pub(crate) fn new(live: Live, config_path: Option<PathBuf>, telemetry: &Telemetry) -> Control {
+        if config_path.is_some() {
+            telemetry.reloads_watched("config");
+        }
+        Control {
+            config_path,
+            reloader: live.reloader(),
+            live: tokio::sync::Mutex::new(Some(live)),
+            telemetry: telemetry.clone(),
+        }
+    }
+
+    /// The files a watcher should follow: the config file and the plugin files in use.
+    pub(crate) async fn files(&self) -> (Option<PathBuf>, Vec<PathBuf>) {
+        (self.config_path.clone(), self.reloader.paths().await)
+    }
+
+    /// Reloads what `what` says; the answer (also for `POST /-/reload`) says, for the config,
+    /// `applied` with the changes, `unchanged`, `failed` with the error, or `skipped`, and for
+    /// each plugin file what happened to it.
+    pub(crate) async fn reload(&self, what: What) -> serde_json::Value {
+        let config = if what.config {
+            self.reload_config().await
+        } else {
+            json!({ "outcome": "skipped" })
+        };
+        let plugins = if what.plugins {
+            serde_json::to_value(self.reloader.reload(&self.telemetry).await).unwrap_or_default()
+        } else {
+            json!([])
+        };
+        json!({ "config": config, "plugins": plugins })
+    }
+
+    async fn reload_config(&self) -> serde_json::Value {
+        let Some(path) = &self.config_path else {
+            return json!({
+                "outcome": "skipped",
+                "reason": "running the embedded default config: there is no file to reload",
+            });
+        };
+        let mut live = self.live.lock().await;
+        let Some(live) = live.as_mut() else {
+            return json!({ "outcome": "skipped", "reason": "shutting down" });
+        };
+        let result = match Config::load(path) {
+            Ok(config) => live.apply(config).await,
+            Err(e) => Err(e.into()),
+        };
+        let file = path.display().to_string();
+        match result {
+            Ok(changes) if changes.is_empty() => json!({ "outcome": "unchanged", "file": file }),
+            Ok(changes) => {
+                self.telemetry.reload("config", "applied");
+                tracing::info!(file = %file, changes = %changes.join(", "), "config reloaded");
+                json!({ "outcome": "applied", "file": file, "changes": changes })
+            }
+            Err(e) => {
+                self.telemetry.reload("config", "failed");
+                let error = format!("{e:#}");
+                tracing::error!(file = %file, error = %error, "config not reloaded; the running config stays in force");
+                json!({ "outcome": "failed", "file": file, "error": error })
+            }
+        }
+    }
+
+    /// Ends reloads and hands over what shutdown needs, with the shutdown deadline in force.
+    pub(crate) async fn stop(&self) -> Option<(Stopping, Duration)> {
+        let live = self.live.lock().await.take()?;
+        let deadline = live
+            .config()
+            .map_or(Duration::from_secs(30), |c| c.service.shutdown_timeout.0);
+        Some((live.stop(), deadline))
+    }
+}
+
+impl weir_admin::Reloads for Control {
+    fn reload(&self) -> weir_admin::JsonFuture<'_> {
+        Box::pin(Control::reload(
+            self,
+            What {
+                config: true,
+                plugins: true,
+            },
+        ))
+    }
+
+    fn versions(&self) -> weir_admin::JsonFuture<'_> {
+        Box::pin(async move { json!({ "plugins": self.reloader.versions().await }) })
+    }
+}

@@ -1,0 +1,576 @@
+//! The running gateway and how a config becomes it: the first config starts everything, and a
+//! reloaded config changes only what differs from the running one.
+//!
+//! A change is prepared first: every new or changed processor and policy is compiled and
+//! initialised, new or changed exporters are started and new receiver addresses are bound. If
+//! anything fails, what was prepared is dropped and the running gateway is left exactly as it
+//! was (the error reads like `weir validate`'s). Then it is committed, which cannot fail:
+//! - a pipeline whose processors, sampler, exporters or batching changed is reconfigured in
+//!   place between two batches ([`weir_pipeline::Reconfigure`]): it keeps its input queue, the
+//!   stages of unchanged processors, and its tail sampler's buffered traces and caches (a
+//!   changed sampler takes the new policies and settings);
+//! - a new pipeline (or one whose `queue_size` changed) starts anew; the old one drains;
+//! - an unchanged receiver keeps its sockets and connections and is re-pointed at the new
+//!   pipelines ([`Switch`]); a changed one is restarted on the same socket when its address
+//!   did not change;
+//! - an unchanged exporter keeps its queue; a changed or removed one drains what it holds to
+//!   its old destination and stops once no pipeline feeds it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use weir_config::Config;
+use weir_core::telemetry::Telemetry;
+use weir_core::{Consumer, QueueSender, Signal};
+use weir_pipeline::{
+    Fanout, Pipeline, PipelineControl, PipelineInput, PipelineSettings, Reconfigure, SamplerUpdate,
+    StageUpdate, Switch,
+};
+use weir_receiver::{BoundReceiver, Listeners, SignalConsumers};
+
+use crate::plugins::Plugins;
+use crate::reload::Reloader;
+use crate::samplers::Policies;
+
+/// How long a reload waits for a pipeline to apply its change before answering.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A running pipeline as a reload sees it.
+struct LivePipeline {
+    /// Receivers' fan-outs clone it; dropping every clone lets the pipeline drain and stop.
+    input: PipelineInput,
+    /// Changes in place.
+    control: PipelineControl,
+}
+
+/// A running receiver as a reload sees it.
+struct LiveReceiver {
+    /// Its handle on the pipelines, per signal it serves.
+    switches: [Option<Arc<Switch>>; 3],
+    /// Stops it (a child of the shutdown token).
+    stop: CancellationToken,
+    /// Duplicates of its sockets, for a restart on the same address.
+    listeners: Listeners,
+}
+
+/// The tasks shutdown waits for, in the order it waits.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    /// Receiver servers (current and stopped ones).
+    pub receivers: Vec<JoinHandle<()>>,
+    /// Pipelines.
+    pub pipelines: Vec<JoinHandle<()>>,
+    /// Exporter senders.
+    pub exporters: Vec<JoinHandle<()>>,
+}
+
+/// Everything started from the config in force.
+pub(crate) struct Live {
+    config: Option<Config>,
+    telemetry: Telemetry,
+    /// Set when shutdown begins: receivers refuse from then on.
+    closing: Arc<AtomicBool>,
+    /// Fired at the shutdown deadline: exporters and pipelines stop and count what is left.
+    abandon: CancellationToken,
+    /// Fired when shutdown begins: every receiver stops.
+    stop_receivers: CancellationToken,
+    plugins: Plugins,
+    policies: Policies,
+    exporters: BTreeMap<String, QueueSender>,
+    pipelines: BTreeMap<String, LivePipeline>,
+    receivers: BTreeMap<String, LiveReceiver>,
+    /// Swaps processors whose plugin files changed; kept in step with the config.
+    reloader: Arc<Reloader>,
+    tasks: Tasks,
+}
+
+/// What a shutdown needs once the gateway stops changing.
+pub(crate) struct Stopping {
+    /// Set to refuse new requests.
+    pub closing: Arc<AtomicBool>,
+    /// Fire to stop every receiver.
+    pub stop_receivers: CancellationToken,
+    /// Fire at the deadline.
+    pub abandon: CancellationToken,
+    /// What to wait for.
+    pub tasks: Tasks,
+}
+
+/// What was prepared for one pipeline.
+enum PipelinePlan {
+    /// Unchanged.
+    Keep,
+    /// Reconfigure in place.
+    Change(Reconfigure),
+    /// Start anew (and let the old one, if any, drain).
+    Start(Box<Pipeline>, PipelineInput, PipelineControl),
+}
+
+impl Live {
+    /// Starts the gateway described by `config`.
+    pub(crate) async fn start(config: Config, telemetry: &Telemetry) -> anyhow::Result<Live> {
+        let mut live = Live {
+            config: None,
+            telemetry: telemetry.clone(),
+            closing: Arc::new(AtomicBool::new(false)),
+            abandon: CancellationToken::new(),
+            stop_receivers: CancellationToken::new(),
+            plugins: Plugins::default(),
+            policies: Policies::default(),
+            exporters: BTreeMap::new(),
+            pipelines: BTreeMap::new(),
+            receivers: BTreeMap::new(),
+            reloader: Arc::new(Reloader::default()),
+            tasks: Tasks::default(),
+        };
+        live.apply(config).await?;
+        Ok(live)
+    }
+
+    /// The plugin reloader, kept in step with the config.
+    pub(crate) fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// The config in force.
+    pub(crate) fn config(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// Stops changing: drops every handle on pipelines and exporters (so they drain once the
+    /// receivers stop) and returns what shutdown needs.
+    pub(crate) fn stop(self) -> Stopping {
+        Stopping {
+            closing: self.closing,
+            stop_receivers: self.stop_receivers,
+            abandon: self.abandon,
+            tasks: self.tasks,
+        }
+    }
+
+    /// Changes the running gateway into the one `new` describes, or leaves it as it is and
+    /// says why not. Returns what changed (empty: nothing).
+    pub(crate) async fn apply(&mut self, new: Config) -> anyhow::Result<Vec<String>> {
+        let old = self.config.take();
+        let result = self.apply_to(old.as_ref(), &new).await;
+        self.config = match result {
+            Ok(_) => Some(new),
+            Err(_) => old,
+        };
+        result
+    }
+
+    async fn apply_to(
+        &mut self,
+        old: Option<&Config>,
+        new: &Config,
+    ) -> anyhow::Result<Vec<String>> {
+        if let Some(old) = old {
+            restart_only(old, new)?;
+        }
+        let mut changes = Vec::new();
+        // Processors and samplers: unchanged ones keep what they loaded; the rest load now.
+        let same_processor = |name: &str| {
+            old.and_then(|o| o.processors.get(name)) == new.processors.get(name)
+                && new.processors.contains_key(name)
+        };
+        let same_sampler = |name: &str| {
+            old.and_then(|o| o.samplers.get(name)) == new.samplers.get(name)
+                && new.samplers.contains_key(name)
+        };
+        let mut plugins = self.plugins.carry(same_processor);
+        for (name, p) in new.processors.iter().filter(|(n, _)| !same_processor(n)) {
+            plugins.load(new, name, p)?;
+            changes.push(format!("processor {name}"));
+        }
+        let mut policies = self.policies.carry(same_sampler);
+        for (name, s) in new.samplers.iter().filter(|(n, _)| !same_sampler(n)) {
+            policies.load(&mut plugins, new, name, s)?;
+            changes.push(format!("sampler {name}"));
+        }
+
+        // Exporters: start the new and changed ones. If a later step fails they are dropped,
+        // which closes their queues, and their tasks end at once.
+        let same_exporter = |name: &str| {
+            old.and_then(|o| o.exporters.get(name)) == new.exporters.get(name)
+                && self.exporters.contains_key(name)
+        };
+        let mut exporters: BTreeMap<String, QueueSender> = BTreeMap::new();
+        for (name, cfg) in &new.exporters {
+            if same_exporter(name) {
+                if let Some(q) = self.exporters.get(name) {
+                    exporters.insert(name.clone(), q.clone());
+                }
+                continue;
+            }
+            let running = weir_export::start(name, cfg, &self.telemetry, self.abandon.clone())?;
+            self.tasks.exporters.extend(running.tasks);
+            exporters.insert(name.clone(), running.queue);
+            changes.push(format!("exporter {name}"));
+        }
+
+        // Pipelines.
+        let mut plans = BTreeMap::new();
+        for p in &new.pipelines {
+            let before = old.and_then(|o| o.pipelines.iter().find(|q| q.id == p.id));
+            let running = self.pipelines.contains_key(&p.id);
+            let plan = match before {
+                Some(b) if running && b.queue_size == p.queue_size => {
+                    let unchanged = b == p
+                        && p.processors
+                            .iter()
+                            .all(|n| same_processor(n) || same_sampler(n))
+                        && p.exporters.iter().all(|e| same_exporter(e));
+                    if unchanged {
+                        PipelinePlan::Keep
+                    } else {
+                        let change = self.reconfigure(
+                            old.unwrap_or(new),
+                            b,
+                            p,
+                            new,
+                            &plugins,
+                            &policies,
+                            &exporters,
+                        );
+                        PipelinePlan::Change(change.with_context(|| format!("pipeline {}", p.id))?)
+                    }
+                }
+                _ => {
+                    let (mut pipeline, input) =
+                        self.pipeline(p, new, &plugins, &policies, &exporters)?;
+                    let control = pipeline.control();
+                    PipelinePlan::Start(Box::new(pipeline), input, control)
+                }
+            };
+            if !matches!(plan, PipelinePlan::Keep) {
+                changes.push(format!("pipeline {}", p.id));
+            }
+            plans.insert(p.id.clone(), plan);
+        }
+        let inputs: BTreeMap<&str, PipelineInput> = plans
+            .iter()
+            .filter_map(|(id, plan)| {
+                let input = match plan {
+                    PipelinePlan::Start(_, input, _) => input.clone(),
+                    _ => self.pipelines.get(id)?.input.clone(),
+                };
+                Some((id.as_str(), input))
+            })
+            .collect();
+
+        // Receivers: the fan-out of every (receiver, signal) to the new pipelines.
+        let mut feeds: BTreeMap<(&str, Signal), Vec<PipelineInput>> = BTreeMap::new();
+        for p in &new.pipelines {
+            for r in &p.receivers {
+                if let Some(input) = inputs.get(p.id.as_str()) {
+                    feeds
+                        .entry((r.as_str(), p.signal))
+                        .or_default()
+                        .push(input.clone());
+                }
+            }
+        }
+        let mut fanouts: BTreeMap<&str, [Option<Fanout>; 3]> = BTreeMap::new();
+        for name in new.receivers.keys() {
+            let f = Signal::ALL.map(|s| {
+                feeds
+                    .remove(&(name.as_str(), s))
+                    .map(|inputs| Fanout::new(inputs, self.closing.clone()))
+            });
+            fanouts.insert(name.as_str(), f);
+        }
+        let mut started = Vec::new();
+        let mut kept = Vec::new();
+        for (name, cfg) in &new.receivers {
+            let Some(fanout) = fanouts.remove(name.as_str()) else {
+                continue;
+            };
+            let running = self.receivers.get(name);
+            let same = running.is_some_and(|r| {
+                old.and_then(|o| o.receivers.get(name)) == Some(cfg)
+                    && r.switches
+                        .iter()
+                        .zip(&fanout)
+                        .all(|(a, b)| a.is_some() == b.is_some())
+            });
+            if same {
+                kept.push((name.clone(), fanout));
+                continue;
+            }
+            let switches = fanout.map(|f| f.map(|f| Arc::new(Switch::new(f))));
+            let consumers: SignalConsumers =
+                switches.clone().map(|s| s.map(|s| s as Arc<dyn Consumer>));
+            let reuse = running.map(|r| &r.listeners);
+            let bound = BoundReceiver::bind(name, cfg, consumers, &self.telemetry, reuse).await?;
+            started.push((name.clone(), bound, switches));
+            changes.push(format!("receiver {name}"));
+        }
+
+        // Commit: nothing below fails.
+        for (id, plan) in plans {
+            match plan {
+                PipelinePlan::Keep => {}
+                PipelinePlan::Change(change) => {
+                    let Some(p) = self.pipelines.get(&id) else {
+                        continue;
+                    };
+                    match p.control.send(change).await {
+                        None => {
+                            tracing::error!(pipeline = %id, "pipeline stopped before a reload reached it")
+                        }
+                        // Normally applied at once; a pipeline waiting for room in a stalled
+                        // exporter's queue applies it once that batch is handed on.
+                        Some(applied) => {
+                            if tokio::time::timeout(APPLY_WAIT, applied).await.is_err() {
+                                tracing::warn!(pipeline = %id, "pipeline busy (an exporter is stalled); the change applies once its current batch is handed on");
+                            }
+                        }
+                    }
+                }
+                PipelinePlan::Start(pipeline, input, control) => {
+                    self.tasks.pipelines.push(tokio::spawn(pipeline.run()));
+                    self.pipelines.insert(id, LivePipeline { input, control });
+                }
+            }
+        }
+        let ids: BTreeSet<&str> = new.pipelines.iter().map(|p| p.id.as_str()).collect();
+        self.pipelines.retain(|id, _| ids.contains(id.as_str()));
+        for (name, fanout) in kept {
+            if let Some(r) = self.receivers.get(&name) {
+                for (switch, f) in r.switches.iter().zip(fanout) {
+                    if let (Some(switch), Some(f)) = (switch, f) {
+                        switch.set(f);
+                    }
+                }
+            }
+        }
+        let mut starting = Vec::new();
+        for (name, bound, switches) in started {
+            log_listening(&name, &bound);
+            let stop = self.stop_receivers.child_token();
+            let listeners = bound.listeners();
+            starting.push(bound.serve(stop.clone()));
+            // The one it replaces stops accepting and finishes its requests.
+            if let Some(old) = self.receivers.insert(
+                name,
+                LiveReceiver {
+                    switches,
+                    stop,
+                    listeners,
+                },
+            ) {
+                old.stop.cancel();
+            }
+        }
+        self.tasks.receivers.extend(starting.into_iter().flatten());
+        for name in self
+            .receivers
+            .keys()
+            .filter(|n| !new.receivers.contains_key(*n))
+        {
+            changes.push(format!("receiver {name} removed"));
+        }
+        self.receivers.retain(|name, r| {
+            let keep = new.receivers.contains_key(name);
+            if !keep {
+                r.stop.cancel();
+            }
+            keep
+        });
+        // Exporters no pipeline lists any more lose their last queue handle here.
+        self.exporters = exporters;
+        let files = plugins.take_files();
+        self.reloader
+            .update(plugins.loaded_engine(), same_processor, files)
+            .await;
+        self.plugins = plugins;
+        self.policies = policies;
+        if let Some(old) = old {
+            for name in old
+                .processors
+                .keys()
+                .filter(|n| !new.processors.contains_key(*n))
+            {
+                changes.push(format!("processor {name} removed"));
+            }
+            for p in old
+                .pipelines
+                .iter()
+                .filter(|p| !ids.contains(p.id.as_str()))
+            {
+                changes.push(format!("pipeline {} removed", p.id));
+            }
+            for name in old
+                .exporters
+                .keys()
+                .filter(|n| !new.exporters.contains_key(*n))
+            {
+                changes.push(format!("exporter {name} removed"));
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// Refuses changes that only a restart applies.
+fn restart_only(old: &Config, new: &Config) -> anyhow::Result<()> {
+    let mut tables = Vec::new();
+    if old.admin != new.admin {
+        tables.push("[admin]");
+    }
+    let (o, n) = (&old.service, &new.service);
+    if (o.watch_plugins, o.watch_config, o.watch_poll)
+        != (n.watch_plugins, n.watch_config, n.watch_poll)
+    {
+        tables.push("service.watch_plugins, watch_config and watch_poll");
+    }
+    if !tables.is_empty() {
+        bail!(
+            "{} cannot change while Weir runs (they are set up at start); restart Weir to apply the new config. Nothing was changed.",
+            tables.join(" and ")
+        );
+    }
+    Ok(())
+}
+
+/// Logs where a started receiver listens (tests and operators read these lines).
+fn log_listening(name: &str, bound: &BoundReceiver) {
+    let addrs = bound.addrs();
+    if let Some(a) = addrs.grpc {
+        tracing::info!(component = "receiver", receiver = %name, protocol = "grpc", address = %a, "listening");
+    }
+    if let Some(a) = addrs.http {
+        tracing::info!(component = "receiver", receiver = %name, protocol = "http", address = %a, "listening");
+    }
+}
+
+/// The sampler a pipeline lists (validation allows one), its position and its config.
+fn sampler_of<'a>(
+    p: &'a weir_config::Pipeline,
+    config: &'a Config,
+) -> Option<(usize, &'a str, &'a weir_config::SamplerConfig)> {
+    p.processors
+        .iter()
+        .enumerate()
+        .find_map(|(at, name)| Some((at, name.as_str(), config.samplers.get(name)?)))
+}
+
+impl Live {
+    /// A new pipeline for `p`, every stage and its sampler fresh.
+    fn pipeline(
+        &self,
+        p: &weir_config::Pipeline,
+        config: &Config,
+        plugins: &Plugins,
+        policies: &Policies,
+        exporters: &BTreeMap<String, QueueSender>,
+    ) -> anyhow::Result<(Pipeline, PipelineInput)> {
+        let telemetry = &self.telemetry;
+        let sampler = sampler_of(p, config)
+            .map(|(at, name, cfg)| {
+                policies
+                    .sampler(name, cfg, &p.id, telemetry)
+                    .map(|s| (at, s))
+            })
+            .transpose()?;
+        let stages = p
+            .processors
+            .iter()
+            .filter(|name| !config.samplers.contains_key(*name))
+            .map(|name| {
+                let cfg = config
+                    .processors
+                    .get(name)
+                    .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
+                plugins.stage(name, cfg, &p.id, p.signal, telemetry)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let queues = p
+            .exporters
+            .iter()
+            .filter_map(|e| exporters.get(e).cloned())
+            .collect();
+        let (mut pipeline, input) =
+            Pipeline::new(settings(p), stages, queues, telemetry, self.abandon.clone());
+        if let Some((at, sampler)) = sampler {
+            pipeline = pipeline.with_sampler(at, sampler);
+        }
+        Ok((pipeline, input))
+    }
+
+    /// The change that turns running pipeline `before` into `p`: unchanged processors keep
+    /// their stages, changed ones get new stages, and the sampler is kept, replaced (keeping
+    /// its buffered traces) or removed.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one prepared change"
+    )]
+    fn reconfigure(
+        &self,
+        old: &Config,
+        before: &weir_config::Pipeline,
+        p: &weir_config::Pipeline,
+        new: &Config,
+        plugins: &Plugins,
+        policies: &Policies,
+        exporters: &BTreeMap<String, QueueSender>,
+    ) -> anyhow::Result<Reconfigure> {
+        let telemetry = &self.telemetry;
+        let stages = p
+            .processors
+            .iter()
+            .filter(|name| !new.samplers.contains_key(*name))
+            .map(|name| {
+                let cfg = new
+                    .processors
+                    .get(name)
+                    .with_context(|| format!("processor {name} vanished"))?;
+                let unchanged =
+                    old.processors.get(name) == Some(cfg) && before.processors.contains(name);
+                Ok(if unchanged {
+                    StageUpdate::Keep(name.clone())
+                } else {
+                    StageUpdate::New(plugins.stage(name, cfg, &p.id, p.signal, telemetry)?)
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let sampler = match (sampler_of(before, old), sampler_of(p, new)) {
+            (_, None) => SamplerUpdate::None,
+            (Some((_, was, was_cfg)), Some((at, name, cfg))) if was == name && was_cfg == cfg => {
+                SamplerUpdate::Keep { at }
+            }
+            (_, Some((at, name, cfg))) => SamplerUpdate::Replace {
+                at,
+                sampler: policies.sampler(name, cfg, &p.id, telemetry)?,
+            },
+        };
+        let settings = settings(p);
+        Ok(Reconfigure {
+            stages,
+            sampler,
+            exporters: p
+                .exporters
+                .iter()
+                .filter_map(|e| exporters.get(e).cloned())
+                .collect(),
+            send_batch_size: settings.send_batch_size,
+            batch_timeout: settings.batch_timeout,
+        })
+    }
+}
+
+/// A pipeline's settings from its config.
+fn settings(p: &weir_config::Pipeline) -> PipelineSettings {
+    PipelineSettings {
+        id: p.id.clone(),
+        signal: p.signal,
+        queue_size: p.queue_size,
+        send_batch_size: p.batch.send_batch_size,
+        batch_timeout: p.batch.timeout.0,
+    }
+}
