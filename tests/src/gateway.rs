@@ -24,7 +24,7 @@ pub struct Gateway {
     pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
     /// Raw stdout lines so far (the debug exporter writes there).
     pub stdout: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     http: reqwest::Client,
 }
 
@@ -47,11 +47,7 @@ impl Gateway {
     pub async fn start_binary(bin: &Path, config: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("weir.toml");
-        let mut text = config.to_string();
-        if !text.contains("[admin]") {
-            text = format!("[admin]\nlisten = \"127.0.0.1:0\"\n\n{text}");
-        }
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, with_admin(config)).unwrap();
         let mut child = Command::new(bin)
             .args([
                 "run",
@@ -122,7 +118,7 @@ impl Gateway {
             listeners,
             logs,
             stdout: stdout_lines,
-            _dir: dir,
+            dir,
             http: reqwest::Client::new(),
         };
         let url = format!("http://{}/readyz", gw.admin);
@@ -134,6 +130,31 @@ impl Gateway {
         .await;
         assert!(ok, "/readyz never answered 200");
         gw
+    }
+
+    /// The config file the gateway runs.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("weir.toml")
+    }
+
+    /// Replaces the config file (adding `[admin]` as [`Gateway::start`] does) the way an editor
+    /// or deploy tool would: written aside, then renamed into place.
+    pub fn rewrite_config(&self, config: &str) {
+        let aside = self.dir.path().join("weir.toml.new");
+        std::fs::write(&aside, with_admin(config)).unwrap();
+        std::fs::rename(&aside, self.config_path()).unwrap();
+    }
+
+    /// `POST /-/reload` on the admin listener; its JSON answer.
+    pub async fn reload(&self) -> serde_json::Value {
+        let r = self
+            .http
+            .post(format!("http://{}/-/reload", self.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        serde_json::from_str(&r.text().await.unwrap()).unwrap()
     }
 
     /// The address of `receiver`'s `protocol` listener.
@@ -248,6 +269,15 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `config` with `[admin] listen = "127.0.0.1:0"` added when it has no `[admin]`.
+fn with_admin(config: &str) -> String {
+    if config.contains("[admin]") {
+        config.to_string()
+    } else {
+        format!("[admin]\nlisten = \"127.0.0.1:0\"\n\n{config}")
     }
 }
 
