@@ -328,3 +328,65 @@ async fn a_watched_plugin_file_reloads_when_it_changes() {
         1.0
     );
 }
+
+/// The output of `weir plugin test PLUGIN --input INPUT` (what the plugin makes of it).
+fn plugin_output(plugin: &Path, input: &Path) -> String {
+    let out = std::process::Command::new(weir_tests::gateway::binary())
+        .args(["plugin", "test"])
+        .arg(plugin)
+        .arg("--input")
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_fails_its_self_test_is_not_swapped_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("version.wasm");
+    install(&plugins::wasm("version-a"), &plugin);
+    let (input, expect) = (dir.path().join("in.json"), dir.path().join("expect.json"));
+    std::fs::write(
+        &input,
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"work"}]}]}]}"#,
+    )
+    .unwrap();
+    let out_a = plugin_output(&plugin, &input);
+    assert!(out_a.contains("weir.test.version.a"), "{out_a}");
+    std::fs::write(&expect, &out_a).unwrap();
+    let backend = Backend::start().await;
+    let config = config(&backend, &plugin).replace(
+        "[pipelines.traces]",
+        &format!(
+            "[processors.version.self_test]\ninput = \"{}\"\nexpect = \"{}\"\n\n[pipelines.traces]",
+            input.display(),
+            expect.display()
+        ),
+    );
+    let gw = Gateway::start(&config).await;
+
+    // Version b loads fine but tags differently from what the fixture expects: refused.
+    install(&plugins::wasm("version-b"), &plugin);
+    let r = refused(&gw, "failed its self-test").await;
+    assert!(r["error"].as_str().unwrap().contains("differs from"), "{r}");
+    assert_eq!(r["generation"], 0);
+    // `weir validate` says the same, at the self_test table.
+    let validate = std::process::Command::new(weir_tests::gateway::binary())
+        .args(["validate", "--config"])
+        .arg(gw.config_path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(validate.stderr).unwrap();
+    assert!(!validate.status.success());
+    assert!(
+        stderr.contains("processors.version.self_test: plugin version failed its self-test"),
+        "{stderr}"
+    );
+
+    // With the fixture updated for b, b is swapped in.
+    std::fs::write(&expect, plugin_output(&plugin, &input)).unwrap();
+    assert_eq!(reload(&gw).await["outcome"], "applied");
+    swapped_to_b(&gw, &backend, 4).await;
+}

@@ -13,6 +13,7 @@ mod plugins;
 mod reload;
 mod runtime;
 mod samplers;
+mod selftest;
 mod topology;
 mod watch;
 

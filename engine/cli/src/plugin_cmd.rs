@@ -71,7 +71,7 @@ fn config_json(file: Option<&Path>) -> anyhow::Result<String> {
 }
 
 /// The first lines where two pretty JSON texts differ, as a small unified-style diff.
-fn diff(want: &str, got: &str) -> String {
+pub(crate) fn diff(want: &str, got: &str) -> String {
     let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
     let first = w
         .iter()

@@ -17,6 +17,7 @@ use weir_wasm::{
 };
 
 use crate::reload::PluginFile;
+use crate::selftest::SelfTest;
 
 /// Every `builtin:` processor name this build has.
 fn builtin_names() -> Vec<String> {
@@ -106,7 +107,21 @@ impl Plugins {
         });
         match loaded {
             Ok((loaded, bytes)) => {
-                let slot = PluginSlot::new(Arc::new(loaded));
+                let loaded = Arc::new(loaded);
+                let self_test = SelfTest::of(config, p);
+                if let (Some(test), Some(span)) = (&self_test, &p.self_test) {
+                    blocking(|| test.run(name, &loaded)).map_err(|why| {
+                        anyhow::anyhow!(
+                            "{}",
+                            config.diagnostic(
+                                span.span(),
+                                format!("processors.{name}.self_test"),
+                                format!("plugin {name} failed its self-test: {why}")
+                            )
+                        )
+                    })?;
+                }
+                let slot = PluginSlot::new(loaded);
                 if builtin.is_none() {
                     self.files.push(PluginFile::new(
                         name,
@@ -114,6 +129,7 @@ impl Plugins {
                         &bytes,
                         config_json,
                         settings,
+                        self_test,
                         slot.clone(),
                     ));
                 }

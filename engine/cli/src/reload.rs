@@ -15,12 +15,16 @@ use serde::Serialize;
 use weir_core::telemetry::Telemetry;
 use weir_wasm::{PluginSettings, PluginSlot, ProcessorPlugin, WasmEngine};
 
+use crate::selftest::SelfTest;
+
 /// A processor loaded from a file, as a reload needs it.
 pub(crate) struct PluginFile {
     name: String,
     path: PathBuf,
     config_json: String,
     settings: PluginSettings,
+    /// Run on every new version before it is swapped in.
+    self_test: Option<SelfTest>,
     slot: Arc<PluginSlot>,
     /// The content in force.
     hash: u64,
@@ -41,6 +45,7 @@ impl PluginFile {
         bytes: &[u8],
         config_json: String,
         settings: PluginSettings,
+        self_test: Option<SelfTest>,
         slot: Arc<PluginSlot>,
     ) -> PluginFile {
         PluginFile {
@@ -48,6 +53,7 @@ impl PluginFile {
             path,
             config_json,
             settings,
+            self_test,
             slot,
             hash: content_hash(bytes),
             loaded_at: SystemTime::now(),
@@ -158,9 +164,17 @@ async fn reload_one(engine: Option<WasmEngine>, f: &mut PluginFile) -> Outcome {
     };
     let (name, origin) = (f.name.clone(), f.path.display().to_string());
     let (config, settings) = (f.config_json.clone(), f.settings.clone());
-    // Compiling and `init` are blocking work (see plugins.rs).
+    let self_test = f.self_test.clone();
+    // Compiling, `init` and the self-test are blocking work (see plugins.rs).
     let loaded = tokio::task::spawn_blocking(move || {
-        ProcessorPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)
+        let plugin = ProcessorPlugin::from_bytes(&engine, &name, &origin, &bytes, config, settings)
+            .map_err(|e| e.to_string())?;
+        let plugin = Arc::new(plugin);
+        if let Some(test) = self_test {
+            test.run(&name, &plugin)
+                .map_err(|why| format!("the new version failed its self-test: {why}"))?;
+        }
+        Ok::<_, String>(plugin)
     })
     .await;
     match loaded {
@@ -181,12 +195,12 @@ async fn reload_one(engine: Option<WasmEngine>, f: &mut PluginFile) -> Outcome {
                 );
                 return report(f, "failed", Some(why));
             }
-            f.slot.replace(Arc::new(plugin));
+            f.slot.replace(plugin);
             f.hash = hash;
             f.loaded_at = SystemTime::now();
             report(f, "applied", None)
         }
-        Ok(Err(e)) => report(f, "failed", Some(e.to_string())),
+        Ok(Err(e)) => report(f, "failed", Some(e)),
         Err(e) => report(f, "failed", Some(format!("the load task failed: {e}"))),
     }
 }

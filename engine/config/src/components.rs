@@ -227,6 +227,21 @@ pub struct ProcessorConfig {
     /// sockets).
     #[serde(default)]
     pub grants: GrantsConfig,
+    /// A fixture every new version of the plugin must pass before it runs: at start, on a
+    /// plugin reload and on a config reload.
+    #[serde(default)]
+    pub self_test: Option<Spanned<SelfTestConfig>>,
+}
+
+/// `[processors.<name>.self_test]`: the plugin's output on `input` must equal `expect`, as in
+/// `weir plugin test --input … --expect …`. Paths are relative to the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfTestConfig {
+    /// An OTLP JSON request (traces, metrics or logs).
+    pub input: String,
+    /// The OTLP JSON the plugin must turn it into.
+    pub expect: String,
 }
 
 impl ProcessorConfig {

@@ -33,7 +33,7 @@ use weir_core::Signal;
 pub use components::{
     AdminConfig, Compression, ExporterConfig, ExporterKind, GrantsConfig, GrpcServerConfig,
     HttpServerConfig, JaegerSamplingConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig,
-    ReceiverKind, RetryConfig, ServiceConfig, Verbosity,
+    ReceiverKind, RetryConfig, SelfTestConfig, ServiceConfig, Verbosity,
 };
 pub use error::{ConfigError, Diagnostic};
 pub use pipelines::{BatchConfig, PipelineGroup, PipelineSpec};
