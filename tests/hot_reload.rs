@@ -390,3 +390,46 @@ async fn a_version_that_fails_its_self_test_is_not_swapped_in() {
     assert_eq!(reload(&gw).await["outcome"], "applied");
     swapped_to_b(&gw, &backend, 4).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_finds_its_plugins_in_the_compiled_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let backend = Backend::start().await;
+    let config = config(&backend, &plugins::wasm("version-a"));
+    let env = [("XDG_CACHE_HOME", cache.path())];
+    let mut loaded = Vec::new();
+    for _ in 0..2 {
+        let mut gw = Gateway::start_with(&weir_tests::gateway::binary(), &config, &env).await;
+        let line = gw
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l["message"] == "plugins loaded")
+            .cloned()
+            .unwrap();
+        assert!(gw.terminate().await.success());
+        loaded.push(line);
+    }
+    // The first start compiles; the second one (a new process) finds the compiled code.
+    assert_eq!(
+        (
+            loaded[0]["from_cache"].as_u64(),
+            loaded[0]["compiled"].as_u64()
+        ),
+        (Some(0), Some(1)),
+        "{loaded:?}"
+    );
+    assert_eq!(
+        (
+            loaded[1]["from_cache"].as_u64(),
+            loaded[1]["compiled"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{loaded:?}"
+    );
+    eprintln!(
+        "plugin loading: first start {}, second start {}",
+        loaded[0]["elapsed"], loaded[1]["elapsed"]
+    );
+}

@@ -45,6 +45,11 @@ impl Gateway {
     /// Like [`Gateway::start`], running the gateway binary at `bin` (the load harness runs a
     /// release build of `weir`).
     pub async fn start_binary(bin: &Path, config: &str) -> Gateway {
+        Gateway::start_with(bin, config, &[]).await
+    }
+
+    /// Like [`Gateway::start_binary`], with extra environment variables.
+    pub async fn start_with(bin: &Path, config: &str, env: &[(&str, &Path)]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("weir.toml");
         std::fs::write(&path, with_admin(config)).unwrap();
@@ -59,6 +64,7 @@ impl Gateway {
             ])
             .arg(&path)
             .env_remove("WEIR_LOG")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -131,6 +131,12 @@ impl Live {
         Ok(live)
     }
 
+    /// How many plugins came from the compiled-code cache and how many were compiled, if any
+    /// plugin was loaded with the cache on.
+    pub(crate) fn cache_stats(&self) -> Option<(usize, usize)> {
+        self.plugins.loaded_engine()?.cache_stats()
+    }
+
     /// The plugin reloader, kept in step with the config.
     pub(crate) fn reloader(&self) -> Arc<Reloader> {
         self.reloader.clone()
