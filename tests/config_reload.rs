@@ -334,3 +334,106 @@ async fn a_changed_tail_policy_decides_the_traces_already_buffered() {
         assert_eq!(tiers, &vec!["silver".to_string(); 3], "trace {t}");
     }
 }
+
+fn logs_request() -> Vec<u8> {
+    use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+    use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord::default(); 4],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_and_pipelines_come_and_go() {
+    let backend = Backend::start().await;
+    let base = exporter_config(&backend, "");
+    let gw = Gateway::start(&base).await;
+    let otlp = gw.url("otlp", "http");
+    let http = reqwest::Client::new();
+    let post = |url: String, signal: &str, body: Vec<u8>| {
+        let req = http
+            .post(format!("{url}/v1/{signal}"))
+            .header("content-type", "application/x-protobuf")
+            .body(body);
+        async move { req.send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(
+        post(otlp.clone(), "logs", logs_request()).await.unwrap(),
+        404
+    );
+
+    // A second receiver and a logs pipeline fed by both receivers.
+    let more = format!(
+        "{base}\n[receivers.extra]\nhttp = \"127.0.0.1:0\"\n\n[pipelines.logs]\nreceivers = [\"otlp\", \"extra\"]\nexporters = [\"backend\"]\n"
+    );
+    gw.rewrite_config(&more);
+    let answer = gw.reload().await;
+    assert_eq!(
+        answer["config"]["changes"],
+        serde_json::json!(["pipeline logs", "receiver extra", "receiver otlp"]),
+        "{answer}"
+    );
+    let extra = gw
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l["message"] == "listening" && l["receiver"] == "extra")
+        .map(|l| format!("http://{}", l["address"].as_str().unwrap()))
+        .unwrap();
+    // `otlp` now serves logs too, on the same address (it took over its socket).
+    assert_eq!(
+        post(otlp.clone(), "logs", logs_request()).await.unwrap(),
+        200
+    );
+    assert_eq!(
+        post(extra.clone(), "logs", logs_request()).await.unwrap(),
+        200
+    );
+    assert_eq!(
+        post(otlp.clone(), "traces", request(&[(0, "gold")], 2))
+            .await
+            .unwrap(),
+        200
+    );
+    let arrived = || async {
+        let logs = backend
+            .delivered(Transport::Grpc)
+            .iter()
+            .filter(|b| matches!(b, Batch::Logs(_)))
+            .map(Batch::item_count)
+            .sum::<usize>();
+        logs == 8 && delivered(&backend).len() == 1
+    };
+    assert!(eventually(LIMIT, arrived).await);
+
+    // Back to the first config: `extra` stops listening and `otlp` stops taking logs.
+    gw.rewrite_config(&base);
+    let answer = gw.reload().await;
+    assert_eq!(answer["config"]["outcome"], "applied", "{answer}");
+    let gone = eventually(LIMIT, || {
+        let url = extra.clone();
+        let post = &post;
+        async move { post(url, "logs", logs_request()).await.is_err() }
+    })
+    .await;
+    assert!(gone, "the removed receiver still answers");
+    assert_eq!(
+        post(otlp.clone(), "logs", logs_request()).await.unwrap(),
+        404
+    );
+    assert_eq!(
+        post(otlp, "traces", request(&[(1, "gold")], 2))
+            .await
+            .unwrap(),
+        200
+    );
+    assert!(eventually(LIMIT, || async { delivered(&backend).len() == 2 }).await);
+}
