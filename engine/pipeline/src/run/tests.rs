@@ -185,4 +185,104 @@ async fn fans_out_to_every_exporter_and_refuses_when_closing() {
     task.await.expect("ends");
 }
 
+/// Counts its calls per instance and publishes the count, so a test can tell whether a stage
+/// kept its instance across a reload.
+struct Counting {
+    name: &'static str,
+    calls: usize,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+impl Stage for Counting {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn failure_policy(&self) -> FailurePolicy {
+        FailurePolicy::Pass
+    }
+    fn process(&mut self, _: &mut Batch) -> Result<(), StageError> {
+        self.calls += 1;
+        self.seen
+            .store(self.calls, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn counting(name: &'static str) -> (Box<dyn Stage>, Arc<std::sync::atomic::AtomicUsize>) {
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stage = Counting {
+        name,
+        calls: 0,
+        seen: seen.clone(),
+    };
+    (Box::new(stage), seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconfigure_keeps_named_stages_and_swaps_exporters() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let t = Telemetry::new();
+    let (q1, r1) = batch_queue(10, Default::default());
+    let (q2, r2) = batch_queue(10, Default::default());
+    let ((a, a_seen), (b, b_seen)) = (counting("a"), counting("b"));
+    let (mut p, input) = Pipeline::new(
+        settings(1, 10),
+        vec![a, b],
+        vec![q1],
+        &t,
+        CancellationToken::new(),
+    );
+    let control = p.control();
+    let task = tokio::spawn(p.run());
+    let closing = Arc::new(AtomicBool::new(false));
+    let switch = crate::Switch::new(Fanout::new(vec![input], closing.clone()));
+    switch.consume(logs(1)).expect("room");
+    assert_eq!(r1.recv().await.expect("batch").item_count(), 1);
+
+    // `b` stays (its instance has seen one batch), `a` goes, `c` is new; exporter 2 replaces 1.
+    let (c, c_seen) = counting("c");
+    let change = Reconfigure {
+        stages: vec![StageUpdate::Keep("b".into()), StageUpdate::New(c)],
+        sampler: SamplerUpdate::None,
+        exporters: vec![q2],
+        send_batch_size: 1,
+        batch_timeout: Duration::from_millis(200),
+    };
+    control
+        .send(change)
+        .await
+        .expect("running")
+        .await
+        .expect("applied");
+    // The old exporter's queue closed: nothing holds its sender any more.
+    assert!(r1.recv().await.is_none());
+    switch.consume(logs(2)).expect("room");
+    assert_eq!(r2.recv().await.expect("batch").item_count(), 2);
+    assert_eq!(
+        (
+            a_seen.load(SeqCst),
+            b_seen.load(SeqCst),
+            c_seen.load(SeqCst)
+        ),
+        (1, 2, 1)
+    );
+
+    // Re-pointing the switch at another pipeline lets this one drain and stop.
+    let (q3, r3) = batch_queue(10, Default::default());
+    let (other, other_input) = Pipeline::new(
+        settings(1, 10),
+        vec![],
+        vec![q3],
+        &t,
+        CancellationToken::new(),
+    );
+    let other_task = tokio::spawn(other.run());
+    switch.set(Fanout::new(vec![other_input], closing));
+    task.await
+        .expect("the old pipeline ends once no receiver feeds it");
+    switch.consume(logs(3)).expect("room");
+    assert_eq!(r3.recv().await.expect("batch").item_count(), 3);
+    drop(switch);
+    other_task.await.expect("ends");
+}
+
 mod sampling;

@@ -434,3 +434,34 @@ fn resources_and_scopes_count_toward_the_byte_bound() {
     );
     assert!(big.buffered_bytes() >= small + 10_000);
 }
+
+#[test]
+fn adopting_new_policies_keeps_buffered_traces_and_decided_ids() {
+    let settings = SamplerSettings {
+        decision_wait: secs(10.0),
+        ..Default::default()
+    };
+    let mut s = sampler(settings.clone(), vec![errors()]);
+    // Trace 1 (an error) is decided and kept under the old policies; 2 and 3 wait.
+    s.ingest(batch("a", vec![span(1, 1, 0, true)]), secs(0.0));
+    assert_eq!(ids(&s.decide_due(secs(10.0))), vec![(1, 1)]);
+    s.ingest(batch("a", vec![span(2, 1, 0, true)]), secs(11.0));
+    s.ingest(batch("a", vec![span(3, 1, 0, false)]), secs(11.0));
+    assert_eq!(s.buffered_traces(), 2);
+
+    // The new policies keep everything but errors.
+    let new = sampler(
+        settings,
+        vec![
+            Policy::not("not-errors", errors()),
+            always("x", Decision::NoOpinion),
+        ],
+    );
+    s.adopt(new);
+    assert_eq!(s.buffered_traces(), 2, "adopting lost buffered traces");
+    // The buffered traces are decided by the new policies ...
+    assert_eq!(ids(&s.decide_due(secs(21.0))), vec![(3, 1)]);
+    // ... and a late span of trace 1 still follows its cached decision (kept).
+    let late = s.ingest(batch("a", vec![span(1, 2, 1, true)]), secs(22.0));
+    assert_eq!(ids(&late), vec![(1, 2)]);
+}
