@@ -552,7 +552,7 @@ impl Live {
             }
             (_, Some((at, name, cfg))) => SamplerUpdate::Replace {
                 at,
-                sampler: policies.sampler(name, cfg, &p.id, telemetry)?,
+                sampler: Box::new(policies.sampler(name, cfg, &p.id, telemetry)?),
             },
         };
         let settings = settings(p);

@@ -36,7 +36,7 @@ pub enum SamplerUpdate {
         /// Its position.
         at: usize,
         /// The sampler built from the new config.
-        sampler: Sampler,
+        sampler: Box<Sampler>,
     },
 }
 
@@ -131,13 +131,13 @@ impl Pipeline {
             }
             SamplerUpdate::Replace { at, sampler } => match self.sampler.as_mut() {
                 Some(slot) if slot.sampler.name() == sampler.name() => {
-                    slot.sampler.adopt(sampler);
+                    slot.sampler.adopt(*sampler);
                     slot.at = at.min(stages);
                 }
                 _ => {
                     self.sampler = Some(SamplerSlot {
                         at: at.min(stages),
-                        sampler,
+                        sampler: *sampler,
                     });
                 }
             },
