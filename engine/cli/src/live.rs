@@ -26,15 +26,14 @@ use tokio_util::sync::CancellationToken;
 use weir_config::Config;
 use weir_core::telemetry::Telemetry;
 use weir_core::{Consumer, QueueSender, Signal};
-use weir_pipeline::{
-    Fanout, Pipeline, PipelineControl, PipelineInput, PipelineSettings, Reconfigure, SamplerUpdate,
-    StageUpdate, Switch,
-};
+use weir_pipeline::{Fanout, Pipeline, PipelineControl, PipelineInput, Reconfigure, Switch};
 use weir_receiver::{BoundReceiver, Listeners, SignalConsumers};
 
 use crate::plugins::Plugins;
 use crate::reload::Reloader;
 use crate::samplers::Policies;
+
+mod build;
 
 /// How long a reload waits for a pipeline to apply its change before answering.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -452,131 +451,5 @@ fn log_listening(name: &str, bound: &BoundReceiver) {
     }
     if let Some(a) = addrs.http {
         tracing::info!(component = "receiver", receiver = %name, protocol = "http", address = %a, "listening");
-    }
-}
-
-/// The sampler a pipeline lists (validation allows one), its position and its config.
-fn sampler_of<'a>(
-    p: &'a weir_config::Pipeline,
-    config: &'a Config,
-) -> Option<(usize, &'a str, &'a weir_config::SamplerConfig)> {
-    p.processors
-        .iter()
-        .enumerate()
-        .find_map(|(at, name)| Some((at, name.as_str(), config.samplers.get(name)?)))
-}
-
-impl Live {
-    /// A new pipeline for `p`, every stage and its sampler fresh.
-    fn pipeline(
-        &self,
-        p: &weir_config::Pipeline,
-        config: &Config,
-        plugins: &Plugins,
-        policies: &Policies,
-        exporters: &BTreeMap<String, QueueSender>,
-    ) -> anyhow::Result<(Pipeline, PipelineInput)> {
-        let telemetry = &self.telemetry;
-        let sampler = sampler_of(p, config)
-            .map(|(at, name, cfg)| {
-                policies
-                    .sampler(name, cfg, &p.id, telemetry)
-                    .map(|s| (at, s))
-            })
-            .transpose()?;
-        let stages = p
-            .processors
-            .iter()
-            .filter(|name| !config.samplers.contains_key(*name))
-            .map(|name| {
-                let cfg = config
-                    .processors
-                    .get(name)
-                    .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
-                plugins.stage(name, cfg, &p.id, p.signal, telemetry)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let queues = p
-            .exporters
-            .iter()
-            .filter_map(|e| exporters.get(e).cloned())
-            .collect();
-        let (mut pipeline, input) =
-            Pipeline::new(settings(p), stages, queues, telemetry, self.abandon.clone());
-        if let Some((at, sampler)) = sampler {
-            pipeline = pipeline.with_sampler(at, sampler);
-        }
-        Ok((pipeline, input))
-    }
-
-    /// The change that turns running pipeline `before` into `p`: unchanged processors keep
-    /// their stages, changed ones get new stages, and the sampler is kept, replaced (keeping
-    /// its buffered traces) or removed.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the parts of one prepared change"
-    )]
-    fn reconfigure(
-        &self,
-        old: &Config,
-        before: &weir_config::Pipeline,
-        p: &weir_config::Pipeline,
-        new: &Config,
-        plugins: &Plugins,
-        policies: &Policies,
-        exporters: &BTreeMap<String, QueueSender>,
-    ) -> anyhow::Result<Reconfigure> {
-        let telemetry = &self.telemetry;
-        let stages = p
-            .processors
-            .iter()
-            .filter(|name| !new.samplers.contains_key(*name))
-            .map(|name| {
-                let cfg = new
-                    .processors
-                    .get(name)
-                    .with_context(|| format!("processor {name} vanished"))?;
-                let unchanged =
-                    old.processors.get(name) == Some(cfg) && before.processors.contains(name);
-                Ok(if unchanged {
-                    StageUpdate::Keep(name.clone())
-                } else {
-                    StageUpdate::New(plugins.stage(name, cfg, &p.id, p.signal, telemetry)?)
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let sampler = match (sampler_of(before, old), sampler_of(p, new)) {
-            (_, None) => SamplerUpdate::None,
-            (Some((_, was, was_cfg)), Some((at, name, cfg))) if was == name && was_cfg == cfg => {
-                SamplerUpdate::Keep { at }
-            }
-            (_, Some((at, name, cfg))) => SamplerUpdate::Replace {
-                at,
-                sampler: Box::new(policies.sampler(name, cfg, &p.id, telemetry)?),
-            },
-        };
-        let settings = settings(p);
-        Ok(Reconfigure {
-            stages,
-            sampler,
-            exporters: p
-                .exporters
-                .iter()
-                .filter_map(|e| exporters.get(e).cloned())
-                .collect(),
-            send_batch_size: settings.send_batch_size,
-            batch_timeout: settings.batch_timeout,
-        })
-    }
-}
-
-/// A pipeline's settings from its config.
-fn settings(p: &weir_config::Pipeline) -> PipelineSettings {
-    PipelineSettings {
-        id: p.id.clone(),
-        signal: p.signal,
-        queue_size: p.queue_size,
-        send_batch_size: p.batch.send_batch_size,
-        batch_timeout: p.batch.timeout.0,
     }
 }
