@@ -260,6 +260,10 @@ async fn a_new_exporter_endpoint_keeps_the_receivers_connections() {
     );
     assert_eq!(first.delivered_items(Transport::Grpc), 2);
     assert_eq!(listening(&gw), before, "the receiver was restarted");
+    // Reading the files (as a reload does) is no change: the watcher does not reload again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(reloads(&gw, "unchanged").await, 0.0);
+    assert_eq!(reloads(&gw, "applied").await, 1.0);
 }
 
 async fn buffered(gw: &Gateway) -> f64 {

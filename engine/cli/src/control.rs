@@ -24,13 +24,17 @@ pub(crate) struct What {
 }
 
 /// The running gateway and how to reload it.
-pub(crate) struct Control {
+pub(crate) struct Control(Arc<Inner>);
+
+struct Inner {
     /// The config file (`None` for the embedded default, which never changes).
     config_path: Option<PathBuf>,
     /// `None` once shutdown began.
     live: tokio::sync::Mutex<Option<Live>>,
     reloader: Arc<Reloader>,
     telemetry: Telemetry,
+    /// Counts applied config reloads, so the file watcher follows the files in use.
+    applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl Control {
@@ -39,23 +43,51 @@ impl Control {
         if config_path.is_some() {
             telemetry.reloads_watched("config");
         }
-        Control {
+        Control(Arc::new(Inner {
             config_path,
             reloader: live.reloader(),
             live: tokio::sync::Mutex::new(Some(live)),
             telemetry: telemetry.clone(),
-        }
+            applied: tokio::sync::watch::Sender::new(0),
+        }))
     }
 
     /// The files a watcher should follow: the config file and the plugin files in use.
     pub(crate) async fn files(&self) -> (Option<PathBuf>, Vec<PathBuf>) {
-        (self.config_path.clone(), self.reloader.paths().await)
+        (self.0.config_path.clone(), self.0.reloader.paths().await)
     }
 
+    /// Changes after every applied config reload (whatever asked for it).
+    pub(crate) fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.applied.subscribe()
+    }
+
+    /// Reloads what `what` says, in a task of its own: a caller that goes away (an HTTP client
+    /// that hangs up, shutdown) cannot stop a reload halfway. See [`Inner::reload`].
+    pub(crate) async fn reload(&self, what: What) -> serde_json::Value {
+        let inner = self.0.clone();
+        match tokio::spawn(async move { inner.reload(what).await }).await {
+            Ok(answer) => answer,
+            Err(e) => json!({ "error": format!("the reload task failed: {e}") }),
+        }
+    }
+
+    /// Ends reloads (waiting for one in progress) and hands over what shutdown needs, with the
+    /// shutdown deadline in force.
+    pub(crate) async fn stop(&self) -> Option<(Stopping, Duration)> {
+        let live = self.0.live.lock().await.take()?;
+        let deadline = live
+            .config()
+            .map_or(Duration::from_secs(30), |c| c.service.shutdown_timeout.0);
+        Some((live.stop(), deadline))
+    }
+}
+
+impl Inner {
     /// Reloads what `what` says; the answer (also for `POST /-/reload`) says, for the config,
     /// `applied` with the changes, `unchanged`, `failed` with the error, or `skipped`, and for
     /// each plugin file what happened to it.
-    pub(crate) async fn reload(&self, what: What) -> serde_json::Value {
+    async fn reload(&self, what: What) -> serde_json::Value {
         let config = if what.config {
             self.reload_config().await
         } else {
@@ -86,10 +118,14 @@ impl Control {
         };
         let file = path.display().to_string();
         match result {
-            Ok(changes) if changes.is_empty() => json!({ "outcome": "unchanged", "file": file }),
+            Ok(changes) if changes.is_empty() => {
+                self.telemetry.reload("config", "unchanged");
+                json!({ "outcome": "unchanged", "file": file })
+            }
             Ok(changes) => {
                 self.telemetry.reload("config", "applied");
                 tracing::info!(file = %file, changes = %changes.join(", "), "config reloaded");
+                self.applied.send_modify(|n| *n += 1);
                 json!({ "outcome": "applied", "file": file, "changes": changes })
             }
             Err(e) => {
@@ -99,15 +135,6 @@ impl Control {
                 json!({ "outcome": "failed", "file": file, "error": error })
             }
         }
-    }
-
-    /// Ends reloads and hands over what shutdown needs, with the shutdown deadline in force.
-    pub(crate) async fn stop(&self) -> Option<(Stopping, Duration)> {
-        let live = self.live.lock().await.take()?;
-        let deadline = live
-            .config()
-            .map_or(Duration::from_secs(30), |c| c.service.shutdown_timeout.0);
-        Some((live.stop(), deadline))
     }
 }
 
@@ -123,6 +150,6 @@ impl weir_admin::Reloads for Control {
     }
 
     fn versions(&self) -> weir_admin::JsonFuture<'_> {
-        Box::pin(async move { json!({ "plugins": self.reloader.versions().await }) })
+        Box::pin(async move { json!({ "plugins": self.0.reloader.versions().await }) })
     }
 }

@@ -159,14 +159,13 @@ impl Live {
 
     /// Changes the running gateway into the one `new` describes, or leaves it as it is and
     /// says why not. Returns what changed (empty: nothing).
+    /// Must run to its end once started (not be cancelled halfway): [`crate::control`] runs it
+    /// in a task of its own.
     pub(crate) async fn apply(&mut self, new: Config) -> anyhow::Result<Vec<String>> {
-        let old = self.config.take();
-        let result = self.apply_to(old.as_ref(), &new).await;
-        self.config = match result {
-            Ok(_) => Some(new),
-            Err(_) => old,
-        };
-        result
+        let old = self.config.clone();
+        let changes = self.apply_to(old.as_ref(), &new).await?;
+        self.config = Some(new);
+        Ok(changes)
     }
 
     async fn apply_to(
@@ -205,6 +204,8 @@ impl Live {
                 && self.exporters.contains_key(name)
         };
         let mut exporters: BTreeMap<String, QueueSender> = BTreeMap::new();
+        // Joined at shutdown once committed; on a failure they end as their queues close.
+        let mut exporter_tasks = Vec::new();
         for (name, cfg) in &new.exporters {
             if same_exporter(name) {
                 if let Some(q) = self.exporters.get(name) {
@@ -213,7 +214,7 @@ impl Live {
                 continue;
             }
             let running = weir_export::start(name, cfg, &self.telemetry, self.abandon.clone())?;
-            self.tasks.exporters.extend(running.tasks);
+            exporter_tasks.extend(running.tasks);
             exporters.insert(name.clone(), running.queue);
             changes.push(format!("exporter {name}"));
         }
@@ -317,6 +318,8 @@ impl Live {
         }
 
         // Commit: nothing below fails.
+        self.tasks.exporters.append(&mut exporter_tasks);
+        let mut applying = Vec::new();
         for (id, plan) in plans {
             match plan {
                 PipelinePlan::Keep => {}
@@ -324,16 +327,10 @@ impl Live {
                     let Some(p) = self.pipelines.get(&id) else {
                         continue;
                     };
-                    match p.control.send(change).await {
+                    match p.control.send(change) {
+                        Some(applied) => applying.push((id, applied)),
                         None => {
                             tracing::error!(pipeline = %id, "pipeline stopped before a reload reached it")
-                        }
-                        // Normally applied at once; a pipeline waiting for room in a stalled
-                        // exporter's queue applies it once that batch is handed on.
-                        Some(applied) => {
-                            if tokio::time::timeout(APPLY_WAIT, applied).await.is_err() {
-                                tracing::warn!(pipeline = %id, "pipeline busy (an exporter is stalled); the change applies once its current batch is handed on");
-                            }
                         }
                     }
                 }
@@ -343,6 +340,14 @@ impl Live {
                 }
             }
         }
+        // Normally applied at once; a pipeline waiting for room in a stalled exporter's queue
+        // applies its change once that batch is handed on (changes queue in order).
+        let waits = applying.into_iter().map(|(id, applied)| async move {
+            if tokio::time::timeout(APPLY_WAIT, applied).await.is_err() {
+                tracing::warn!(pipeline = %id, "pipeline busy (an exporter is stalled); the change applies once its current batch is handed on");
+            }
+        });
+        futures::future::join_all(waits).await;
         let ids: BTreeSet<&str> = new.pipelines.iter().map(|p| p.id.as_str()).collect();
         self.pipelines.retain(|id, _| ids.contains(id.as_str()));
         for (name, fanout) in kept {
@@ -396,6 +401,9 @@ impl Live {
         self.plugins = plugins;
         self.policies = policies;
         if let Some(old) = old {
+            if old.service != new.service {
+                changes.push("service".to_string());
+            }
             for name in old
                 .processors
                 .keys()

@@ -52,18 +52,18 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// A file watcher that forwards the paths of changed entries to `tx`: the operating system's
-/// events, or polling when asked or when events are unavailable.
+/// A file watcher that tells `tx` when something happened in a watched directory: the
+/// operating system's events, or polling when asked or when events are unavailable.
 fn watcher(
     settings: WatchSettings,
-    tx: mpsc::UnboundedSender<PathBuf>,
+    tx: mpsc::UnboundedSender<()>,
 ) -> Option<Box<dyn Watcher + Send>> {
-    // Called on notify's thread for every event.
+    // Called on notify's thread for every event. Opening and reading files (Weir's own reloads
+    // do) changes nothing.
     let handler = move |event: notify::Result<notify::Event>| match event {
-        Ok(event) => {
-            for path in event.paths {
-                let _ = tx.send(path);
-            }
+        Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
+        Ok(_) => {
+            let _ = tx.send(());
         }
         Err(e) => tracing::warn!(error = %e, "file watcher error"),
     };
@@ -85,6 +85,103 @@ fn watcher(
     }
 }
 
+/// What tells one version of a watched file from another without reading it: the file it
+/// resolves to (a Kubernetes ConfigMap swaps a symlinked directory), its size, modification
+/// time, and on Unix its inode and change time (a file renamed into place with a preserved
+/// modification time still differs).
+type Identity = Option<(PathBuf, u64, Option<std::time::SystemTime>, u64, i64, i64)>;
+
+fn identity(path: &Path) -> Identity {
+    let target = std::fs::canonicalize(path).ok()?;
+    let m = std::fs::metadata(&target).ok()?;
+    #[cfg(unix)]
+    let (ino, ctime, ctime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (m.ino(), m.ctime(), m.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let (ino, ctime, ctime_ns) = (0, 0, 0);
+    Some((target, m.len(), m.modified().ok(), ino, ctime, ctime_ns))
+}
+
+/// The watched files and what they were when last looked at.
+#[derive(Default)]
+struct Watched {
+    config: Option<(PathBuf, Identity)>,
+    plugins: Vec<(PathBuf, Identity)>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Watched {
+    /// Follows the files in use now, adding their directories (and those of the files they
+    /// resolve to) to the watcher.
+    async fn refresh(
+        &mut self,
+        control: &Control,
+        settings: WatchSettings,
+        watcher: &mut (dyn Watcher + Send),
+    ) {
+        let (config, plugins) = control.files().await;
+        let config = config
+            .filter(|_| !settings.config.is_zero())
+            .map(|p| absolute(&p));
+        let plugins: Vec<PathBuf> = if settings.plugins.is_zero() {
+            Vec::new()
+        } else {
+            plugins.iter().map(|p| absolute(p)).collect()
+        };
+        for file in config.iter().chain(&plugins) {
+            let resolved = std::fs::canonicalize(file).ok();
+            for dir in [file.parent(), resolved.as_deref().and_then(Path::parent)]
+                .into_iter()
+                .flatten()
+            {
+                if self.dirs.contains(dir) {
+                    continue;
+                }
+                match watcher.watch(dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.dirs.insert(dir.to_path_buf());
+                    }
+                    Err(e) => {
+                        tracing::warn!(directory = %dir.display(), error = %e, "cannot watch; changes there need SIGHUP or POST /-/reload")
+                    }
+                }
+            }
+        }
+        self.config = config.map(|p| {
+            let id = identity(&p);
+            (p, id)
+        });
+        self.plugins = plugins
+            .into_iter()
+            .map(|p| {
+                let id = identity(&p);
+                (p, id)
+            })
+            .collect();
+    }
+
+    /// Which kinds of file changed since the last look: (config, plugins).
+    fn changed(&mut self) -> (bool, bool) {
+        let mut look = |(path, seen): &mut (PathBuf, Identity)| {
+            let now = identity(path);
+            let changed = now != *seen;
+            *seen = now;
+            changed
+        };
+        let config = self.config.as_mut().is_some_and(&mut look);
+        // Every file is looked at (no short cut), so each remembers its new identity.
+        let plugins = self
+            .plugins
+            .iter_mut()
+            .map(&mut look)
+            .collect::<Vec<bool>>()
+            .contains(&true);
+        (config, plugins)
+    }
+}
+
 /// Watches until `shutdown`, reloading through `control` when a watched file changed.
 pub(crate) async fn watch(
     control: Arc<Control>,
@@ -95,73 +192,48 @@ pub(crate) async fn watch(
     let Some(mut watcher) = watcher(settings, tx) else {
         return;
     };
-    let mut dirs = BTreeSet::new();
-    let (mut config, mut plugins) = watched(&control, settings, &mut *watcher, &mut dirs).await;
-    // When the pending reload is due, and whether it includes the config.
-    let mut pending: Option<(Instant, bool)> = None;
+    let mut applied = control.applied();
+    let mut files = Watched::default();
+    files.refresh(&control, settings, &mut *watcher).await;
+    // When a changed config file and changed plugin files are due (each has its quiet period).
+    let (mut config_due, mut plugins_due): (Option<Instant>, Option<Instant>) = (None, None);
     loop {
+        let due = [config_due, plugins_due].into_iter().flatten().min();
         tokio::select! {
             // Shutdown: stop watching.
             () = shutdown.cancelled() => return,
-            // notify's thread saw a change in a watched directory.
-            Some(path) = rx.recv() => {
-                let is_config = config.as_ref() == Some(&path);
-                let quiet = if is_config {
-                    settings.config
-                } else if plugins.contains(&path) {
-                    settings.plugins
-                } else {
-                    continue;
-                };
-                let with_config = is_config || pending.is_some_and(|(_, c)| c);
-                pending = Some((Instant::now() + quiet, with_config));
-            }
-            // A changed file held still for its quiet period.
-            () = sleep_until(pending.map_or_else(Instant::now, |(at, _)| at)), if pending.is_some() => {
-                let with_config = pending.take().is_some_and(|(_, c)| c);
-                let what = What { config: with_config, plugins: !settings.plugins.is_zero() };
-                tokio::select! {
-                    // Shutdown: a reload in progress is abandoned (the old versions stay).
-                    () = shutdown.cancelled() => return,
-                    // The reload ran; its outcome is logged and counted.
-                    _ = control.reload(what) => {}
+            // notify's thread saw something happen in a watched directory: compare the files
+            // (reading them, or events about other files, change nothing).
+            Some(()) = rx.recv() => {
+                while rx.try_recv().is_ok() {}
+                let (config, plugins) = files.changed();
+                let now = Instant::now();
+                if config {
+                    config_due = Some(now + settings.config);
                 }
-                // A config reload may have added or removed plugin files.
-                (config, plugins) = watched(&control, settings, &mut *watcher, &mut dirs).await;
+                if plugins {
+                    plugins_due = Some(now + settings.plugins);
+                }
+            }
+            // A config reload was applied (by anyone): the plugin files in use may differ.
+            Ok(()) = applied.changed() => files.refresh(&control, settings, &mut *watcher).await,
+            // A changed file held still for its quiet period.
+            () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let now = Instant::now();
+                let what = What {
+                    config: config_due.is_some_and(|d| d <= now),
+                    plugins: plugins_due.is_some_and(|d| d <= now),
+                };
+                if what.config {
+                    config_due = None;
+                }
+                if what.plugins {
+                    plugins_due = None;
+                }
+                // Runs to its end even if shutdown starts meanwhile (see Control::reload); its
+                // outcome is logged and counted.
+                control.reload(what).await;
             }
         }
     }
-}
-
-/// The files to watch now, with their directories added to the watcher.
-async fn watched(
-    control: &Control,
-    settings: WatchSettings,
-    watcher: &mut (dyn Watcher + Send),
-    dirs: &mut BTreeSet<PathBuf>,
-) -> (Option<PathBuf>, BTreeSet<PathBuf>) {
-    let (config, plugins) = control.files().await;
-    let config = config
-        .filter(|_| !settings.config.is_zero())
-        .map(|p| absolute(&p));
-    let plugins: BTreeSet<PathBuf> = if settings.plugins.is_zero() {
-        BTreeSet::new()
-    } else {
-        plugins.iter().map(|p| absolute(p)).collect()
-    };
-    for file in config.iter().chain(&plugins) {
-        let Some(dir) = file.parent() else { continue };
-        if dirs.contains(dir) {
-            continue;
-        }
-        match watcher.watch(dir, RecursiveMode::NonRecursive) {
-            Ok(()) => {
-                dirs.insert(dir.to_path_buf());
-            }
-            Err(e) => {
-                tracing::warn!(directory = %dir.display(), error = %e, "cannot watch; changes there need SIGHUP or POST /-/reload")
-            }
-        }
-    }
-    (config, plugins)
 }

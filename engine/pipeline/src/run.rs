@@ -28,7 +28,7 @@ fn round_up(d: Duration, tick: Duration) -> Duration {
 }
 
 /// The next change from a config reload; `None` when the channel closed (or never existed).
-async fn recv_control<T>(control: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+async fn recv_control<T>(control: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match control {
         Some(rx) => rx.recv().await,
         None => None,
@@ -83,7 +83,7 @@ pub struct Pipeline {
     abandon: CancellationToken,
     /// Config reloads send changes (see [`Pipeline::control`]); `None` once every
     /// [`PipelineControl`] is gone or when there never was one.
-    control: Option<mpsc::Receiver<(Reconfigure, tokio::sync::oneshot::Sender<()>)>>,
+    control: Option<mpsc::UnboundedReceiver<(Reconfigure, tokio::sync::oneshot::Sender<()>)>>,
     /// For the metrics of stages a reload adds.
     telemetry: Telemetry,
 }

@@ -55,26 +55,28 @@ pub struct Reconfigure {
     pub batch_timeout: Duration,
 }
 
-/// The config reload's end of a pipeline's control channel.
+/// The config reload's end of a pipeline's control channel. Changes queue without limit and
+/// apply in order (each describes the line-up relative to the previous one), so a reload never
+/// waits for a pipeline that is busy handing a batch to a stalled exporter.
 #[derive(Clone, Debug)]
 pub struct PipelineControl {
-    tx: mpsc::Sender<(Reconfigure, oneshot::Sender<()>)>,
+    tx: mpsc::UnboundedSender<(Reconfigure, oneshot::Sender<()>)>,
 }
 
 impl PipelineControl {
     pub(super) fn channel() -> (
         PipelineControl,
-        mpsc::Receiver<(Reconfigure, oneshot::Sender<()>)>,
+        mpsc::UnboundedReceiver<(Reconfigure, oneshot::Sender<()>)>,
     ) {
-        let (tx, rx) = mpsc::channel(1);
+        let (tx, rx) = mpsc::unbounded_channel();
         (PipelineControl { tx }, rx)
     }
 
     /// Sends `change`; the pipeline applies it between two batches and then completes the
     /// returned receiver. `None` if the pipeline has stopped.
-    pub async fn send(&self, change: Reconfigure) -> Option<oneshot::Receiver<()>> {
+    pub fn send(&self, change: Reconfigure) -> Option<oneshot::Receiver<()>> {
         let (done, applied) = oneshot::channel();
-        self.tx.send((change, done)).await.ok()?;
+        self.tx.send((change, done)).ok()?;
         Some(applied)
     }
 }

@@ -249,7 +249,6 @@ async fn a_reconfigure_keeps_named_stages_and_swaps_exporters() {
     };
     control
         .send(change)
-        .await
         .expect("running")
         .await
         .expect("applied");
