@@ -441,3 +441,42 @@ async fn receivers_and_pipelines_come_and_go() {
     );
     assert!(eventually(LIMIT, || async { delivered(&backend).len() == 2 }).await);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_style_symlink_swap_is_seen() {
+    use std::os::unix::fs::symlink;
+    let (first, second) = (Backend::start().await, Backend::start().await);
+    let watch = "[service]\nwatch_config = \"200ms\"\n";
+    let gw = Gateway::start(&exporter_config(&first, watch)).await;
+    // Lay the file out as a ConfigMap volume does: weir.toml -> ..data/weir.toml, with ..data a
+    // link to a timestamped directory (same content, so nothing changes yet).
+    let dir = gw.config_path().parent().unwrap().to_path_buf();
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    std::fs::create_dir(dir.join("ts1")).unwrap();
+    std::fs::write(dir.join("ts1/weir.toml"), &text).unwrap();
+    symlink("ts1", dir.join("..data")).unwrap();
+    symlink("..data/weir.toml", dir.join("weir.toml.link")).unwrap();
+    std::fs::rename(dir.join("weir.toml.link"), gw.config_path()).unwrap();
+    assert!(eventually(LIMIT, || async { reloads(&gw, "unchanged").await == 1.0 }).await);
+
+    // The update: a new timestamped directory, and ..data swapped to it by a rename.
+    let moved = text.replace(&first.grpc_url(), &second.grpc_url());
+    std::fs::create_dir(dir.join("ts2")).unwrap();
+    std::fs::write(dir.join("ts2/weir.toml"), moved).unwrap();
+    symlink("ts2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    assert!(eventually(LIMIT, || async { reloads(&gw, "applied").await == 1.0 }).await);
+    let r = gw
+        .post_otlp("traces", request(&[(0, "gold")], 2))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        eventually(LIMIT, || async {
+            second.delivered_items(Transport::Grpc) == 2
+        })
+        .await
+    );
+    assert_eq!(first.delivered_items(Transport::Grpc), 0);
+}

@@ -300,12 +300,23 @@ async fn a_bad_plugin_file_leaves_the_old_version_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_plugin_file_reloads_when_it_changes() {
+    watched_plugin_file_reloads("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_plugin_file_reloads_when_it_changes() {
+    watched_plugin_file_reloads("watch_poll = true\n").await;
+}
+
+/// A plugin file watched through file events (or polled, with `extra` = `watch_poll = true`)
+/// is reloaded by itself when it changes.
+async fn watched_plugin_file_reloads(extra: &str) {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("version.wasm");
     install(&plugins::wasm("version-a"), &plugin);
     let backend = Backend::start().await;
     let config = format!(
-        "[service]\nwatch_plugins = \"100ms\"\n{}",
+        "[service]\nwatch_plugins = \"100ms\"\n{extra}{}",
         config(&backend, &plugin)
     );
     let gw = Gateway::start(&config).await;

@@ -4,16 +4,18 @@
 //! Files are watched through their directories with the operating system's file events
 //! (inotify here), so that an editor's save-by-rename and a build's copy-into-place are seen.
 //! Where events are unavailable, or with `[service] watch_poll = true` for file systems whose
-//! events are unreliable (network mounts), the directories are polled instead. Every change
-//! restarts its file's quiet period (the debounce); when it runs out, the reload runs as on
-//! SIGHUP: the whole config if the config file changed, else the plugin files.
+//! events are unreliable (network mounts), the files are looked at every quiet period instead.
+//! Either way a file counts as changed when its identity (what it resolves to, size, times,
+//! inode) differs from the last look, so reads and other files never trigger a reload. Every
+//! change restarts its file's quiet period (the debounce); when it runs out, the reload runs as
+//! on SIGHUP, for the config file, the plugin files, or both, whichever changed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -52,12 +54,12 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// A file watcher that tells `tx` when something happened in a watched directory: the
-/// operating system's events, or polling when asked or when events are unavailable.
-fn watcher(
-    settings: WatchSettings,
-    tx: mpsc::UnboundedSender<()>,
-) -> Option<Box<dyn Watcher + Send>> {
+/// The operating system's file events, telling `tx` when something happened in a watched
+/// directory; `None` when polling is asked for or events are unavailable.
+fn watcher(settings: WatchSettings, tx: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
+    if settings.poll {
+        return None;
+    }
     // Called on notify's thread for every event. Opening and reading files (Weir's own reloads
     // do) changes nothing.
     let handler = move |event: notify::Result<notify::Event>| match event {
@@ -67,19 +69,10 @@ fn watcher(
         }
         Err(e) => tracing::warn!(error = %e, "file watcher error"),
     };
-    let poll = notify::Config::default().with_poll_interval(settings.poll_interval());
-    if !settings.poll {
-        match RecommendedWatcher::new(handler.clone(), notify::Config::default()) {
-            Ok(w) => return Some(Box::new(w)),
-            Err(e) => {
-                tracing::warn!(error = %e, "file events unavailable; polling watched files instead")
-            }
-        }
-    }
-    match PollWatcher::new(handler, poll) {
-        Ok(w) => Some(Box::new(w)),
+    match RecommendedWatcher::new(handler, notify::Config::default()) {
+        Ok(w) => Some(w),
         Err(e) => {
-            tracing::error!(error = %e, "cannot watch files; reload with SIGHUP or POST /-/reload");
+            tracing::warn!(error = %e, "file events unavailable; polling watched files instead");
             None
         }
     }
@@ -119,7 +112,7 @@ impl Watched {
         &mut self,
         control: &Control,
         settings: WatchSettings,
-        watcher: &mut (dyn Watcher + Send),
+        mut watcher: Option<&mut RecommendedWatcher>,
     ) {
         let (config, plugins) = control.files().await;
         let config = config
@@ -139,6 +132,9 @@ impl Watched {
                 if self.dirs.contains(dir) {
                     continue;
                 }
+                let Some(watcher) = watcher.as_deref_mut() else {
+                    break;
+                };
                 match watcher.watch(dir, RecursiveMode::NonRecursive) {
                     Ok(()) => {
                         self.dirs.insert(dir.to_path_buf());
@@ -182,6 +178,24 @@ impl Watched {
     }
 }
 
+/// Waits for the next file event (draining those that came with it) or, without events, the
+/// next polling tick.
+async fn wake(
+    rx: &mut mpsc::UnboundedReceiver<()>,
+    poll: &mut tokio::time::Interval,
+    events: bool,
+) {
+    if events {
+        if rx.recv().await.is_some() {
+            while rx.try_recv().is_ok() {}
+            return;
+        }
+        // The watcher is gone: nothing more will come.
+        std::future::pending::<()>().await;
+    }
+    poll.tick().await;
+}
+
 /// Watches until `shutdown`, reloading through `control` when a watched file changed.
 pub(crate) async fn watch(
     control: Arc<Control>,
@@ -189,12 +203,13 @@ pub(crate) async fn watch(
     shutdown: CancellationToken,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let Some(mut watcher) = watcher(settings, tx) else {
-        return;
-    };
+    let mut events = watcher(settings, tx);
+    // Without events, look at the files this often.
+    let mut poll = tokio::time::interval(settings.poll_interval());
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut applied = control.applied();
     let mut files = Watched::default();
-    files.refresh(&control, settings, &mut *watcher).await;
+    files.refresh(&control, settings, events.as_mut()).await;
     // When a changed config file and changed plugin files are due (each has its quiet period).
     let (mut config_due, mut plugins_due): (Option<Instant>, Option<Instant>) = (None, None);
     loop {
@@ -202,10 +217,9 @@ pub(crate) async fn watch(
         tokio::select! {
             // Shutdown: stop watching.
             () = shutdown.cancelled() => return,
-            // notify's thread saw something happen in a watched directory: compare the files
-            // (reading them, or events about other files, change nothing).
-            Some(()) = rx.recv() => {
-                while rx.try_recv().is_ok() {}
+            // notify's thread saw something happen in a watched directory, or (polling) it is
+            // time to look: compare the files (reading them, or other files, change nothing).
+            _ = wake(&mut rx, &mut poll, events.is_some()) => {
                 let (config, plugins) = files.changed();
                 let now = Instant::now();
                 if config {
@@ -216,7 +230,7 @@ pub(crate) async fn watch(
                 }
             }
             // A config reload was applied (by anyone): the plugin files in use may differ.
-            Ok(()) = applied.changed() => files.refresh(&control, settings, &mut *watcher).await,
+            Ok(()) = applied.changed() => files.refresh(&control, settings, events.as_mut()).await,
             // A changed file held still for its quiet period.
             () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 let now = Instant::now();
