@@ -480,3 +480,53 @@ async fn a_kubernetes_style_symlink_swap_is_seen() {
     );
     assert_eq!(first.delivered_items(Transport::Grpc), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_policy_file_rebuilds_its_sampler_keeping_buffered_traces() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("keep-service.wasm");
+    std::fs::copy(weir_tests::plugins::wasm("keep-service"), &policy).unwrap();
+    let config = sampler_config(&backend, "gold").replace(
+        "type = \"string_attribute\"\nconfig = { key = \"tier\", values = [\"gold\"] }",
+        &format!(
+            "plugin = \"{}\"\nconfig = {{ services = [\"checkout\"] }}",
+            policy.display()
+        ),
+    );
+    assert!(config.contains("keep-service.wasm"), "{config}");
+    let gw = Gateway::start(&config).await;
+    let r = gw
+        .post_otlp("traces", request(&[(0, "a"), (1, "b"), (2, "c")], 2))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(eventually(LIMIT, || async { buffered(&gw).await == 3.0 }).await);
+
+    // A new build of the policy (here: the same code with a custom section appended, so the
+    // bytes differ) rebuilds the sampler from an unchanged config, keeping what it holds.
+    let mut bytes = std::fs::read(&policy).unwrap();
+    bytes.extend_from_slice(&[0x00, 0x0c, 0x09]);
+    bytes.extend_from_slice(b"weir-testv2");
+    std::fs::write(&policy, &bytes).unwrap();
+    let answer = gw.reload().await;
+    assert_eq!(
+        answer["config"]["changes"],
+        serde_json::json!(["sampler tail", "pipeline traces"]),
+        "{answer}"
+    );
+    assert_eq!(buffered(&gw).await, 3.0);
+
+    // A broken build is refused, naming the file, and the sampler keeps running.
+    std::fs::write(&policy, b"not wasm").unwrap();
+    let answer = gw.reload().await;
+    assert_eq!(answer["config"]["outcome"], "failed", "{answer}");
+    assert!(
+        answer["config"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("samplers.tail.policies[0].plugin"),
+        "{answer}"
+    );
+    assert_eq!(buffered(&gw).await, 3.0);
+}

@@ -23,6 +23,16 @@ pub(crate) struct What {
     pub plugins: bool,
 }
 
+/// The files a running gateway depends on.
+pub(crate) struct Files {
+    /// The config file.
+    pub config: Option<PathBuf>,
+    /// Processor plugin files (a plugin reload swaps them).
+    pub processors: Vec<PathBuf>,
+    /// Sampling policy files (a config reload rebuilds their samplers).
+    pub policies: Vec<PathBuf>,
+}
+
 /// The running gateway and how to reload it.
 pub(crate) struct Control(Arc<Inner>);
 
@@ -52,9 +62,18 @@ impl Control {
         }))
     }
 
-    /// The files a watcher should follow: the config file and the plugin files in use.
-    pub(crate) async fn files(&self) -> (Option<PathBuf>, Vec<PathBuf>) {
-        (self.0.config_path.clone(), self.0.reloader.paths().await)
+    /// The files a watcher should follow: the config file, the processor plugin files and the
+    /// sampling policy files in use (a changed policy file takes a config reload).
+    pub(crate) async fn files(&self) -> Files {
+        let policies = match self.0.live.lock().await.as_ref() {
+            Some(live) => live.policy_paths(),
+            None => Vec::new(),
+        };
+        Files {
+            config: self.0.config_path.clone(),
+            processors: self.0.reloader.paths().await,
+            policies,
+        }
     }
 
     /// Changes after every applied config reload (whatever asked for it).

@@ -141,6 +141,11 @@ impl Live {
         self.reloader.clone()
     }
 
+    /// The sampling policy files in use.
+    pub(crate) fn policy_paths(&self) -> Vec<std::path::PathBuf> {
+        self.policies.paths()
+    }
+
     /// The config in force.
     pub(crate) fn config(&self) -> Option<&Config> {
         self.config.as_ref()
@@ -182,9 +187,17 @@ impl Live {
             old.and_then(|o| o.processors.get(name)) == new.processors.get(name)
                 && new.processors.contains_key(name)
         };
+        // A sampler whose policy files changed is rebuilt even if its config did not.
+        let files_changed: BTreeSet<&str> = new
+            .samplers
+            .keys()
+            .filter(|n| self.policies.files_changed(n))
+            .map(String::as_str)
+            .collect();
         let same_sampler = |name: &str| {
             old.and_then(|o| o.samplers.get(name)) == new.samplers.get(name)
                 && new.samplers.contains_key(name)
+                && !files_changed.contains(name)
         };
         let mut plugins = self.plugins.carry(same_processor);
         for (name, p) in new.processors.iter().filter(|(n, _)| !same_processor(n)) {
@@ -236,6 +249,7 @@ impl Live {
                     } else {
                         let change = self.reconfigure(
                             old.unwrap_or(new),
+                            &same_sampler,
                             b,
                             p,
                             new,

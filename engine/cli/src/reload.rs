@@ -31,7 +31,8 @@ pub(crate) struct PluginFile {
     loaded_at: SystemTime,
 }
 
-fn content_hash(bytes: &[u8]) -> u64 {
+/// A hash of a plugin file's content, to tell versions apart.
+pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     bytes.hash(&mut h);
     h.finish()

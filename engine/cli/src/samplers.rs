@@ -3,6 +3,7 @@
 //! Weir before it listens; every pipeline using the sampler gets its own instances and buffer.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -23,6 +24,16 @@ pub(crate) struct Policies {
     loaded: BTreeMap<(String, String), Arc<PolicyPlugin>>,
     /// The first-party component, compiled once; later `type`s reuse it with their config.
     builtin: Option<Arc<PolicyPlugin>>,
+    /// The policy files each sampler loaded, with a hash of the content it loaded: a reload
+    /// rebuilds a sampler whose files changed even if its config did not.
+    files: BTreeMap<String, Vec<(PathBuf, Option<u64>)>>,
+}
+
+/// A hash of the file's content now (`None` if it cannot be read).
+fn file_hash(path: &Path) -> Option<u64> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| crate::reload::content_hash(&b))
 }
 
 impl Policies {
@@ -37,7 +48,29 @@ impl Policies {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             builtin: self.builtin.clone(),
+            files: self
+                .files
+                .iter()
+                .filter(|(sampler, _)| keep(sampler))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
+    }
+
+    /// Whether a policy file of `sampler` now differs from what it loaded.
+    pub(crate) fn files_changed(&self, sampler: &str) -> bool {
+        self.files
+            .get(sampler)
+            .is_some_and(|files| files.iter().any(|(path, hash)| file_hash(path) != *hash))
+    }
+
+    /// Every policy file in use, for the file watcher.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        self.files
+            .values()
+            .flatten()
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     /// Loads every Wasm policy of sampler `name` so that its problems surface now.
@@ -91,6 +124,14 @@ impl Policies {
         let config_json = json.to_string();
         let settings = plugin_settings(p.timeout.0, p.memory_limit.0, &p.grants);
         let builtin = self.builtin.clone();
+        if let Some(file) = &p.plugin {
+            let file = config.resolve_path(file.get_ref());
+            let hash = file_hash(&file);
+            self.files
+                .entry(sampler.to_string())
+                .or_default()
+                .push((file, hash));
+        }
         let loaded = blocking(|| match (&p.plugin, builtin) {
             (Some(file), _) => {
                 let file = config.resolve_path(file.get_ref());

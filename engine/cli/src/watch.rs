@@ -102,6 +102,8 @@ fn identity(path: &Path) -> Identity {
 struct Watched {
     config: Option<(PathBuf, Identity)>,
     plugins: Vec<(PathBuf, Identity)>,
+    /// Sampling policy files: a change takes a config reload.
+    policies: Vec<(PathBuf, Identity)>,
     dirs: BTreeSet<PathBuf>,
 }
 
@@ -114,16 +116,18 @@ impl Watched {
         settings: WatchSettings,
         mut watcher: Option<&mut RecommendedWatcher>,
     ) {
-        let (config, plugins) = control.files().await;
-        let config = config
+        let files = control.files().await;
+        let config = files
+            .config
             .filter(|_| !settings.config.is_zero())
             .map(|p| absolute(&p));
-        let plugins: Vec<PathBuf> = if settings.plugins.is_zero() {
-            Vec::new()
+        let (plugins, policies): (Vec<PathBuf>, Vec<PathBuf>) = if settings.plugins.is_zero() {
+            (Vec::new(), Vec::new())
         } else {
-            plugins.iter().map(|p| absolute(p)).collect()
+            let abs = |v: Vec<PathBuf>| v.iter().map(|p| absolute(p)).collect();
+            (abs(files.processors), abs(files.policies))
         };
-        for file in config.iter().chain(&plugins) {
+        for file in config.iter().chain(&plugins).chain(&policies) {
             let resolved = std::fs::canonicalize(file).ok();
             for dir in [file.parent(), resolved.as_deref().and_then(Path::parent)]
                 .into_iter()
@@ -149,17 +153,20 @@ impl Watched {
             let id = identity(&p);
             (p, id)
         });
-        self.plugins = plugins
-            .into_iter()
-            .map(|p| {
-                let id = identity(&p);
-                (p, id)
-            })
-            .collect();
+        let with_identity = |v: Vec<PathBuf>| {
+            v.into_iter()
+                .map(|p| {
+                    let id = identity(&p);
+                    (p, id)
+                })
+                .collect()
+        };
+        self.plugins = with_identity(plugins);
+        self.policies = with_identity(policies);
     }
 
-    /// Which kinds of file changed since the last look: (config, plugins).
-    fn changed(&mut self) -> (bool, bool) {
+    /// Which kinds of file changed since the last look: (config, plugins, policies).
+    fn changed(&mut self) -> (bool, bool, bool) {
         let mut look = |(path, seen): &mut (PathBuf, Identity)| {
             let now = identity(path);
             let changed = now != *seen;
@@ -168,13 +175,16 @@ impl Watched {
         };
         let config = self.config.as_mut().is_some_and(&mut look);
         // Every file is looked at (no short cut), so each remembers its new identity.
-        let plugins = self
-            .plugins
-            .iter_mut()
-            .map(&mut look)
-            .collect::<Vec<bool>>()
-            .contains(&true);
-        (config, plugins)
+        let mut any = |files: &mut Vec<(PathBuf, Identity)>| {
+            files
+                .iter_mut()
+                .map(&mut look)
+                .collect::<Vec<bool>>()
+                .contains(&true)
+        };
+        let plugins = any(&mut self.plugins);
+        let policies = any(&mut self.policies);
+        (config, plugins, policies)
     }
 }
 
@@ -220,10 +230,15 @@ pub(crate) async fn watch(
             // notify's thread saw something happen in a watched directory, or (polling) it is
             // time to look: compare the files (reading them, or other files, change nothing).
             _ = wake(&mut rx, &mut poll, events.is_some()) => {
-                let (config, plugins) = files.changed();
+                let (config, plugins, policies) = files.changed();
                 let now = Instant::now();
                 if config {
                     config_due = Some(now + settings.config);
+                }
+                if policies {
+                    // Samplers are rebuilt by a config reload (keeping their buffered traces).
+                    let at = now + settings.plugins;
+                    config_due = Some(config_due.map_or(at, |d| d.max(at)));
                 }
                 if plugins {
                     plugins_due = Some(now + settings.plugins);

@@ -78,6 +78,7 @@ impl Live {
     pub(super) fn reconfigure(
         &self,
         old: &Config,
+        same_sampler: &dyn Fn(&str) -> bool,
         before: &weir_config::Pipeline,
         p: &weir_config::Pipeline,
         new: &Config,
@@ -106,7 +107,7 @@ impl Live {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let sampler = match (sampler_of(before, old), sampler_of(p, new)) {
             (_, None) => SamplerUpdate::None,
-            (Some((_, was, was_cfg)), Some((at, name, cfg))) if was == name && was_cfg == cfg => {
+            (Some((_, was, _)), Some((at, name, _))) if was == name && same_sampler(name) => {
                 SamplerUpdate::Keep { at }
             }
             (_, Some((at, name, cfg))) => SamplerUpdate::Replace {
