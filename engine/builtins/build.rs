@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (crate, component file stem).
-const PLUGINS: [(&str, &str); 5] = [
+const PLUGINS: [(&str, &str); 6] = [
     ("policies", "policies"),
+    ("otlp-http", "otlp_http"),
     ("enrich", "enrich"),
     ("redact", "redact"),
     ("filter", "filter"),

@@ -256,7 +256,12 @@ impl Svc {
             Some("zstd") => zstd::decode_all(body.as_ref()).unwrap(),
             _ => body.to_vec(),
         };
+        let json = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/json"));
         let batch = match signal {
+            _ if json => Batch::from_otlp_json(std::str::from_utf8(&raw).unwrap()).unwrap(),
             "traces" => Batch::Traces(ExportTraceServiceRequest::decode(raw.as_slice()).unwrap()),
             "metrics" => {
                 Batch::Metrics(ExportMetricsServiceRequest::decode(raw.as_slice()).unwrap())

@@ -1,6 +1,7 @@
 //! The first-party Wasm plugins, compiled from `plugins/` by this crate's build script and
 //! embedded in the binary, so `plugin = "builtin:redact"` works without any file on disk.
-//! They are ordinary components of the `processor` world, loaded through the same host as any
+//! They are ordinary components of the `processor` world (and the `sampler` and `exporter`
+//! worlds for [`POLICIES`] and [`EXPORTERS`]), loaded through the same host as any
 //! plugin file (same sandbox, limits and failure policy).
 
 /// One embedded plugin.
@@ -39,4 +40,15 @@ pub const POLICIES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policies.w
 /// The embedded processor plugin called `name` (without the `builtin:` prefix).
 pub fn get(name: &str) -> Option<&'static Builtin> {
     ALL.iter().find(|b| b.name == name)
+}
+
+/// The first-party exporter plugins (`exporter` world), by name after `builtin:`.
+pub const EXPORTERS: [(&str, &[u8]); 1] = [(
+    "otlp-http",
+    include_bytes!(concat!(env!("OUT_DIR"), "/otlp_http.wasm")),
+)];
+
+/// The embedded exporter plugin called `name` (without the `builtin:` prefix).
+pub fn exporter(name: &str) -> Option<&'static [u8]> {
+    EXPORTERS.iter().find(|(n, _)| *n == name).map(|(_, w)| *w)
 }

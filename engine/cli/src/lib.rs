@@ -3,6 +3,7 @@
 
 mod args;
 mod control;
+mod exporters;
 mod jaeger;
 mod lab;
 mod live;

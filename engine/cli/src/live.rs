@@ -80,6 +80,8 @@ pub(crate) struct Live {
     plugins: Plugins,
     policies: Policies,
     exporters: BTreeMap<String, QueueSender>,
+    /// The plugin files of exporter plugins, to notice a new build.
+    exporter_files: crate::exporters::ExporterFiles,
     pipelines: BTreeMap<String, LivePipeline>,
     receivers: BTreeMap<String, LiveReceiver>,
     /// Swaps processors whose plugin files changed; kept in step with the config.
@@ -121,6 +123,7 @@ impl Live {
             plugins: Plugins::default(),
             policies: Policies::default(),
             exporters: BTreeMap::new(),
+            exporter_files: Default::default(),
             pipelines: BTreeMap::new(),
             receivers: BTreeMap::new(),
             reloader: Arc::new(Reloader::default()),
@@ -141,9 +144,11 @@ impl Live {
         self.reloader.clone()
     }
 
-    /// The sampling policy files in use.
+    /// The sampling policy and exporter plugin files in use (a change takes a config reload).
     pub(crate) fn policy_paths(&self) -> Vec<std::path::PathBuf> {
-        self.policies.paths()
+        let mut paths = self.policies.paths();
+        paths.extend(self.exporter_files.paths());
+        paths
     }
 
     /// The config in force.
@@ -212,10 +217,20 @@ impl Live {
 
         // Exporters: start the new and changed ones. If a later step fails they are dropped,
         // which closes their queues, and their tasks end at once.
+        // An exporter plugin whose file changed restarts even if its config did not.
+        let exporter_file_changed: BTreeSet<&str> = new
+            .exporters
+            .keys()
+            .filter(|n| self.exporter_files.changed(n))
+            .map(String::as_str)
+            .collect();
         let same_exporter = |name: &str| {
             old.and_then(|o| o.exporters.get(name)) == new.exporters.get(name)
                 && self.exporters.contains_key(name)
+                && !exporter_file_changed.contains(name)
         };
+        let mut exporter_files = self.exporter_files.clone();
+        exporter_files.retain(same_exporter);
         let mut exporters: BTreeMap<String, QueueSender> = BTreeMap::new();
         // Joined at shutdown once committed; on a failure they end as their queues close.
         let mut exporter_tasks = Vec::new();
@@ -226,7 +241,10 @@ impl Live {
                 }
                 continue;
             }
-            let running = weir_export::start(name, cfg, &self.telemetry, self.abandon.clone())?;
+            let sink =
+                crate::exporters::load(|| plugins.engine(), new, name, cfg, &mut exporter_files)?;
+            let running =
+                weir_export::start(name, cfg, sink, &self.telemetry, self.abandon.clone())?;
             exporter_tasks.extend(running.tasks);
             exporters.insert(name.clone(), running.queue);
             changes.push(format!("exporter {name}"));
@@ -408,6 +426,7 @@ impl Live {
         });
         // Exporters no pipeline lists any more lose their last queue handle here.
         self.exporters = exporters;
+        self.exporter_files = exporter_files;
         let files = plugins.take_files();
         self.reloader
             .update(plugins.loaded_engine(), same_processor, files)

@@ -21,6 +21,10 @@ pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
     for (name, s) in &config.samplers {
         policies.load(&mut plugins, &config, name, s)?;
     }
+    let mut files = crate::exporters::ExporterFiles::default();
+    for (name, e) in &config.exporters {
+        crate::exporters::load(|| plugins.engine(), &config, name, e, &mut files)?;
+    }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     Ok(format!("{} pipeline(s): {}", ids.len(), ids.join(", ")))
 }

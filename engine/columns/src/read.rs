@@ -358,6 +358,11 @@ impl Session {
             Batch::Logs(r) => r.encode_to_vec(),
         }
     }
+
+    /// The batch as OTLP/JSON (the encoding of OTLP/HTTP with `application/json`).
+    pub fn otlp_json(&self) -> String {
+        self.batch.to_otlp_json().unwrap_or_default()
+    }
 }
 
 /// The attribute list of every resource, in order (empty for an absent resource).

@@ -322,8 +322,19 @@ pub struct ExporterConfig {
     /// The bounded queue in front of the senders.
     #[serde(default)]
     pub sending_queue: QueueConfig,
-    /// Retries of failed exports (otlp-*).
+    /// Retries of failed exports (otlp-* and plugin).
     pub retry_on_failure: Option<Spanned<RetryConfig>>,
+    /// plugin: `builtin:<name>` or the path of an exporter component.
+    pub plugin: Option<Spanned<String>>,
+    /// plugin: handed to the plugin's `init` as JSON.
+    pub config: Option<toml::Table>,
+    /// plugin: the hosts (`host:port`) its HTTP requests may go to; the host of a `config`
+    /// `endpoint` URL is allowed too. Any other request is refused.
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    /// plugin: linear-memory cap of one instance. Default `"64MiB"`.
+    pub memory_limit: Option<Spanned<ByteSize>>,
+    /// plugin: capabilities beyond the sandbox (clocks, environment variables).
+    pub grants: Option<GrantsConfig>,
 }
 
 /// Exporter types.
@@ -338,6 +349,8 @@ pub enum ExporterKind {
     Debug,
     /// Appends OTLP JSON lines to a file.
     File,
+    /// A Wasm exporter plugin (`exporter` world).
+    Plugin,
 }
 
 impl ExporterKind {
@@ -348,10 +361,11 @@ impl ExporterKind {
             ExporterKind::OtlpHttp => "otlp-http",
             ExporterKind::Debug => "debug",
             ExporterKind::File => "file",
+            ExporterKind::Plugin => "plugin",
         }
     }
 
-    /// True for the network exporters, which retry.
+    /// True for the OTLP exporters.
     pub fn is_otlp(self) -> bool {
         matches!(self, ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp)
     }

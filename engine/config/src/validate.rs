@@ -325,6 +325,29 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
             );
         }
     };
+    if kind != ExporterKind::Plugin {
+        not_for(c, "plugin", e.plugin.as_ref().map(Spanned::span));
+        not_for(
+            c,
+            "allowed_hosts",
+            e.allowed_hosts.as_ref().map(Spanned::span),
+        );
+        not_for(
+            c,
+            "memory_limit",
+            e.memory_limit.as_ref().map(Spanned::span),
+        );
+        if e.config.is_some() || e.grants.is_some() {
+            c.err(
+                exp.span(),
+                format!("{key}.config"),
+                format!(
+                    "`config` and `grants` apply to exporters of type plugin, not {}",
+                    kind.as_str()
+                ),
+            );
+        }
+    }
     if kind.is_otlp() {
         match &e.endpoint {
             None => c.err(
@@ -340,47 +363,19 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
         }
         not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
         not_for(c, "path", e.path.as_ref().map(Spanned::span));
-        if let Some(t) = &e.timeout
-            && t.get_ref().0.is_zero()
-        {
-            c.err(
-                t.span(),
-                format!("{key}.timeout"),
-                "must be greater than zero",
-            );
+        check_sending(c, &key, e);
+    } else if kind == ExporterKind::Plugin {
+        check_plugin_exporter(c, &key, exp);
+        for (field, span) in [
+            ("endpoint", e.endpoint.as_ref().map(Spanned::span)),
+            ("compression", e.compression.as_ref().map(Spanned::span)),
+            ("headers", e.headers.as_ref().map(Spanned::span)),
+            ("verbosity", e.verbosity.as_ref().map(Spanned::span)),
+            ("path", e.path.as_ref().map(Spanned::span)),
+        ] {
+            not_for(c, field, span);
         }
-        if let Some(r) = &e.retry_on_failure {
-            let rc = r.get_ref();
-            let k = format!("{key}.retry_on_failure");
-            if !(1.0..=MAX_MULTIPLIER).contains(&rc.multiplier) {
-                c.err(
-                    r.span(),
-                    format!("{k}.multiplier"),
-                    format!("must be between 1.0 and {MAX_MULTIPLIER}"),
-                );
-            }
-            if !(0.0..=1.0).contains(&rc.randomization_factor) {
-                c.err(
-                    r.span(),
-                    format!("{k}.randomization_factor"),
-                    "must be between 0 and 1",
-                );
-            }
-            if rc.initial_interval.0.is_zero() {
-                c.err(
-                    r.span(),
-                    format!("{k}.initial_interval"),
-                    "must be greater than zero",
-                );
-            }
-            if rc.initial_interval > rc.max_interval {
-                c.err(
-                    r.span(),
-                    format!("{k}.initial_interval"),
-                    "must not be longer than max_interval",
-                );
-            }
-        }
+        check_sending(c, &key, e);
     } else {
         not_for(c, "endpoint", e.endpoint.as_ref().map(Spanned::span));
         not_for(c, "compression", e.compression.as_ref().map(Spanned::span));
@@ -425,6 +420,91 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
 }
 
 /// An OTLP endpoint: `http://host:port[/path]`.
+
+/// The timeout and retry settings of exporters that send over the network.
+fn check_sending(c: &mut Checker<'_, '_>, key: &str, e: &ExporterConfig) {
+    if let Some(t) = &e.timeout
+        && t.get_ref().0.is_zero()
+    {
+        c.err(
+            t.span(),
+            format!("{key}.timeout"),
+            "must be greater than zero",
+        );
+    }
+    if let Some(r) = &e.retry_on_failure {
+        let rc = r.get_ref();
+        let k = format!("{key}.retry_on_failure");
+        if !(1.0..=MAX_MULTIPLIER).contains(&rc.multiplier) {
+            c.err(
+                r.span(),
+                format!("{k}.multiplier"),
+                format!("must be between 1.0 and {MAX_MULTIPLIER}"),
+            );
+        }
+        if !(0.0..=1.0).contains(&rc.randomization_factor) {
+            c.err(
+                r.span(),
+                format!("{k}.randomization_factor"),
+                "must be between 0 and 1",
+            );
+        }
+        if rc.initial_interval.0.is_zero() {
+            c.err(
+                r.span(),
+                format!("{k}.initial_interval"),
+                "must be greater than zero",
+            );
+        }
+        if rc.initial_interval > rc.max_interval {
+            c.err(
+                r.span(),
+                format!("{k}.initial_interval"),
+                "must not be longer than max_interval",
+            );
+        }
+    }
+}
+
+/// `type = "plugin"`: which plugin, and where it may connect.
+fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterConfig>) {
+    let e = exp.get_ref();
+    match &e.plugin {
+        None => c.err(
+            exp.span(),
+            format!("{key}.plugin"),
+            "exporters of type plugin need a `plugin`: `builtin:<name>` or a component file",
+        ),
+        Some(p) if p.get_ref().trim().is_empty() => {
+            c.err(p.span(), format!("{key}.plugin"), "must not be empty")
+        }
+        Some(_) => {}
+    }
+    if let Some(hosts) = &e.allowed_hosts {
+        for h in hosts.get_ref() {
+            let bad = h.is_empty() || h.contains("://") || h.contains('/') || h.contains(' ');
+            if bad {
+                c.err(
+                    hosts.span(),
+                    format!("{key}.allowed_hosts"),
+                    format!(
+                        "{h:?} is not a host or host:port (write `example.com:443`, not a URL)"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(m) = &e.memory_limit
+        && m.get_ref().0 > 1 << 30
+    {
+        c.err(
+            m.span(),
+            format!("{key}.memory_limit"),
+            "may be at most 1GiB",
+        );
+    }
+}
+
 fn check_url(url: &str) -> Result<(), String> {
     let rest = if let Some(r) = url.strip_prefix("http://") {
         r

@@ -22,9 +22,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_config::{ExporterConfig, ExporterKind};
 use weir_core::telemetry::Telemetry;
-use weir_core::{QueueSender, Signal, batch_queue};
+use weir_core::{Batch, QueueSender, Signal, batch_queue};
 
 pub use attempt::Attempt;
+
+/// An exporter implemented outside this crate, such as a Wasm exporter plugin: it sends one
+/// batch and says how it went; queueing, retries and counting stay here. `send` blocks (it runs
+/// on a blocking thread).
+pub trait PluginSink: Send + Sync + 'static {
+    /// Sends one batch once.
+    fn send(&self, batch: Batch) -> Attempt;
+}
 
 /// Why an exporter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -78,22 +86,29 @@ pub struct RunningExporter {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
-/// Builds the exporter `name` and starts its sender tasks. Firing `abandon` makes the senders
+/// Builds the exporter `name` (of type `plugin`: around `plugin`) and starts its sender tasks. Firing `abandon` makes the senders
 /// stop retrying and count whatever is left as dropped (the shutdown deadline).
 pub fn start(
     name: &str,
     config: &ExporterConfig,
+    plugin: Option<Arc<dyn PluginSink>>,
     telemetry: &Telemetry,
     abandon: CancellationToken,
 ) -> Result<RunningExporter, ExportError> {
     let sink = match config.r#type {
+        ExporterKind::Plugin => {
+            worker::Sink::Plugin(plugin.ok_or_else(|| ExportError::Config {
+                exporter: name.to_string(),
+                message: "its plugin was not loaded".into(),
+            })?)
+        }
         ExporterKind::OtlpGrpc => worker::Sink::Grpc(Box::new(grpc::GrpcSink::new(name, config)?)),
         ExporterKind::OtlpHttp => worker::Sink::Http(http::HttpSink::new(name, config)?),
         ExporterKind::Debug => worker::Sink::Debug(debug::DebugSink::new(name, config)),
         ExporterKind::File => worker::Sink::File(file::FileSink::new(name, config)?),
     };
     let retry = match config.r#type {
-        ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp => config
+        ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp | ExporterKind::Plugin => config
             .retry_on_failure
             .as_ref()
             .map(|r| r.get_ref().clone())

@@ -18,6 +18,7 @@ pub(crate) enum Sink {
     Http(http::HttpSink),
     Debug(debug::DebugSink),
     File(file::FileSink),
+    Plugin(Arc<dyn crate::PluginSink>),
 }
 
 impl Sink {
@@ -27,6 +28,17 @@ impl Sink {
             Sink::Http(s) => s.send(batch).await,
             Sink::Debug(s) => blocking(|| s.send(batch)),
             Sink::File(s) => blocking(|| s.send(batch)),
+            // The plugin gets its own copy (it is lent to the plugin's store), on a blocking
+            // thread, so that a shutdown deadline can stop waiting for it.
+            Sink::Plugin(s) => {
+                let (sink, batch) = (s.clone(), batch.clone());
+                tokio::task::spawn_blocking(move || sink.send(batch))
+                    .await
+                    .unwrap_or_else(|e| Attempt::Retryable {
+                        message: format!("the plugin call failed: {e}"),
+                        throttle: None,
+                    })
+            }
         }
     }
 }

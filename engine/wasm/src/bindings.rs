@@ -27,6 +27,20 @@ pub(crate) mod sampler {
     });
 }
 
+/// The `exporter` world, sharing the interfaces (and their host implementations) above.
+pub(crate) mod exporter {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "exporter",
+        with: {
+            "weir:plugin/types": super::weir::plugin::types,
+            "weir:plugin/log": super::weir::plugin::log,
+            "weir:plugin/metrics": super::weir::plugin::metrics,
+            "weir:plugin/telemetry": super::weir::plugin::telemetry,
+        },
+    });
+}
+
 impl From<wit::AttributeLevel> for col::Level {
     fn from(l: wit::AttributeLevel) -> Self {
         match l {

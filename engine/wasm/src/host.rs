@@ -31,6 +31,20 @@ pub(crate) struct PluginState {
     /// Counter increments reported during the current call, as (name, label, delta); the
     /// stage publishes them if the call succeeds and discards them otherwise.
     pub(crate) counts: Vec<(String, String, u64)>,
+    /// `wasi:http` state; only exporters are linked with it.
+    pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Where `wasi:http` requests may go (nowhere unless the plugin is an exporter).
+    pub(crate) allow: crate::exporter::AllowList,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for PluginState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.allow,
+        }
+    }
 }
 
 impl WasiView for PluginState {
@@ -203,6 +217,10 @@ impl telemetry::HostBatch for PluginState {
 
     fn otlp(&mut self, _: Resource<BatchHandle>) -> Vec<u8> {
         read!(self, Vec::new(), |s| s.otlp())
+    }
+
+    fn otlp_json(&mut self, _: Resource<BatchHandle>) -> String {
+        read!(self, String::new(), |s| s.otlp_json())
     }
 
     fn replace_otlp(&mut self, _: Resource<BatchHandle>, request: Vec<u8>) -> Result<(), String> {

@@ -17,9 +17,10 @@ pub fn wit_version() -> &'static str {
 }
 
 /// The worlds a plugin can implement and the exports each needs.
-const WORLDS: [(&str, &[&str]); 2] = [
+const WORLDS: [(&str, &[&str]); 3] = [
     ("processor", &["init", "signals", "process"]),
     ("sampler", &["init", "evaluate"]),
+    ("exporter", &["init", "send-batch"]),
 ];
 
 /// How Weir treats one import.
@@ -55,11 +56,15 @@ pub struct Inspection {
     pub imports: Vec<Import>,
 }
 
-fn access(name: &str) -> Access {
-    if let Some(why) = refused_import(name) {
+/// What Weir grants import `name` of a component; `exporter`: the component is an exporter.
+fn access(name: &str, exporter: bool) -> Access {
+    if let Some(why) = refused_import(name, exporter) {
         return Access::Refused(why);
     }
     let interface = name.split('@').next().unwrap_or(name);
+    if interface.starts_with("wasi:http/") {
+        return Access::Restricted("only to the hosts in the exporter's allowed_hosts");
+    }
     match interface {
         "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => {
             Access::Restricted("reads zero unless the config has grants = { clocks = true }")
@@ -91,18 +96,19 @@ pub fn inspect(engine: &WasmEngine, bytes: &[u8]) -> Result<Inspection, String> 
         .exports(engine.engine())
         .map(|(n, _)| n.to_string())
         .collect();
+    let worlds: Vec<&'static str> = WORLDS
+        .iter()
+        .filter(|(_, needed)| needed.iter().all(|n| exports.iter().any(|e| e == n)))
+        .map(|(w, _)| *w)
+        .collect();
+    let exporter = worlds.contains(&"exporter");
     let imports: Vec<Import> = ty
         .imports(engine.engine())
         .filter(|(_, item)| !matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
         .map(|(name, _)| Import {
             name: name.to_string(),
-            access: access(name),
+            access: access(name, exporter),
         })
-        .collect();
-    let worlds = WORLDS
-        .iter()
-        .filter(|(_, needed)| needed.iter().all(|n| exports.iter().any(|e| e == n)))
-        .map(|(w, _)| *w)
         .collect();
     let mut wit_versions: Vec<String> = imports
         .iter()
@@ -131,7 +137,8 @@ impl Inspection {
             };
             out.push(format!(
                 "it implements none of Weir's plugin worlds (processor: init, signals, process; \
-                 sampler: init, evaluate); it exports: {}.{looks} Build it against a world of wit/.",
+                 sampler: init, evaluate; exporter: init, send-batch); it exports: {}.{looks} Build it \
+                 against a world of wit/.",
                 if self.exports.is_empty() {
                     "nothing".to_string()
                 } else {
@@ -198,7 +205,7 @@ mod tests {
             exports: vec!["init".into(), "signals".into(), "process".into()],
             imports: vec![Import {
                 name: "weir:plugin/telemetry@0.0.9".into(),
-                access: access("weir:plugin/telemetry@0.0.9"),
+                access: access("weir:plugin/telemetry@0.0.9", false),
             }],
         };
         let problems = found.problems();
@@ -213,13 +220,13 @@ mod tests {
     #[test]
     fn clocks_and_environment_are_restricted_sockets_refused() {
         assert!(matches!(
-            access("wasi:clocks/wall-clock@0.2.6"),
+            access("wasi:clocks/wall-clock@0.2.6", false),
             Access::Restricted(_)
         ));
         assert!(matches!(
-            access("wasi:sockets/tcp@0.2.6"),
+            access("wasi:sockets/tcp@0.2.6", false),
             Access::Refused(_)
         ));
-        assert_eq!(access("wasi:io/streams@0.2.6"), Access::Granted);
+        assert_eq!(access("wasi:io/streams@0.2.6", false), Access::Granted);
     }
 }

@@ -4,6 +4,8 @@
 //! - [`ProcessorPlugin`]: a checked, compiled processor component, pre-instantiated;
 //! - [`PolicyPlugin`] / [`WasmPolicy`]: a tail-sampling policy component (`sampler` world) and
 //!   one sampler's instance of it, a leaf of `weir_sampling`'s policy tree;
+//! - [`ExporterPlugin`]: an exporter component (`exporter` world) whose `wasi:http` requests
+//!   may go only to its [`AllowList`];
 //! - [`inspect`]: what a component file is to Weir (worlds, WIT version, imports), for
 //!   `weir plugin check`;
 //! - [`ProcessorStage`]: a pipeline [`weir_core::Stage`] that runs batches through its own
@@ -15,6 +17,7 @@
 mod bindings;
 mod breaker;
 pub mod engine;
+mod exporter;
 mod host;
 mod inspect;
 mod plugin;
@@ -27,6 +30,7 @@ use std::time::Duration;
 
 pub use breaker::BreakerSettings;
 pub use engine::{EngineSettings, WasmEngine};
+pub use exporter::{AllowList, ExporterPlugin, SendOutcome};
 pub use inspect::{Access, Import, Inspection, inspect, wit_version};
 pub use plugin::{PluginSettings, ProcessorPlugin};
 pub use policy::{PolicyPlugin, WasmPolicy};

@@ -217,12 +217,17 @@ pub(crate) fn prepare<P>(
             )));
         }
     }
-    let refused = sandbox::refused_imports(&component);
+    let http = world == "exporter";
+    let refused = sandbox::refused_imports(&component, http);
     if let Some((import, why)) = refused.first() {
         return Err(bad(format!("imports `{import}`: {why}")));
     }
     let mut linker: Linker<PluginState> = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+    if http {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+    }
     // Every world imports the same interfaces, so the processor world's linker covers them all.
     Processor::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
         .map_err(|e| Error::Engine(e.to_string()))?;
@@ -263,6 +268,8 @@ pub(crate) fn new_store(
         limiter: Limiter::new(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX)),
         stderr,
         counts: Vec::new(),
+        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+        allow: crate::exporter::AllowList::default(),
     };
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);

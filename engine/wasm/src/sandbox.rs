@@ -25,28 +25,30 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
 }
 
-/// Why an import is refused, or `None` if Weir provides it.
-pub(crate) fn refused_import(name: &str) -> Option<&'static str> {
+/// Why an import is refused, or `None` if Weir provides it. `http`: the plugin is an exporter,
+/// which may use `wasi:http` (restricted to its allowed hosts).
+pub(crate) fn refused_import(name: &str, http: bool) -> Option<&'static str> {
     let interface = name.split('@').next().unwrap_or(name);
     let (package, _) = interface.split_once('/').unwrap_or((interface, ""));
     match package {
         "weir:plugin" | "wasi:io" | "wasi:random" | "wasi:clocks" | "wasi:cli" => None,
         "wasi:filesystem" => Some("plugins get no filesystem access"),
         "wasi:sockets" => Some("plugins get no network sockets"),
+        "wasi:http" if http => None,
         "wasi:http" => Some("only exporter plugins may make HTTP requests"),
         _ => Some("Weir does not provide this interface"),
     }
 }
 
 /// Every import of `component` that Weir refuses, with the reason.
-pub(crate) fn refused_imports(component: &Component) -> Vec<(String, &'static str)> {
+pub(crate) fn refused_imports(component: &Component, http: bool) -> Vec<(String, &'static str)> {
     let engine = component.engine();
     component
         .component_type()
         .imports(engine)
         // Type imports (`use telemetry.{batch}` in a world) are not capabilities.
         .filter(|(_, item)| !matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
-        .filter_map(|(name, _)| refused_import(name).map(|why| (name.to_string(), why)))
+        .filter_map(|(name, _)| refused_import(name, http).map(|why| (name.to_string(), why)))
         .collect()
 }
 

@@ -172,6 +172,11 @@ impl<'a> Batch<'a> {
         self.backend.otlp()
     }
 
+    /// The whole batch as OTLP/JSON, the body of an OTLP/HTTP JSON request.
+    pub fn otlp_json(&self) -> String {
+        self.backend.otlp_json()
+    }
+
     /// Replaces the whole batch with an OTLP protobuf export request of the same signal. It
     /// cannot be combined with other writes in the same call.
     pub fn replace_otlp(&self, request: &[u8]) -> Result<(), String> {

@@ -98,6 +98,9 @@ impl Backend<'_> {
     pub(crate) fn otlp(&self) -> Vec<u8> {
         forward!(self, |h| h.otlp(), |n| n.otlp())
     }
+    pub(crate) fn otlp_json(&self) -> String {
+        forward!(self, |h| h.otlp_json(), |n| n.otlp_json())
+    }
     pub(crate) fn replace_otlp(&self, request: &[u8]) -> Result<(), String> {
         forward!(self, |h| h.replace_otlp(request), |n| n
             .replace_otlp(request))

@@ -1,5 +1,6 @@
-//! Write Weir plugins in Rust: processors ([`Processor`], [`export_processor!`]) and
-//! tail-sampling policies ([`Policy`], [`export_policy!`]).
+//! Write Weir plugins in Rust: processors ([`Processor`], [`export_processor!`]),
+//! tail-sampling policies ([`Policy`], [`export_policy!`]) and exporters ([`Exporter`],
+//! [`export_exporter!`], with [`http`] for their requests).
 //!
 //! ```ignore
 //! use weir_plugin::{Batch, Config, Processor};
@@ -29,7 +30,10 @@
 
 mod batch;
 pub mod columns;
+mod exporter;
 mod host;
+#[cfg(target_arch = "wasm32")]
+pub mod http;
 pub mod log;
 pub mod metrics;
 mod policy;
@@ -65,11 +69,29 @@ pub mod sampler_bindings {
     });
 }
 
+/// Generated bindings of the `exporter` world; its imports are the processor world's.
+#[doc(hidden)]
+pub mod exporter_bindings {
+    wit_bindgen::generate!({
+        world: "exporter",
+        path: "../../wit",
+        pub_export_macro: true,
+        default_bindings_module: "weir_plugin::exporter_bindings",
+        with: {
+            "weir:plugin/types@0.1.0": crate::bindings::weir::plugin::types,
+            "weir:plugin/log@0.1.0": crate::bindings::weir::plugin::log,
+            "weir:plugin/metrics@0.1.0": crate::bindings::weir::plugin::metrics,
+            "weir:plugin/telemetry@0.1.0": crate::bindings::weir::plugin::telemetry,
+        },
+    });
+}
+
 pub use batch::{Batch, Item, Resource};
 pub use bindings::weir::plugin::types::{
     AttributeLevel as Level, Edit, IdField, NumberField, RemoveAttribute, SetAttribute, SetText,
     Signal, TextField,
 };
+pub use exporter::{ExportError, Exporter, Sent};
 pub use policy::{Decision, Policy, Verdict};
 pub use value::{Value, ValueRef};
 
@@ -118,6 +140,9 @@ pub mod __private {
     pub use crate::bindings::Guest;
     pub use crate::bindings::export;
     pub use crate::bindings::weir::plugin::telemetry::Batch as HostBatch;
+    pub use crate::exporter_bindings::Guest as ExporterGuest;
+    pub use crate::exporter_bindings::export as export_exporter;
+    pub use crate::exporter_bindings::{ExportError as WitExportError, Sent as WitSent};
     pub use crate::sampler_bindings::Guest as SamplerGuest;
     pub use crate::sampler_bindings::Verdict as WitVerdict;
     pub use crate::sampler_bindings::export as export_sampler;
@@ -161,6 +186,24 @@ pub mod __private {
     pub fn process<P: Processor>(handle: &HostBatch) -> Result<(), String> {
         let batch = Batch::new(crate::host::Backend::Host(handle));
         run::<P>(&batch)
+    }
+
+    /// `init` of an exporter plugin.
+    pub fn init_exporter<E: crate::Exporter>(config: String) -> Result<(), String> {
+        install(E::init, config)
+    }
+
+    /// `send`.
+    pub fn send<E: crate::Exporter>(handle: &HostBatch) -> Result<WitSent, WitExportError> {
+        let batch = Batch::new(crate::host::Backend::Host(handle));
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            let e = state
+                .as_mut()
+                .and_then(|b| b.downcast_mut::<E>())
+                .ok_or_else(|| WitExportError::Rejected("send called before init".into()))?;
+            e.send(&batch).map(Into::into).map_err(Into::into)
+        })
     }
 
     /// `init` of a sampler plugin.

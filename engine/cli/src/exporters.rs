@@ -1,0 +1,168 @@
+//! Exporter plugins (`[exporters.<name>] type = "plugin"`): each is compiled and initialised
+//! once, with its HTTP requests restricted to its allowed hosts, and handed to `weir-export`'s
+//! queue and retry machinery as a [`PluginSink`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::bail;
+use weir_config::{Config, ExporterConfig, ExporterKind, PathStep};
+use weir_core::{Batch, blocking};
+use weir_export::{Attempt, PluginSink};
+use weir_wasm::{AllowList, ExporterPlugin, SendOutcome, WasmEngine};
+
+use crate::plugins::{config_diagnostic, plugin_settings};
+
+/// The default budget of one `send`, network included.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An exporter plugin as `weir-export` sees it.
+struct WasmSink(ExporterPlugin);
+
+impl PluginSink for WasmSink {
+    fn send(&self, batch: Batch) -> Attempt {
+        match self.0.send(batch) {
+            SendOutcome::Sent { rejected, message } => Attempt::Delivered { rejected, message },
+            SendOutcome::Retryable {
+                message,
+                retry_after,
+            } => Attempt::Retryable {
+                message,
+                throttle: retry_after,
+            },
+            SendOutcome::Rejected { message } => Attempt::Permanent { message },
+        }
+    }
+}
+
+/// The plugin files exporters were loaded from, with a hash of what was loaded, so that a
+/// reload restarts an exporter whose file changed.
+#[derive(Default, Clone)]
+pub(crate) struct ExporterFiles(BTreeMap<String, (PathBuf, Option<u64>)>);
+
+impl ExporterFiles {
+    /// Whether exporter `name`'s plugin file now differs from what it loaded.
+    pub(crate) fn changed(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|(path, hash)| file_hash(path) != *hash)
+    }
+
+    /// The files.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        self.0.values().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// Forgets exporters `keep` rejects.
+    pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.0.retain(|name, _| keep(name));
+    }
+}
+
+fn file_hash(path: &std::path::Path) -> Option<u64> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| crate::reload::content_hash(&b))
+}
+
+/// The hosts exporter `cfg` may reach: `allowed_hosts`, and the host of its `config.endpoint`
+/// URL if it has one.
+fn allowed_hosts(cfg: &ExporterConfig) -> Vec<String> {
+    let mut hosts: Vec<String> = cfg
+        .allowed_hosts
+        .as_ref()
+        .map(|h| h.get_ref().clone())
+        .unwrap_or_default();
+    if let Some(toml::Value::String(url)) = cfg.config.as_ref().and_then(|c| c.get("endpoint"))
+        && let Some((_, rest)) = url.split_once("://")
+    {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        if !authority.is_empty() {
+            hosts.push(authority.to_string());
+        }
+    }
+    hosts
+}
+
+/// Loads exporter `name` if it is a plugin (`None` for native exporters), recording its file.
+pub(crate) fn load(
+    engine: impl FnOnce() -> anyhow::Result<WasmEngine>,
+    config: &Config,
+    name: &str,
+    cfg: &ExporterConfig,
+    files: &mut ExporterFiles,
+) -> anyhow::Result<Option<Arc<dyn PluginSink>>> {
+    if cfg.r#type != ExporterKind::Plugin {
+        return Ok(None);
+    }
+    let Some(plugin) = &cfg.plugin else {
+        bail!("exporter {name}: no plugin");
+    };
+    let key = format!("exporters.{name}.plugin");
+    let at_plugin = |message: String| config.diagnostic(plugin.span(), key.clone(), message);
+    let (origin, bytes) = match plugin.get_ref().strip_prefix("builtin:") {
+        Some(b) => match weir_builtins::exporter(b) {
+            Some(wasm) => (plugin.get_ref().clone(), wasm.to_vec()),
+            None => bail!(
+                "{}",
+                at_plugin(format!(
+                    "unknown built-in exporter {:?} (this build has: {})",
+                    plugin.get_ref(),
+                    weir_builtins::EXPORTERS
+                        .iter()
+                        .map(|(n, _)| format!("builtin:{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            ),
+        },
+        None => {
+            let path = config.resolve_path(plugin.get_ref());
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let hash = Some(crate::reload::content_hash(&bytes));
+                    files.0.insert(name.to_string(), (path.clone(), hash));
+                    (path.display().to_string(), bytes)
+                }
+                Err(e) => bail!(
+                    "{}",
+                    at_plugin(format!("cannot read {}: {e}", path.display()))
+                ),
+            }
+        }
+    };
+    let config_json = serde_json::to_string(&cfg.config.clone().unwrap_or_default())?;
+    let mut settings = plugin_settings(
+        cfg.timeout
+            .as_ref()
+            .map_or(DEFAULT_TIMEOUT, |t| t.get_ref().0),
+        cfg.memory_limit
+            .as_ref()
+            .map_or(64 << 20, |m| m.get_ref().0),
+        &cfg.grants.clone().unwrap_or_default(),
+    );
+    settings.grants.clocks = true;
+    let allow = AllowList::new(name, allowed_hosts(cfg));
+    let engine = engine()?;
+    let loaded = blocking(|| {
+        ExporterPlugin::from_bytes(&engine, name, &origin, &bytes, config_json, settings, allow)
+    });
+    match loaded {
+        Ok(p) => Ok(Some(Arc::new(WasmSink(p)))),
+        Err(e) => {
+            let table = [
+                PathStep::Key("exporters"),
+                PathStep::Key(name),
+                PathStep::Key("config"),
+            ];
+            if let weir_wasm::Error::Init { message, .. } = &e
+                && let Some(rejected) = message.strip_prefix("init rejected its config: ")
+                && let Some(d) = config_diagnostic(config, &table, name, rejected)
+            {
+                bail!("{d}");
+            }
+            bail!("{}", at_plugin(e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! An exporter plugin (`exporter` world): it sends one batch at a time through `wasi:http`,
+//! which the host restricts to the exporter's allowed hosts, and says how it went. Queueing,
+//! retries with backoff and counted drops stay with the host's exporter machinery
+//! (`weir-export`); a trap or a deadline counts as retryable and the next attempt gets a fresh
+//! instance.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::Store;
+use wasmtime::component::Resource;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use weir_columns::Session;
+use weir_core::Batch;
+
+use crate::CallError;
+use crate::bindings::exporter::{ExportError, Exporter, ExporterPre};
+use crate::engine::{WasmEngine, deadline_ticks};
+use crate::host::PluginState;
+use crate::plugin::{PluginSettings, new_store, prepare};
+use crate::{Error, Result};
+
+/// The exports an exporter component must have.
+const EXPORTER_EXPORTS: [&str; 2] = ["init", "send-batch"];
+
+/// The hosts (`host:port`, as written in request URLs) an exporter's HTTP requests may go to;
+/// every other request is refused with `HTTP-request-denied` and counted. Empty: none.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    hosts: Arc<BTreeSet<String>>,
+    /// The plugin's name, for the log line of a refusal.
+    plugin: Arc<str>,
+    /// Requests refused so far.
+    denied: Arc<AtomicU64>,
+    /// Connect and first-byte timeouts for requests that set none.
+    timeout: Option<Duration>,
+}
+
+impl AllowList {
+    /// Allows `hosts` (`host:port`; the port may be left out for 80 and 443).
+    pub fn new(plugin: &str, hosts: impl IntoIterator<Item = String>) -> AllowList {
+        AllowList {
+            hosts: Arc::new(hosts.into_iter().collect()),
+            plugin: plugin.into(),
+            denied: Arc::default(),
+            timeout: None,
+        }
+    }
+
+    /// Whether a request to `authority` (with the URL's `scheme`) may go out.
+    fn allows(&self, scheme: Option<&str>, authority: &str) -> bool {
+        if self.hosts.contains(authority) {
+            return true;
+        }
+        // `https://example.com/…` is `example.com:443` in the list too, and the reverse.
+        let default_port = match scheme {
+            Some("https") => "443",
+            _ => "80",
+        };
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port == default_port => self.hosts.contains(host),
+            Some(_) => false,
+            None => self.hosts.contains(&format!("{authority}:{default_port}")),
+        }
+    }
+
+    /// Requests refused so far.
+    pub fn denied(&self) -> u64 {
+        self.denied.load(Ordering::Relaxed)
+    }
+}
+
+type Responded = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = std::result::Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ),
+    wasmtime_wasi_http::Error,
+>;
+
+impl WasiHttpHooks for AllowList {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = std::result::Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = Responded> + Send> {
+        drop(fut);
+        let uri = request.uri();
+        let authority = uri.authority().map_or("", |a| a.as_str()).to_string();
+        if !self.allows(uri.scheme_str(), &authority) {
+            self.denied.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin = %self.plugin, host = %authority,
+                "exporter plugin tried a host that is not in its allowed_hosts; refused");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let options = options.or(self.timeout.map(|t| RequestOptions {
+            connect_timeout: Some(t),
+            first_byte_timeout: Some(t),
+            between_bytes_timeout: Some(t),
+        }));
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// What one `send` came to, in the terms of the host's retry machinery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The backend took the batch; `rejected` of its items were refused for good.
+    Sent {
+        /// Items refused (partial success).
+        rejected: u64,
+        /// The backend's explanation.
+        message: String,
+    },
+    /// Try again (the plugin said so, or it trapped or ran past its deadline).
+    Retryable {
+        /// What happened.
+        message: String,
+        /// The delay the plugin asked for.
+        retry_after: Option<Duration>,
+    },
+    /// Do not retry: drop and count.
+    Rejected {
+        /// Why.
+        message: String,
+    },
+}
+
+/// A live exporter instance.
+struct Instance {
+    store: Store<PluginState>,
+    exports: Exporter,
+}
+
+/// A compiled, checked exporter plugin with a pool of initialised instances (one per sender
+/// task that is sending at the moment).
+pub struct ExporterPlugin {
+    name: Arc<str>,
+    pre: ExporterPre<PluginState>,
+    engine: WasmEngine,
+    settings: PluginSettings,
+    config_json: String,
+    allow: AllowList,
+    idle: Mutex<Vec<Instance>>,
+}
+
+impl std::fmt::Debug for ExporterPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExporterPlugin")
+            .field("name", &self.name)
+            .field("allowed_hosts", &self.allow.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExporterPlugin {
+    /// Checks and compiles the exporter component `bytes` (from `origin`) for exporter `name`
+    /// and runs its `init(config_json)` once, so a bad config stops Weir from starting. Its
+    /// HTTP requests may go to `allow` only; `settings.timeout` bounds one whole `send`
+    /// (network included) and each request's connect and first-byte waits.
+    pub fn from_bytes(
+        engine: &WasmEngine,
+        name: &str,
+        origin: &str,
+        bytes: &[u8],
+        config_json: String,
+        settings: PluginSettings,
+        mut allow: AllowList,
+    ) -> Result<ExporterPlugin> {
+        let pre = prepare(
+            engine,
+            (name, origin, bytes),
+            &settings,
+            ("exporter", &EXPORTER_EXPORTS),
+            ExporterPre::new,
+        )?;
+        allow.plugin = name.into();
+        allow.timeout = Some(settings.timeout);
+        let plugin = ExporterPlugin {
+            name: name.into(),
+            pre,
+            engine: engine.clone(),
+            settings,
+            config_json,
+            allow,
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = plugin.instantiate().map_err(|e| Error::Init {
+            plugin: name.to_string(),
+            message: e.to_string(),
+        })?;
+        plugin.put_back(first);
+        Ok(plugin)
+    }
+
+    /// The exporter's configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// HTTP requests refused so far because their host is not allowed.
+    pub fn denied(&self) -> u64 {
+        self.allow.denied()
+    }
+
+    /// A fresh instance with `init` already run.
+    fn instantiate(&self) -> std::result::Result<Instance, CallError> {
+        let mut store = new_store(&self.engine, &self.name, &self.settings);
+        store.data_mut().allow = self.allow.clone();
+        let timeout = self.settings.timeout;
+        let exports = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| CallError::classify("instantiate", &mut store, &e, timeout))?;
+        store.set_epoch_deadline(deadline_ticks(timeout));
+        match exports.call_init(&mut store, &self.config_json) {
+            Ok(Ok(())) => Ok(Instance { store, exports }),
+            Ok(Err(message)) => Err(CallError::Rejected(format!(
+                "init rejected its config: {message}"
+            ))),
+            Err(e) => Err(CallError::classify("init", &mut store, &e, timeout)),
+        }
+    }
+
+    fn put_back(&self, instance: Instance) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(instance);
+        }
+    }
+
+    /// Sends one batch (blocking: it runs the plugin, which waits on the network). The batch
+    /// is lent read-only; a plugin that writes to it has failed.
+    pub fn send(&self, batch: Batch) -> SendOutcome {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let instance = match pooled.map_or_else(|| self.instantiate(), Ok) {
+            Ok(i) => i,
+            Err(e) => {
+                return SendOutcome::Retryable {
+                    message: format!("plugin {}: {e}", self.name),
+                    retry_after: None,
+                };
+            }
+        };
+        let Instance { mut store, exports } = instance;
+        let timeout = self.settings.timeout;
+        store.data_mut().session = Some(Session::new(batch));
+        store.data_mut().counts.clear();
+        store.set_epoch_deadline(deadline_ticks(timeout));
+        let result = exports.call_send_batch(&mut store, Resource::new_borrow(0));
+        let wrote = store
+            .data_mut()
+            .session
+            .take()
+            .is_some_and(|s| s.has_writes());
+        let outcome = match result {
+            Ok(_) if wrote => Err(CallError::Failed(
+                "an exporter sees the batch read-only, but it tried to change it".into(),
+            )),
+            Ok(Ok(sent)) => Ok(SendOutcome::Sent {
+                rejected: sent.rejected,
+                message: sent.message,
+            }),
+            Ok(Err(ExportError::Retryable(r))) => Ok(SendOutcome::Retryable {
+                message: r.message,
+                retry_after: r.retry_after_ms.map(Duration::from_millis),
+            }),
+            Ok(Err(ExportError::Rejected(message))) => Ok(SendOutcome::Rejected { message }),
+            Err(e) => Err(CallError::classify("send", &mut store, &e, timeout)),
+        };
+        match outcome {
+            Ok(o) => {
+                self.put_back(Instance { store, exports });
+                o
+            }
+            // A trap poisons the instance: it is dropped, and the batch is retried on a new one.
+            Err(e) => {
+                if !e.poisons() {
+                    self.put_back(Instance { store, exports });
+                }
+                SendOutcome::Retryable {
+                    message: format!("plugin {}: {e}", self.name),
+                    retry_after: None,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowList;
+
+    #[test]
+    fn the_allow_list_matches_host_and_port_with_default_ports() {
+        let a = AllowList::new(
+            "x",
+            ["127.0.0.1:9090".to_string(), "example.com".to_string()],
+        );
+        assert!(a.allows(Some("http"), "127.0.0.1:9090"));
+        assert!(!a.allows(Some("http"), "127.0.0.1:9091"));
+        assert!(!a.allows(Some("http"), "localhost:9090"));
+        assert!(a.allows(Some("https"), "example.com"));
+        assert!(a.allows(Some("https"), "example.com:443"));
+        assert!(a.allows(Some("http"), "example.com:80"));
+        assert!(!a.allows(Some("http"), "example.com:8080"));
+        assert!(!a.allows(Some("http"), "evil.example.com"));
+    }
+}
