@@ -131,7 +131,7 @@ fn refuses_what_it_cannot_make() {
         &at("c"),
     ]);
     assert!(
-        text(&o).contains("does not load exporter plugins yet"),
+        text(&o).contains("there is no exporter template yet"),
         "{}",
         text(&o)
     );

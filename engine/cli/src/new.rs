@@ -90,7 +90,9 @@ struct Template {
 fn template(lang: Lang, kind: Kind) -> anyhow::Result<Template> {
     let own: Vec<File> = match (lang, kind) {
         (_, Kind::Exporter) => {
-            bail!("--kind exporter: this Weir does not load exporter plugins yet")
+            bail!(
+                "--kind exporter: there is no exporter template yet; start from plugins/otlp-http, a complete exporter in Rust (docs/plugins/exporters.md)"
+            )
         }
         (Lang::Rust, Kind::Processor) => vec![
             example!("rust-processor", "Cargo.toml"),

@@ -129,6 +129,13 @@ pub(crate) fn test(
         ..Default::default()
     };
     let telemetry = Telemetry::new();
+    if found.worlds.contains(&"exporter") {
+        bail!(
+            "{}: an exporter plugin sends batches over the network; run it in a gateway \
+             (`type = \"plugin\"` in [exporters.<name>], docs/plugins/exporters.md)",
+            file.display()
+        );
+    }
     if found.worlds.contains(&"processor") {
         let load = || {
             ProcessorPlugin::from_bytes(

@@ -419,8 +419,6 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
     }
 }
 
-/// An OTLP endpoint: `http://host:port[/path]`.
-
 /// The timeout and retry settings of exporters that send over the network.
 fn check_sending(c: &mut Checker<'_, '_>, key: &str, e: &ExporterConfig) {
     if let Some(t) = &e.timeout
@@ -505,6 +503,7 @@ fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<Expor
     }
 }
 
+/// An OTLP endpoint: `http://host:port[/path]`.
 fn check_url(url: &str) -> Result<(), String> {
     let rest = if let Some(r) = url.strip_prefix("http://") {
         r

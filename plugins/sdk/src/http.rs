@@ -2,10 +2,6 @@
 //! the exporter's `allowed_hosts` (and its `config.endpoint`); anything else fails with
 //! [`HttpError::denied`]. Each call blocks until the whole response has arrived.
 
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
-use wasip2::io::streams::StreamError;
-
 use crate::exporter::{ExportError, Sent};
 
 /// A whole response.
@@ -77,16 +73,45 @@ fn err(message: impl Into<String>) -> HttpError {
 
 /// POSTs `body` to `url` (`http://` or `https://`) with `headers`.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Response, HttpError> {
-    send(Method::Post, url, headers, body)
+    send("POST", url, headers, body)
 }
 
-/// Sends one request and reads the whole response.
+/// Sends one request (`method` such as `GET`, `POST`, `PUT`) and reads the whole response.
+/// Outside Weir (a native test build) every request fails.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn send(
-    method: Method,
+    method: &str,
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Response, HttpError> {
+    let _ = (headers, body);
+    Err(err(format!(
+        "{method} {url}: wasi:http is only available to plugins running in Weir"
+    )))
+}
+
+/// Sends one request (`method` such as `GET`, `POST`, `PUT`) and reads the whole response.
+#[cfg(target_arch = "wasm32")]
+pub fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, HttpError> {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasip2::io::streams::StreamError;
+
+    let method = match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "HEAD" => Method::Head,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_string()),
+    };
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| err(format!("{url}: not an absolute URL")))?;
@@ -174,9 +199,10 @@ pub fn send(
     })
 }
 
-fn from_code(url: &str, code: &ErrorCode) -> HttpError {
+#[cfg(target_arch = "wasm32")]
+fn from_code(url: &str, code: &wasip2::http::types::ErrorCode) -> HttpError {
     HttpError {
         message: format!("{url}: {code:?}"),
-        denied: matches!(code, ErrorCode::HttpRequestDenied),
+        denied: matches!(code, wasip2::http::types::ErrorCode::HttpRequestDenied),
     }
 }

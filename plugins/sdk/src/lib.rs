@@ -32,7 +32,6 @@ mod batch;
 pub mod columns;
 mod exporter;
 mod host;
-#[cfg(target_arch = "wasm32")]
 pub mod http;
 pub mod log;
 pub mod metrics;
