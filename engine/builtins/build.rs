@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (crate, component file stem).
-const PLUGINS: [(&str, &str); 6] = [
+const PLUGINS: [(&str, &str); 7] = [
     ("policies", "policies"),
     ("otlp-http", "otlp_http"),
+    ("prometheus-remote-write", "prometheus_remote_write"),
     ("enrich", "enrich"),
     ("redact", "redact"),
     ("filter", "filter"),

@@ -43,10 +43,16 @@ pub fn get(name: &str) -> Option<&'static Builtin> {
 }
 
 /// The first-party exporter plugins (`exporter` world), by name after `builtin:`.
-pub const EXPORTERS: [(&str, &[u8]); 1] = [(
-    "otlp-http",
-    include_bytes!(concat!(env!("OUT_DIR"), "/otlp_http.wasm")),
-)];
+pub const EXPORTERS: [(&str, &[u8]); 2] = [
+    (
+        "otlp-http",
+        include_bytes!(concat!(env!("OUT_DIR"), "/otlp_http.wasm")),
+    ),
+    (
+        "prometheus-remote-write",
+        include_bytes!(concat!(env!("OUT_DIR"), "/prometheus_remote_write.wasm")),
+    ),
+];
 
 /// The embedded exporter plugin called `name` (without the `builtin:` prefix).
 pub fn exporter(name: &str) -> Option<&'static [u8]> {
