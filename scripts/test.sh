@@ -33,17 +33,20 @@ fi
 need=()
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 command -v make >/dev/null 2>&1 || need+=(make)
-# Prometheus scrapes Weir's /metrics in tests/prometheus_scrape.rs.
-for p in clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc prometheus; do
+# Prometheus scrapes Weir's /metrics and receives remote writes (tests/prometheus_*.rs);
+# ClickHouse receives the clickhouse exporter plugin's rows (tests/clickhouse_export.rs).
+for p in clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc prometheus clickhouse-server; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  say "apt-get install ${need[*]} (plugin toolchains, Prometheus)"
+  say "apt-get install ${need[*]} (plugin toolchains, Prometheus, ClickHouse)"
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
   # Debian's prometheus package enables a system service on :9090 (all interfaces) where
   # systemd runs; the tests start their own on 127.0.0.1.
-  if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  # The same for clickhouse-server (:8123 and :9000).
+  if command -v systemctl >/dev/null 2>&1; then
+    [[ " ${need[*]} " == *" prometheus "* ]] && { systemctl disable --now prometheus >/dev/null 2>&1 || true; }
+    [[ " ${need[*]} " == *" clickhouse-server "* ]] && { systemctl disable --now clickhouse-server >/dev/null 2>&1 || true; }
   fi
 fi
 # wit-bindgen's C generator (not packaged by Debian, PyPI or npm): built once into ~/.cargo/bin.

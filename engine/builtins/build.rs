@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (crate, component file stem).
-const PLUGINS: [(&str, &str); 7] = [
+const PLUGINS: [(&str, &str); 8] = [
     ("policies", "policies"),
     ("otlp-http", "otlp_http"),
     ("prometheus-remote-write", "prometheus_remote_write"),
+    ("clickhouse", "clickhouse"),
     ("enrich", "enrich"),
     ("redact", "redact"),
     ("filter", "filter"),

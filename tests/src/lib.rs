@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod backend;
+pub mod clickhouse;
 pub mod fixtures;
 pub mod gateway;
 pub mod plugins;

@@ -43,7 +43,7 @@ pub fn get(name: &str) -> Option<&'static Builtin> {
 }
 
 /// The first-party exporter plugins (`exporter` world), by name after `builtin:`.
-pub const EXPORTERS: [(&str, &[u8]); 2] = [
+pub const EXPORTERS: [(&str, &[u8]); 3] = [
     (
         "otlp-http",
         include_bytes!(concat!(env!("OUT_DIR"), "/otlp_http.wasm")),
@@ -51,6 +51,10 @@ pub const EXPORTERS: [(&str, &[u8]); 2] = [
     (
         "prometheus-remote-write",
         include_bytes!(concat!(env!("OUT_DIR"), "/prometheus_remote_write.wasm")),
+    ),
+    (
+        "clickhouse",
+        include_bytes!(concat!(env!("OUT_DIR"), "/clickhouse.wasm")),
     ),
 ];
 

@@ -144,7 +144,10 @@ fn metric_name(name: &str, unit: &str, gauge: bool, total: bool, with_unit: bool
 
 /// Gathers samples by label set, so that one request carries each series once.
 #[derive(Default)]
-struct Out(BTreeMap<Vec<(String, String)>, Vec<(f64, i64)>>);
+struct Out(BTreeMap<Labels, Vec<(f64, i64)>>);
+
+/// A series' labels, sorted.
+type Labels = Vec<(String, String)>;
 
 impl Out {
     fn push(

@@ -1,0 +1,161 @@
+//! Exporter plugins against the native path for the same data, each sending one batch per
+//! iteration to a local HTTP sink that answers 200 (so the numbers are the exporter's cost, not
+//! a backend's):
+//! - `builtin:otlp-http` (protobuf, gzip) on 1,000 spans, beside the native equivalent: encode
+//!   the batch, gzip it and POST it with reqwest, as Weir's native `otlp-http` exporter does;
+//! - `builtin:prometheus-remote-write` on 1,000 gauge data points (convert, encode, snappy,
+//!   POST).
+//!
+//! `cargo bench -p weir-benches --bench exporters`; items per second = 1,000 / reported time.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap is the benchmark's failure report"
+)]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use std::io::Write;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+};
+use prost::Message;
+use weir_core::Batch;
+use weir_tests::fixtures::{kv, traces};
+use weir_wasm::{AllowList, EngineSettings, ExporterPlugin, PluginSettings, WasmEngine};
+
+/// The allocator the `weir` binary uses, so host-side costs match the gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ITEMS: usize = 1000;
+
+/// 1,000 gauge points over 100 label sets of one metric.
+fn metrics() -> Batch {
+    let points = (0..ITEMS)
+        .map(|i| NumberDataPoint {
+            attributes: vec![kv("route", &format!("/r{}", i % 100)), kv("host", "h1")],
+            time_unix_nano: 1_700_000_000_000_000_000 + (i as u64 / 100) * 1_000_000_000,
+            value: Some(number_data_point::Value::AsDouble(i as f64)),
+            ..Default::default()
+        })
+        .collect();
+    Batch::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![kv("service.name", "bench")] as Vec<KeyValue>,
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "queue.depth".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: points,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+/// A sink on 127.0.0.1 that answers 200 to every POST; its address.
+fn sink(rt: &tokio::runtime::Runtime) -> std::net::SocketAddr {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(|_: axum::body::Bytes| async { "" });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    })
+}
+
+fn plugin(engine: &WasmEngine, name: &str, config: String, host: String) -> ExporterPlugin {
+    let wasm = weir_builtins::exporter(name).unwrap();
+    let settings = PluginSettings {
+        timeout: std::time::Duration::from_secs(10),
+        ..Default::default()
+    };
+    ExporterPlugin::from_bytes(
+        engine,
+        name,
+        name,
+        wasm,
+        config,
+        settings,
+        AllowList::new(name, [host]),
+    )
+    .unwrap()
+}
+
+fn exporters(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = sink(&rt);
+    let engine = WasmEngine::new(&EngineSettings::default()).unwrap();
+    let spans = traces(ITEMS, 10);
+    let points = metrics();
+
+    let mut g = c.benchmark_group("exporters");
+    g.throughput(Throughput::Elements(ITEMS as u64));
+    let otlp = plugin(
+        &engine,
+        "otlp-http",
+        format!(r#"{{"endpoint":"http://{addr}"}}"#),
+        addr.to_string(),
+    );
+    g.bench_function("otlp-http plugin, 1000 spans, protobuf+gzip", |b| {
+        b.iter(|| {
+            assert!(matches!(
+                otlp.send(spans.clone()),
+                weir_wasm::SendOutcome::Sent { .. }
+            ))
+        })
+    });
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/v1/traces");
+    g.bench_function("native otlp-http, 1000 spans, protobuf+gzip", |b| {
+        b.iter(|| {
+            let Batch::Traces(r) = &spans else {
+                unreachable!()
+            };
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&r.encode_to_vec()).unwrap();
+            let body = gz.finish().unwrap();
+            let status = rt.block_on(
+                client
+                    .post(&url)
+                    .header("content-type", "application/x-protobuf")
+                    .header("content-encoding", "gzip")
+                    .body(body)
+                    .send(),
+            );
+            assert!(status.unwrap().status().is_success());
+        })
+    });
+    let prw = plugin(
+        &engine,
+        "prometheus-remote-write",
+        format!(r#"{{"endpoint":"http://{addr}/api/v1/write"}}"#),
+        addr.to_string(),
+    );
+    g.bench_function("prometheus-remote-write plugin, 1000 points", |b| {
+        b.iter(|| {
+            assert!(matches!(
+                prw.send(points.clone()),
+                weir_wasm::SendOutcome::Sent { .. }
+            ))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, exporters);
+criterion_main!(benches);
