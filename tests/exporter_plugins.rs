@@ -215,7 +215,7 @@ fn bad_exporter_plugin_configs_point_at_their_line() {
         ),
         (
             "plugin = \"builtin:otlp-grpc\"",
-            "exporters.out.plugin: unknown built-in exporter \"builtin:otlp-grpc\" (this build has: builtin:otlp-http, builtin:prometheus-remote-write, builtin:clickhouse)",
+            "exporters.out.plugin: unknown built-in exporter \"builtin:otlp-grpc\" (this build has: builtin:otlp-http, builtin:prometheus-remote-write, builtin:clickhouse, builtin:elasticsearch)",
         ),
         (
             "plugin = \"builtin:otlp-http\"\nconfig = { endpoint = \"127.0.0.1:4318\" }",

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (crate, component file stem).
-const PLUGINS: [(&str, &str); 8] = [
+const PLUGINS: [(&str, &str); 9] = [
     ("policies", "policies"),
     ("otlp-http", "otlp_http"),
     ("prometheus-remote-write", "prometheus_remote_write"),
     ("clickhouse", "clickhouse"),
+    ("elasticsearch", "elasticsearch"),
     ("enrich", "enrich"),
     ("redact", "redact"),
     ("filter", "filter"),

@@ -43,7 +43,7 @@ pub fn get(name: &str) -> Option<&'static Builtin> {
 }
 
 /// The first-party exporter plugins (`exporter` world), by name after `builtin:`.
-pub const EXPORTERS: [(&str, &[u8]); 3] = [
+pub const EXPORTERS: [(&str, &[u8]); 4] = [
     (
         "otlp-http",
         include_bytes!(concat!(env!("OUT_DIR"), "/otlp_http.wasm")),
@@ -55,6 +55,10 @@ pub const EXPORTERS: [(&str, &[u8]); 3] = [
     (
         "clickhouse",
         include_bytes!(concat!(env!("OUT_DIR"), "/clickhouse.wasm")),
+    ),
+    (
+        "elasticsearch",
+        include_bytes!(concat!(env!("OUT_DIR"), "/elasticsearch.wasm")),
     ),
 ];
 

@@ -71,6 +71,14 @@ fn err(message: impl Into<String>) -> HttpError {
     }
 }
 
+/// Waits `ms` milliseconds (an exporter pacing its own retries within one call).
+pub fn sleep_ms(ms: u64) {
+    #[cfg(target_arch = "wasm32")]
+    wasip2::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
 /// POSTs `body` to `url` (`http://` or `https://`) with `headers`.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Response, HttpError> {
     send("POST", url, headers, body)
