@@ -4,7 +4,11 @@
 //! - `builtin:otlp-http` (protobuf, gzip) on 1,000 spans, beside the native equivalent: encode
 //!   the batch, gzip it and POST it with reqwest, as Weir's native `otlp-http` exporter does;
 //! - `builtin:prometheus-remote-write` on 1,000 gauge data points (convert, encode, snappy,
-//!   POST).
+//!   POST);
+//! - `builtin:clickhouse` and `builtin:elasticsearch` on the 1,000 spans (rows / bulk NDJSON).
+//!
+//! With `WEIR_BENCH_PROMETHEUS=http://…:9090` (remote-write receiver on) and
+//! `WEIR_BENCH_CLICKHOUSE=http://…:8123`, the same plugins also run against those real servers.
 //!
 //! `cargo bench -p weir-benches --bench exporters`; items per second = 1,000 / reported time.
 
@@ -67,12 +71,34 @@ fn metrics() -> Batch {
     })
 }
 
+/// Moves every point of a metrics batch to now, `round` milliseconds apart from other rounds.
+fn shift(batch: &mut Batch, round: u64) {
+    let Batch::Metrics(r) = batch else { return };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let metrics = r
+        .resource_metrics
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_metrics)
+        .flat_map(|s| &mut s.metrics);
+    for m in metrics {
+        if let Some(metric::Data::Gauge(g)) = &mut m.data {
+            for p in &mut g.data_points {
+                p.time_unix_nano = now + round * 1_000_000;
+            }
+        }
+    }
+}
+
 /// A sink on 127.0.0.1 that answers 200 to every POST; its address.
 fn sink(rt: &tokio::runtime::Runtime) -> std::net::SocketAddr {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().fallback(|_: axum::body::Bytes| async { "" });
+        // `{"errors":false}` is also a complete bulk response for the elasticsearch plugin.
+        let app =
+            axum::Router::new().fallback(|_: axum::body::Bytes| async { r#"{"errors":false}"# });
         tokio::spawn(async move { axum::serve(listener, app).await });
         addr
     })
@@ -154,6 +180,75 @@ fn exporters(c: &mut Criterion) {
             ))
         })
     });
+    for (name, config) in [
+        (
+            "clickhouse",
+            format!(r#"{{"endpoint":"http://{addr}","create_schema":false}}"#),
+        ),
+        (
+            "elasticsearch",
+            format!(r#"{{"endpoint":"http://{addr}"}}"#),
+        ),
+    ] {
+        let p = plugin(&engine, name, config, addr.to_string());
+        g.bench_function(format!("{name} plugin, 1000 spans"), |b| {
+            b.iter(|| {
+                assert!(matches!(
+                    p.send(spans.clone()),
+                    weir_wasm::SendOutcome::Sent { .. }
+                ))
+            })
+        });
+    }
+    // Against real servers, when given.
+    let host = |url: &str| {
+        url.split("://")
+            .nth(1)
+            .unwrap_or(url)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    if let Ok(url) = std::env::var("WEIR_BENCH_PROMETHEUS") {
+        let p = plugin(
+            &engine,
+            "prometheus-remote-write",
+            format!(r#"{{"endpoint":"{url}/api/v1/write"}}"#),
+            host(&url),
+        );
+        // Each iteration writes newer samples (Prometheus refuses out-of-order ones).
+        let mut round = 0u64;
+        g.bench_function(
+            "prometheus-remote-write plugin, 1000 points, real Prometheus",
+            |b| {
+                b.iter(|| {
+                    round += 1;
+                    let mut batch = points.clone();
+                    shift(&mut batch, round);
+                    let outcome = p.send(batch);
+                    assert!(
+                        matches!(outcome, weir_wasm::SendOutcome::Sent { .. }),
+                        "{outcome:?}"
+                    );
+                })
+            },
+        );
+    }
+    if let Ok(url) = std::env::var("WEIR_BENCH_CLICKHOUSE") {
+        let p = plugin(
+            &engine,
+            "clickhouse",
+            format!(r#"{{"endpoint":"{url}"}}"#),
+            host(&url),
+        );
+        g.bench_function("clickhouse plugin, 1000 spans, real ClickHouse", |b| {
+            b.iter(|| {
+                assert!(matches!(
+                    p.send(spans.clone()),
+                    weir_wasm::SendOutcome::Sent { .. }
+                ))
+            })
+        });
+    }
     g.finish();
 }
 

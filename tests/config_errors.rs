@@ -54,7 +54,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "misspelt exporter key",
             with("\n[exporters.x]\ntype = \"otlp-grpc\"\nendpont = \"http://127.0.0.1:4317\"\n"),
-            "weir.toml:13:1: exporters.x.endpont: unknown field `endpont`, expected one of `type`, `endpoint`, `compression`, `timeout`, `headers`, `verbosity`, `path`, `sending_queue`, `retry_on_failure`",
+            "weir.toml:13:1: exporters.x.endpont: unknown field `endpont`, expected one of `type`, `endpoint`, `compression`, `timeout`, `headers`, `verbosity`, `path`, `sending_queue`, `retry_on_failure`, `plugin`, `config`, `allowed_hosts`, `memory_limit`, `grants`",
         ),
         (
             "wrong type",
@@ -79,7 +79,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown exporter type",
             replace("type = \"debug\"", "type = \"kafka\""),
-            "weir.toml:5:8: exporters.out.type: unknown variant `kafka`, expected one of `otlp-grpc`, `otlp-http`, `debug`, `file`",
+            "weir.toml:5:8: exporters.out.type: unknown variant `kafka`, expected one of `otlp-grpc`, `otlp-http`, `debug`, `file`, `plugin`",
         ),
         (
             "undefined exporter",

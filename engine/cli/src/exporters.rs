@@ -66,20 +66,31 @@ fn file_hash(path: &std::path::Path) -> Option<u64> {
         .map(|b| crate::reload::content_hash(&b))
 }
 
-/// The hosts exporter `cfg` may reach: `allowed_hosts`, and the host of its `config.endpoint`
-/// URL if it has one.
+/// The hosts exporter `cfg` may reach: `allowed_hosts`, and the hosts of its `config.endpoint`
+/// and `config.*_endpoint` URLs (a URL with credentials in it allows nothing: the host refuses
+/// `user@host` authorities).
 fn allowed_hosts(cfg: &ExporterConfig) -> Vec<String> {
     let mut hosts: Vec<String> = cfg
         .allowed_hosts
         .as_ref()
         .map(|h| h.get_ref().clone())
         .unwrap_or_default();
-    if let Some(toml::Value::String(url)) = cfg.config.as_ref().and_then(|c| c.get("endpoint"))
-        && let Some((_, rest)) = url.split_once("://")
-    {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-        if !authority.is_empty() {
-            hosts.push(authority.to_string());
+    let urls = cfg
+        .config
+        .iter()
+        .flatten()
+        .filter_map(|(key, value)| match value {
+            toml::Value::String(url) if key == "endpoint" || key.ends_with("_endpoint") => {
+                Some(url)
+            }
+            _ => None,
+        });
+    for url in urls {
+        if let Some((_, rest)) = url.split_once("://") {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            if !authority.is_empty() {
+                hosts.push(authority.to_string());
+            }
         }
     }
     hosts

@@ -480,13 +480,18 @@ fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<Expor
     }
     if let Some(hosts) = &e.allowed_hosts {
         for h in hosts.get_ref() {
-            let bad = h.is_empty() || h.contains("://") || h.contains('/') || h.contains(' ');
+            let bad = h.is_empty()
+                || h.contains("://")
+                || h.contains('/')
+                || h.contains(' ')
+                || h.contains('@')
+                || h.ends_with(':');
             if bad {
                 c.err(
                     hosts.span(),
                     format!("{key}.allowed_hosts"),
                     format!(
-                        "{h:?} is not a host or host:port (write `example.com:443`, not a URL)"
+                        "{h:?} is not a host or host:port (write `example.com:443`: no scheme, path or credentials)"
                     ),
                 );
             }

@@ -25,45 +25,61 @@ use crate::{Error, Result};
 /// The exports an exporter component must have.
 const EXPORTER_EXPORTS: [&str; 2] = ["init", "send-batch"];
 
-/// The hosts (`host:port`, as written in request URLs) an exporter's HTTP requests may go to;
-/// every other request is refused with `HTTP-request-denied` and counted. Empty: none.
+/// The hosts (`host:port`) an exporter's HTTP requests may go to; every other request is
+/// refused with `HTTP-request-denied` and counted. Empty: none. Host names compare without
+/// case and a trailing dot; an entry without a port allows the scheme's default port (80 or
+/// 443); URLs with credentials (`user@host`) are refused.
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
-    hosts: Arc<BTreeSet<String>>,
+    hosts: Arc<BTreeSet<(String, Option<u16>)>>,
     /// The plugin's name, for the log line of a refusal.
     plugin: Arc<str>,
     /// Requests refused so far.
     denied: Arc<AtomicU64>,
-    /// Connect and first-byte timeouts for requests that set none.
+    /// The budget of one `send-batch` call.
     timeout: Option<Duration>,
+    /// When the current `send-batch` call's budget runs out: every request is bounded by it.
+    deadline: Option<std::time::Instant>,
+}
+
+/// `host[:port]` as (lower-case host without a trailing dot, port); `None` if it is not one or
+/// carries credentials.
+fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    if authority.contains('@') {
+        return None;
+    }
+    let a: http::uri::Authority = authority.parse().ok()?;
+    let host = a.host().trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some((host, a.port_u16()))
 }
 
 impl AllowList {
-    /// Allows `hosts` (`host:port`; the port may be left out for 80 and 443).
+    /// Allows `hosts` (`host:port`; the port may be left out for 80 and 443). Entries that are
+    /// not a host or `host:port` allow nothing (config validation reports them).
     pub fn new(plugin: &str, hosts: impl IntoIterator<Item = String>) -> AllowList {
         AllowList {
-            hosts: Arc::new(hosts.into_iter().collect()),
+            hosts: Arc::new(
+                hosts
+                    .into_iter()
+                    .filter_map(|h| parse_authority(&h))
+                    .collect(),
+            ),
             plugin: plugin.into(),
             denied: Arc::default(),
             timeout: None,
+            deadline: None,
         }
     }
 
     /// Whether a request to `authority` (with the URL's `scheme`) may go out.
     fn allows(&self, scheme: Option<&str>, authority: &str) -> bool {
-        if self.hosts.contains(authority) {
-            return true;
-        }
-        // `https://example.com/…` is `example.com:443` in the list too, and the reverse.
-        let default_port = match scheme {
-            Some("https") => "443",
-            _ => "80",
+        let Some((host, port)) = parse_authority(authority) else {
+            return false;
         };
-        match authority.rsplit_once(':') {
-            Some((host, port)) if port == default_port => self.hosts.contains(host),
-            Some(_) => false,
-            None => self.hosts.contains(&format!("{authority}:{default_port}")),
-        }
+        let default_port = if scheme == Some("https") { 443 } else { 80 };
+        let port = port.unwrap_or(default_port);
+        self.hosts.contains(&(host.clone(), Some(port)))
+            || (port == default_port && self.hosts.contains(&(host, None)))
     }
 
     /// Requests refused so far.
@@ -96,14 +112,28 @@ impl WasiHttpHooks for AllowList {
                 "exporter plugin tried a host that is not in its allowed_hosts; refused");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
-        let options = options.or(self.timeout.map(|t| RequestOptions {
-            connect_timeout: Some(t),
-            first_byte_timeout: Some(t),
-            between_bytes_timeout: Some(t),
-        }));
+        // Every wait is bounded by what is left of the call's budget, whatever the plugin asked.
+        let left = self
+            .deadline
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+            .or(self.timeout)
+            .unwrap_or(Duration::from_secs(30));
+        if left.is_zero() {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionTimeout) });
+        }
+        let asked = options.unwrap_or_default();
+        let clamp = |d: Option<Duration>| Some(d.map_or(left, |d| d.min(left)));
+        let options = Some(RequestOptions {
+            connect_timeout: clamp(asked.connect_timeout),
+            first_byte_timeout: clamp(asked.first_byte_timeout),
+            between_bytes_timeout: clamp(asked.between_bytes_timeout),
+        });
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, options);
+            let (res, io) = tokio::time::timeout(left, sent)
+                .await
+                .map_err(|_| wasmtime_wasi_http::Error::ConnectionTimeout)??;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -255,17 +285,24 @@ impl ExporterPlugin {
         let timeout = self.settings.timeout;
         store.data_mut().session = Some(Session::new(batch));
         store.data_mut().counts.clear();
-        store.set_epoch_deadline(deadline_ticks(timeout));
+        // The network waits are bounded by the budget (see `AllowList::send_request`); the
+        // epoch deadline, which also runs during them, only stops a plugin that spins, so that
+        // a slow but successful send is not taken for a failure (and sent again).
+        store.data_mut().allow.deadline = Some(std::time::Instant::now() + timeout);
+        store.set_epoch_deadline(deadline_ticks(
+            timeout.saturating_mul(2) + Duration::from_secs(1),
+        ));
         let result = exports.call_send_batch(&mut store, Resource::new_borrow(0));
         let wrote = store
             .data_mut()
             .session
             .take()
             .is_some_and(|s| s.has_writes());
+        if wrote {
+            // The writes are discarded with the session; what was sent stands.
+            tracing::warn!(plugin = %self.name, "an exporter sees the batch read-only; its changes were ignored");
+        }
         let outcome = match result {
-            Ok(_) if wrote => Err(CallError::Failed(
-                "an exporter sees the batch read-only, but it tried to change it".into(),
-            )),
             Ok(Ok(sent)) => Ok(SendOutcome::Sent {
                 rejected: sent.rejected,
                 message: sent.message,
@@ -307,6 +344,13 @@ mod tests {
             ["127.0.0.1:9090".to_string(), "example.com".to_string()],
         );
         assert!(a.allows(Some("http"), "127.0.0.1:9090"));
+        assert!(a.allows(Some("https"), "EXAMPLE.com."));
+        assert!(!a.allows(Some("http"), "user@127.0.0.1:9090"));
+        let v6 = AllowList::new("x", ["[::1]:4318".to_string(), "[::2]".to_string()]);
+        assert!(v6.allows(Some("http"), "[::1]:4318"));
+        assert!(v6.allows(Some("http"), "[::2]"));
+        assert!(v6.allows(Some("http"), "[::2]:80"));
+        assert!(!v6.allows(Some("http"), "[::1]"));
         assert!(!a.allows(Some("http"), "127.0.0.1:9091"));
         assert!(!a.allows(Some("http"), "localhost:9090"));
         assert!(a.allows(Some("https"), "example.com"));

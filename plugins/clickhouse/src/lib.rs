@@ -83,17 +83,21 @@ fn encode(query: &str) -> String {
 }
 
 /// ClickHouse error codes worth retrying: timeouts, network, memory, too many parts, read-only
-/// replicas, a table being created or altered.
-const RETRYABLE_CODES: [&str; 8] = [
-    "Code: 159,",
-    "Code: 209,",
-    "Code: 210,",
-    "Code: 241,",
-    "Code: 242,",
-    "Code: 252,",
-    "Code: 319,",
-    "Code: 999,",
-];
+/// replicas, a table being created or altered, a keeper session lost.
+const RETRYABLE_CODES: [u32; 9] = [159, 209, 210, 241, 242, 252, 319, 425, 999];
+
+/// The error code of a ClickHouse error: the `X-ClickHouse-Exception-Code` header, or the
+/// number after `Code: ` in the text (`Code: 241, e.displayText() …` before ClickHouse 21,
+/// `Code: 241. DB::Exception …` since).
+fn error_code(response: &http::Response) -> Option<u32> {
+    if let Some(c) = response.header("x-clickhouse-exception-code") {
+        return c.trim().parse().ok();
+    }
+    let text = String::from_utf8_lossy(&response.body);
+    let at = text.find("Code: ")? + "Code: ".len();
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
 
 impl ClickHouse {
     fn post(&self, query: Option<&str>, body: &[u8]) -> Result<Sent, ExportError> {
@@ -118,9 +122,8 @@ impl ClickHouse {
         }
         let text = String::from_utf8_lossy(&r.body[..r.body.len().min(1024)]).into_owned();
         let message = format!("HTTP {}: {}", r.status, text.trim());
-        if matches!(r.status, 429 | 502 | 503 | 504)
-            || RETRYABLE_CODES.iter().any(|c| text.contains(c))
-        {
+        let retryable_code = error_code(&r).is_some_and(|c| RETRYABLE_CODES.contains(&c));
+        if matches!(r.status, 429 | 502 | 503 | 504) || retryable_code {
             Err(ExportError::retryable(message))
         } else {
             Err(ExportError::Rejected(message))
@@ -190,3 +193,28 @@ impl Exporter for ClickHouse {
 }
 
 weir_plugin::export_exporter!(ClickHouse);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &str, header: Option<&str>) -> http::Response {
+        http::Response {
+            status: 500,
+            headers: header
+                .map(|h| vec![("x-clickhouse-exception-code".to_string(), h.as_bytes().to_vec())])
+                .unwrap_or_default(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn error_codes_of_old_and_new_servers() {
+        let old = "Code: 252, e.displayText() = DB::Exception: Too many parts (300)";
+        let new = "Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)";
+        assert_eq!(error_code(&response(old, None)), Some(252));
+        assert_eq!(error_code(&response(new, None)), Some(241));
+        assert_eq!(error_code(&response("boom", Some("60"))), Some(60));
+        assert_eq!(error_code(&response("boom", None)), None);
+    }
+}

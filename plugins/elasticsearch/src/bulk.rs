@@ -4,18 +4,32 @@ use serde_json::Value;
 use weir_plugin::http::{HttpError, Response};
 use weir_plugin::{ExportError, Sent};
 
-/// The NDJSON body: a `create` action (which data streams require and indices accept) and the
-/// document, per item; every line ends with `\n`, the last one too.
+/// A document's id: a hash of its index and content, so that sending it again (after a
+/// timeout, or a retry of the whole batch) finds it already there (409) instead of indexing a
+/// copy.
+pub(crate) fn id(index: &str, doc: &str) -> String {
+    // FNV-1a, 128 bits as two 64-bit lanes with different offsets.
+    let lane = |seed: u64| {
+        let mut h = seed;
+        for b in index.bytes().chain([0]).chain(doc.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    format!("{:016x}{:016x}", lane(0xcbf2_9ce4_8422_2325), lane(0x8422_2325_cbf2_9ce4))
+}
+
+/// The NDJSON body: a `create` action (which data streams require and indices accept) with the
+/// document's [`id`], and the document, per item; every line ends with `\n`, the last one too.
 pub(crate) fn body(docs: &[(String, Value)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (index, doc) in docs {
-        out.extend_from_slice(
-            serde_json::json!({ "create": { "_index": index } })
-                .to_string()
-                .as_bytes(),
-        );
+        let doc = doc.to_string();
+        let action = serde_json::json!({ "create": { "_index": index, "_id": id(index, &doc) } });
+        out.extend_from_slice(action.to_string().as_bytes());
         out.push(b'\n');
-        out.extend_from_slice(doc.to_string().as_bytes());
+        out.extend_from_slice(doc.as_bytes());
         out.push(b'\n');
     }
     out
@@ -53,7 +67,8 @@ pub(crate) fn items(response: &[u8], n: usize) -> Result<Items, String> {
             continue;
         };
         let status = result["status"].as_u64().unwrap_or(0);
-        if (200..300).contains(&status) {
+        // 409: a document with this id exists: an earlier send of this very item got through.
+        if (200..300).contains(&status) || status == 409 {
             continue;
         }
         if status == 429 || status >= 500 {
@@ -96,7 +111,7 @@ pub(crate) fn send_all(
         let first = attempt == 0;
         let outcome = post(url, headers, &body(&docs))
             .map_err(ExportError::from)
-            .and_then(|r| r.outcome().map(|_| r));
+            .and_then(|r| r.outcome_retrying_5xx().map(|_| r));
         let response = match outcome {
             Ok(r) => r,
             Err(e) if first => return Err(e),
@@ -130,7 +145,7 @@ pub(crate) fn send_all(
             .filter_map(|&i| docs.get(i).cloned())
             .collect();
         if !docs.is_empty() && attempt < retries {
-            weir_plugin::http::sleep_ms(100 << attempt);
+            weir_plugin::http::sleep_ms(100 << attempt.min(3));
         }
     }
     if !docs.is_empty() {

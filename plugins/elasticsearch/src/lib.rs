@@ -74,6 +74,12 @@ impl Exporter for Elasticsearch {
             (None, None, None) => None,
             _ => return Err("api_key: use either api_key, or username and password".into()),
         };
+        if s.item_retries > 5 {
+            return Err(format!(
+                "item_retries: at most 5 (got {}); Weir retries whole batches with backoff",
+                s.item_retries
+            ));
+        }
         let url = format!("{}/_bulk", s.endpoint.trim_end_matches('/'));
         Ok(Elasticsearch { s, url, auth })
     }

@@ -158,15 +158,27 @@ impl Out {
         value: f64,
         ts: i64,
     ) {
-        let mut l: Vec<(String, String)> = labels.to_vec();
+        // The converter's own labels first: on equal names the first one is kept, so a data
+        // point attribute called `le`, `quantile` or `__name__` cannot replace them.
+        let mut l: Vec<(String, String)> = vec![("__name__".into(), name.to_string())];
         if let Some((k, v)) = extra {
             l.push((k.to_string(), v));
         }
-        l.push(("__name__".into(), name.to_string()));
-        l.sort();
+        l.extend(labels.iter().cloned());
+        l.sort_by(|a, b| a.0.cmp(&b.0));
         l.dedup_by(|a, b| a.0 == b.0);
         self.0.entry(l).or_default().push((value, ts));
     }
+}
+
+/// Prometheus's staleness marker.
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// Now, in milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The label form of a bound: `0.5`, `10`, `+Inf`.
@@ -261,14 +273,38 @@ fn metric(
     let empty = Vec::new();
     let points = |data: &Value| data["dataPoints"].as_array().unwrap_or(&empty).clone();
     let labels_of = |p: &Value| -> Vec<(String, String)> {
-        let mut l: Vec<(String, String)> = attributes(&p["attributes"])
-            .into_iter()
-            .map(|(k, v)| (sanitize(&k, false), v))
-            .collect();
-        l.extend(base.iter().cloned());
-        l
+        // `job` and `instance` from the resource come first (they win on equal names); then
+        // the attributes, where names that sanitize alike (`http.route`, `http_route`) get
+        // their values joined with `;`, ordered by the original names.
+        let mut attrs = attributes(&p["attributes"]);
+        attrs.sort();
+        let mut joined: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in attrs {
+            joined
+                .entry(sanitize(&k, false))
+                .and_modify(|old| {
+                    old.push(';');
+                    old.push_str(&v);
+                })
+                .or_insert(v);
+        }
+        base.iter().cloned().chain(joined).collect()
     };
-    let ts = |p: &Value| num(&p["timeUnixNano"]).map_or(0, |n| (n / 1e6) as i64);
+    // A point without a time gets the current one (Prometheus refuses time 0).
+    let ts = |p: &Value| {
+        num(&p["timeUnixNano"])
+            .filter(|n| *n > 0.0)
+            .map_or_else(now_ms, |n| (n / 1e6) as i64)
+    };
+    // A point flagged "no recorded value" is Prometheus's staleness marker.
+    let value = |p: &Value| {
+        if num(&p["flags"]).is_some_and(|f| f as u64 & 1 == 1) {
+            return f64::from_bits(STALE_NAN);
+        }
+        num(&p["asDouble"])
+            .or_else(|| num(&p["asInt"]))
+            .unwrap_or(0.0)
+    };
     let delta = |data: &Value| num(&data["aggregationTemporality"]) == Some(1.0);
     let mut reject = |n: usize, why: String| {
         conv.rejected += n as u64;
@@ -277,9 +313,7 @@ fn metric(
     if let Some(g) = m.get("gauge") {
         let n = metric_name(name, unit, true, false, with_unit);
         for p in points(g) {
-            let v = num(&p["asDouble"])
-                .or_else(|| num(&p["asInt"]))
-                .unwrap_or(0.0);
+            let v = value(&p);
             seen(ts(&p));
             out.push(&n, &labels_of(&p), None, v, ts(&p));
         }
@@ -293,9 +327,7 @@ fn metric(
         let monotonic = s["isMonotonic"].as_bool().unwrap_or(false);
         let n = metric_name(name, unit, !monotonic, monotonic, with_unit);
         for p in points(s) {
-            let v = num(&p["asDouble"])
-                .or_else(|| num(&p["asInt"]))
-                .unwrap_or(0.0);
+            let v = value(&p);
             seen(ts(&p));
             out.push(&n, &labels_of(&p), None, v, ts(&p));
         }
@@ -399,6 +431,23 @@ fn metric(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colliding_labels_join_and_cannot_replace_the_converters() {
+        let req: Value = serde_json::from_str(r#"{"resourceMetrics":[{"resource":{"attributes":[
+            {"key":"service.name","value":{"stringValue":"shop"}}]},
+          "scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"5000000","asInt":"1",
+            "attributes":[{"key":"http_route","value":{"stringValue":"b"}},{"key":"http.route","value":{"stringValue":"a"}},
+              {"key":"job","value":{"stringValue":"mine"}},{"key":"__name__","value":{"stringValue":"x"}}]},
+            {"timeUnixNano":"6000000","flags":1,"attributes":[]}]}}]}]}]}"#).unwrap();
+        let c = convert(&req, true);
+        let labelled = c.series.iter().find(|s| s.labels.iter().any(|l| l.0 == "http_route")).unwrap();
+        assert!(labelled.labels.contains(&("http_route".into(), "a;b".into())));
+        assert!(labelled.labels.contains(&("job".into(), "shop".into())));
+        assert!(labelled.labels.contains(&("__name__".into(), "g".into())));
+        let stale = c.series.iter().find(|s| s.labels.len() == 2).unwrap();
+        assert_eq!(stale.samples[0].0.to_bits(), STALE_NAN);
+    }
 
     #[test]
     fn names_follow_the_compatibility_rules() {

@@ -90,7 +90,8 @@ impl Exporter for RemoteWrite {
             ("x-prometheus-remote-write-version", "0.1.0"),
         ]);
         let response = http::post(&self.0.endpoint, &headers, &body)?;
-        response.outcome()?;
+        // Remote write: 5xx and 429 are retried, other 4xx (out-of-order samples …) are not.
+        response.outcome_retrying_5xx()?;
         if sent.rejected == 0 {
             sent = Sent::all();
         }

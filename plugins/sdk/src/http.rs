@@ -28,10 +28,22 @@ impl Response {
     /// sent; 429, 502, 503 and 504 are retryable (honouring `Retry-After` in seconds); any
     /// other status is rejected.
     pub fn outcome(&self) -> Result<Sent, ExportError> {
+        self.outcome_with(|status| matches!(status, 429 | 502 | 503 | 504))
+    }
+
+    /// Like [`Response::outcome`] with every 5xx retryable, as Prometheus remote write and
+    /// Elasticsearch ask of their clients.
+    pub fn outcome_retrying_5xx(&self) -> Result<Sent, ExportError> {
+        self.outcome_with(|status| status == 429 || status >= 500)
+    }
+
+    /// 2xx is sent; statuses `retryable` accepts are retryable (honouring `Retry-After` in
+    /// seconds); any other status is rejected.
+    pub fn outcome_with(&self, retryable: impl Fn(u16) -> bool) -> Result<Sent, ExportError> {
         let text = || String::from_utf8_lossy(&self.body[..self.body.len().min(512)]).into_owned();
         match self.status {
             200..=299 => Ok(Sent::all()),
-            429 | 502 | 503 | 504 => Err(ExportError::Retryable {
+            s if retryable(s) => Err(ExportError::Retryable {
                 message: format!("HTTP {}: {}", self.status, text()),
                 retry_after_ms: self
                     .header("retry-after")

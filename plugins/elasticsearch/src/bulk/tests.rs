@@ -69,10 +69,12 @@ fn the_body_is_ndjson_with_a_create_action_per_document() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 4);
-    assert_eq!(
-        lines[0],
-        json!({ "create": { "_index": "logs-shop-2023.11.14" } })
-    );
+    assert_eq!(lines[0]["create"]["_index"], "logs-shop-2023.11.14");
+    // Ids come from the content: the same document gets the same id, another one another.
+    let id0 = lines[0]["create"]["_id"].as_str().unwrap();
+    assert_eq!(id0, id("logs-shop-2023.11.14", &lines[1].to_string()));
+    assert_eq!(id0.len(), 32);
+    assert_ne!(Some(id0), lines[2]["create"]["_id"].as_str());
     assert_eq!(lines[1]["message"], "line 0");
     assert_eq!(lines[2]["create"]["_index"], "logs-shop-2023.11.14");
     assert_eq!(lines[3]["message"], "line 1");
@@ -93,6 +95,13 @@ fn a_partial_failure_resends_only_the_items_refused_for_load() {
     assert_eq!(s.bodies.len(), 2);
     assert!(s.bodies[1].contains("line 2") && !s.bodies[1].contains("line 0"));
     assert_eq!(s.bodies[1].lines().count(), 2);
+}
+
+#[test]
+fn a_conflict_means_the_item_is_already_there() {
+    const CONFLICT: &str = r#"{"took":2,"errors":true,"items":[{"create":{"_index":"logs-shop-2023.11.14","_id":"x","status":409,"error":{"type":"version_conflict_engine_exception","reason":"document already exists"}}}]}"#;
+    let mut s = Script::new(&[(200, CONFLICT)]);
+    assert_eq!(s.run(docs(1), 2).unwrap(), Sent::all());
 }
 
 #[test]
