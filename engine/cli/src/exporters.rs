@@ -12,7 +12,7 @@ use weir_core::{Batch, blocking};
 use weir_export::{Attempt, PluginSink};
 use weir_wasm::{AllowList, ExporterPlugin, SendOutcome, WasmEngine};
 
-use crate::plugins::{config_diagnostic, plugin_settings};
+use crate::plugins::{load_error, plugin_settings};
 
 /// The default budget of one `send`, network included.
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -167,13 +167,9 @@ pub(crate) fn load(
                 PathStep::Key(name),
                 PathStep::Key("config"),
             ];
-            if let weir_wasm::Error::Init { message, .. } = &e
-                && let Some(rejected) = message.strip_prefix("init rejected its config: ")
-                && let Some(d) = config_diagnostic(config, &table, name, rejected)
-            {
-                bail!("{d}");
-            }
-            bail!("{}", at_plugin(e.to_string()))
+            Err(load_error(config, &table, name, &e, || {
+                at_plugin(e.to_string())
+            }))
         }
     }
 }

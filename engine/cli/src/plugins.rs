@@ -142,20 +142,13 @@ impl Plugins {
                     PathStep::Key(name),
                     PathStep::Key("config"),
                 ];
-                if let weir_wasm::Error::Init { message, .. } = &e
-                    && let Some(rejected) = message.strip_prefix("init rejected its config: ")
-                    && let Some(d) = config_diagnostic(config, &table, name, rejected)
-                {
-                    bail!("{d}");
-                }
-                bail!(
-                    "{}",
+                Err(load_error(config, &table, name, &e, || {
                     config.diagnostic(
                         p.plugin.span(),
                         format!("processors.{name}.plugin"),
-                        e.to_string()
+                        e.to_string(),
                     )
-                )
+                }))
             }
         }
     }
@@ -238,6 +231,25 @@ pub(crate) fn plugin_settings(
                 .collect(),
         },
     }
+}
+
+/// Why plugin `name` failed to load, as a config diagnostic: an `init` that rejected its config
+/// points at the key it names in the `config` table at `table`; anything else gets `fallback`
+/// (which points at the `plugin` or `type` key).
+pub(crate) fn load_error(
+    config: &Config,
+    table: &[PathStep<'_>],
+    name: &str,
+    e: &weir_wasm::Error,
+    fallback: impl FnOnce() -> weir_config::Diagnostic,
+) -> anyhow::Error {
+    if let weir_wasm::Error::Init { message, .. } = e
+        && let Some(rejected) = message.strip_prefix("init rejected its config: ")
+        && let Some(d) = config_diagnostic(config, table, name, rejected)
+    {
+        return anyhow::anyhow!("{d}");
+    }
+    anyhow::anyhow!("{}", fallback())
 }
 
 /// Renders config path steps as a key: `samplers.tail.policies[0].config`.

@@ -16,7 +16,7 @@ use weir_core::{Signal, blocking};
 use weir_sampling::{Decision, OnShutdown, Policy, Sampler, SamplerSettings};
 use weir_wasm::{BreakerSettings, PolicyPlugin, WasmPolicy};
 
-use crate::plugins::{Plugins, config_diagnostic, key_of, plugin_settings};
+use crate::plugins::{Plugins, key_of, load_error, plugin_settings};
 
 /// Policy plugins loaded so far, by (sampler, policy name).
 #[derive(Default)]
@@ -159,21 +159,14 @@ impl Policies {
             Err(e) => {
                 let mut table = path.to_vec();
                 table.push(PathStep::Key("config"));
-                if let weir_wasm::Error::Init { message, .. } = &e
-                    && let Some(rejected) = message.strip_prefix("init rejected its config: ")
-                    && let Some(d) = config_diagnostic(config, &table, &name, rejected)
-                {
-                    bail!("{d}");
-                }
                 let (span, what) = match (&p.plugin, &p.kind) {
                     (Some(f), _) => (f.span(), "plugin"),
                     (None, Some(k)) => (k.span(), "type"),
                     (None, None) => (p.name.span(), "name"),
                 };
-                bail!(
-                    "{}",
+                Err(load_error(config, &table, &name, &e, || {
                     config.diagnostic(span, format!("{}.{what}", key_of(path)), e.to_string())
-                )
+                }))
             }
         }
     }

@@ -95,7 +95,10 @@ fn error_code(response: &http::Response) -> Option<u32> {
     }
     let text = String::from_utf8_lossy(&response.body);
     let at = text.find("Code: ")? + "Code: ".len();
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -202,7 +205,12 @@ mod tests {
         http::Response {
             status: 500,
             headers: header
-                .map(|h| vec![("x-clickhouse-exception-code".to_string(), h.as_bytes().to_vec())])
+                .map(|h| {
+                    vec![(
+                        "x-clickhouse-exception-code".to_string(),
+                        h.as_bytes().to_vec(),
+                    )]
+                })
                 .unwrap_or_default(),
             body: body.as_bytes().to_vec(),
         }
@@ -211,7 +219,8 @@ mod tests {
     #[test]
     fn error_codes_of_old_and_new_servers() {
         let old = "Code: 252, e.displayText() = DB::Exception: Too many parts (300)";
-        let new = "Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)";
+        let new =
+            "Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)";
         assert_eq!(error_code(&response(old, None)), Some(252));
         assert_eq!(error_code(&response(new, None)), Some(241));
         assert_eq!(error_code(&response("boom", Some("60"))), Some(60));

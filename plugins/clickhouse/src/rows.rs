@@ -1,6 +1,7 @@
 //! The tables and their rows: OTLP/JSON spans and log records as `JSONEachRow` lines.
 
 use serde_json::{Map, Value, json};
+use weir_plugin::otlp_json::{any_value, attributes, u64_of};
 
 /// `CREATE TABLE` of the traces table.
 pub(crate) fn traces_schema(db: &str, table: &str) -> String {
@@ -25,60 +26,6 @@ pub(crate) fn logs_schema(db: &str, table: &str) -> String {
          ) ENGINE = MergeTree() PARTITION BY toDate(Timestamp) \
          ORDER BY (ServiceName, Timestamp)"
     )
-}
-
-/// An OTLP/JSON number (64-bit integers are strings).
-fn u64_of(v: &Value) -> u64 {
-    match v {
-        Value::Number(n) => n.as_u64().unwrap_or(0),
-        Value::String(s) => s.parse().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// An `AnyValue` as plain JSON: strings, numbers, booleans, arrays and maps as themselves.
-fn plain(v: &Value) -> Value {
-    let Some(o) = v.as_object() else {
-        return Value::Null;
-    };
-    if let Some(s) = o.get("stringValue") {
-        return s.clone();
-    }
-    if let Some(b) = o.get("boolValue") {
-        return b.clone();
-    }
-    if let Some(i) = o.get("intValue") {
-        return match i {
-            Value::String(s) => s.parse::<i64>().map_or_else(|_| i.clone(), Value::from),
-            other => other.clone(),
-        };
-    }
-    if let Some(d) = o.get("doubleValue") {
-        return d.clone();
-    }
-    if let Some(a) = o.get("arrayValue") {
-        return Value::Array(
-            a["values"]
-                .as_array()
-                .map(|v| v.iter().map(plain).collect())
-                .unwrap_or_default(),
-        );
-    }
-    if let Some(m) = o.get("kvlistValue") {
-        return Value::Object(attributes(&m["values"]));
-    }
-    o.get("bytesValue").cloned().unwrap_or(Value::Null)
-}
-
-/// An attribute list as a JSON object.
-fn attributes(v: &Value) -> Map<String, Value> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), plain(&kv["value"]))))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn service(resource: &Map<String, Value>) -> String {
@@ -158,7 +105,7 @@ pub(crate) fn logs(req: &Value) -> String {
                 if t == 0 {
                     t = u64_of(&r["observedTimeUnixNano"]);
                 }
-                let body = match plain(&r["body"]) {
+                let body = match any_value(&r["body"]) {
                     Value::String(s) => s,
                     Value::Null => String::new(),
                     other => other.to_string(),

@@ -17,7 +17,11 @@ pub(crate) fn id(index: &str, doc: &str) -> String {
         }
         h
     };
-    format!("{:016x}{:016x}", lane(0xcbf2_9ce4_8422_2325), lane(0x8422_2325_cbf2_9ce4))
+    format!(
+        "{:016x}{:016x}",
+        lane(0xcbf2_9ce4_8422_2325),
+        lane(0x8422_2325_cbf2_9ce4)
+    )
 }
 
 /// The NDJSON body: a `create` action (which data streams require and indices accept) with the

@@ -1,56 +1,7 @@
 //! OTLP/JSON logs and spans as Elasticsearch documents, each with the index it goes to.
 
 use serde_json::{Map, Value, json};
-
-/// An OTLP/JSON number (64-bit integers are strings).
-pub(crate) fn u64_of(v: &Value) -> u64 {
-    match v {
-        Value::Number(n) => n.as_u64().unwrap_or(0),
-        Value::String(s) => s.parse().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// An `AnyValue` as plain JSON.
-fn plain(v: &Value) -> Value {
-    let Some(o) = v.as_object() else {
-        return Value::Null;
-    };
-    for key in ["stringValue", "boolValue", "doubleValue", "bytesValue"] {
-        if let Some(x) = o.get(key) {
-            return x.clone();
-        }
-    }
-    if let Some(i) = o.get("intValue") {
-        return match i {
-            Value::String(s) => s.parse::<i64>().map_or_else(|_| i.clone(), Value::from),
-            other => other.clone(),
-        };
-    }
-    if let Some(a) = o.get("arrayValue") {
-        return Value::Array(
-            a["values"]
-                .as_array()
-                .map(|v| v.iter().map(plain).collect())
-                .unwrap_or_default(),
-        );
-    }
-    if let Some(m) = o.get("kvlistValue") {
-        return Value::Object(attributes(&m["values"]));
-    }
-    Value::Null
-}
-
-/// An attribute list as a JSON object.
-pub(crate) fn attributes(v: &Value) -> Map<String, Value> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), plain(&kv["value"]))))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use weir_plugin::otlp_json::{any_value, attributes, u64_of};
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
 fn civil(days: i64) -> (i64, u32, u32) {
@@ -157,7 +108,7 @@ pub(crate) fn logs(req: &Value, template: &str) -> Vec<(String, Value)> {
                 }
                 let doc = json!({
                     "@timestamp": timestamp(t),
-                    "message": plain(&r["body"]),
+                    "message": any_value(&r["body"]),
                     "log.level": text(&r["severityText"]),
                     "severity_number": u64_of(&r["severityNumber"]),
                     "trace.id": text(&r["traceId"]),

@@ -62,9 +62,12 @@ fn url(base: Option<&String>, exact: Option<&String>, path: &str) -> Result<Stri
     if let Some(u) = exact {
         return Ok(u.clone());
     }
-    let base = base.ok_or("endpoint: required (or traces_endpoint, metrics_endpoint and logs_endpoint)")?;
+    let base =
+        base.ok_or("endpoint: required (or traces_endpoint, metrics_endpoint and logs_endpoint)")?;
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(format!("endpoint: {base:?} is not an http:// or https:// URL"));
+        return Err(format!(
+            "endpoint: {base:?} is not an http:// or https:// URL"
+        ));
     }
     Ok(format!("{}/v1/{path}", base.trim_end_matches('/')))
 }
@@ -169,11 +172,26 @@ mod tests {
 
     #[test]
     fn partial_success_counts_are_read_from_both_encodings() {
-        assert_eq!(json_count(br#"{"partialSuccess":{"rejectedSpans":"3"}}"#, "rejectedSpans"), Some(3));
-        assert_eq!(json_count(br#"{"partialSuccess":{"rejectedSpans": 7}}"#, "rejectedSpans"), Some(7));
+        assert_eq!(
+            json_count(
+                br#"{"partialSuccess":{"rejectedSpans":"3"}}"#,
+                "rejectedSpans"
+            ),
+            Some(3)
+        );
+        assert_eq!(
+            json_count(
+                br#"{"partialSuccess":{"rejectedSpans": 7}}"#,
+                "rejectedSpans"
+            ),
+            Some(7)
+        );
         assert_eq!(json_count(b"{}", "rejectedSpans"), None);
         // partial_success { rejected_spans: 5, error_message: "x" }
-        assert_eq!(proto_rejected(&[0x0a, 0x05, 0x08, 0x05, 0x12, 0x01, b'x']), Some(5));
+        assert_eq!(
+            proto_rejected(&[0x0a, 0x05, 0x08, 0x05, 0x12, 0x01, b'x']),
+            Some(5)
+        );
         assert_eq!(proto_rejected(&[]), None);
     }
 }

@@ -441,8 +441,16 @@ mod tests {
               {"key":"job","value":{"stringValue":"mine"}},{"key":"__name__","value":{"stringValue":"x"}}]},
             {"timeUnixNano":"6000000","flags":1,"attributes":[]}]}}]}]}]}"#).unwrap();
         let c = convert(&req, true);
-        let labelled = c.series.iter().find(|s| s.labels.iter().any(|l| l.0 == "http_route")).unwrap();
-        assert!(labelled.labels.contains(&("http_route".into(), "a;b".into())));
+        let labelled = c
+            .series
+            .iter()
+            .find(|s| s.labels.iter().any(|l| l.0 == "http_route"))
+            .unwrap();
+        assert!(
+            labelled
+                .labels
+                .contains(&("http_route".into(), "a;b".into()))
+        );
         assert!(labelled.labels.contains(&("job".into(), "shop".into())));
         assert!(labelled.labels.contains(&("__name__".into(), "g".into())));
         let stale = c.series.iter().find(|s| s.labels.len() == 2).unwrap();

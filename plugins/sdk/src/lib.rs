@@ -35,6 +35,7 @@ mod host;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod otlp_json;
 mod policy;
 #[cfg(feature = "testing")]
 pub mod testing;
