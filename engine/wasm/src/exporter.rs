@@ -19,7 +19,7 @@ use crate::CallError;
 use crate::bindings::exporter::{ExportError, Exporter, ExporterPre};
 use crate::engine::{WasmEngine, deadline_ticks};
 use crate::host::PluginState;
-use crate::plugin::{PluginSettings, new_store, prepare};
+use crate::plugin::{PluginSettings, prepare, start_instance};
 use crate::{Error, Result};
 
 /// The exports an exporter component must have.
@@ -245,21 +245,13 @@ impl ExporterPlugin {
 
     /// A fresh instance with `init` already run.
     fn instantiate(&self) -> std::result::Result<Instance, CallError> {
-        let mut store = new_store(&self.engine, &self.name, &self.settings);
-        store.data_mut().allow = self.allow.clone();
-        let timeout = self.settings.timeout;
-        let exports = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| CallError::classify("instantiate", &mut store, &e, timeout))?;
-        store.set_epoch_deadline(deadline_ticks(timeout));
-        match exports.call_init(&mut store, &self.config_json) {
-            Ok(Ok(())) => Ok(Instance { store, exports }),
-            Ok(Err(message)) => Err(CallError::Rejected(format!(
-                "init rejected its config: {message}"
-            ))),
-            Err(e) => Err(CallError::classify("init", &mut store, &e, timeout)),
-        }
+        let (store, exports) = start_instance(
+            (&self.engine, &self.name, &self.settings, &self.config_json),
+            |state| state.allow = self.allow.clone(),
+            |store| self.pre.instantiate(store),
+            |exports, store, config| exports.call_init(store, config),
+        )?;
+        Ok(Instance { store, exports })
     }
 
     fn put_back(&self, instance: Instance) {

@@ -146,23 +146,13 @@ impl ProcessorPlugin {
 
     /// A fresh instance with `init` already run.
     pub(crate) fn instantiate(&self) -> std::result::Result<Instance, crate::CallError> {
-        let mut store = new_store(&self.engine, &self.name, &self.settings);
-        let exports = self.pre.instantiate(&mut store).map_err(|e| {
-            crate::CallError::classify("instantiate", &mut store, &e, self.settings.timeout)
-        })?;
-        store.set_epoch_deadline(crate::engine::deadline_ticks(self.settings.timeout));
-        match exports.call_init(&mut store, &self.config_json) {
-            Ok(Ok(())) => Ok(Instance { store, exports }),
-            Ok(Err(message)) => Err(crate::CallError::Rejected(format!(
-                "init rejected its config: {message}"
-            ))),
-            Err(e) => Err(crate::CallError::classify(
-                "init",
-                &mut store,
-                &e,
-                self.settings.timeout,
-            )),
-        }
+        let (store, exports) = start_instance(
+            (&self.engine, &self.name, &self.settings, &self.config_json),
+            |_| {},
+            |store| self.pre.instantiate(store),
+            |exports, store, config| exports.call_init(store, config),
+        )?;
+        Ok(Instance { store, exports })
     }
 }
 
@@ -250,6 +240,35 @@ pub(crate) fn check_memory(settings: &PluginSettings) -> std::result::Result<(),
         ));
     }
     Ok(())
+}
+
+/// Starts one instance of any plugin kind: a fresh store (sandbox, memory cap), `setup` for
+/// what the kind adds to it, instantiation, then `init(config)` under the call deadline. The
+/// kinds differ only in their typed pre-instance (`instantiate`) and exports (`init`).
+pub(crate) fn start_instance<E>(
+    (engine, name, settings, config): (&WasmEngine, &Arc<str>, &PluginSettings, &str),
+    setup: impl FnOnce(&mut PluginState),
+    instantiate: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<E>,
+    init: impl FnOnce(
+        &E,
+        &mut Store<PluginState>,
+        &str,
+    ) -> wasmtime::Result<std::result::Result<(), String>>,
+) -> std::result::Result<(Store<PluginState>, E), crate::CallError> {
+    use crate::CallError;
+    let mut store = new_store(engine, name, settings);
+    setup(store.data_mut());
+    let timeout = settings.timeout;
+    let exports = instantiate(&mut store)
+        .map_err(|e| CallError::classify("instantiate", &mut store, &e, timeout))?;
+    store.set_epoch_deadline(crate::engine::deadline_ticks(timeout));
+    match init(&exports, &mut store, config) {
+        Ok(Ok(())) => Ok((store, exports)),
+        Ok(Err(message)) => Err(CallError::Rejected(format!(
+            "init rejected its config: {message}"
+        ))),
+        Err(e) => Err(CallError::classify("init", &mut store, &e, timeout)),
+    }
 }
 
 /// A fresh store for one instance of plugin `name`: its sandbox, memory cap and call deadline.

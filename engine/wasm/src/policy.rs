@@ -19,7 +19,7 @@ use crate::bindings::sampler::{self, Sampler, SamplerPre};
 use crate::breaker::{Breaker, BreakerSettings};
 use crate::engine::{WasmEngine, deadline_ticks};
 use crate::host::PluginState;
-use crate::plugin::{PluginSettings, check_memory, new_store, prepare};
+use crate::plugin::{PluginSettings, check_memory, prepare, start_instance};
 use crate::{Error, Result};
 
 /// The exports a sampler component must have.
@@ -137,20 +137,13 @@ impl PolicyPlugin {
 
     /// A fresh instance with `init` already run.
     fn instantiate(&self) -> std::result::Result<Instance, CallError> {
-        let mut store = new_store(&self.engine, &self.name, &self.settings);
-        let timeout = self.settings.timeout;
-        let exports = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| CallError::classify("instantiate", &mut store, &e, timeout))?;
-        store.set_epoch_deadline(deadline_ticks(timeout));
-        match exports.call_init(&mut store, &self.config_json) {
-            Ok(Ok(())) => Ok(Instance { store, exports }),
-            Ok(Err(message)) => Err(CallError::Rejected(format!(
-                "init rejected its config: {message}"
-            ))),
-            Err(e) => Err(CallError::classify("init", &mut store, &e, timeout)),
-        }
+        let (store, exports) = start_instance(
+            (&self.engine, &self.name, &self.settings, &self.config_json),
+            |_| {},
+            |store| self.pre.instantiate(store),
+            |exports, store, config| exports.call_init(store, config),
+        )?;
+        Ok(Instance { store, exports })
     }
 }
 
