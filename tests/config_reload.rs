@@ -14,8 +14,7 @@ use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_core::Batch;
-use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use weir_core::otlp::trace::v1::Span;
 use weir_tests::fixtures::{kv, string_attribute};
 use weir_tests::{Backend, Gateway, Transport, eventually};
 
@@ -35,16 +34,7 @@ fn request(traces: &[(u8, &str)], spans: u8) -> Vec<u8> {
             })
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    weir_tests::fixtures::encode_spans(spans)
 }
 
 /// Delivered spans per trace number (first trace id byte - 1), with their tier.

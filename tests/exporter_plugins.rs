@@ -9,10 +9,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use prost::Message;
 use weir_core::Batch;
-use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use weir_core::otlp::trace::v1::Span;
 use weir_tests::{Backend, Gateway, Reply, Transport, eventually, plugins};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -27,16 +25,7 @@ fn request(n: u8) -> Vec<u8> {
             ..Default::default()
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    weir_tests::fixtures::encode_spans(spans)
 }
 
 /// The span ids (first byte) delivered over HTTP, sorted.

@@ -92,3 +92,19 @@ pub fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a
             _ => None,
         })
 }
+
+/// An OTLP/protobuf `ExportTraceServiceRequest` body holding `spans` under one resource and
+/// scope, as a client would POST it.
+pub fn encode_spans(spans: Vec<Span>) -> Vec<u8> {
+    use prost::Message;
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
