@@ -6,6 +6,18 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
+# Golden files are rewritten by a separate command a person runs, never by the suite.
+if [ -n "${WEIR_BLESS:-}" ]; then
+  echo "WEIR_BLESS is set: the suite does not bless golden files; unset it (and use" >&2
+  echo "'cargo run -p weir-tests --bin bless-golden' to rewrite them)" >&2
+  exit 2
+fi
+
+# Formatting first: it is the cheapest check and needs nothing installed.
+say "cargo fmt --check (engine and plugins)"
+cargo fmt --all -- --check
+(cd plugins && cargo fmt --all -- --check)
+
 # The OpenTelemetry Python SDK the end-to-end tests drive, in a venv of its own (.venv/).
 req=tests/python/requirements.txt
 stamp=.venv/.requirements.sha256
@@ -71,5 +83,16 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 say "Python plugin SDK tests (plain Python, on fixtures)"
 .venv/bin/python -m unittest discover -s plugins/python
 
+say "JavaScript plugin SDK tests (Node's test runner, on fixtures)"
+bash plugins/js/test.sh
+
+say "clippy: engine, plugins (wasm32-wasip2) and plugin tests (native)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+(cd plugins && cargo clippy --locked -- -D warnings)
+(cd plugins && cargo clippy --locked --target "$host" --workspace --exclude not-a-processor --all-targets -- -D warnings)
+
 say "cargo test --workspace"
 cargo test --workspace --locked
+
+say "the criterion benches build (dev profile; they are not run here)"
+cargo build --workspace --benches --locked

@@ -266,13 +266,15 @@ batch = {{ send_batch_size = 0 }}
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(sorted, ["s1", "s4", "s5"]);
-    // 8 malformed HTTP requests (counted as one each) + 3 rejected spans. gRPC frames that do not
-    // decode are refused inside tonic, before Weir's intake, and are not counted yet.
-    let refused = gw
-        .metric(
-            "weir_receiver_refused_items_total",
-            &[("reason", "invalid")],
-        )
-        .await;
-    assert_eq!(refused, 11.0);
+    // Over HTTP: 8 malformed requests (counted as one each: their items are unknown) + 2
+    // rejected spans; over gRPC: 4 malformed requests + 1 rejected span.
+    for (transport, want) in [("http", 10.0), ("grpc", 5.0)] {
+        let refused = gw
+            .metric(
+                "weir_receiver_refused_items_total",
+                &[("transport", transport), ("reason", "invalid")],
+            )
+            .await;
+        assert_eq!(refused, want, "refused over {transport}");
+    }
 }

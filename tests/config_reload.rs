@@ -250,8 +250,29 @@ async fn a_new_exporter_endpoint_keeps_the_receivers_connections() {
     );
     assert_eq!(first.delivered_items(Transport::Grpc), 2);
     assert_eq!(listening(&gw), before, "the receiver was restarted");
-    // Reading the files (as a reload does) is no change: the watcher does not reload again.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Reading the files (as a reload does) is no change: the watcher does not reload again. A
+    // new file beside the config wakes the watcher after every event of the reload's own reads
+    // (events arrive in order); once the look it woke is logged, the one rewrite must be the
+    // only look that found a change, so no further reload can have been scheduled.
+    let looked = "watched files looked at";
+    let marker = gw.config_path().with_file_name("marker");
+    std::fs::write(&marker, "wake up").unwrap();
+    let marker = marker.display().to_string();
+    let woke = eventually(LIMIT, || async {
+        gw.logged(looked)
+            .iter()
+            .any(|l| l["paths"].as_str().is_some_and(|p| p.contains(&marker)))
+    })
+    .await;
+    assert!(woke, "the watcher never looked:\n{}", gw.log_text());
+    let looks = gw.logged(looked);
+    let changed = |what: &str| looks.iter().filter(|l| l[what] == true).count();
+    assert_eq!(
+        changed("config"),
+        1,
+        "one rewrite, one change seen: {looks:#?}"
+    );
+    assert_eq!(changed("plugins") + changed("policies"), 0, "{looks:#?}");
     assert_eq!(reloads(&gw, "unchanged").await, 0.0);
     assert_eq!(reloads(&gw, "applied").await, 1.0);
 }

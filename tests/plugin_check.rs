@@ -138,14 +138,25 @@ fn plugin_test_runs_a_golden_fixture_and_diffs_a_wrong_one() {
         "{err}"
     );
 
-    // A sampler: its verdict on the fixture as one trace.
+    // A sampler: its verdict on the fixture (spans of billing-service-python) as one trace.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("keep.toml");
-    std::fs::write(&config, "services = [\"checkout\"]\n").unwrap();
-    let (code, out, err) = plugin_test(&[&plugins::wasm("keep-service"), &input, &config]);
-    assert_eq!(code, 0, "{err}");
-    let verdict: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(verdict["decision"].is_string(), "{out}");
+    for (services, want) in [
+        (
+            "[\"checkout\", \"billing-service-python\"]",
+            serde_json::json!({"decision": "keep", "reason": "touched billing-service-python"}),
+        ),
+        (
+            "[\"checkout\"]",
+            serde_json::json!({"decision": "no-opinion", "reason": ""}),
+        ),
+    ] {
+        std::fs::write(&config, format!("services = {services}\n")).unwrap();
+        let (code, out, err) = plugin_test(&[&plugins::wasm("keep-service"), &input, &config]);
+        assert_eq!(code, 0, "{err}");
+        let verdict: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(verdict, want, "services = {services}");
+    }
 
     // A config the plugin rejects is reported with the plugin's message.
     std::fs::write(&config, "services = []\n").unwrap();

@@ -235,7 +235,7 @@ batch = {{ send_batch_size = 64, timeout = "50ms" }}
         );
     }
     // The processor saw every trace before the sampler and counted each email it masked.
-    let masked = gateway::sample(
+    let masked = gateway::expect_sample(
         &gw.metrics().await,
         "weir_plugin_counter_total",
         &[("counter", "masked"), ("label", "user.email")],

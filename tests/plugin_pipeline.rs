@@ -134,10 +134,17 @@ exporters = ["backend"]
             "resource attributes kept: {res:?}"
         );
     }
-    let calls = gw
-        .metric("weir_plugin_calls_total", &[("processor", "tag")])
-        .await;
-    assert!(calls >= 3.0, "one call per batch per signal, got {calls}");
+    // Each batch leaving a pipeline's batcher is one plugin call and then one export request.
+    for s in weir_core::Signal::ALL {
+        let calls = gw
+            .metric(
+                "weir_plugin_calls_total",
+                &[("processor", "tag"), ("signal", s.as_str())],
+            )
+            .await;
+        let exported = batches.iter().filter(|b| b.signal() == s).count();
+        assert_eq!(calls, exported as f64, "{s}: one call per exported batch");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,7 +44,7 @@ fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
     let res = r.resource_spans[0].resource.as_ref().unwrap();
     assert!(res.attributes.iter().any(|kv| kv.key == "env"));
     // The plugin counts what it tagged through the `metrics` import.
-    let counted = weir_tests::gateway::sample(
+    let counted = weir_tests::gateway::expect_sample(
         &telemetry.render(),
         "weir_plugin_counter_total",
         &[("counter", "tagged"), ("label", "items")],

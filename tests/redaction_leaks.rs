@@ -122,7 +122,7 @@ async fn no_planted_secret_reaches_the_exporter() {
     // Counted per key, never with the value.
     let metrics = gw.metrics().await;
     let redactions = |label: &str| {
-        weir_tests::gateway::sample(
+        weir_tests::gateway::expect_sample(
             &metrics,
             "weir_plugin_counter_total",
             &[

@@ -4,8 +4,9 @@
 Usage: jaeger_remote.py --port PORT --service NAME --operations A,B [--spans N]
 
 Starts a tracer with a remote sampler polling 127.0.0.1:PORT/sampling every second, waits until
-its first strategy arrived, then starts N spans per operation and counts the sampled ones.
-Prints JSON: {"sampler": str, "sampled": {operation: n}}.
+its first strategy arrived, then starts N spans per operation and counts the sampled ones, twice:
+at once and one (frozen-clock) second later.
+Prints JSON: {"sampler": str, "sampled": {operation: n}, "sampled_one_second_later": {…}}.
 """
 
 import argparse
@@ -45,15 +46,27 @@ def main():
     deadline = time.time() + 20
     while repr(remote.sampler) == initial and time.time() < deadline:
         time.sleep(0.1)
-    # jaeger-client's rate limiter starts with a random balance of 0 to 2 credits; give it a
-    # moment to earn at least one, so a rate-limited strategy samples something.
-    time.sleep(0.6)
-    sampled = {}
-    for op in a.operations.split(","):
-        sampled[op] = sum(
-            1 for _ in range(a.spans) if tracer.start_span(op).is_sampled()
-        )
-    print(json.dumps({"sampler": repr(remote.sampler), "sampled": sampled}))
+    # jaeger-client's rate limiter starts with a random balance and reads the wall clock. Run it
+    # on a frozen clock from a full balance, so what it samples depends only on the rate Weir
+    # served: with R traces per second, max(R, 1) spans now and R more one second later.
+    limiter = getattr(remote.sampler, "rate_limiter", None)
+    clock = [0.0]
+    if limiter is not None:
+        clock[0] = limiter.last_tick
+        limiter.timestamp = lambda: clock[0]
+        limiter.balance = limiter.max_balance
+
+    def sample_all():
+        return {
+            op: sum(1 for _ in range(a.spans) if tracer.start_span(op).is_sampled())
+            for op in a.operations.split(",")
+        }
+
+    sampled = sample_all()
+    clock[0] += 1.0
+    later = sample_all()
+    print(json.dumps({"sampler": repr(remote.sampler), "sampled": sampled,
+                      "sampled_one_second_later": later}))
     tracer.close()
 
 

@@ -59,7 +59,7 @@ impl Gateway {
                 "--log-format",
                 "json",
                 "--log-level",
-                "info,weir_export=debug",
+                "info,weir_export=debug,weir_cli::watch=debug",
                 "--config",
             ])
             .arg(&path)
@@ -200,10 +200,38 @@ impl Gateway {
             .unwrap()
     }
 
-    /// The value of the sample `name{labels…}` (labels may be a subset), or 0 when absent.
+    /// The value of `name{labels…}` (labels may be a subset of a series' labels; the matching
+    /// series are summed). Panics, showing what `/metrics` has, when no series of that family
+    /// has those labels: a renamed or never-emitted metric fails the test instead of reading 0.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let text = self.metrics().await;
-        sample(&text, name, labels)
+        expect_sample(&self.metrics().await, name, labels)
+    }
+
+    /// Like [`Gateway::metric`], `None` when absent (for metrics that appear on first use).
+    pub async fn try_metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        sample(&self.metrics().await, name, labels)
+    }
+
+    /// Waits (up to `limit`) until `name{labels…}` exists and equals `want`; panics with the
+    /// last value and the logs otherwise.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        want: f64,
+        limit: Duration,
+    ) {
+        let reached = eventually(limit, || async {
+            self.try_metric(name, labels).await == Some(want)
+        })
+        .await;
+        if !reached {
+            let last = self.try_metric(name, labels).await;
+            panic!(
+                "{name}{labels:?} did not reach {want} within {limit:?} (last: {last:?}); logs:\n{}",
+                self.log_text()
+            );
+        }
     }
 
     /// Waits (up to `limit`) until the tail sampler has decided `traces` traces: kept by one of
@@ -218,6 +246,7 @@ impl Gateway {
                         "weir_sampler_traces_decided_total",
                         &[("decision", "keep"), ("policy", p)],
                     )
+                    .unwrap_or(0.0)
                 })
                 .sum();
             kept + sample(
@@ -225,6 +254,7 @@ impl Gateway {
                 "weir_sampler_traces_decided_total",
                 &[("decision", "drop"), ("policy", "_none")],
             )
+            .unwrap_or(0.0)
         };
         crate::eventually(limit, || async {
             decided(&self.metrics().await) >= traces as f64
@@ -265,6 +295,34 @@ impl Gateway {
         self.child.try_wait().unwrap().is_none()
     }
 
+    /// The log lines so far whose `message` is `message`.
+    pub fn logged(&self, message: &str) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l["message"] == message)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (up to `limit`) until `message` was logged at least `count` times; returns those
+    /// lines, or panics with the logs.
+    pub async fn wait_logged(
+        &self,
+        message: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<serde_json::Value> {
+        let seen = eventually(limit, || async { self.logged(message).len() >= count }).await;
+        assert!(
+            seen,
+            "{message:?} was not logged {count} times within {limit:?}; logs:\n{}",
+            self.log_text()
+        );
+        self.logged(message)
+    }
+
     /// The logs so far, one JSON line each.
     pub fn log_text(&self) -> String {
         dump(&self.logs.lock().unwrap())
@@ -295,20 +353,106 @@ fn dump(lines: &[serde_json::Value]) -> String {
         .join("\n")
 }
 
-/// Finds a sample in Prometheus text.
-pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+/// The sum of the samples of `name` whose labels include `labels`, in Prometheus text; `None`
+/// when no series of `name` has those labels.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for (n, series, value) in series(text) {
+        if n == name
+            && labels
+                .iter()
+                .all(|l| series.contains(&(l.0.to_string(), l.1.to_string())))
+        {
+            *found.get_or_insert(0.0) += value;
+        }
+    }
+    found
+}
+
+/// Like [`sample`], but panics when the family or the label set is absent, listing the label
+/// sets the family has (if any).
+pub fn expect_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    if let Some(v) = sample(text, name, labels) {
+        return v;
+    }
+    let present: Vec<String> = series(text)
+        .filter(|(n, _, _)| *n == name)
+        .map(|(_, l, v)| format!("{l:?} {v}"))
+        .collect();
+    if present.is_empty() {
+        panic!("metric {name} is not exported at all; /metrics:\n{text}");
+    }
+    panic!(
+        "metric {name} has no series with labels {labels:?}; it has:\n{}",
+        present.join("\n")
+    );
+}
+
+/// Every sample line of Prometheus text as (name, labels, value); lines that do not parse are
+/// skipped.
+fn series(text: &str) -> impl Iterator<Item = (&str, Vec<(String, String)>, f64)> {
     text.lines()
-        .filter(|l| !l.starts_with('#'))
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;
+            let value = value.parse::<f64>().ok()?;
             let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            if n != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-            all.then(|| value.parse::<f64>().ok()).flatten()
+            Some((n, parse_labels(rest.trim_end_matches('}')), value))
         })
-        .sum()
+}
+
+/// `a="x",b="y \"q\""` → pairs, with escapes undone.
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((key.trim_start_matches(',').trim().to_string(), value));
+        rest = &after[end..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "# TYPE weir_x counter\nweir_x_total{a=\"1\",b=\"q\\\"x\"} 2\nweir_x_total{a=\"2\",b=\"z\"} 3\nweir_y 0\n";
+
+    #[test]
+    fn samples_are_summed_over_matching_series() {
+        assert_eq!(sample(TEXT, "weir_x_total", &[]), Some(5.0));
+        assert_eq!(sample(TEXT, "weir_x_total", &[("b", "q\"x")]), Some(2.0));
+        assert_eq!(sample(TEXT, "weir_y", &[]), Some(0.0));
+    }
+
+    #[test]
+    fn absent_families_and_label_sets_are_none() {
+        assert_eq!(sample(TEXT, "weir_z", &[]), None);
+        assert_eq!(sample(TEXT, "weir_x_total", &[("a", "3")]), None);
+        // A label value is matched whole, not as a substring of another label.
+        assert_eq!(sample(TEXT, "weir_x_total", &[("a", "")]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "has no series with labels")]
+    fn expect_sample_fails_on_an_absent_label_set() {
+        expect_sample(TEXT, "weir_x_total", &[("a", "3")]);
+    }
 }

@@ -51,7 +51,7 @@ impl Control {
     /// Takes charge of `live`, started from the file at `config_path`.
     pub(crate) fn new(live: Live, config_path: Option<PathBuf>, telemetry: &Telemetry) -> Control {
         if config_path.is_some() {
-            telemetry.reloads_watched("config");
+            telemetry.reloads_watched("config", &["applied", "failed", "unchanged"]);
         }
         Control(Arc::new(Inner {
             config_path,

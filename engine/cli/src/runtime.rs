@@ -66,7 +66,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(from_cache, compiled, elapsed = ?started.elapsed(), "plugins loaded");
     }
     if live.reloader().has_files().await {
-        telemetry.reloads_watched("plugin");
+        telemetry.reloads_watched("plugin", &["applied", "failed"]);
     }
     let control = Arc::new(Control::new(live, args.config.clone(), &telemetry));
     let stop_watching = CancellationToken::new();

@@ -54,9 +54,12 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// The operating system's file events, telling `tx` when something happened in a watched
-/// directory; `None` when polling is asked for or events are unavailable.
-fn watcher(settings: WatchSettings, tx: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
+/// The operating system's file events, telling `tx` which paths something happened to in a
+/// watched directory; `None` when polling is asked for or events are unavailable.
+fn watcher(
+    settings: WatchSettings,
+    tx: mpsc::UnboundedSender<Vec<PathBuf>>,
+) -> Option<RecommendedWatcher> {
     if settings.poll {
         return None;
     }
@@ -64,8 +67,8 @@ fn watcher(settings: WatchSettings, tx: mpsc::UnboundedSender<()>) -> Option<Rec
     // do) changes nothing.
     let handler = move |event: notify::Result<notify::Event>| match event {
         Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
-        Ok(_) => {
-            let _ = tx.send(());
+        Ok(event) => {
+            let _ = tx.send(event.paths);
         }
         Err(e) => tracing::warn!(error = %e, "file watcher error"),
     };
@@ -188,22 +191,25 @@ impl Watched {
     }
 }
 
-/// Waits for the next file event (draining those that came with it) or, without events, the
-/// next polling tick.
+/// Waits for the next file event (draining those that came with it) and returns the paths they
+/// name or, without events, waits for the next polling tick (no paths).
 async fn wake(
-    rx: &mut mpsc::UnboundedReceiver<()>,
+    rx: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>,
     poll: &mut tokio::time::Interval,
     events: bool,
-) {
+) -> Vec<PathBuf> {
     if events {
-        if rx.recv().await.is_some() {
-            while rx.try_recv().is_ok() {}
-            return;
+        if let Some(mut paths) = rx.recv().await {
+            while let Ok(more) = rx.try_recv() {
+                paths.extend(more);
+            }
+            return paths;
         }
         // The watcher is gone: nothing more will come.
         std::future::pending::<()>().await;
     }
     poll.tick().await;
+    Vec::new()
 }
 
 /// Watches until `shutdown`, reloading through `control` when a watched file changed.
@@ -212,6 +218,7 @@ pub(crate) async fn watch(
     settings: WatchSettings,
     shutdown: CancellationToken,
 ) {
+    // notify's thread sends the paths of each event (see `watcher`); this loop receives them.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut events = watcher(settings, tx);
     // Without events, look at the files this often.
@@ -229,8 +236,11 @@ pub(crate) async fn watch(
             () = shutdown.cancelled() => return,
             // notify's thread saw something happen in a watched directory, or (polling) it is
             // time to look: compare the files (reading them, or other files, change nothing).
-            _ = wake(&mut rx, &mut poll, events.is_some()) => {
+            paths = wake(&mut rx, &mut poll, events.is_some()) => {
                 let (config, plugins, policies) = files.changed();
+                // Every look is logged with what woke it, so a test (or an operator asking why a
+                // reload ran) can tell which events were seen and what they changed.
+                tracing::debug!(config, plugins, policies, ?paths, "watched files looked at");
                 let now = Instant::now();
                 if config {
                     config_due = Some(now + settings.config);

@@ -361,15 +361,15 @@ impl Telemetry {
         );
         registry.register(
             "reloads",
-            "Reloads of a file Weir watches, by what it configures and outcome (applied or failed)",
+            "Reloads of a file Weir watches, by what it configures and outcome (applied, failed, or unchanged: the config file was read again and held no change)",
             self.reloads.clone(),
         );
     }
 
-    /// Shows `what`'s reload counters at 0 before its first reload, so that alerts on their
-    /// increase see the first failure.
-    pub fn reloads_watched(&self, what: &str) {
-        for outcome in ["applied", "failed"] {
+    /// Shows `what`'s reload counters for each of `outcomes` at 0 before its first reload, so
+    /// that alerts on their increase see the first failure.
+    pub fn reloads_watched(&self, what: &str, outcomes: &[&str]) {
+        for outcome in outcomes {
             drop(self.reloads.get_or_create(&vec![
                 ("what", what.to_string()),
                 ("outcome", outcome.to_string()),

@@ -110,7 +110,7 @@ async fn deliver(shared: &Shared, batch: Batch) {
                 m.sent.inc_by(items - rejected);
                 if rejected > 0 {
                     m.dropped_rejected.inc_by(rejected);
-                    tracing::warn!(exporter = %shared.name, rejected, %message,
+                    tracing::warn!(exporter = %shared.name, rejected, reason = %message,
                         "backend accepted the batch partially; rejected items are dropped");
                 }
                 return;
@@ -118,7 +118,7 @@ async fn deliver(shared: &Shared, batch: Batch) {
             Attempt::Permanent { message } => {
                 m.failed.inc_by(items);
                 m.dropped_rejected.inc_by(items);
-                tracing::error!(exporter = %shared.name, items, %message,
+                tracing::error!(exporter = %shared.name, items, reason = %message,
                     "backend refused the batch; not retryable, dropping it");
                 return;
             }
@@ -126,11 +126,11 @@ async fn deliver(shared: &Shared, batch: Batch) {
                 m.failed.inc_by(items);
                 let Some(wait) = backoff.wait(throttle, first.elapsed(), &mut rand::rng()) else {
                     m.dropped_retries_exhausted.inc_by(items);
-                    tracing::error!(exporter = %shared.name, items, %message,
+                    tracing::error!(exporter = %shared.name, items, reason = %message,
                         elapsed = ?first.elapsed(), "export failed and the retry budget is spent; dropping the batch");
                     return;
                 };
-                tracing::info!(exporter = %shared.name, items, %message, ?wait, "export failed; retrying");
+                tracing::info!(exporter = %shared.name, items, reason = %message, ?wait, "export failed; retrying");
                 tokio::select! {
                     // The shutdown deadline passed while waiting to retry.
                     () = shared.abandon.cancelled() => {

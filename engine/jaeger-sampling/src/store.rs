@@ -94,7 +94,7 @@ impl Store {
         telemetry: Telemetry,
         shutdown: CancellationToken,
     ) {
-        telemetry.reloads_watched("jaeger_sampling");
+        telemetry.reloads_watched("jaeger_sampling", &["applied", "failed"]);
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is immediate; the file was just loaded

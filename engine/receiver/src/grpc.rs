@@ -18,14 +18,19 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
+use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use tower::util::MapResponseLayer;
 use weir_config::GrpcServerConfig;
 use weir_core::Batch;
 
@@ -107,17 +112,17 @@ pub(crate) async fn serve(
     let [traces, metrics, logs] = intakes;
     macro_rules! service {
         ($server:ident, $intake:expr) => {
-            $intake.map(|i| {
-                $server::new(Svc(i))
+            $intake.map(|i| Counted {
+                intake: i.clone(),
+                inner: $server::new(Svc(i))
                     .accept_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Zstd)
                     .send_compressed(CompressionEncoding::Gzip)
-                    .max_decoding_message_size(max)
+                    .max_decoding_message_size(max),
             })
         };
     }
     let router = Server::builder()
-        .layer(MapResponseLayer::new(otlp_status::<tonic::body::Body>))
         .add_optional_service(service!(TraceServiceServer, traces))
         .add_optional_service(service!(MetricsServiceServer, metrics))
         .add_optional_service(service!(LogsServiceServer, logs));
@@ -130,20 +135,66 @@ pub(crate) async fn serve(
     }
 }
 
-/// Rewrites the statuses tonic gives before a request reaches Weir into the ones the OTLP spec
-/// and the Collector use, so clients do not retry what can never succeed:
+/// A collector service whose requests tonic refuses before they reach [`Svc`] (bodies that do
+/// not decode, corrupt compression, messages over the size limit) are answered with the OTLP
+/// status ([`otlp_status`]) and counted as `refused_items{reason="invalid"}`, one per request as
+/// the HTTP receiver does.
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    intake: Intake,
+}
+
+impl<S: NamedService> NamedService for Counted<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Counted<S>
+where
+    S: tower::Service<
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let call = self.inner.call(req);
+        let intake = self.intake.clone();
+        Box::pin(async move {
+            let mut resp = call.await?;
+            if let Some(code) = otlp_status(resp.headers()) {
+                intake.count_malformed();
+                resp.headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from(code as i32));
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// The status the OTLP spec and the Collector give a request tonic refused before it reached
+/// Weir, so clients do not retry what can never succeed; `None` for every other response:
 /// - a body that does not decode (INTERNAL "failed to decode Protobuf message", or a corrupt
 ///   compressed body) becomes INVALID_ARGUMENT;
 /// - a message over `max_recv_msg_size` (OUT_OF_RANGE, which OTLP clients retry) becomes
-///   RESOURCE_EXHAUSTED without RetryInfo, which they do not.
-fn otlp_status<B>(mut resp: http::Response<B>) -> http::Response<B> {
-    let headers = resp.headers();
+///   RESOURCE_EXHAUSTED without RetryInfo, which they do not; one that inflates past it while
+///   being decompressed already is.
+fn otlp_status(headers: &http::HeaderMap) -> Option<Code> {
     let code = headers.get("grpc-status").and_then(|v| v.to_str().ok());
     let msg = headers
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let fixed = match code {
+    match code {
         Some("13")
             if msg.starts_with("failed%20to%20decode")
                 || msg.starts_with("Error%20decompressing") =>
@@ -151,11 +202,8 @@ fn otlp_status<B>(mut resp: http::Response<B>) -> http::Response<B> {
             Some(Code::InvalidArgument)
         }
         Some("11") if msg.contains("too%20large") => Some(Code::ResourceExhausted),
+        // A compressed message that inflates past the limit: already RESOURCE_EXHAUSTED.
+        Some("8") if msg.starts_with("Error%20decompressing") => Some(Code::ResourceExhausted),
         _ => None,
-    };
-    if let Some(code) = fixed {
-        resp.headers_mut()
-            .insert("grpc-status", http::HeaderValue::from(code as i32));
     }
-    resp
 }
