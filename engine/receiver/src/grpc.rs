@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
@@ -100,14 +101,8 @@ impl LogsService for Svc {
     }
 }
 
-/// Serves until `shutdown` fires and in-flight calls are answered.
-pub(crate) async fn serve(
-    name: String,
-    listener: TcpListener,
-    config: GrpcServerConfig,
-    intakes: [Option<Intake>; 3],
-    shutdown: CancellationToken,
-) {
+/// The collector services of the signals that have an intake, as tonic routes.
+pub(crate) fn routes(config: &GrpcServerConfig, intakes: [Option<Intake>; 3]) -> Routes {
     let max = config.max_recv_msg_size.as_usize();
     let [traces, metrics, logs] = intakes;
     macro_rules! service {
@@ -122,10 +117,28 @@ pub(crate) async fn serve(
             })
         };
     }
-    let router = Server::builder()
-        .add_optional_service(service!(TraceServiceServer, traces))
-        .add_optional_service(service!(MetricsServiceServer, metrics))
-        .add_optional_service(service!(LogsServiceServer, logs));
+    let mut routes = Routes::builder();
+    if let Some(s) = service!(TraceServiceServer, traces) {
+        routes.add_service(s);
+    }
+    if let Some(s) = service!(MetricsServiceServer, metrics) {
+        routes.add_service(s);
+    }
+    if let Some(s) = service!(LogsServiceServer, logs) {
+        routes.add_service(s);
+    }
+    routes.routes()
+}
+
+/// Serves until `shutdown` fires and in-flight calls are answered.
+pub(crate) async fn serve(
+    name: String,
+    listener: TcpListener,
+    config: GrpcServerConfig,
+    intakes: [Option<Intake>; 3],
+    shutdown: CancellationToken,
+) {
+    let router = Server::builder().add_routes(routes(&config, intakes));
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     if let Err(e) = router
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

@@ -32,14 +32,8 @@ struct Route {
     limit: usize,
 }
 
-/// Serves until `shutdown` fires and in-flight requests are answered.
-pub(crate) async fn serve(
-    name: String,
-    listener: TcpListener,
-    config: HttpServerConfig,
-    intakes: [Option<Intake>; 3],
-    shutdown: CancellationToken,
-) {
+/// The `/v1/<signal>` routes of the signals that have an intake, with CORS if configured.
+pub(crate) fn router(config: &HttpServerConfig, intakes: [Option<Intake>; 3]) -> Router {
     let limit = config.max_request_body_size.as_usize();
     let mut router = Router::new();
     for (signal, intake) in Signal::ALL.into_iter().zip(intakes) {
@@ -57,7 +51,18 @@ pub(crate) async fn serve(
     if let Some(cors) = cors(&config.cors_allowed_origins) {
         router = router.layer(cors);
     }
-    let served = axum::serve(listener, router)
+    router
+}
+
+/// Serves until `shutdown` fires and in-flight requests are answered.
+pub(crate) async fn serve(
+    name: String,
+    listener: TcpListener,
+    config: HttpServerConfig,
+    intakes: [Option<Intake>; 3],
+    shutdown: CancellationToken,
+) {
+    let served = axum::serve(listener, router(&config, intakes))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     if let Err(e) = served {

@@ -101,6 +101,50 @@ pub struct BoundAddrs {
     pub http: Option<SocketAddr>,
 }
 
+/// One intake per signal that has a consumer, counted as `receiver`'s `transport`.
+fn intakes(
+    receiver: &str,
+    consumers: &SignalConsumers,
+    telemetry: &Telemetry,
+    transport: &str,
+) -> [Option<Intake>; 3] {
+    Signal::ALL.map(|signal| {
+        consumers[signal.index()].as_ref().map(|c| Intake {
+            consumer: c.clone(),
+            metrics: telemetry.receiver(receiver, transport, signal),
+        })
+    })
+}
+
+/// The receiver's request handling without sockets: the very routers [`BoundReceiver::serve`]
+/// runs, for driving with in-process requests (the fuzz targets in `fuzz/` do).
+pub mod in_process {
+    use weir_config::{GrpcServerConfig, HttpServerConfig};
+    use weir_core::telemetry::Telemetry;
+
+    use crate::{SignalConsumers, intakes};
+
+    /// The OTLP/HTTP routes (`POST /v1/<signal>`) over `consumers`.
+    pub fn http_router(
+        config: &HttpServerConfig,
+        consumers: &SignalConsumers,
+        telemetry: &Telemetry,
+    ) -> axum::Router {
+        crate::http::router(config, intakes("in-process", consumers, telemetry, "http"))
+    }
+
+    /// The OTLP/gRPC collector services over `consumers`, as an axum router (HTTP/2 requests
+    /// with gRPC framing).
+    pub fn grpc_router(
+        config: &GrpcServerConfig,
+        consumers: &SignalConsumers,
+        telemetry: &Telemetry,
+    ) -> axum::Router {
+        crate::grpc::routes(config, intakes("in-process", consumers, telemetry, "grpc"))
+            .into_axum_router()
+    }
+}
+
 impl BoundReceiver {
     /// Binds the listeners of `config`, so that errors such as "address in use" surface before
     /// Weir reports ready. An address that `reuse` (the sockets of the receiver this one
@@ -140,21 +184,13 @@ impl BoundReceiver {
             Some(h) => Some(bind("http", h.endpoint.0).await?),
             None => None,
         };
-        let intakes = |transport: &str| {
-            Signal::ALL.map(|signal| {
-                consumers[signal.index()].as_ref().map(|c| Intake {
-                    consumer: c.clone(),
-                    metrics: telemetry.receiver(name, transport, signal),
-                })
-            })
-        };
         Ok(BoundReceiver {
             name: name.to_string(),
             config: config.clone(),
             grpc,
             http,
-            intakes: intakes("grpc"),
-            intakes_http: intakes("http"),
+            intakes: intakes(name, &consumers, telemetry, "grpc"),
+            intakes_http: intakes(name, &consumers, telemetry, "http"),
         })
     }
 

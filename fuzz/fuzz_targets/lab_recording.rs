@@ -1,0 +1,4 @@
+//! libFuzzer target: `weir_fuzz::lab_recording` (see fuzz/targets/src).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_fuzz::lab_recording(data));

@@ -1,0 +1,4 @@
+//! libFuzzer target: `weir_fuzz::otlp_proto` (see fuzz/targets/src).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_fuzz::otlp_proto(data));

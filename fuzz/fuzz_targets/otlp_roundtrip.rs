@@ -1,0 +1,4 @@
+//! libFuzzer target: `weir_fuzz::otlp_roundtrip` (see fuzz/targets/src).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_fuzz::otlp_roundtrip(data));
