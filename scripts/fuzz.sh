@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs Weir's libFuzzer targets (fuzz/fuzz_targets, bodies in fuzz/targets) for a bounded time
+# Runs Weir's libFuzzer targets (fuzz/fuzz_targets, bodies in tests/fuzz) for a bounded time
 # each, growing the corpus in fuzz/corpus/<target>/. Crashes land in fuzz/artifacts/<target>/:
 # add each to fuzz/corpus/<target>/ as a regression input once fixed (cargo test replays it).
 #

@@ -1,4 +1,4 @@
-//! libFuzzer target: `weir_fuzz::config` (see fuzz/targets/src).
+//! libFuzzer target: `weir_fuzz::config` (see tests/fuzz/src).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_fuzz::config(data));

@@ -1,4 +1,4 @@
-//! libFuzzer target: `weir_fuzz::jaeger_strategies` (see fuzz/targets/src).
+//! libFuzzer target: `weir_fuzz::jaeger_strategies` (see tests/fuzz/src).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_fuzz::jaeger_strategies(data));

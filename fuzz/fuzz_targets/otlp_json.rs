@@ -1,4 +1,4 @@
-//! libFuzzer target: `weir_fuzz::otlp_json` (see fuzz/targets/src).
+//! libFuzzer target: `weir_fuzz::otlp_json` (see tests/fuzz/src).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_fuzz::otlp_json(data));

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
+        .join("../../fuzz/corpus")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -86,7 +86,7 @@ fn mutate(rng: &mut StdRng, input: &[u8], other: &[u8]) -> Vec<u8> {
 
 #[test]
 fn every_target_has_a_corpus_and_a_libfuzzer_target() {
-    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     for (name, _) in weir_fuzz::TARGETS {
         assert!(
             fuzz.join("corpus").join(name).is_dir(),
