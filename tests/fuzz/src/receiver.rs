@@ -334,7 +334,7 @@ fn has_non_finite_double(batch: &Batch) -> bool {
     let text = format!("{batch:?}");
     ["NaN", "inf", "-inf"].iter().any(|v| {
         ["(", "[", " "].iter().any(|before| {
-            [",", ")", "]"]
+            [",", ")", "]", " "]
                 .iter()
                 .any(|after| text.contains(&format!("{before}{v}{after}")))
         })

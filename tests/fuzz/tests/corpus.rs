@@ -1,5 +1,6 @@
-//! Every fuzz target under `cargo test`: the checked-in corpus (`fuzz/corpus/<target>/`, the
-//! seeds and every input that ever crashed a target) is replayed, then a short seeded mutation
+//! Every fuzz target under `cargo test`: the checked-in corpus (`fuzz/corpus/<target>/`,
+//! minimised by `cargo fuzz cmin`) and every input that ever failed a target
+//! (`fuzz/regressions/<target>/`) are replayed, then a short seeded mutation
 //! run starts from it (bit flips, byte edits, truncation, splices), so CI exercises each target
 //! without libFuzzer's instrumented build. `WEIR_FUZZ_ITERATIONS` sets the mutation count per
 //! target (default 1,500); a failing input is written to `target/fuzz-failures/` for replay with
@@ -13,17 +14,27 @@ use std::path::PathBuf;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn corpus(target: &str) -> Vec<Vec<u8>> {
+/// The inputs of `target` in `fuzz/<kind>/<target>/` (none if the folder does not exist).
+fn inputs(kind: &str, target: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
+        .join("../../fuzz")
+        .join(kind)
         .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
     files.sort();
-    assert!(!files.is_empty(), "{} has no seeds", dir.display());
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+/// The corpus (libFuzzer's minimised one, seeds included) and the regression inputs: every
+/// input that ever failed a target, kept apart so that `cargo fuzz cmin` cannot drop them.
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let mut all = inputs("corpus", target);
+    assert!(!all.is_empty(), "fuzz/corpus/{target} has no seeds");
+    all.extend(inputs("regressions", target));
+    all
 }
 
 /// Runs `f` on `input`; on a panic, saves the input and fails naming it.
