@@ -11,7 +11,6 @@
 mod html;
 mod recording;
 mod report;
-mod rng;
 mod run;
 mod scenario;
 mod workload;

@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::Error;
-use crate::rng::Rng;
+use weir_synth::Rng;
 
 /// Most traces a scenario may generate.
 const MAX_TRACES: f64 = 50_000_000.0;
