@@ -33,23 +33,30 @@ const REDACT: &str = r#"{}"#;
 const ENRICH: &str = r#"{"actions":[
   {"action":"insert","key":"deployment.environment","value":"production"},
   {"action":"rename","key":"attr.1","to":"attr.one"},
-  {"action":"insert","key":"span.number","from_attribute":"attr.2","patterns":[{"regex":"^value-2-of-span-(\\d+)-padding$","value":"$1"}]}
+  {"action":"insert","key":"span.number","from_attribute":"attr.2","patterns":[{"regex":"^value-2-of-item-(\\d+)-padding$","value":"$1"}]}
 ]}"#;
 
-/// The workload: `traces(1000, 10)` with an email and a card number in 1% of the spans.
+/// The workload: `traces(1000, 10)` (realistic spans from the shared generator, 10 padding
+/// attributes each) with an email and a card number in 1% of the spans.
 fn batch() -> Batch {
     let mut batch = traces(SPANS, 10);
     let Batch::Traces(r) = &mut batch else {
         unreachable!()
     };
-    for (i, span) in r.resource_spans[0].scope_spans[0]
-        .spans
+    let spans = r
+        .resource_spans
         .iter_mut()
-        .enumerate()
-    {
+        .flat_map(|rs| &mut rs.scope_spans)
+        .flat_map(|ss| &mut ss.spans);
+    for (i, span) in spans.enumerate() {
         if i % 100 == 77 {
-            span.attributes[3] = kv("attr.3", "contact ada.lovelace@example.com");
-            span.attributes[7] = kv("attr.7", "card 4111 1111 1111 1111");
+            for kv_ in &mut span.attributes {
+                match kv_.key.as_str() {
+                    "attr.3" => *kv_ = kv("attr.3", "contact ada.lovelace@example.com"),
+                    "attr.7" => *kv_ = kv("attr.7", "card 4111 1111 1111 1111"),
+                    _ => {}
+                }
+            }
         }
     }
     batch

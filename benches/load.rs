@@ -21,10 +21,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use weir_tests::Gateway;
@@ -132,80 +128,10 @@ impl TraceService for Sink {
     }
 }
 
-/// A request of `spans` spans with 10 attributes each (~500 B per span on the wire).
-/// splitmix64: a well-mixed, never-zero-for-these-inputs 64-bit value from `x`.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
+/// A request of `spans` realistic spans from the shared generator (the shop's services calling
+/// each other, semantic-convention attributes, errors, events; about 400 B per span on the wire).
 fn template(spans: usize) -> ExportTraceServiceRequest {
-    let kv = |k: &str, v: Value| KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    };
-    let spans = (0..spans)
-        .map(|i| Span {
-            // Random-looking ids, as SDKs make them (repeated bytes would look like text).
-            trace_id: [mix(i as u64), mix(!(i as u64))]
-                .iter()
-                .flat_map(|x| x.to_le_bytes())
-                .collect(),
-            span_id: mix(i as u64 + 7).to_le_bytes().to_vec(),
-            parent_span_id: vec![7; 8],
-            name: "GET /api/v1/orders/{id}".into(),
-            kind: 2,
-            start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
-            end_time_unix_nano: 1_700_000_000_050_000_000 + i as u64,
-            attributes: vec![
-                kv("http.request.method", Value::StringValue("GET".into())),
-                kv(
-                    "http.route",
-                    Value::StringValue("/api/v1/orders/{id}".into()),
-                ),
-                kv(
-                    "url.full",
-                    Value::StringValue(format!(
-                        "https://shop.example.com/api/v1/orders/{i}?expand=items"
-                    )),
-                ),
-                kv("http.response.status_code", Value::IntValue(200)),
-                kv(
-                    "server.address",
-                    Value::StringValue("shop.example.com".into()),
-                ),
-                kv("server.port", Value::IntValue(443)),
-                kv(
-                    "user_agent.original",
-                    Value::StringValue("Mozilla/5.0 (X11; Linux x86_64) Weir-Load/1.0".into()),
-                ),
-                kv("client.address", Value::StringValue("203.0.113.17".into())),
-                kv("app.customer.tier", Value::StringValue("gold".into())),
-                kv("app.cache.hit", Value::BoolValue(i % 3 == 0)),
-            ],
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", Value::StringValue("checkout".into()))],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "load".into(),
-                    ..Default::default()
-                }),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    weir_synth::Generator::new(1).traces(spans)
 }
 
 fn numbered(t: &ExportTraceServiceRequest, id: usize) -> ExportTraceServiceRequest {

@@ -12,36 +12,15 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use tonic_types::StatusExt;
 use weir_core::Batch;
 use weir_tests::{Backend, Gateway, Transport, eventually};
 
-/// A request of 10 spans whose span ids encode `n`, so every accepted span can be traced.
+/// A request of 10 realistic spans whose span ids encode `n`, so every accepted span can be
+/// traced.
 fn request(n: u32) -> ExportTraceServiceRequest {
-    let spans = (0..10u32)
-        .map(|i| {
-            let mut id = [1u8; 8];
-            id[..4].copy_from_slice(&n.to_be_bytes());
-            id[4..].copy_from_slice(&(i + 1).to_be_bytes());
-            Span {
-                trace_id: vec![9; 16],
-                span_id: id.to_vec(),
-                name: format!("req{n}"),
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    weir_tests::fixtures::numbered_spans(n, 10)
 }
 
 fn span_ids(batches: &[Batch]) -> Vec<Vec<u8>> {

@@ -9,26 +9,23 @@
 use std::process::Command;
 use std::time::Duration;
 
+use prost::Message;
 use weir_core::Batch;
-use weir_core::otlp::trace::v1::Span;
 use weir_tests::{Backend, Gateway, Reply, Transport, eventually, plugins};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A request of `n` spans whose span ids are 1..=n.
+/// A request of `n` realistic spans numbered 1..=n (see [`span`]).
 fn request(n: u8) -> Vec<u8> {
-    let spans = (1..=n)
-        .map(|i| Span {
-            trace_id: vec![9; 16],
-            span_id: vec![i; 8],
-            name: format!("op-{i}"),
-            ..Default::default()
-        })
-        .collect();
-    weir_tests::fixtures::encode_spans(spans)
+    weir_tests::fixtures::numbered_spans(0, usize::from(n)).encode_to_vec()
 }
 
-/// The span ids (first byte) delivered over HTTP, sorted.
+/// The number of a span made by [`request`].
+fn span(id: &[u8]) -> u8 {
+    weir_tests::fixtures::span_number(id).map_or(0, |(_, i)| i as u8)
+}
+
+/// The span numbers delivered over HTTP, sorted.
 fn delivered_ids(backend: &Backend) -> Vec<u8> {
     let mut ids: Vec<u8> = backend
         .delivered(Transport::Http)
@@ -40,7 +37,7 @@ fn delivered_ids(backend: &Backend) -> Vec<u8> {
         .flat_map(|r| &r.resource_spans)
         .flat_map(|rs| &rs.scope_spans)
         .flat_map(|ss| &ss.spans)
-        .map(|s| s.span_id[0])
+        .map(|s| span(&s.span_id))
         .collect();
     ids.sort_unstable();
     ids

@@ -8,22 +8,15 @@
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message;
 use weir_tests::{Backend, Gateway, Transport, eventually};
 
+/// A request of `n` realistic log records.
 fn logs(n: usize) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![LogRecord::default(); n],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    let weir_core::Batch::Logs(r) = weir_tests::fixtures::logs(n) else {
+        unreachable!()
+    };
+    r.encode_to_vec()
 }
 
 fn config(backend: &Backend, shutdown_timeout: &str) -> String {

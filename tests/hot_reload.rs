@@ -13,22 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
 use serde_json::Value;
 use weir_core::Batch;
 use weir_tests::{Backend, Gateway, Transport, eventually, plugins};
 
-/// Ten spans whose ids encode `n` (the request's number) and their index.
+/// Ten realistic spans whose ids encode `n` (the request's number) and their index from 1:
+/// span number `n * 10 + index`.
 fn request(n: u64) -> Vec<u8> {
-    let spans = (0..10u64)
-        .map(|i| Span {
-            trace_id: vec![7; 16],
-            span_id: (n * 10 + i + 1).to_be_bytes().to_vec(),
-            name: "work".into(),
-            ..Default::default()
-        })
-        .collect();
-    weir_tests::fixtures::encode_spans(spans)
+    let n = u32::try_from(n).unwrap();
+    weir_tests::fixtures::numbered_spans(n, 10).encode_to_vec()
 }
 
 /// Delivered spans: span number -> the version tags it carries.
@@ -42,7 +36,8 @@ fn delivered(backend: &Backend) -> BTreeMap<u64, Vec<String>> {
             .flat_map(|rs| &rs.scope_spans)
             .flat_map(|ss| &ss.spans)
         {
-            let n = u64::from_be_bytes(s.span_id.as_slice().try_into().unwrap());
+            let (request, index) = weir_tests::fixtures::span_number(&s.span_id).unwrap();
+            let n = u64::from(request) * 10 + u64::from(index);
             // The versions that processed the span: each writes its own key, so a span that two
             // versions processed carries two.
             let tags: Vec<String> = s

@@ -8,28 +8,12 @@
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use weir_tests::{Backend, Gateway, Reply, Transport, eventually};
 
+/// A request of `spans` realistic spans.
 fn request(spans: u8) -> Vec<u8> {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: (1..=spans)
-                    .map(|i| Span {
-                        trace_id: vec![3; 16],
-                        span_id: vec![i; 8],
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
+    weir_tests::fixtures::numbered_spans(3, usize::from(spans)).encode_to_vec()
 }
 
 fn config(backend: &Backend, initial_interval: &str) -> String {

@@ -1,10 +1,11 @@
-//! Synthetic OTLP batches for plugin tests and benches.
+//! OTLP batches for tests and benches: realistic ones from the shared generator
+//! ([`weir_synth`]), and helpers to read them.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use weir_core::Batch;
+use weir_synth::{Generator, Shape};
 
 /// A string attribute.
 pub fn kv(key: &str, value: &str) -> KeyValue {
@@ -17,44 +18,64 @@ pub fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// A traces batch of `spans` spans under one resource, each with `attrs` string attributes
-/// (`attr.0` … ) of about 30 bytes, valid ids and a name.
+/// The seed of the fixtures' telemetry: the same batches in every test and bench.
+const SEED: u64 = 0x5eed_f1c5;
+
+/// A traces batch of exactly `spans` realistic spans from [`weir_synth`] (the shop's services
+/// calling each other, grouped by service replica and instrumentation scope), each with
+/// `attrs` extra string attributes `attr.0` … of about 30 bytes.
 pub fn traces(spans: usize, attrs: usize) -> Batch {
-    let spans = (0..spans)
-        .map(|i| {
-            let mut trace_id = [0u8; 16];
-            trace_id[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-            Span {
-                trace_id: trace_id.to_vec(),
-                span_id: (i as u64 + 1).to_le_bytes().to_vec(),
-                name: format!("GET /api/items/{}", i % 17),
-                start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
-                end_time_unix_nano: 1_700_000_000_000_500_000 + i as u64,
-                attributes: (0..attrs)
-                    .map(|a| {
-                        kv(
-                            &format!("attr.{a}"),
-                            &format!("value-{a}-of-span-{i:08}-padding"),
-                        )
-                    })
-                    .collect(),
-                ..Default::default()
-            }
-        })
-        .collect();
-    Batch::Traces(ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", "checkout")],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
+    let shape = Shape {
+        extra_attributes: attrs,
+        ..Shape::default()
+    };
+    Batch::Traces(Generator::new(SEED).with_shape(shape).traces(spans))
+}
+
+/// A metrics batch of exactly `points` realistic data points of every metric type.
+pub fn metrics(points: usize) -> Batch {
+    Batch::Metrics(Generator::new(SEED).metrics(points))
+}
+
+/// A logs batch of exactly `records` realistic log records.
+pub fn logs(records: usize) -> Batch {
+    Batch::Logs(Generator::new(SEED).logs(records))
+}
+
+/// A traces request of `n` realistic spans (seeded by `request`) whose span ids encode the
+/// request's number and each span's index from 1 (`request` in the high 32 bits, big-endian),
+/// parents renumbered to match, so a test can tell which accepted span reached a backend.
+pub fn numbered_spans(request: u32, n: usize) -> ExportTraceServiceRequest {
+    let mut r = Generator::new(SEED ^ u64::from(request)).traces(n);
+    let mut renamed = std::collections::HashMap::new();
+    let spans = r
+        .resource_spans
+        .iter_mut()
+        .flat_map(|rs| &mut rs.scope_spans)
+        .flat_map(|ss| &mut ss.spans);
+    for (i, span) in (1u32..).zip(spans) {
+        let id = ((u64::from(request) << 32) | u64::from(i))
+            .to_be_bytes()
+            .to_vec();
+        renamed.insert(std::mem::replace(&mut span.span_id, id.clone()), id);
+    }
+    for span in r
+        .resource_spans
+        .iter_mut()
+        .flat_map(|rs| &mut rs.scope_spans)
+        .flat_map(|ss| &mut ss.spans)
+    {
+        if let Some(id) = renamed.get(&span.parent_span_id) {
+            span.parent_span_id = id.clone();
+        }
+    }
+    r
+}
+
+/// The (request, index) a span id made by [`numbered_spans`] encodes.
+pub fn span_number(span_id: &[u8]) -> Option<(u32, u32)> {
+    let id = u64::from_be_bytes(span_id.try_into().ok()?);
+    Some(((id >> 32) as u32, id as u32))
 }
 
 /// The string value of attribute `key` on every span, in order.
