@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use weir_core::Batch;
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use weir_core::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use weir_core::otlp::common::v1::InstrumentationScope;
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
@@ -285,19 +285,14 @@ impl Source for Synthetic<'_> {
     }
 }
 
-/// A traces batch with one resource per service.
+/// A traces batch with one resource per service, described as the shared generator describes
+/// a service (`service.*`, SDK, host and pod attributes).
 fn batch(by_service: BTreeMap<&str, Vec<Span>>) -> Batch {
     let resource_spans = by_service
         .into_iter()
         .map(|(service, spans)| ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(service.to_string())),
-                    }),
-                    ..Default::default()
-                }],
+                attributes: weir_synth::resource_attributes(service, 0),
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {

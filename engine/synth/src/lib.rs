@@ -35,6 +35,21 @@ pub use secrets::{Planted, SecretKind};
 
 use secrets::Planter;
 
+/// The resource attributes a replica of service `name` reports, as in generated telemetry
+/// (`service.*`, `telemetry.sdk.*`, host, pod, pid): for workloads that pick their own service
+/// names, such as the policy lab's scenarios. The shop's own services also get their SDK
+/// language and version.
+pub fn resource_attributes(
+    name: &str,
+    replica: usize,
+) -> Vec<opentelemetry_proto::tonic::common::v1::KeyValue> {
+    let sdk = vocab::SERVICES
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| (s.language, s.version));
+    vocab::resource_of(name, sdk, replica)
+}
+
 /// The Unix time generated telemetry starts at (2023-11-14T22:13:20Z), in ns.
 pub const EPOCH_NS: u64 = 1_700_000_000_000_000_000;
 

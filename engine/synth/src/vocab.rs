@@ -206,28 +206,35 @@ pub(crate) fn kv(key: &str, value: any_value::Value) -> KeyValue {
 /// The `service.*`, `telemetry.sdk.*`, host and Kubernetes attributes of a service's resource;
 /// `instance` tells replicas apart.
 pub(crate) fn resource(service: &Service, instance: usize) -> Vec<KeyValue> {
-    vec![
-        text("service.name", service.name),
+    resource_of(
+        service.name,
+        Some((service.language, service.version)),
+        instance,
+    )
+}
+
+/// [`resource`] for any service name; `sdk` is its SDK language and the service's version, when
+/// known (`telemetry.sdk.language` and `service.version` are left out otherwise).
+pub(crate) fn resource_of(name: &str, sdk: Option<(&str, &str)>, instance: usize) -> Vec<KeyValue> {
+    let mut attrs = vec![
+        text("service.name", name),
         text("service.namespace", "shop"),
-        text("service.version", service.version),
-        text(
-            "service.instance.id",
-            format!("{}-{instance:04x}", service.name),
-        ),
+        text("service.instance.id", format!("{name}-{instance:04x}")),
         text("deployment.environment.name", "production"),
         text("telemetry.sdk.name", "opentelemetry"),
-        text("telemetry.sdk.language", service.language),
         text("telemetry.sdk.version", "1.38.0"),
         text(
             "host.name",
             format!("node-{}.eu-west-1.compute.internal", 10 + instance % 7),
         ),
-        text(
-            "k8s.pod.name",
-            format!("{}-7d9f8b{instance:x}-x2k4q", service.name),
-        ),
+        text("k8s.pod.name", format!("{name}-7d9f8b{instance:x}-x2k4q")),
         int("process.pid", 1 + instance as i64),
-    ]
+    ];
+    if let Some((language, version)) = sdk {
+        attrs.insert(2, text("service.version", version));
+        attrs.insert(6, text("telemetry.sdk.language", language));
+    }
+    attrs
 }
 
 /// A user agent, as browsers and SDKs send them.
