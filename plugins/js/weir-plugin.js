@@ -30,9 +30,23 @@ export function log(level, message) {
   hostLog(level, String(message));
 }
 
-/** Adds `delta` to the plugin's counter `name{label}` in Weir's /metrics; keep labels bounded. */
+/**
+ * Adds `delta` (a non-negative integer, number or BigInt, below 2^64) to the plugin's counter
+ * `name{label}` in Weir's /metrics; keep labels bounded.
+ */
 export function counterAdd(name, label, delta = 1) {
-  hostCounterAdd(name, label, BigInt(delta));
+  hostCounterAdd(String(name), String(label), unsigned64(delta, `counterAdd(${name}): delta`));
+}
+
+/** `v` as a BigInt in 0..2^64-1, or a thrown message naming `what`. */
+function unsigned64(v, what) {
+  if (typeof v === "number" && !Number.isSafeInteger(v)) {
+    throw `${what} must be a whole number (a safe integer or a BigInt), got ${v}`;
+  }
+  if (typeof v !== "number" && typeof v !== "bigint") throw `${what} must be a number or a BigInt, got ${typeof v}`;
+  const n = BigInt(v);
+  if (n < 0n || n >= 2n ** 64n) throw `${what} must be between 0 and 2^64-1, got ${n}`;
+  return n;
 }
 
 /** One string per row: one blob plus packed u32 offsets, decoded on access. */
@@ -134,11 +148,11 @@ export class Batch {
     if (field === "kind" || field === "status-code") return view.getBigInt64(i * 8, true);
     return view.getBigUint64(i * 8, true);
   }
-  /** An id field ("trace-id", "span-id", "parent-span-id") of item `i`, as bytes. */
+  /** An id field ("trace-id", "span-id", "parent-span-id") of item `i`, as a copy of its bytes. */
   id(field, i) {
     const col = this.cached(`id:${field}`, () => this.handle.ids(field));
     const w = field === "trace-id" ? 16 : 8;
-    return col.subarray(i * w, (i + 1) * w);
+    return col.slice(i * w, (i + 1) * w);
   }
   /** Attribute `key` of every owner of `level`, one row per owner. */
   attribute(key, level = ITEM) {
@@ -146,15 +160,15 @@ export class Batch {
   }
   /** Sets `key` on every owner of `level`, or only on `owners` (indices). */
   setAttribute(key, value, { level = ITEM, owners } = {}) {
-    this.handle.setAttribute(level, key, anyValue(value), pack(owners));
+    this.handle.setAttribute(level, key, anyValue(value), pack(owners, `setAttribute(${key})`));
   }
   /** Removes `key` from every owner of `level`, or only from `owners`. */
   removeAttribute(key, { level = ITEM, owners } = {}) {
-    this.handle.removeAttribute(level, key, pack(owners));
+    this.handle.removeAttribute(level, key, pack(owners, `removeAttribute(${key})`));
   }
-  /** Drops the listed items. */
+  /** Drops the listed items: indices, or `Item`s of this batch. */
   drop(items) {
-    this.handle.dropItems(pack(items));
+    this.handle.dropItems(pack(items, "drop"));
   }
 }
 
@@ -163,16 +177,45 @@ function u32(bytes) {
   return new Uint32Array(bytes.slice().buffer);
 }
 
-function pack(indices) {
-  return indices === undefined ? undefined : new Uint8Array(Uint32Array.from(indices).buffer);
+/**
+ * Indices (or `Item`s) as packed little-endian u32s; anything else is a thrown message, not a
+ * silent 0 that would hit the first item. Weir checks the range against the batch.
+ */
+function pack(indices, what) {
+  if (indices === undefined) return undefined;
+  if (indices === null || typeof indices[Symbol.iterator] !== "function") {
+    throw `${what}: expected an array of indices or Items, got ${indices}`;
+  }
+  const out = [];
+  for (const x of indices) {
+    const i = x instanceof Item ? x.index : x;
+    if (!(Number.isInteger(i) && i >= 0 && i < 2 ** 32)) {
+      throw `${what}: ${show(x)} is not an item index or an Item`;
+    }
+    out.push(i);
+  }
+  return new Uint8Array(Uint32Array.from(out).buffer);
+}
+
+/** `v` for an error message: JSON where it has one (BigInts as `5n`), else its string form. */
+function show(v) {
+  try {
+    return JSON.stringify(v, (_key, x) => (typeof x === "bigint" ? `${x}n` : x)) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 function anyValue(v) {
   switch (typeof v) {
     case "string": return { tag: "str", val: v };
     case "boolean": return { tag: "boolean", val: v };
-    case "bigint": return { tag: "int", val: v };
-    case "number": return Number.isInteger(v) ? { tag: "int", val: BigInt(v) } : { tag: "double", val: v };
+    case "bigint":
+      if (v < -(2n ** 63n) || v >= 2n ** 63n) throw `attribute value ${v}n does not fit a 64-bit signed int`;
+      return { tag: "int", val: v };
+    case "number":
+      // Integers a double holds exactly become ints; larger ones (already rounded) stay doubles.
+      return Number.isSafeInteger(v) ? { tag: "int", val: BigInt(v) } : { tag: "double", val: v };
     default:
       if (v instanceof Uint8Array) return { tag: "bytes", val: v };
       if (Array.isArray(v)) return { tag: "json", val: JSON.stringify({ arrayValue: { values: v.map(otlpJson) } }) };
@@ -180,7 +223,7 @@ function anyValue(v) {
         const values = Object.entries(v).map(([key, x]) => ({ key, value: otlpJson(x) }));
         return { tag: "json", val: JSON.stringify({ kvlistValue: { values } }) };
       }
-      throw `unsupported attribute value ${v}`;
+      throw `unsupported attribute value ${v} (${typeof v}): use a string, boolean, number, BigInt, Uint8Array, array or plain object`;
   }
 }
 
@@ -233,7 +276,8 @@ export function processor(Cls) {
       instance = construct(Cls, config);
     },
     signals() {
-      return instance.signals ?? ["traces", "metrics", "logs"];
+      const s = typeof instance.signals === "function" ? instance.signals() : instance.signals;
+      return s ?? ["traces", "metrics", "logs"];
     },
     process(handle) {
       try {
@@ -267,7 +311,7 @@ export function policy(Cls) {
         throw message(e);
       }
       if (!v || !["sample", "drop", "no-opinion"].includes(v.decision)) {
-        throw `evaluate returned ${JSON.stringify(v)}: return keep(...), drop(...) or NO_OPINION`;
+        throw `evaluate returned ${show(v)}: return keep(...), drop(...) or NO_OPINION`;
       }
       return { decision: v.decision, reason: String(v.reason ?? "") };
     },

@@ -149,6 +149,9 @@ describe("Batch reads", () => {
       assert.equal(hex(batch.id("span-id", 1)), "0102030405060708");
       assert.equal(hex(batch.id("parent-span-id", 0)), "0000000000000000");
       assert.equal(hex(batch.id("parent-span-id", 1)), "eee19b7ec3c1b174");
+      const id = batch.id("span-id", 0);
+      id.fill(0);
+      assert.equal(hex(batch.id("span-id", 0)), "eee19b7ec3c1b174", "id() gives a copy");
     });
   }
 
@@ -231,10 +234,28 @@ describe("Batch writes", () => {
 
   test("refuses values that have no attribute type", () => {
     const { handle, batch } = twoSpans();
-    assert.throws(() => batch.setAttribute("k", null), (e) => e === "unsupported attribute value null");
-    assert.throws(() => batch.setAttribute("k", undefined), (e) => e === "unsupported attribute value undefined");
-    assert.throws(() => batch.setAttribute("k", [1, null]), (e) => e === "unsupported attribute value null");
+    const hint = ": use a string, boolean, number, BigInt, Uint8Array, array or plain object";
+    assert.throws(() => batch.setAttribute("k", null), (e) => e === `unsupported attribute value null (object)${hint}`);
+    assert.throws(() => batch.setAttribute("k", undefined), (e) => e === `unsupported attribute value undefined (undefined)${hint}`);
+    assert.throws(() => batch.setAttribute("k", [1, null]), (e) => e === `unsupported attribute value null (object)${hint}`);
     assert.equal(handle.writes.length, 0);
+  });
+
+  test("refuses BigInts outside a 64-bit signed int", () => {
+    const { handle, batch } = twoSpans();
+    assert.deepEqual(sent(2n ** 63n - 1n), { tag: "int", val: 2n ** 63n - 1n });
+    assert.throws(() => batch.setAttribute("k", 2n ** 63n), (e) => e === `attribute value ${2n ** 63n}n does not fit a 64-bit signed int`);
+    assert.throws(() => batch.setAttribute("k", -(2n ** 63n) - 1n), (e) => typeof e === "string" && e.includes("does not fit"));
+    assert.throws(() => batch.setAttribute("k", [2n ** 64n]), (e) => typeof e === "string" && e.includes("does not fit"));
+    assert.equal(handle.writes.length, 0);
+  });
+
+  test("numbers past 2^53 stay doubles: they are already rounded", () => {
+    assert.deepEqual(sent(2 ** 53 - 1), { tag: "int", val: 2n ** 53n - 1n });
+    assert.deepEqual(sent(2 ** 53), { tag: "double", val: 2 ** 53 });
+    assert.deepEqual(sent(1e20), { tag: "double", val: 1e20 });
+    assert.deepEqual(sent(-1e300), { tag: "double", val: -1e300 });
+    assert.deepEqual(sent(Infinity), { tag: "double", val: Infinity });
   });
 
   test("packs owners as little-endian u32s", () => {
@@ -262,6 +283,28 @@ describe("Batch writes", () => {
     new Batch(handle).drop([258, 0]);
     assert.deepEqual(packed, bytes(2, 1, 0, 0, 0, 0, 0, 0));
     assert.deepEqual(packed, packU32([258, 0]));
+  });
+
+  test("drop() takes Items as well as indices", () => {
+    const { handle, batch } = twoSpans();
+    batch.drop([...batch.items()].filter((item) => item.name === "SELECT"));
+    handle.commit();
+    assert.deepEqual([...handle.dropped], [1]);
+  });
+
+  test("owners that are not indices are refused, not packed as item 0", () => {
+    const { handle, batch } = twoSpans();
+    for (const bad of [["1"], [-1], [1.5], [NaN], [null], [{ index: 1n }], [2 ** 32]]) {
+      assert.throws(() => batch.drop(bad), (e) => typeof e === "string" && e.startsWith("drop: ") && e.endsWith(" is not an item index or an Item"), `drop(${bad})`);
+      assert.throws(() => batch.setAttribute("k", 1, { owners: bad }), (e) => typeof e === "string" && e.startsWith("setAttribute(k): "));
+      assert.throws(() => batch.removeAttribute("k", { owners: bad }), (e) => typeof e === "string" && e.startsWith("removeAttribute(k): "));
+    }
+    assert.throws(() => batch.drop([{ index: 1n }]), (e) => e === 'drop: {"index":"1n"} is not an item index or an Item');
+    assert.throws(() => batch.drop(5), (e) => e === "drop: expected an array of indices or Items, got 5");
+    assert.throws(() => batch.drop(null), (e) => e === "drop: expected an array of indices or Items, got null");
+    handle.commit();
+    assert.deepEqual([...handle.dropped], []);
+    assert.equal(handle.writes.length, 0);
   });
 
   test("writes apply on commit: set replaces in place, drop removes", () => {
@@ -332,6 +375,12 @@ describe("processor()", () => {
     assert.deepEqual(plugin.signals(), ["logs"]);
   });
 
+  test("signals can be a method of the class", () => {
+    const plugin = processor(class { signals() { return ["metrics"]; } });
+    plugin.init("{}");
+    assert.deepEqual(plugin.signals(), ["metrics"]);
+  });
+
   test("a throwing constructor rejects the config with its message", () => {
     const throwing = (e) => processor(class { constructor() { throw e; } });
     assert.throws(() => throwing(new Error("team: must be a string")).init("{}"), (e) => e === "Error: team: must be a string");
@@ -398,6 +447,10 @@ describe("policy()", () => {
     assert.throws(() => evaluating({ decision: "keep", reason: "x" }),
       (e) => e === `evaluate returned {"decision":"keep","reason":"x"}${hint}`);
     assert.throws(() => evaluating(["sample", ""]), (e) => e === `evaluate returned ["sample",""]${hint}`);
+    assert.throws(() => evaluating({ decision: 1n }), (e) => e === `evaluate returned {"decision":"1n"}${hint}`);
+    const circular = { decision: "maybe" };
+    circular.self = circular;
+    assert.throws(() => evaluating(circular), (e) => e === `evaluate returned [object Object]${hint}`);
   });
 
   test("errors from the constructor and from evaluate become messages", () => {
@@ -422,5 +475,16 @@ describe("host imports", () => {
     counterAdd("masked", "card", 3);
     counterAdd("bytes", "in", 2n ** 40n);
     assert.deepEqual(calls.counters, [["masked", "user.email", 1n], ["masked", "card", 3n], ["bytes", "in", 2n ** 40n]]);
+  });
+
+  test("counterAdd() refuses deltas a u64 counter cannot take", () => {
+    assert.throws(() => counterAdd("c", "l", -1), (e) => e === "counterAdd(c): delta must be between 0 and 2^64-1, got -1");
+    assert.throws(() => counterAdd("c", "l", 2n ** 64n), (e) => typeof e === "string" && e.includes("between 0 and 2^64-1"));
+    assert.throws(() => counterAdd("c", "l", 1.5), (e) => e === "counterAdd(c): delta must be a whole number (a safe integer or a BigInt), got 1.5");
+    assert.throws(() => counterAdd("c", "l", NaN), (e) => typeof e === "string" && e.includes("whole number"));
+    assert.throws(() => counterAdd("c", "l", "3"), (e) => e === "counterAdd(c): delta must be a number or a BigInt, got string");
+    assert.deepEqual(calls.counters, []);
+    counterAdd("c", "l", 2n ** 64n - 1n);
+    assert.deepEqual(calls.counters, [["c", "l", 2n ** 64n - 1n]]);
   });
 });
