@@ -46,6 +46,10 @@ struct Args {
     /// The pipeline's batch timeout.
     #[arg(long, default_value = "200ms")]
     batch_timeout: String,
+    /// The pipeline's `ack`: `processed` (answer after the processors, the default) or
+    /// `received` (answer on receipt).
+    #[arg(long, default_value = "processed")]
+    ack: String,
     /// Compression of the exporter to the sink: gzip (the default, as in the Collector), zstd, none.
     #[arg(long, default_value = "gzip")]
     compression: String,
@@ -184,10 +188,12 @@ exporters = ["sink"]
 processors = [{processors}]
 queue_size = 256
 batch = {{ send_batch_size = {}, timeout = "{}" }}
+ack = "{}"
 "#,
         args.compression,
         args.batch,
         args.batch_timeout,
+        args.ack,
         processor = processors_toml(&args),
         processors = (0..args.plugin.len())
             .map(|i| format!("\"p{i}\""))
@@ -218,20 +224,29 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
     );
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
+    let acknowledged = Arc::new(AtomicU64::new(0));
     let before = sink.spans.load(Ordering::Relaxed);
     let cpu_before = cpu_seconds(gw.pid());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (tpl, stop, next_id, refused) =
-            (tpl.clone(), stop.clone(), next_id.clone(), refused.clone());
+        let (tpl, stop, next_id, refused, acknowledged) = (
+            tpl.clone(),
+            stop.clone(),
+            next_id.clone(),
+            refused.clone(),
+            acknowledged.clone(),
+        );
         let mut c = client(&weir_url).await?;
+        let spans = args.spans as u64;
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
                 if c.export(numbered(&tpl, id)).await.is_err() {
                     refused.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(5)).await;
+                } else {
+                    acknowledged.fetch_add(spans, Ordering::Relaxed);
                 }
             }
         }));
@@ -258,6 +273,13 @@ batch = {{ send_batch_size = {}, timeout = "{}" }}
     println!(
         "  delivered {delivered} spans: {sps:.0} spans/s ({} refused requests retried)",
         refused.load(Ordering::Relaxed)
+    );
+    // Every span a client saw acknowledged must reach the sink (processors that remove spans
+    // aside); a shortfall is data acknowledged and then lost.
+    let acked = acknowledged.load(Ordering::Relaxed);
+    println!(
+        "  acknowledged {acked} spans, delivered {delivered}: {} acknowledged spans missing",
+        acked.saturating_sub(delivered)
     );
     // Client, gateway and sink share the machine, so spans/s is bounded by all three; the
     // gateway's own CPU time gives its cost independent of the others.

@@ -20,6 +20,10 @@ fn logs(n: usize) -> Vec<u8> {
 }
 
 fn config(backend: &Backend, shutdown_timeout: &str) -> String {
+    config_acking(backend, shutdown_timeout, "processed")
+}
+
+fn config_acking(backend: &Backend, shutdown_timeout: &str, ack: &str) -> String {
     format!(
         r#"
 [service]
@@ -37,6 +41,7 @@ timeout = "120s"
 receivers = ["otlp"]
 exporters = ["backend"]
 batch = {{ send_batch_size = 1000, timeout = "10s" }}
+ack = "{ack}"
 "#,
         backend.http_url()
     )
@@ -53,14 +58,24 @@ async fn post(client: &reqwest::Client, url: &str, n: usize) -> reqwest::Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_everything_accepted_then_exits_zero() {
+    // All three requests wait in the exporter (the backend is stalled) when SIGTERM arrives:
+    // the drain must wait for the backend to recover and deliver them.
+    drains_everything_accepted("processed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_the_batcher_with_ack_received() {
+    // Acknowledged on receipt, all three requests wait in the batcher (its 10 s timeout has not
+    // passed) when SIGTERM arrives: the drain must flush it, then wait for the backend.
+    drains_everything_accepted("received").await;
+}
+
+async fn drains_everything_accepted(ack: &str) {
     let backend = Backend::start().await;
     backend.stall();
-    let mut gw = Gateway::start(&config(&backend, "60s")).await;
+    let mut gw = Gateway::start(&config_acking(&backend, "60s", ack)).await;
     let client = reqwest::Client::new();
     let url = format!("{}/v1/logs", gw.url("otlp", "http"));
-    // All three requests wait in the batcher (its 10 s timeout has not passed) when SIGTERM
-    // arrives and the backend is stalled: the drain must flush the batcher and wait for the
-    // backend to recover.
     for n in [3, 4, 5] {
         assert_eq!(post(&client, &url, n).await.unwrap().status(), 200);
     }

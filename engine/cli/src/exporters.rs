@@ -145,9 +145,11 @@ pub(crate) fn load(
     };
     let config_json = serde_json::to_string(&cfg.config.clone().unwrap_or_default())?;
     let mut settings = plugin_settings(
-        cfg.timeout
-            .as_ref()
-            .map_or(DEFAULT_TIMEOUT, |t| t.get_ref().0),
+        weir_core::CallBudget::fixed(
+            cfg.timeout
+                .as_ref()
+                .map_or(DEFAULT_TIMEOUT, |t| t.get_ref().0),
+        ),
         cfg.memory_limit
             .as_ref()
             .map_or(64 << 20, |m| m.get_ref().0),

@@ -30,8 +30,15 @@ pub fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Command::Validate(v) => match topology::check(&v.config) {
-            Ok(summary) => {
-                println!("{}: ok ({summary})", v.config.display());
+            Ok((summary, warnings)) => {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                let note = match warnings.len() {
+                    0 => String::new(),
+                    n => format!("; {n} warning(s) about data loss above"),
+                };
+                println!("{}: ok ({summary}{note})", v.config.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -215,12 +215,13 @@ impl Plugins {
 
 /// A plugin's limits and grants from its config keys.
 pub(crate) fn plugin_settings(
-    timeout: std::time::Duration,
+    timeout: weir_core::CallBudget,
     memory_limit: u64,
     grants: &weir_config::GrantsConfig,
 ) -> PluginSettings {
     PluginSettings {
-        timeout,
+        timeout: timeout.base,
+        per_item: timeout.per_item,
         memory_limit,
         grants: Grants {
             clocks: grants.clocks,

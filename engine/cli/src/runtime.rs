@@ -26,6 +26,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             Config::embedded_default()?
         }
     };
+    for risk in config.data_loss_risks() {
+        tracing::warn!(%risk, "this configuration can lose acknowledged data");
+    }
     // Watch for SIGTERM/SIGINT before anything reports ready, so an orchestrator that stops us
     // right after /readyz turns 200 gets a drain, not the default kill.
     let mut signals = Signals::install()?;

@@ -10,7 +10,7 @@ use crate::samplers::Policies;
 
 /// Loads `path` and checks everything that can be checked without binding sockets, including
 /// compiling every plugin and running its `init` on its config.
-pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<weir_config::Diagnostic>)> {
     let config = Config::load(path)?;
     crate::jaeger::load(&config)?;
     let mut plugins = Plugins::default();
@@ -26,5 +26,8 @@ pub(crate) fn check(path: &Path) -> anyhow::Result<String> {
         crate::exporters::load(|| plugins.engine(), &config, name, e, &mut files)?;
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
-    Ok(format!("{} pipeline(s): {}", ids.len(), ids.join(", ")))
+    Ok((
+        format!("{} pipeline(s): {}", ids.len(), ids.join(", ")),
+        config.data_loss_risks(),
+    ))
 }

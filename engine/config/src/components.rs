@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 use weir_core::FailurePolicy;
 
-use crate::units::{ByteSize, ListenAddr, Seconds};
+use crate::units::{ByteSize, ListenAddr, Seconds, Timeout};
 
 /// `[admin]`: the operations listener with `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -217,9 +217,10 @@ pub struct ProcessorConfig {
     /// Handed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
-    /// Wall-clock budget of one plugin call; a call past it is interrupted and gets `on_error`.
-    #[serde(default = "default_plugin_timeout")]
-    pub timeout: Seconds,
+    /// Wall-clock budget of one plugin call, `base + per_item × items` (default 100ms + 50µs
+    /// per item); a call past it is interrupted and gets `on_error`.
+    #[serde(default)]
+    pub timeout: Timeout,
     /// Linear-memory cap of one plugin instance (at most 1GiB).
     #[serde(default = "default_plugin_memory")]
     pub memory_limit: ByteSize,
@@ -245,19 +246,16 @@ pub struct SelfTestConfig {
 }
 
 impl ProcessorConfig {
-    /// The failure policy: `on_error` if set, else `drop` for `builtin:redact` (failing open
-    /// would pass secrets on unredacted) and `pass` for every other plugin.
+    /// The failure policy: `on_error` if set, else `refuse` for `builtin:redact` (failing open
+    /// would pass secrets on unredacted; refusing makes the client retry rather than losing the
+    /// data) and `pass` for every other plugin.
     pub fn failure_policy(&self) -> FailurePolicy {
         match self.on_error {
             Some(o) => o.into(),
-            None if self.plugin.get_ref() == "builtin:redact" => FailurePolicy::Drop,
+            None if self.plugin.get_ref() == "builtin:redact" => FailurePolicy::Refuse,
             None => FailurePolicy::Pass,
         }
     }
-}
-
-fn default_plugin_timeout() -> Seconds {
-    Seconds(std::time::Duration::from_millis(100))
 }
 
 fn default_plugin_memory() -> ByteSize {

@@ -19,6 +19,7 @@ mod components;
 mod env;
 mod error;
 mod pipelines;
+mod risks;
 mod samplers;
 mod units;
 mod validate;
@@ -36,12 +37,12 @@ pub use components::{
     ReceiverKind, RetryConfig, SelfTestConfig, ServiceConfig, Verbosity,
 };
 pub use error::{ConfigError, Diagnostic};
-pub use pipelines::{BatchConfig, PipelineGroup, PipelineSpec};
+pub use pipelines::{AckMode, BatchConfig, PipelineGroup, PipelineSpec};
 pub use samplers::{
     BUILTIN_POLICY_TYPES, DecisionCacheConfig, HOST_POLICY_TYPES, PolicyConfig, PolicyFallback,
     SamplerConfig, ShutdownConfig,
 };
-pub use units::{ByteSize, ListenAddr, Seconds};
+pub use units::{ByteSize, ListenAddr, Seconds, Timeout};
 
 /// The config Weir runs when `weir run` is given no `--config`: OTLP on the standard ports into
 /// the debug exporter, one summary line per batch.
@@ -117,6 +118,8 @@ pub struct Pipeline {
     pub batch: BatchConfig,
     /// Input queue capacity in requests.
     pub queue_size: usize,
+    /// When receivers answer requests for this pipeline.
+    pub ack: AckMode,
 }
 
 impl Config {

@@ -11,12 +11,13 @@ use toml::Spanned;
 use crate::units::Seconds;
 
 /// The keys a pipeline table may hold; anything else must be a named sub-pipeline.
-const PIPELINE_KEYS: [&str; 5] = [
+const PIPELINE_KEYS: [&str; 6] = [
     "receivers",
     "processors",
     "exporters",
     "batch",
     "queue_size",
+    "ack",
 ];
 
 /// One pipeline's settings as written in the file.
@@ -39,6 +40,24 @@ pub struct PipelineSpec {
     /// with a retryable status (gRPC UNAVAILABLE, HTTP 503). Default 64.
     #[serde(default = "default_pipeline_queue")]
     pub queue_size: usize,
+    /// When clients are answered: after processing (default) or on receipt.
+    #[serde(default)]
+    pub ack: AckMode,
+}
+
+/// `ack`: when a pipeline lets its receivers answer a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckMode {
+    /// Once the request's items passed every processor (up to a tail sampler) and sit in every
+    /// exporter's queue. A processor with `on_error = "refuse"` that fails refuses the request
+    /// with a retryable status; nothing acknowledged was lost on the way.
+    #[default]
+    Processed,
+    /// As soon as the request is in the pipeline's input queue (the Collector's batch
+    /// processor): lowest latency, but a processor failure after that can only drop, and a
+    /// crash loses what the pipeline holds.
+    Received,
 }
 
 fn default_pipeline_queue() -> usize {
@@ -107,6 +126,7 @@ impl<'de> Deserialize<'de> for PipelineGroup {
                         "exporters" => base.exporters = map.next_value()?,
                         "batch" => base.batch = map.next_value()?,
                         "queue_size" => base.queue_size = map.next_value()?,
+                        "ack" => base.ack = map.next_value()?,
                         name => {
                             let spec = map.next_value::<Spanned<PipelineSpec>>().map_err(|e| {
                                 let text = e.to_string();

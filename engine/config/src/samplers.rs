@@ -21,7 +21,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::components::GrantsConfig;
-use crate::units::{ByteSize, Seconds};
+use crate::units::{ByteSize, Seconds, Timeout};
 
 /// The policy types the host itself implements: structure and rate budgets.
 pub const HOST_POLICY_TYPES: [&str; 7] = [
@@ -181,9 +181,10 @@ pub struct PolicyConfig {
     /// The decision when the plugin fails.
     #[serde(default)]
     pub on_error: PolicyFallback,
-    /// Wall-clock budget of one evaluation.
-    #[serde(default = "default_policy_timeout")]
-    pub timeout: Seconds,
+    /// Wall-clock budget of one evaluation, `base + per_item × spans of the trace` (default
+    /// 100ms + 50µs per span).
+    #[serde(default)]
+    pub timeout: Timeout,
     /// Linear-memory cap of the plugin instance.
     #[serde(default = "default_policy_memory")]
     pub memory_limit: ByteSize,
@@ -209,10 +210,6 @@ pub struct PolicyConfig {
     /// equal part of what the others leave).
     #[serde(default)]
     pub percent: Option<f64>,
-}
-
-fn default_policy_timeout() -> Seconds {
-    Seconds(std::time::Duration::from_millis(100))
 }
 
 fn default_policy_memory() -> ByteSize {

@@ -128,7 +128,7 @@ fn redaction_fails_closed_unless_told_otherwise() {
          [processors.b]\nplugin = \"builtin:redact\"\non_error = \"pass\"\n\
          [processors.c]\nplugin = \"builtin:enrich\"\n",
     );
-    assert_eq!(c.processors["a"].failure_policy(), FailurePolicy::Drop);
+    assert_eq!(c.processors["a"].failure_policy(), FailurePolicy::Refuse);
     assert_eq!(c.processors["b"].failure_policy(), FailurePolicy::Pass);
     assert_eq!(c.processors["c"].failure_policy(), FailurePolicy::Pass);
 }

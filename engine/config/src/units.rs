@@ -23,6 +23,53 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
+/// A plugin call's deadline: `"250ms"` (the fixed part, keeping the default 50µs per item) or
+/// `{ base = "20ms", per_item = "50us" }`; `per_item = "0s"` makes it fixed. See
+/// [`weir_core::CallBudget`] for why it grows with the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub weir_core::CallBudget);
+
+impl Default for Timeout {
+    fn default() -> Self {
+        Timeout(weir_core::CallBudget::DEFAULT)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The table form; unset parts keep their defaults.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Parts {
+            base: Option<Seconds>,
+            per_item: Option<Seconds>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Timeout;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"100ms\" or a table { base = \"100ms\", per_item = \"50us\" }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timeout, E> {
+                let base = Seconds::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+                Ok(Timeout(weir_core::CallBudget {
+                    base: base.0,
+                    ..weir_core::CallBudget::DEFAULT
+                }))
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<Timeout, M::Error> {
+                let parts = Parts::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let d = weir_core::CallBudget::DEFAULT;
+                Ok(Timeout(weir_core::CallBudget {
+                    base: parts.base.map_or(d.base, |s| s.0),
+                    per_item: parts.per_item.map_or(d.per_item, |s| s.0),
+                }))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A size in bytes: an integer, or a string such as `"512KiB"`, `"4MiB"`, `"20MB"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
@@ -128,6 +175,50 @@ impl<'de> Deserialize<'de> for ListenAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct T {
+        timeout: Timeout,
+    }
+
+    fn timeout(text: &str) -> Result<weir_core::CallBudget, String> {
+        toml::from_str::<T>(text)
+            .map(|t| t.timeout.0)
+            .map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn parses_call_budgets() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        let b = |base, per_item| weir_core::CallBudget { base, per_item };
+        assert_eq!(timeout(r#"timeout = "250ms""#), Ok(b(ms(250), us(50))));
+        assert_eq!(
+            timeout(r#"timeout = { base = "20ms", per_item = "10us" }"#),
+            Ok(b(ms(20), us(10)))
+        );
+        assert_eq!(
+            timeout(r#"timeout = { per_item = "0s" }"#),
+            Ok(b(ms(100), Duration::ZERO))
+        );
+        assert_eq!(
+            timeout(r#"timeout = {}"#),
+            Ok(weir_core::CallBudget::DEFAULT)
+        );
+        let err = timeout(r#"timeout = { base = "20ms", per_span = "1us" }"#).unwrap_err();
+        assert!(
+            err.contains("unknown field `per_span`, expected `base` or `per_item`"),
+            "{err}"
+        );
+        let err = timeout(r#"timeout = "soon""#).unwrap_err();
+        assert!(err.starts_with("invalid duration \"soon\""), "{err}");
+        let err = timeout("timeout = 5").unwrap_err();
+        assert!(
+            err.contains("a duration such as \"100ms\" or a table"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn parses_sizes() {

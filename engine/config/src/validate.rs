@@ -210,6 +210,7 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
                 exporters: e,
                 batch: spec.batch.clone(),
                 queue_size: spec.queue_size,
+                ack: spec.ack,
             });
         }
     }

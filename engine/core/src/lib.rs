@@ -5,6 +5,7 @@
 //! This crate knows nothing about Wasm, gRPC or HTTP so that every other crate can depend on it.
 
 mod batch;
+mod budget;
 mod consumer;
 pub mod ids;
 mod json;
@@ -13,7 +14,8 @@ mod stage;
 pub mod telemetry;
 
 pub use batch::{Batch, Signal, data_point_count};
-pub use consumer::{ConsumeError, Consumer};
+pub use budget::CallBudget;
+pub use consumer::{Ack, ConsumeError, Consumer, Outcome, Receipt};
 pub use queue::{QueueReceiver, QueueSender, batch_queue};
 pub use stage::{FailurePolicy, Stage, StageError, blocking};
 

@@ -243,6 +243,7 @@ impl Telemetry {
             accepted: self.receiver_accepted.get_or_create(&labels).clone(),
             refused_invalid: refused("invalid"),
             refused_overloaded: refused("overloaded"),
+            refused_processing: refused("processor_failed"),
             refused_shutdown: refused("shutting_down"),
         }
     }
@@ -482,6 +483,9 @@ pub struct ReceiverMetrics {
     pub refused_invalid: Counter,
     /// Items refused because a pipeline queue was full.
     pub refused_overloaded: Counter,
+    /// Items refused because a processor with `on_error = "refuse"` failed on them before they
+    /// were acknowledged (`ack = "processed"`).
+    pub refused_processing: Counter,
     /// Items refused during shutdown.
     pub refused_shutdown: Counter,
 }

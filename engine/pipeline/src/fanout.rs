@@ -6,17 +6,31 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use weir_core::telemetry::PipelineMetrics;
-use weir_core::{Batch, ConsumeError, Consumer};
+use weir_core::{Ack, Batch, ConsumeError, Consumer, Receipt};
 
 /// What a full pipeline queue tells clients to wait before retrying.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// One request in a pipeline's input queue: its valid items, and the ack to answer once they
+/// are processed when the pipeline acknowledges after processing.
+#[derive(Debug)]
+pub struct Request {
+    /// The request's items.
+    pub batch: Batch,
+    /// `Some` with `ack = "processed"`: answered by the pipeline task.
+    pub ack: Option<Ack>,
+    /// When the receiver handed it over; bounds how long its client waits for exporter room.
+    pub received: tokio::time::Instant,
+}
 
 /// The sending end of one pipeline's input queue. Receivers hold clones (through [`Fanout`]); the
 /// pipeline drains and stops once every clone is dropped.
 #[derive(Clone, Debug)]
 pub struct PipelineInput {
     pub(crate) id: String,
-    pub(crate) tx: mpsc::Sender<Batch>,
+    /// The pipeline answers each request after processing it (`ack = "processed"`).
+    pub(crate) ack_processed: bool,
+    pub(crate) tx: mpsc::Sender<Request>,
     pub(crate) metrics: PipelineMetrics,
 }
 
@@ -45,7 +59,7 @@ impl Fanout {
 }
 
 impl Consumer for Fanout {
-    fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+    fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(ConsumeError::ShuttingDown);
         }
@@ -67,21 +81,32 @@ impl Consumer for Fanout {
             }
         }
         let mut batch = Some(batch);
+        let mut receipt = Receipt::ready();
+        let received = tokio::time::Instant::now();
         let last = permits.len().saturating_sub(1);
-        for (i, permit) in permits.into_iter().enumerate() {
+        for (i, (permit, input)) in permits.into_iter().zip(&self.inputs).enumerate() {
             let b = if i == last {
                 batch.take()
             } else {
                 batch.clone()
             };
-            if let Some(b) = b {
-                permit.send(b);
+            let ack = input.ack_processed.then(|| {
+                let (ack, answer) = Ack::new();
+                receipt.push(answer);
+                ack
+            });
+            if let Some(batch) = b {
+                permit.send(Request {
+                    batch,
+                    ack,
+                    received,
+                });
             }
         }
         for input in &self.inputs {
             input.note_queue_size();
         }
-        Ok(())
+        Ok(receipt)
     }
 }
 
@@ -124,7 +149,7 @@ impl Switch {
 }
 
 impl Consumer for Switch {
-    fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+    fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         self.get().consume(batch)
     }
 }

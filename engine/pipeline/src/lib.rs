@@ -7,16 +7,21 @@
 //!           │   (bounded; full = retryable refusal)  └─▶ …
 //! ```
 //!
-//! A receiver acknowledges a request once it sits in the input queue of every pipeline that
-//! listens to that receiver ([`Fanout`], all or nothing). From there on nothing is dropped without
-//! a counter: the pipeline waits for room in exporter queues (backpressure), so when a backend
-//! stalls, exporter queues fill, then the input queue, and receivers refuse with a retryable status.
+//! A receiver hands a request to the input queue of every pipeline that listens to it
+//! ([`Fanout`], all or nothing). With `ack = "processed"` (the default) it answers the client
+//! only once each of those pipelines ran the request through its processors (up to a tail
+//! sampler) and put the result in every exporter queue: a processor with `on_error = "refuse"`
+//! that fails makes the client retry, and nothing acknowledged was dropped on the way. With
+//! `ack = "received"` it answers once the request is in the input queues. Either way nothing is
+//! dropped without a counter: the pipeline waits for room in exporter queues (backpressure), so
+//! when a backend stalls, exporter queues fill, then the input queue, and receivers refuse with
+//! a retryable status.
 
 mod fanout;
 mod noop;
 mod run;
 
-pub use fanout::{Fanout, PipelineInput, Switch};
+pub use fanout::{Fanout, PipelineInput, Request, Switch};
 pub use noop::Noop;
 pub use run::{
     Pipeline, PipelineControl, PipelineSettings, Reconfigure, SamplerUpdate, StageUpdate,

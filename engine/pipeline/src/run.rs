@@ -8,10 +8,12 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
-use weir_core::{Batch, FailurePolicy, QueueSender, Signal, Stage, blocking};
+use weir_core::{
+    Ack, Batch, ConsumeError, FailurePolicy, Outcome, QueueSender, Signal, Stage, blocking,
+};
 use weir_sampling::Sampler;
 
-use crate::fanout::PipelineInput;
+use crate::fanout::{PipelineInput, Request};
 
 mod reconfig;
 
@@ -38,6 +40,14 @@ async fn recv_control<T>(control: &mut Option<mpsc::UnboundedReceiver<T>>) -> Op
 /// How often a pipeline whose sampler is full checks whether shutdown began.
 const RECHECK: Duration = Duration::from_millis(100);
 
+/// What a refusal by a processor, or for want of exporter room, tells clients to retry after.
+const REFUSED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long after its arrival a waiting client's request may still wait for room in the
+/// exporter queues; past that it is refused as overloaded, so a stalled backend makes clients
+/// retry later instead of hanging on an unanswered request.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
+
 /// What a pipeline needs to know about itself.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
@@ -49,8 +59,13 @@ pub struct PipelineSettings {
     pub queue_size: usize,
     /// Flush once this many items gathered; 0 hands every request on by itself.
     pub send_batch_size: usize,
-    /// Flush whatever gathered this long after its first item arrived.
+    /// Flush whatever gathered this long after its first item arrived (`ack = "received"`).
     pub batch_timeout: Duration,
+    /// `ack = "processed"`: a request is answered only once its items passed every processor
+    /// (up to a tail sampler) and sit in every exporter's queue, so a processor's failure can
+    /// still refuse it. The batcher then never holds a request waiting for more: it takes what
+    /// waits in the input queue (up to `send_batch_size`) and processes it at once.
+    pub ack_processed: bool,
 }
 
 /// One stage and the counter of the items it removed.
@@ -69,9 +84,10 @@ struct SamplerSlot {
 /// A running pipeline; drive it with [`Pipeline::run`].
 pub struct Pipeline {
     settings: PipelineSettings,
-    /// Receivers (through [`crate::Fanout`]) send; only this task receives. `None` from `recv`
-    /// means every receiver is gone: flush and stop.
-    rx: mpsc::Receiver<Batch>,
+    /// Receivers (through [`crate::Fanout`]) send requests, with an [`Ack`] when this pipeline
+    /// acknowledges after processing; only this task receives. `None` from `recv` means every
+    /// receiver is gone: flush and stop.
+    rx: mpsc::Receiver<Request>,
     stages: Vec<StageSlot>,
     sampler: Option<SamplerSlot>,
     /// The origin of the sampler's clock (set when `run` starts).
@@ -109,6 +125,7 @@ impl Pipeline {
             .collect();
         let input = PipelineInput {
             id: settings.id.clone(),
+            ack_processed: settings.ack_processed,
             tx,
             metrics: metrics.clone(),
         };
@@ -155,6 +172,10 @@ impl Pipeline {
         self.start = Instant::now();
         let mut pending = Batch::empty(signal);
         let mut pending_items = 0usize;
+        // The acks of the requests in `pending`, answered when it has been processed, and when
+        // the first of those requests arrived.
+        let mut acks: Vec<Ack> = Vec::new();
+        let mut oldest: Option<Instant> = None;
         let mut deadline: Option<Instant> = None;
         loop {
             let start = self.start;
@@ -175,9 +196,13 @@ impl Pipeline {
                 // The shutdown deadline passed: count what is held and stop.
                 () = self.abandon.cancelled() => {
                     self.rx.close();
-                    let mut lost = pending_items;
-                    while let Ok(b) = self.rx.try_recv() {
-                        lost += b.item_count();
+                    // Requests with an ack were never acknowledged: dropping the ack refuses
+                    // them as retryable. Only acknowledged items are lost.
+                    let mut lost = if acks.is_empty() { pending_items } else { 0 };
+                    while let Ok(r) = self.rx.try_recv() {
+                        if r.ack.is_none() {
+                            lost += r.batch.item_count();
+                        }
                     }
                     lost += self.sampler.as_ref().map_or(0, |s| s.sampler.buffered_spans());
                     self.count_lost(lost, "batcher, input queue and tail sampler");
@@ -205,18 +230,35 @@ impl Pipeline {
                     // A receiver handed over a request, or all receivers are gone.
                     let used = self.rx.len();
                     self.metrics.queue.set(i64::try_from(used).unwrap_or(i64::MAX));
-                    let Some(batch) = msg else { break };
-                    pending_items += batch.item_count();
-                    if let Err(other) = pending.append(batch) {
-                        tracing::error!(pipeline = %self.settings.id, signal = %other.signal(),
-                            "batch of the wrong signal reached this pipeline; sending it alone");
-                        self.flush(other).await;
+                    let Some(Request { batch, ack, received }) = msg else { break };
+                    let items = batch.item_count();
+                    match pending.append(batch) {
+                        Ok(()) => {
+                            pending_items += items;
+                            if ack.is_some() && oldest.is_none() {
+                                oldest = Some(received);
+                            }
+                            acks.extend(ack);
+                        }
+                        Err(other) => {
+                            tracing::error!(pipeline = %self.settings.id, signal = %other.signal(),
+                                "batch of the wrong signal reached this pipeline; sending it alone");
+                            let waiting = ack.as_ref().map(|_| received + ROOM_WAIT);
+                            let outcome = self.flush(other, waiting).await;
+                            answer(ack.into_iter().collect(), &outcome);
+                        }
                     }
-                    if pending_items >= self.settings.send_batch_size {
+                    // With acks, nothing waits for more once the queue is empty: the clients
+                    // are waiting, and under load the queue refills while this batch runs.
+                    let drained = self.settings.ack_processed && self.rx.is_empty();
+                    if pending_items >= self.settings.send_batch_size || drained {
                         let full = std::mem::replace(&mut pending, Batch::empty(signal));
                         pending_items = 0;
                         deadline = None;
-                        self.flush(full).await;
+                        let waiting = std::mem::take(&mut acks);
+                        let room_by = oldest.take().map(|t| t + ROOM_WAIT);
+                        let outcome = self.flush(full, room_by).await;
+                        answer(waiting, &outcome);
                     } else if deadline.is_none() {
                         deadline = Some(Instant::now() + self.settings.batch_timeout);
                     }
@@ -226,23 +268,27 @@ impl Pipeline {
                     let due = std::mem::replace(&mut pending, Batch::empty(signal));
                     pending_items = 0;
                     deadline = None;
-                    self.flush(due).await;
+                    let waiting = std::mem::take(&mut acks);
+                    let room_by = oldest.take().map(|t| t + ROOM_WAIT);
+                    let outcome = self.flush(due, room_by).await;
+                    answer(waiting, &outcome);
                 }
             }
         }
         if !pending.is_empty() {
-            self.flush(pending).await;
+            let outcome = self.flush(pending, oldest.map(|t| t + ROOM_WAIT)).await;
+            answer(acks, &outcome);
         }
         let now = self.clock();
         if let Some(slot) = self.sampler.as_mut() {
             let at = slot.at;
             let rest = blocking(|| slot.sampler.finish(now));
-            self.run_from(at, rest).await;
+            let _ = self.run_from(at, rest, None).await;
         }
         tracing::debug!(pipeline = %self.settings.id, "pipeline drained");
     }
 
-    /// Decides the sampler's due traces and sends on what it keeps.
+    /// Decides the sampler's due traces and sends on what it keeps (answered for long ago).
     async fn decide_due(&mut self) {
         let now = self.clock();
         let Some(slot) = self.sampler.as_mut() else {
@@ -250,43 +296,73 @@ impl Pipeline {
         };
         let at = slot.at;
         let kept = blocking(|| slot.sampler.decide_due(now));
-        self.run_from(at, kept).await;
+        let _ = self.run_from(at, kept, None).await;
     }
 
     /// Runs one batch from the batcher through the pipeline: the stages before the sampler,
-    /// the sampler, and (for what it lets through now) the stages after it.
-    async fn flush(&mut self, batch: Batch) {
+    /// the sampler, and (for what it lets through now) the stages after it. `room_by` is set
+    /// when clients wait for an answer: a processor with `on_error = "refuse"` that fails then
+    /// refuses the whole batch instead of dropping it, and so does a lack of exporter room at
+    /// that instant; the outcome is what its requests are answered. Stages after a tail sampler
+    /// run on traces already answered for.
+    async fn flush(&mut self, batch: Batch, room_by: Option<Instant>) -> Outcome {
         if !batch.is_empty() {
             self.metrics.batch_items.observe(batch.item_count() as f64);
         }
         let Some(slot) = self.sampler.as_ref() else {
-            self.run_from(0, batch).await;
-            return;
+            return self.run_from(0, batch, room_by).await;
         };
         let at = slot.at;
-        let Some(batch) = self.run_stages(0, at, batch) else {
-            return;
+        let Some(batch) = self.run_stages(0, at, batch, room_by.is_some())? else {
+            return Ok(());
         };
         let now = self.clock();
         let Some(slot) = self.sampler.as_mut() else {
-            return;
+            return Ok(());
         };
         let passed = blocking(|| slot.sampler.ingest(batch, now));
-        self.run_from(at, passed).await;
+        // The sampler holds what it buffers; what it lets through now is already answered for.
+        let _ = self.run_from(at, passed, None).await;
+        Ok(())
     }
 
-    /// Runs `stages[from..]` over a batch and hands the result to the exporters.
-    async fn run_from(&mut self, from: usize, batch: Batch) {
+    /// Runs `stages[from..]` over a batch and hands the result to the exporters (see
+    /// [`Pipeline::flush`] for `room_by`).
+    async fn run_from(&mut self, from: usize, batch: Batch, room_by: Option<Instant>) -> Outcome {
         let to = self.stages.len();
-        if let Some(batch) = self.run_stages(from, to, batch) {
-            self.send(batch).await;
+        let Some(batch) = self.run_stages(from, to, batch, room_by.is_some())? else {
+            return Ok(());
+        };
+        let sent = self.send(batch, room_by).await;
+        if room_by.is_some() {
+            // Never acknowledged: the clients are refused (and retry), nothing is lost. Copies
+            // already in other exporters' queues are sent again after the retry (at least once).
+            if sent.lost > 0 {
+                return Err(ConsumeError::ShuttingDown);
+            }
+            if sent.no_room {
+                return Err(ConsumeError::Full {
+                    pipeline: self.settings.id.clone(),
+                    retry_after: REFUSED_RETRY_AFTER,
+                });
+            }
+        } else {
+            self.count_lost(sent.lost, "copies waiting for exporter queues");
         }
+        Ok(())
     }
 
-    /// Runs `stages[from..to]` over one batch; `None` when nothing is left to send.
-    fn run_stages(&mut self, from: usize, to: usize, mut batch: Batch) -> Option<Batch> {
+    /// Runs `stages[from..to]` over one batch; `Ok(None)` when nothing is left to send, `Err`
+    /// when a `refuse` stage failed and the batch can still be refused (`refusable`).
+    fn run_stages(
+        &mut self,
+        from: usize,
+        to: usize,
+        mut batch: Batch,
+        refusable: bool,
+    ) -> Result<Option<Batch>, ConsumeError> {
         if batch.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut before = batch.item_count();
         for slot in self.stages.get_mut(from..to).unwrap_or_default() {
@@ -303,7 +379,7 @@ impl Pipeline {
                     }
                     before = after;
                     if after == 0 {
-                        return None;
+                        return Ok(None);
                     }
                 }
                 Err(e) => match slot.stage.failure_policy() {
@@ -311,28 +387,42 @@ impl Pipeline {
                         tracing::warn!(pipeline = %self.settings.id, error = %e,
                             "processor failed; passing the batch on unchanged (on_error = pass)");
                     }
+                    FailurePolicy::Refuse if refusable => {
+                        // Nothing of the batch was acknowledged: its clients get a retryable
+                        // refusal (the receivers count the items as refused).
+                        tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
+                            "processor failed; refusing the batch (on_error = refuse)");
+                        return Err(ConsumeError::Refused {
+                            pipeline: self.settings.id.clone(),
+                            stage: slot.stage.name().to_string(),
+                            message: e.message,
+                            retry_after: REFUSED_RETRY_AFTER,
+                        });
+                    }
                     policy @ (FailurePolicy::Drop | FailurePolicy::Refuse) => {
-                        // The request was acknowledged when it entered the queue, so `refuse`
-                        // can only drop here; either way the items are counted.
+                        // Without a waiting client (`ack = "received"`, or after a tail
+                        // sampler) `refuse` can only drop; either way the items are counted.
                         slot.dropped.inc_by(before as u64);
                         tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
                             "processor failed; dropping the batch (on_error = {})", policy.as_str());
-                        return None;
+                        return Ok(None);
                     }
                 },
             }
         }
-        Some(batch)
+        Ok(Some(batch))
     }
 
-    /// Hands a batch to every exporter queue, waiting for room (backpressure).
-    async fn send(&mut self, batch: Batch) {
+    /// Hands a batch to every exporter queue, waiting for room (backpressure) — until `room_by`
+    /// when set. Says what did not reach a queue.
+    async fn send(&mut self, batch: Batch, room_by: Option<Instant>) -> Sent {
+        let mut sent = Sent::default();
         if batch.is_empty() {
-            return;
+            return sent;
         }
         let before = batch.item_count();
         let Some((last, rest)) = self.exporters.split_last() else {
-            return;
+            return sent;
         };
         let mut copies: Vec<(&QueueSender, Batch)> =
             rest.iter().map(|q| (q, batch.clone())).collect();
@@ -344,14 +434,23 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 // Room in the queue: delivered to the exporter (or the exporter is gone).
-                r = q.send(b) => r.err().map(|_| items),
+                r = q.send(b) => r.err().map(|_| Copy::Lost(items)),
                 // The shutdown deadline passed while waiting for room.
-                () = abandon.cancelled() => Some(items),
+                () = abandon.cancelled() => Some(Copy::Lost(items)),
+                // A waiting client's request found no room in time: refuse it instead.
+                () = sleep_until(room_by.unwrap_or_else(Instant::now)), if room_by.is_some() => {
+                    Some(Copy::NoRoom)
+                }
             }
         });
         // Waits for room in every exporter queue: this is where backpressure starts.
-        let lost: usize = join_all(sends).await.into_iter().flatten().sum();
-        self.count_lost(lost, "copies waiting for exporter queues");
+        for failed in join_all(sends).await.into_iter().flatten() {
+            match failed {
+                Copy::Lost(n) => sent.lost += n,
+                Copy::NoRoom => sent.no_room = true,
+            }
+        }
+        sent
     }
 
     /// Counts items this pipeline gives up on at the shutdown deadline.
@@ -360,6 +459,28 @@ impl Pipeline {
             self.metrics.dropped_shutdown.inc_by(items as u64);
             tracing::warn!(pipeline = %self.settings.id, items, "dropping {place} at the shutdown deadline");
         }
+    }
+}
+
+/// What [`Pipeline::send`] could not hand to the exporter queues.
+#[derive(Debug, Default)]
+struct Sent {
+    /// Items of copies kept from their queue by the shutdown deadline or a stopped exporter.
+    lost: usize,
+    /// Some queue had no room before the waiting clients' deadline.
+    no_room: bool,
+}
+
+/// One copy that did not reach its exporter queue.
+enum Copy {
+    Lost(usize),
+    NoRoom,
+}
+
+/// Answers every waiting request of a processed batch.
+fn answer(acks: Vec<Ack>, outcome: &Outcome) {
+    for ack in acks {
+        ack.answer(outcome.clone());
     }
 }
 

@@ -41,12 +41,22 @@ use crate::intake::{Accepted, Intake, Refusal};
 struct Svc(Intake);
 
 impl Svc {
-    fn accept(&self, batch: Batch) -> Result<Accepted, Status> {
-        self.0.accept(batch).map_err(|r| match r {
+    /// Accepts a request, or the status that refuses it: UNAVAILABLE with RetryInfo (the OTLP
+    /// spec's retryable code) for every refusal, since nothing of the request was kept.
+    async fn accept(&self, batch: Batch) -> Result<Accepted, Status> {
+        self.0.accept(batch).await.map_err(|r| match r {
             Refusal::Overloaded(after) => Status::with_error_details(
                 Code::Unavailable,
                 "weir is overloaded: a pipeline queue is full, retry later",
                 ErrorDetails::with_retry_info(Some(after)),
+            ),
+            Refusal::Failed {
+                message,
+                retry_after,
+            } => Status::with_error_details(
+                Code::Unavailable,
+                format!("{message}; nothing was kept, retry later"),
+                ErrorDetails::with_retry_info(Some(retry_after)),
             ),
             Refusal::ShuttingDown => Status::unavailable("weir is shutting down"),
         })
@@ -59,7 +69,7 @@ impl TraceService for Svc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let a = self.accept(Batch::Traces(request.into_inner()))?;
+        let a = self.accept(Batch::Traces(request.into_inner())).await?;
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: a.rejected,
@@ -75,7 +85,7 @@ impl MetricsService for Svc {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let a = self.accept(Batch::Metrics(request.into_inner()))?;
+        let a = self.accept(Batch::Metrics(request.into_inner())).await?;
         Ok(Response::new(ExportMetricsServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: a.rejected,
@@ -91,7 +101,7 @@ impl LogsService for Svc {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let a = self.accept(Batch::Logs(request.into_inner()))?;
+        let a = self.accept(Batch::Logs(request.into_inner())).await?;
         Ok(Response::new(ExportLogsServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: a.rejected,

@@ -114,33 +114,36 @@ async fn handle(route: Arc<Route>, headers: HeaderMap, body: Body) -> Response {
         Ok(b) => b,
         Err(e) => return refuse_body(&route, format, e),
     };
-    match route.intake.accept(batch) {
-        Ok(accepted) => success(route.signal, format, accepted),
-        Err(Refusal::Overloaded(after)) => {
-            let mut resp = status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                tonic::Code::Unavailable,
-                "weir is overloaded: a pipeline queue is full, retry later",
-                format,
-            );
-            let secs = after.as_secs().max(1).to_string();
-            if let Ok(v) = HeaderValue::from_str(&secs) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
-        }
-        Err(Refusal::ShuttingDown) => {
-            let mut resp = status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                tonic::Code::Unavailable,
-                "weir is shutting down",
-                format,
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            resp
-        }
+    // Every refusal is 503 + Retry-After: nothing of the request was kept.
+    let (message, after) = match route.intake.accept(batch).await {
+        Ok(accepted) => return success(route.signal, format, accepted),
+        Err(Refusal::Overloaded(after)) => (
+            "weir is overloaded: a pipeline queue is full, retry later".to_string(),
+            after,
+        ),
+        Err(Refusal::Failed {
+            message,
+            retry_after,
+        }) => (
+            format!("{message}; nothing was kept, retry later"),
+            retry_after,
+        ),
+        Err(Refusal::ShuttingDown) => (
+            "weir is shutting down".to_string(),
+            std::time::Duration::from_secs(1),
+        ),
+    };
+    let mut resp = status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        tonic::Code::Unavailable,
+        &message,
+        format,
+    );
+    let secs = after.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    resp
 }
 
 /// Answers a body that could not be read or decoded.

@@ -27,13 +27,21 @@ pub(crate) struct Accepted {
 pub(crate) enum Refusal {
     /// A pipeline is full: retry after this long.
     Overloaded(Duration),
+    /// A processor with `on_error = "refuse"` failed on it: retry after this long.
+    Failed {
+        /// Which processor of which pipeline, and why; shown to the client.
+        message: String,
+        /// The back-off to advertise.
+        retry_after: Duration,
+    },
     /// Shutting down: retry elsewhere or later.
     ShuttingDown,
 }
 
 impl Intake {
-    /// Validates `batch`, hands the valid part to the pipelines, and counts.
-    pub(crate) fn accept(&self, mut batch: Batch) -> Result<Accepted, Refusal> {
+    /// Validates `batch`, hands the valid part to the pipelines, waits for the answer of those
+    /// that acknowledge after processing (`ack = "processed"`), and counts.
+    pub(crate) async fn accept(&self, mut batch: Batch) -> Result<Accepted, Refusal> {
         let rejection = validate::drop_invalid(&mut batch);
         let items = batch.item_count() as u64;
         if rejection.rejected > 0 {
@@ -48,10 +56,26 @@ impl Intake {
         if items == 0 {
             return Ok(accepted);
         }
-        match self.consumer.consume(batch) {
+        let outcome = match self.consumer.consume(batch) {
+            Ok(receipt) => receipt.wait().await,
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(()) => {
                 self.metrics.accepted.inc_by(items);
                 Ok(accepted)
+            }
+            Err(ConsumeError::Refused {
+                pipeline,
+                stage,
+                message,
+                retry_after,
+            }) => {
+                self.metrics.refused_processing.inc_by(items);
+                Err(Refusal::Failed {
+                    message: format!("pipeline {pipeline}: processor {stage} failed: {message}"),
+                    retry_after,
+                })
             }
             Err(ConsumeError::Full {
                 pipeline,

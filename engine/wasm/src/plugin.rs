@@ -19,8 +19,11 @@ use crate::{Error, Result};
 /// Per-plugin limits and grants, from its config.
 #[derive(Debug, Clone)]
 pub struct PluginSettings {
-    /// Wall-clock budget of one call (`init` or `process`).
+    /// Wall-clock budget of one call (`init`, or the fixed part of `process`/`evaluate`).
     pub timeout: Duration,
+    /// Added to `timeout` for each item of the batch a `process` or `evaluate` call gets, so
+    /// that the deadline follows the work ([`weir_core::CallBudget`]).
+    pub per_item: Duration,
     /// Linear memory cap of one instance, in bytes.
     pub memory_limit: u64,
     /// Capabilities beyond the default sandbox.
@@ -31,6 +34,7 @@ impl Default for PluginSettings {
     fn default() -> Self {
         PluginSettings {
             timeout: Duration::from_millis(100),
+            per_item: Duration::ZERO,
             memory_limit: 64 << 20,
             grants: Grants::default(),
         }

@@ -180,7 +180,12 @@ impl WasmPolicy {
             },
         };
         let Instance { mut store, exports } = instance;
-        let timeout = self.plugin.settings.timeout;
+        let settings = &self.plugin.settings;
+        let timeout = weir_core::CallBudget {
+            base: settings.timeout,
+            per_item: settings.per_item,
+        }
+        .for_items(trace.item_count());
         store.data_mut().session = Some(Session::new(trace));
         store.data_mut().counts.clear();
         store.set_epoch_deadline(deadline_ticks(timeout));

@@ -80,7 +80,12 @@ impl ProcessorStage {
             },
         };
         let Instance { mut store, exports } = instance;
-        let timeout = self.plugin.settings.timeout;
+        let settings = &self.plugin.settings;
+        let timeout = weir_core::CallBudget {
+            base: settings.timeout,
+            per_item: settings.per_item,
+        }
+        .for_items(batch.item_count());
         store.data_mut().session = Some(Session::new(batch));
         // Anything counted outside `process` (e.g. during `init`) is not a batch's count.
         store.data_mut().counts.clear();

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use weir_config::{ByteSize, GrpcServerConfig, HttpServerConfig, ListenAddr};
 use weir_core::ids::{log_id_problem, span_id_problem};
 use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, ConsumeError, Consumer, Signal};
+use weir_core::{Batch, ConsumeError, Consumer, Receipt, Signal};
 use weir_receiver::SignalConsumers;
 
 /// The body limit of the in-process receivers: small, so that bombs are refused quickly.
@@ -24,9 +24,9 @@ const LIMIT: u64 = 256 << 10;
 struct Checked;
 
 impl Consumer for Checked {
-    fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+    fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         check_valid(&batch);
-        Ok(())
+        Ok(Receipt::ready())
     }
 }
 

@@ -138,5 +138,6 @@ fn settings(p: &weir_config::Pipeline) -> PipelineSettings {
         queue_size: p.queue_size,
         send_batch_size: p.batch.send_batch_size,
         batch_timeout: p.batch.timeout.0,
+        ack_processed: p.ack == weir_config::AckMode::Processed,
     }
 }

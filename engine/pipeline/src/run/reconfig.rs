@@ -97,7 +97,7 @@ impl Pipeline {
             let now = self.clock();
             let rest = blocking(|| slot.sampler.finish(now));
             let at = slot.at;
-            self.run_from(at, rest).await;
+            let _ = self.run_from(at, rest, None).await;
         }
         let mut old: HashMap<String, StageSlot> = self
             .stages

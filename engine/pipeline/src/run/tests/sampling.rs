@@ -55,6 +55,7 @@ fn pipeline_with(
         queue_size: queue,
         send_batch_size: 0,
         batch_timeout: Duration::from_millis(200),
+        ack_processed: false,
     };
     let (p, input) = Pipeline::new(ps, vec![], vec![qtx], t, CancellationToken::new());
     let policy = Policy::leaf("odd", Box::new(Odd), Decision::NoOpinion);
