@@ -107,7 +107,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "misspelt pipeline key",
             with("recievers = [\"otlp\"]\n"),
-            "weir.toml:7:1: pipelines.traces: unknown key `recievers`: a pipeline takes receivers, processors, exporters, batch, queue_size or named pipeline tables [pipelines.<signal>.<name>]",
+            "weir.toml:7:1: pipelines.traces: unknown key `recievers`: a pipeline takes receivers, processors, exporters, batch, queue_size, ack or named pipeline tables [pipelines.<signal>.<name>]",
         ),
         (
             "unset environment variable",
@@ -135,6 +135,21 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
              [exporters.out]\ntype = \"debug\"\n[pipelines.traces]\nreceivers = [\"a\", \"b\"]\nexporters = [\"out\"]\n"
                 .into(),
             "weir.toml:3:1: receivers.b.http: address 127.0.0.1:4317 is already used by receivers.a.grpc",
+        ),
+        (
+            "a disk queue without a dir",
+            replace("type = \"debug\"", "type = \"debug\"\nsending_queue = { storage = \"disk\" }"),
+            "weir.toml:4:1: exporters.out.sending_queue.dir: storage = \"disk\" needs a dir for the queue's files",
+        ),
+        (
+            "unknown ack",
+            with("ack = \"never\"\n"),
+            "weir.toml:10:7: pipelines.traces.ack: unknown variant `never`, expected `processed` or `received`",
+        ),
+        (
+            "a misspelt part of a plugin timeout",
+            replace("exporters = [\"out\"]", "exporters = [\"out\"]\nprocessors = [\"p\"]\n\n[processors.p]\nplugin = \"builtin:noop\"\ntimeout = { base = \"20ms\", per_span = \"1us\" }"),
+            "weir.toml:14:28: processors.p.timeout: unknown field `per_span`, expected `base` or `per_item`",
         ),
         (
             "unknown on_error",

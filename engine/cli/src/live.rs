@@ -243,8 +243,19 @@ impl Live {
             }
             let sink =
                 crate::exporters::load(|| plugins.engine(), new, name, cfg, &mut exporter_files)?;
-            let running =
-                weir_export::start(name, cfg, sink, &self.telemetry, self.abandon.clone())?;
+            let queue_dir = cfg
+                .sending_queue
+                .dir
+                .as_ref()
+                .map(|d| new.resolve_path(d.get_ref()));
+            let running = weir_export::start(
+                name,
+                cfg,
+                sink,
+                queue_dir.as_deref(),
+                &self.telemetry,
+                self.abandon.clone(),
+            )?;
             exporter_tasks.extend(running.tasks);
             exporters.insert(name.clone(), running.queue);
             changes.push(format!("exporter {name}"));

@@ -404,6 +404,47 @@ pub struct QueueConfig {
     /// Concurrent senders draining the queue. Default 10.
     #[serde(default = "default_num_consumers")]
     pub num_consumers: usize,
+    /// `memory` (default) or `disk`: a disk queue keeps batches in `dir` until they are
+    /// delivered or given up on, across restarts and crashes.
+    #[serde(default)]
+    pub storage: QueueStorage,
+    /// `disk`: the queue's directory (relative to the config file), one per exporter.
+    #[serde(default)]
+    pub dir: Option<Spanned<String>>,
+    /// `disk`: the bytes the queue may take; when full, upstream is refused. Default 1GiB.
+    #[serde(default = "default_disk_size")]
+    pub max_size: ByteSize,
+    /// `disk`: when writes are forced to the disk: `always`, `batch` (default), `never`.
+    #[serde(default)]
+    pub fsync: FsyncMode,
+}
+
+/// `sending_queue.storage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueStorage {
+    /// Bounded in batches, in memory: lost on a crash.
+    #[default]
+    Memory,
+    /// Bounded in bytes, in `dir`: what is queued survives a crash and is sent after restart.
+    Disk,
+}
+
+/// `sending_queue.fsync`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncMode {
+    /// Every write is synced before the batch counts as queued (survives power loss).
+    Always,
+    /// Synced at most 100 ms apart and at shutdown (survives a process crash).
+    #[default]
+    Batch,
+    /// Left to the OS (survives a process crash).
+    Never,
+}
+
+fn default_disk_size() -> ByteSize {
+    ByteSize(1 << 30)
 }
 
 fn default_queue_size() -> usize {
@@ -418,6 +459,10 @@ impl Default for QueueConfig {
         QueueConfig {
             queue_size: default_queue_size(),
             num_consumers: default_num_consumers(),
+            storage: QueueStorage::Memory,
+            dir: None,
+            max_size: default_disk_size(),
+            fsync: FsyncMode::Batch,
         }
     }
 }

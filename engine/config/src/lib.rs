@@ -32,9 +32,10 @@ use toml::Spanned;
 use weir_core::Signal;
 
 pub use components::{
-    AdminConfig, Compression, ExporterConfig, ExporterKind, GrantsConfig, GrpcServerConfig,
-    HttpServerConfig, JaegerSamplingConfig, OnError, ProcessorConfig, QueueConfig, ReceiverConfig,
-    ReceiverKind, RetryConfig, SelfTestConfig, ServiceConfig, Verbosity,
+    AdminConfig, Compression, ExporterConfig, ExporterKind, FsyncMode, GrantsConfig,
+    GrpcServerConfig, HttpServerConfig, JaegerSamplingConfig, OnError, ProcessorConfig,
+    QueueConfig, QueueStorage, ReceiverConfig, ReceiverKind, RetryConfig, SelfTestConfig,
+    ServiceConfig, Verbosity,
 };
 pub use error::{ConfigError, Diagnostic};
 pub use pipelines::{AckMode, BatchConfig, PipelineGroup, PipelineSpec};

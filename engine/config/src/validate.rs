@@ -404,6 +404,33 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
             }
         }
     }
+    match (e.sending_queue.storage, &e.sending_queue.dir) {
+        (crate::QueueStorage::Disk, None) => c.err(
+            exp.span(),
+            format!("{key}.sending_queue.dir"),
+            "storage = \"disk\" needs a dir for the queue's files",
+        ),
+        (crate::QueueStorage::Disk, Some(d)) if d.get_ref().trim().is_empty() => c.err(
+            d.span(),
+            format!("{key}.sending_queue.dir"),
+            "must not be empty",
+        ),
+        (crate::QueueStorage::Memory, Some(d)) => c.err(
+            d.span(),
+            format!("{key}.sending_queue.dir"),
+            "only a disk queue has a dir: add storage = \"disk\"",
+        ),
+        _ => {}
+    }
+    if e.sending_queue.storage == crate::QueueStorage::Disk
+        && e.sending_queue.max_size.0 < (1 << 20)
+    {
+        c.err(
+            exp.span(),
+            format!("{key}.sending_queue.max_size"),
+            "must be at least 1MiB",
+        );
+    }
     if !(1..=MAX_QUEUE).contains(&e.sending_queue.queue_size) {
         c.err(
             exp.span(),

@@ -1,52 +1,234 @@
 //! The bounded queue in front of each exporter: many pipelines send, N sender tasks receive.
+//! In memory (`async-channel`, bounded in batches) or on disk ([`weir_spool::Spool`], bounded
+//! in bytes, surviving restarts and crashes).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
+use prost::Message;
+use weir_spool::{Spool, SpoolError};
 
-use crate::Batch;
+use crate::{Batch, Signal, blocking};
+
+/// How often a sender whose disk queue is full looks again for room.
+const FULL_RECHECK: Duration = Duration::from_millis(50);
 
 /// Creates a queue holding at most `capacity` batches; `size` tracks how many wait in it.
 pub fn batch_queue(capacity: usize, size: Gauge) -> (QueueSender, QueueReceiver) {
     let (tx, rx) = async_channel::bounded(capacity.max(1));
     (
         QueueSender {
-            tx,
+            kind: SenderKind::Memory(tx),
             size: size.clone(),
         },
-        QueueReceiver { rx, size },
+        QueueReceiver {
+            kind: ReceiverKind::Memory(rx),
+            size,
+        },
     )
+}
+
+/// A queue kept in `spool`: a batch is handed on once it is written there, and is removed only
+/// when its sender task is done with it, so what a crash or the shutdown deadline interrupts is
+/// sent after the next start. `size` tracks the records it holds.
+pub fn disk_queue(spool: Arc<Spool>, size: Gauge) -> (QueueSender, QueueReceiver) {
+    size.set(i64::try_from(spool.len()).unwrap_or(i64::MAX));
+    (
+        QueueSender {
+            kind: SenderKind::Disk(Arc::new(DiskSender(spool.clone()))),
+            size: size.clone(),
+        },
+        QueueReceiver {
+            kind: ReceiverKind::Disk(spool),
+            size,
+        },
+    )
+}
+
+/// Closes the spool when the last sender is gone, as dropping the last channel sender does.
+#[derive(Debug)]
+struct DiskSender(Arc<Spool>);
+
+impl Drop for DiskSender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+#[derive(Clone, Debug)]
+enum SenderKind {
+    Memory(async_channel::Sender<Batch>),
+    Disk(Arc<DiskSender>),
 }
 
 /// The sending side, held by every pipeline that lists the exporter. The queue closes when the
 /// last clone is dropped, which tells the exporter's senders to drain and stop.
 #[derive(Clone, Debug)]
 pub struct QueueSender {
-    tx: async_channel::Sender<Batch>,
+    kind: SenderKind,
     size: Gauge,
 }
 
 impl QueueSender {
-    /// Waits for room, then enqueues. Gives the batch back if every receiver is gone.
+    /// Waits for room, then enqueues (on disk: writes it). Gives the batch back if the queue
+    /// is closed. A full disk queue (or a failing disk) is waited out like a full channel:
+    /// the caller bounds the wait and refuses upstream.
     pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
-        let r = self.tx.send(batch).await.map_err(|e| e.into_inner());
-        self.size
-            .set(i64::try_from(self.tx.len()).unwrap_or(i64::MAX));
-        r
+        match &self.kind {
+            SenderKind::Memory(tx) => {
+                let r = tx.send(batch).await.map_err(|e| e.into_inner());
+                self.size.set(i64::try_from(tx.len()).unwrap_or(i64::MAX));
+                r
+            }
+            SenderKind::Disk(d) => {
+                let payload = encode(&batch);
+                let mut warned = false;
+                loop {
+                    match blocking(|| d.0.append(&payload)) {
+                        Ok(_) => {
+                            self.size.set(i64::try_from(d.0.len()).unwrap_or(i64::MAX));
+                            return Ok(());
+                        }
+                        Err(SpoolError::Closed) => return Err(batch),
+                        Err(e) => {
+                            if !warned {
+                                tracing::warn!(error = %e, "disk queue has no room; waiting (upstream is refused meanwhile)");
+                                warned = true;
+                            }
+                            tokio::time::sleep(FULL_RECHECK).await;
+                        }
+                    }
+                }
+            }
+        }
     }
+}
+
+#[derive(Clone, Debug)]
+enum ReceiverKind {
+    Memory(async_channel::Receiver<Batch>),
+    Disk(Arc<Spool>),
 }
 
 /// The receiving side, cloned into each of an exporter's sender tasks.
 #[derive(Clone, Debug)]
 pub struct QueueReceiver {
-    rx: async_channel::Receiver<Batch>,
+    kind: ReceiverKind,
     size: Gauge,
 }
 
+/// One batch taken from a queue. Call [`Delivery::done`] once it is delivered or given up on
+/// (and counted); a durable one left undone is sent again after the next start.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The batch to send.
+    pub batch: Batch,
+    /// Its record in a disk queue.
+    record: Option<(Arc<Spool>, u64)>,
+}
+
+/// A delivery reads as its batch.
+impl std::ops::Deref for Delivery {
+    type Target = Batch;
+    fn deref(&self) -> &Batch {
+        &self.batch
+    }
+}
+
+impl Delivery {
+    /// True if the batch is kept on disk until [`Delivery::done`].
+    pub fn is_durable(&self) -> bool {
+        self.record.is_some()
+    }
+
+    /// Removes the batch from its disk queue (nothing to do for a memory queue).
+    pub fn done(self) {
+        if let Some((spool, seq)) = self.record
+            && let Err(e) = blocking(|| spool.ack(seq))
+        {
+            tracing::error!(error = %e, "cannot mark a disk queue record done; it may be sent again after a restart");
+        }
+    }
+}
+
 impl QueueReceiver {
-    /// The next batch, or `None` once the queue is closed and empty.
-    pub async fn recv(&self) -> Option<Batch> {
-        let b = self.rx.recv().await.ok();
-        self.size
-            .set(i64::try_from(self.rx.len()).unwrap_or(i64::MAX));
-        b
+    /// The next batch, or `None` once the queue is closed and empty. Disk records that do not
+    /// decode (written by another version, or damaged) are logged and skipped.
+    pub async fn recv(&self) -> Option<Delivery> {
+        match &self.kind {
+            ReceiverKind::Memory(rx) => {
+                let b = rx.recv().await.ok();
+                self.size.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
+                b.map(|batch| Delivery {
+                    batch,
+                    record: None,
+                })
+            }
+            ReceiverKind::Disk(spool) => loop {
+                let record = spool.next().await?;
+                match decode(&record.payload) {
+                    Some(batch) => {
+                        return Some(Delivery {
+                            batch,
+                            record: Some((spool.clone(), record.seq)),
+                        });
+                    }
+                    None => {
+                        tracing::error!(
+                            seq = record.seq,
+                            "a disk queue record does not decode; skipping it"
+                        );
+                        let _ = blocking(|| spool.ack(record.seq));
+                    }
+                }
+            },
+        }
+    }
+
+    /// True for a disk queue: what is left in it at the shutdown deadline is not lost.
+    pub fn is_durable(&self) -> bool {
+        matches!(self.kind, ReceiverKind::Disk(_))
+    }
+}
+
+/// A batch as a disk record: its signal's index, then the OTLP protobuf request.
+fn encode(batch: &Batch) -> Vec<u8> {
+    let mut out = vec![u8::try_from(batch.signal().index()).unwrap_or(u8::MAX)];
+    match batch {
+        Batch::Traces(r) => r.encode_raw(&mut out),
+        Batch::Metrics(r) => r.encode_raw(&mut out),
+        Batch::Logs(r) => r.encode_raw(&mut out),
+    }
+    out
+}
+
+/// The batch a disk record holds, if it decodes.
+fn decode(payload: &[u8]) -> Option<Batch> {
+    let (&signal, body) = payload.split_first()?;
+    let signal = *Signal::ALL.get(usize::from(signal))?;
+    Some(match signal {
+        Signal::Traces => Batch::Traces(Message::decode(body).ok()?),
+        Signal::Metrics => Batch::Metrics(Message::decode(body).ok()?),
+        Signal::Logs => Batch::Logs(Message::decode(body).ok()?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_survive_the_disk_encoding() {
+        let g = weir_synth::Generator::new(3);
+        for b in [
+            Batch::Traces(g.clone().traces(20)),
+            Batch::Metrics(g.clone().metrics(20)),
+            Batch::Logs(g.clone().logs(20)),
+        ] {
+            assert_eq!(decode(&encode(&b)), Some(b));
+        }
+        assert_eq!(decode(&[]), None);
+        assert_eq!(decode(&[7, 1, 2]), None);
     }
 }

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_config::{ExporterConfig, ExporterKind};
 use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, QueueSender, Signal, batch_queue};
+use weir_core::{Batch, QueueSender, Signal, batch_queue, blocking, disk_queue};
 
 pub use attempt::Attempt;
 
@@ -67,6 +67,14 @@ pub enum ExportError {
         /// The I/O error; shown in the message, so not also a `source` (chains would print it twice).
         error: std::io::Error,
     },
+    /// The disk queue could not be opened.
+    #[error("exporter {exporter}: {error}")]
+    Queue {
+        /// Exporter name.
+        exporter: String,
+        /// What failed.
+        error: weir_spool::SpoolError,
+    },
     /// A required setting is missing (config validation normally catches this first).
     #[error("exporter {exporter}: {message}")]
     Config {
@@ -86,12 +94,15 @@ pub struct RunningExporter {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
-/// Builds the exporter `name` (of type `plugin`: around `plugin`) and starts its sender tasks. Firing `abandon` makes the senders
-/// stop retrying and count whatever is left as dropped (the shutdown deadline).
+/// Builds the exporter `name` (of type `plugin`: around `plugin`) and starts its sender tasks.
+/// `queue_dir` is the resolved directory of a disk sending queue (what it still holds from a
+/// previous run is sent first). Firing `abandon` makes the senders stop retrying and count
+/// whatever is left as dropped (the shutdown deadline) — or leave it in the disk queue.
 pub fn start(
     name: &str,
     config: &ExporterConfig,
     plugin: Option<Arc<dyn PluginSink>>,
+    queue_dir: Option<&std::path::Path>,
     telemetry: &Telemetry,
     abandon: CancellationToken,
 ) -> Result<RunningExporter, ExportError> {
@@ -121,8 +132,37 @@ pub fn start(
         },
     };
     let (size, capacity) = telemetry.exporter_queue(name);
-    capacity.set(i64::try_from(config.sending_queue.queue_size).unwrap_or(i64::MAX));
-    let (queue, rx) = batch_queue(config.sending_queue.queue_size, size);
+    let q = &config.sending_queue;
+    let (queue, rx) = match (q.storage, queue_dir) {
+        (weir_config::QueueStorage::Disk, Some(dir)) => {
+            let fsync = match q.fsync {
+                weir_config::FsyncMode::Always => weir_spool::Fsync::Always,
+                weir_config::FsyncMode::Batch => weir_spool::Fsync::Batch,
+                weir_config::FsyncMode::Never => weir_spool::Fsync::Never,
+            };
+            let options = weir_spool::SpoolOptions::new(q.max_size.0, fsync);
+            let (spool, found) =
+                blocking(|| weir_spool::Spool::open(dir, options)).map_err(|error| {
+                    ExportError::Queue {
+                        exporter: name.to_string(),
+                        error,
+                    }
+                })?;
+            if found.records > 0 {
+                tracing::info!(exporter = name, batches = found.records, dir = %dir.display(),
+                    "disk queue holds batches from a previous run; sending them first");
+            }
+            if found.lost > 0 || found.damaged > 0 {
+                tracing::warn!(exporter = name, lost_batches = found.lost, damaged_stretches = found.damaged,
+                    dir = %dir.display(), "disk queue was damaged; the intact batches are sent, the damaged ones are lost");
+            }
+            disk_queue(Arc::new(spool), size)
+        }
+        _ => {
+            capacity.set(i64::try_from(q.queue_size).unwrap_or(i64::MAX));
+            batch_queue(q.queue_size, size)
+        }
+    };
     let shared = Arc::new(worker::Shared {
         name: name.to_string(),
         sink,

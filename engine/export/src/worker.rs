@@ -63,7 +63,7 @@ impl Shared {
 /// One sender task. Ends when the queue is closed and empty, or when `abandon` fires.
 pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
     loop {
-        let batch = tokio::select! {
+        let delivery = tokio::select! {
             biased;
             // The shutdown deadline passed: stop taking batches.
             () = shared.abandon.cancelled() => break,
@@ -74,19 +74,31 @@ pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
                 None => return,
             },
         };
-        deliver(&shared, batch).await;
+        if deliver(&shared, &delivery.batch, delivery.is_durable()).await {
+            delivery.done();
+        }
+    }
+    if rx.is_durable() {
+        // What is still on disk is sent after the next start: nothing is lost.
+        tracing::info!(exporter = %shared.name, "shutdown deadline: leaving the rest of the disk queue for the next start");
+        return;
     }
     // Pipelines stop at the same deadline and then drop their queue senders, which closes the
     // queue; until then every batch still arriving is counted, none is freed silently.
-    while let Some(b) = rx.recv().await {
-        let items = b.item_count() as u64;
-        shared.metrics(b.signal()).dropped_shutdown.inc_by(items);
+    while let Some(d) = rx.recv().await {
+        let items = d.batch.item_count() as u64;
+        shared
+            .metrics(d.batch.signal())
+            .dropped_shutdown
+            .inc_by(items);
         tracing::warn!(exporter = %shared.name, items, "dropping a queued batch at the shutdown deadline");
     }
 }
 
 /// Sends one batch until it is delivered, refused for good, out of retry budget, or abandoned.
-async fn deliver(shared: &Shared, batch: Batch) {
+/// Returns false if abandoned at the shutdown deadline (a `durable` batch then stays in its disk
+/// queue for the next start and is not counted as dropped).
+async fn deliver(shared: &Shared, batch: &Batch, durable: bool) -> bool {
     let m = shared.metrics(batch.signal());
     let items = batch.item_count() as u64;
     let first = Instant::now();
@@ -97,11 +109,10 @@ async fn deliver(shared: &Shared, batch: Batch) {
             biased;
             // The shutdown deadline passed while sending.
             () = shared.abandon.cancelled() => {
-                m.dropped_shutdown.inc_by(items);
-                tracing::warn!(exporter = %shared.name, items, "dropping a batch in flight at the shutdown deadline");
-                return;
+                abandoned(shared, m, items, durable, "in flight");
+                return false;
             }
-            a = shared.sink.send(&batch) => a,
+            a = shared.sink.send(batch) => a,
         };
         match attempt {
             Attempt::Delivered { rejected, message } => {
@@ -113,14 +124,14 @@ async fn deliver(shared: &Shared, batch: Batch) {
                     tracing::warn!(exporter = %shared.name, rejected, reason = %message,
                         "backend accepted the batch partially; rejected items are dropped");
                 }
-                return;
+                return true;
             }
             Attempt::Permanent { message } => {
                 m.failed.inc_by(items);
                 m.dropped_rejected.inc_by(items);
                 tracing::error!(exporter = %shared.name, items, reason = %message,
                     "backend refused the batch; not retryable, dropping it");
-                return;
+                return true;
             }
             Attempt::Retryable { message, throttle } => {
                 m.failed.inc_by(items);
@@ -128,20 +139,29 @@ async fn deliver(shared: &Shared, batch: Batch) {
                     m.dropped_retries_exhausted.inc_by(items);
                     tracing::error!(exporter = %shared.name, items, reason = %message,
                         elapsed = ?first.elapsed(), "export failed and the retry budget is spent; dropping the batch");
-                    return;
+                    return true;
                 };
                 tracing::info!(exporter = %shared.name, items, reason = %message, ?wait, "export failed; retrying");
                 tokio::select! {
                     // The shutdown deadline passed while waiting to retry.
                     () = shared.abandon.cancelled() => {
-                        m.dropped_shutdown.inc_by(items);
-                        tracing::warn!(exporter = %shared.name, items, "dropping a retrying batch at the shutdown deadline");
-                        return;
+                        abandoned(shared, m, items, durable, "retrying");
+                        return false;
                     }
                     // The backoff elapsed: try again.
                     () = tokio::time::sleep(wait) => {}
                 }
             }
         }
+    }
+}
+
+/// Accounts for a batch the shutdown deadline interrupted (`what`: in flight or retrying).
+fn abandoned(shared: &Shared, m: &ExporterMetrics, items: u64, durable: bool, what: &str) {
+    if durable {
+        tracing::info!(exporter = %shared.name, items, "shutdown deadline: a batch {what} stays in the disk queue for the next start");
+    } else {
+        m.dropped_shutdown.inc_by(items);
+        tracing::warn!(exporter = %shared.name, items, "dropping a batch {what} at the shutdown deadline");
     }
 }

@@ -82,6 +82,12 @@ pub enum SpoolError {
     /// The spool was closed.
     #[error("the disk queue is closed")]
     Closed,
+    /// Another spool (another process, or an exporter still draining) has the directory.
+    #[error("disk queue {dir} is in use by another exporter or process")]
+    InUse {
+        /// The spool's directory.
+        dir: String,
+    },
 }
 
 /// What reopening found.
@@ -140,11 +146,21 @@ struct State {
 /// A durable FIFO of records in one directory. Appends and acks are synchronous file I/O (call
 /// them where blocking is allowed); [`Spool::next`] waits asynchronously for a record.
 pub struct Spool {
+    /// Held (locked) for the spool's life.
+    _lock: File,
     dir: PathBuf,
     options: SpoolOptions,
     state: Mutex<State>,
     /// `append` wakes one waiting reader; `close` wakes them all.
     ready: Notify,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The largest record a scan accepts (a corrupt length above it is damage, not a record).
@@ -161,6 +177,13 @@ impl Spool {
             error,
         };
         fs::create_dir_all(dir).map_err(io)?;
+        // One spool per directory: two writers would interleave their segments.
+        let lock = File::create(dir.join("lock")).map_err(io)?;
+        if lock.try_lock().is_err() {
+            return Err(SpoolError::InUse {
+                dir: dir.display().to_string(),
+            });
+        }
         let head = read_head(&dir.join("head"));
         let mut names: Vec<(u64, PathBuf)> = Vec::new();
         for entry in fs::read_dir(dir).map_err(io)? {
@@ -230,6 +253,7 @@ impl Spool {
         recovered.records = pending.len() as u64;
         let next_seq = max_seq.map_or(head, |m| (m + 1).max(head));
         let spool = Spool {
+            _lock: lock,
             dir: dir.to_path_buf(),
             options,
             state: Mutex::new(State {

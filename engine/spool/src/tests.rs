@@ -215,9 +215,19 @@ async fn segments_roll_and_reopen_reads_across_them() {
     }
     drop(s);
     let segs = fs::read_dir(dir.path()).unwrap().count();
-    assert!(segs > 3, "segments of 1 KiB roll over ({segs} files)");
+    assert!(segs > 5, "segments of 1 KiB roll over ({segs} files)");
     let (s, rec) = open(dir.path());
     assert_eq!(rec.records, 50);
     let got: Vec<u8> = drain(&s, 50).await.iter().map(|r| r.payload[0]).collect();
     assert_eq!(got, (0..50).collect::<Vec<u8>>());
+}
+
+#[test]
+fn a_directory_has_one_spool_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = open(dir.path());
+    let err = Spool::open(dir.path(), options(1 << 20)).expect_err("locked");
+    assert!(matches!(err, SpoolError::InUse { .. }), "{err}");
+    drop(first);
+    Spool::open(dir.path(), options(1 << 20)).expect("free again");
 }
