@@ -50,6 +50,12 @@ struct Args {
     /// `received` (answer on receipt).
     #[arg(long, default_value = "processed")]
     ack: String,
+    /// The exporter's sending queue: `memory`, or `disk` (in a temporary directory).
+    #[arg(long, default_value = "memory")]
+    queue: String,
+    /// With `--queue disk`: `always`, `batch` or `never`.
+    #[arg(long, default_value = "batch")]
+    fsync: String,
     /// Compression of the exporter to the sink: gzip (the default, as in the Collector), zstd, none.
     #[arg(long, default_value = "gzip")]
     compression: String,
@@ -173,6 +179,16 @@ async fn main() -> anyhow::Result<()> {
     );
     tokio::spawn(server.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
 
+    let spool = tempfile::tempdir()?;
+    let queue = match args.queue.as_str() {
+        "memory" => String::new(),
+        "disk" => format!(
+            "sending_queue = {{ storage = \"disk\", dir = \"{}\", max_size = \"4GiB\", fsync = \"{}\" }}",
+            spool.path().display(),
+            args.fsync
+        ),
+        other => anyhow::bail!("--queue {other}: use memory or disk"),
+    };
     let config = format!(
         r#"
 [receivers.otlp]
@@ -181,6 +197,7 @@ grpc = {{ endpoint = "127.0.0.1:0", max_recv_msg_size = "16MiB" }}
 type = "otlp-grpc"
 endpoint = "{sink_url}"
 compression = "{}"
+{queue}
 {processor}
 [pipelines.traces]
 receivers = ["otlp"]

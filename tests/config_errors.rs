@@ -142,6 +142,11 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "weir.toml:4:1: exporters.out.sending_queue.dir: storage = \"disk\" needs a dir for the queue's files",
         ),
         (
+            "a memory spike as large as the limit",
+            format!("[service]\nmemory_limit = \"64MiB\"\nmemory_spike = \"64MiB\"\n\n{BASE}"),
+            "weir.toml:3:16: service.memory_spike: must be less than memory_limit",
+        ),
+        (
             "unknown ack",
             with("ack = \"never\"\n"),
             "weir.toml:10:7: pipelines.traces.ack: unknown variant `never`, expected `processed` or `received`",

@@ -8,6 +8,7 @@ mod jaeger;
 mod lab;
 mod live;
 mod logging;
+mod memory;
 mod new;
 mod plugin_cmd;
 mod plugins;

@@ -73,6 +73,8 @@ pub(crate) struct Live {
     telemetry: Telemetry,
     /// Set when shutdown begins: receivers refuse from then on.
     closing: Arc<AtomicBool>,
+    /// Set by the memory limiter while above the soft limit: receivers refuse meanwhile.
+    memory: Arc<AtomicBool>,
     /// Fired at the shutdown deadline: exporters and pipelines stop and count what is left.
     abandon: CancellationToken,
     /// Fired when shutdown begins: every receiver stops.
@@ -118,6 +120,7 @@ impl Live {
             config: None,
             telemetry: telemetry.clone(),
             closing: Arc::new(AtomicBool::new(false)),
+            memory: Arc::new(AtomicBool::new(false)),
             abandon: CancellationToken::new(),
             stop_receivers: CancellationToken::new(),
             plugins: Plugins::default(),
@@ -152,6 +155,11 @@ impl Live {
     }
 
     /// The config in force.
+    /// The flag the memory limiter sets to make receivers refuse.
+    pub(crate) fn memory_gate(&self) -> Arc<AtomicBool> {
+        self.memory.clone()
+    }
+
     pub(crate) fn config(&self) -> Option<&Config> {
         self.config.as_ref()
     }
@@ -327,9 +335,9 @@ impl Live {
         let mut fanouts: BTreeMap<&str, [Option<Fanout>; 3]> = BTreeMap::new();
         for name in new.receivers.keys() {
             let f = Signal::ALL.map(|s| {
-                feeds
-                    .remove(&(name.as_str(), s))
-                    .map(|inputs| Fanout::new(inputs, self.closing.clone()))
+                feeds.remove(&(name.as_str(), s)).map(|inputs| {
+                    Fanout::new(inputs, self.closing.clone()).with_memory_gate(self.memory.clone())
+                })
             });
             fanouts.insert(name.as_str(), f);
         }

@@ -62,8 +62,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         plugins: config.service.watch_plugins.0,
         poll: config.service.watch_poll,
     };
+    let memory_limits = config.service.memory_limits();
     let started = tokio::time::Instant::now();
     let live = Live::start(config, &telemetry).await?;
+    // Stopped with the admin listener, at the very end.
+    if let Some(limits) = memory_limits {
+        tokio::spawn(crate::memory::run(
+            limits,
+            live.memory_gate(),
+            telemetry.clone(),
+            admin_shutdown.clone(),
+        ));
+    }
     if let Some((from_cache, compiled)) = live.cache_stats() {
         // Plugins found in the compiled-code cache start in milliseconds instead of seconds.
         tracing::info!(from_cache, compiled, elapsed = ?started.elapsed(), "plugins loaded");

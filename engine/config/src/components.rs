@@ -77,6 +77,26 @@ pub struct ServiceConfig {
     /// (network and some container mounts). Weir falls back to it when events are unavailable.
     #[serde(default)]
     pub watch_poll: bool,
+    /// The resident memory Weir must stay under: above `memory_limit - memory_spike` (the soft
+    /// limit) receivers refuse new data with retryable statuses until it falls again.
+    #[serde(default)]
+    pub memory_limit: Option<Spanned<ByteSize>>,
+    /// Headroom below `memory_limit` for what arrives between two checks. Default 20% of the
+    /// limit.
+    #[serde(default)]
+    pub memory_spike: Option<Spanned<ByteSize>>,
+}
+
+impl ServiceConfig {
+    /// The memory limiter's (soft, hard) limits in bytes, when `memory_limit` is set.
+    pub fn memory_limits(&self) -> Option<(u64, u64)> {
+        let hard = self.memory_limit.as_ref()?.get_ref().0;
+        let spike = self
+            .memory_spike
+            .as_ref()
+            .map_or(hard / 5, |s| s.get_ref().0);
+        Some((hard.saturating_sub(spike), hard))
+    }
 }
 
 fn default_watch() -> Seconds {
@@ -94,6 +114,8 @@ impl Default for ServiceConfig {
             watch_plugins: default_watch(),
             watch_config: default_watch(),
             watch_poll: false,
+            memory_limit: None,
+            memory_spike: None,
         }
     }
 }

@@ -38,6 +38,28 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
     };
 
     check_receivers(&mut c, &raw);
+    if let Some(limit) = &raw.service.memory_limit
+        && limit.get_ref().0 < 32 << 20
+    {
+        c.err(
+            limit.span(),
+            "service.memory_limit",
+            "must be at least 32MiB",
+        );
+    }
+    match (&raw.service.memory_limit, &raw.service.memory_spike) {
+        (None, Some(spike)) => c.err(
+            spike.span(),
+            "service.memory_spike",
+            "only applies with memory_limit",
+        ),
+        (Some(limit), Some(spike)) if spike.get_ref().0 >= limit.get_ref().0 => c.err(
+            spike.span(),
+            "service.memory_spike",
+            "must be less than memory_limit",
+        ),
+        _ => {}
+    }
     for (name, exp) in &raw.exporters {
         check_exporter(&mut c, name.get_ref(), exp);
     }

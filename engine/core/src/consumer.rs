@@ -31,6 +31,12 @@ pub enum ConsumeError {
         /// The back-off the receiver advertises.
         retry_after: Duration,
     },
+    /// The process is above its memory soft limit (`[service] memory_limit`).
+    #[error("weir is above its memory limit, retry after {retry_after:?}")]
+    MemoryLimited {
+        /// The back-off the receiver advertises.
+        retry_after: Duration,
+    },
     /// Weir is shutting down and accepts nothing new (or stopped before the request was
     /// processed).
     #[error("weir is shutting down")]

@@ -59,6 +59,8 @@ pub struct Telemetry {
     exporter_queue: Family<Labels, Gauge>,
     exporter_queue_capacity: Family<Labels, Gauge>,
     exporter_latency: HistogramFamily,
+    memory_rss: Gauge,
+    memory_limited: Gauge,
     plugin_calls: Family<Labels, Counter>,
     plugin_errors: Family<Labels, Counter>,
     plugin_duration: HistogramFamily,
@@ -101,6 +103,8 @@ impl Telemetry {
             exporter_queue: Family::default(),
             exporter_queue_capacity: Family::default(),
             exporter_latency: HistogramFamily::new_with_constructor(latency_histogram),
+            memory_rss: Gauge::default(),
+            memory_limited: Gauge::default(),
             plugin_calls: Family::default(),
             plugin_errors: Family::default(),
             plugin_duration: HistogramFamily::new_with_constructor(plugin_duration_histogram),
@@ -174,6 +178,16 @@ impl Telemetry {
             t.exporter_queue_capacity.clone(),
         );
         registry.register(
+            "memory_rss_bytes",
+            "The process's resident memory, as the memory limiter last read it",
+            t.memory_rss.clone(),
+        );
+        registry.register(
+            "memory_limited",
+            "1 while the resident memory is above the soft limit and new data is refused",
+            t.memory_limited.clone(),
+        );
+        registry.register(
             "exporter_send_latency_seconds",
             "Time of one successful export attempt, request to response",
             t.exporter_latency.clone(),
@@ -227,6 +241,11 @@ impl Telemetry {
         out
     }
 
+    /// The memory limiter's gauges: resident bytes, and 1 while refusing.
+    pub fn memory(&self) -> (Gauge, Gauge) {
+        (self.memory_rss.clone(), self.memory_limited.clone())
+    }
+
     /// Handles for one receiver, transport and signal.
     pub fn receiver(&self, receiver: &str, transport: &str, signal: Signal) -> ReceiverMetrics {
         let labels = vec![
@@ -244,6 +263,7 @@ impl Telemetry {
             refused_invalid: refused("invalid"),
             refused_overloaded: refused("overloaded"),
             refused_processing: refused("processor_failed"),
+            refused_memory: refused("memory_limit"),
             refused_shutdown: refused("shutting_down"),
         }
     }
@@ -486,6 +506,8 @@ pub struct ReceiverMetrics {
     /// Items refused because a processor with `on_error = "refuse"` failed on them before they
     /// were acknowledged (`ack = "processed"`).
     pub refused_processing: Counter,
+    /// Items refused while the process was above its memory soft limit.
+    pub refused_memory: Counter,
     /// Items refused during shutdown.
     pub refused_shutdown: Counter,
 }

@@ -49,12 +49,24 @@ pub struct Fanout {
     inputs: Vec<PipelineInput>,
     /// Set when shutdown begins; from then on every request is refused as retryable.
     closing: Arc<AtomicBool>,
+    /// Set by the memory limiter while the process is above its soft limit.
+    memory: Option<Arc<AtomicBool>>,
 }
 
 impl Fanout {
     /// A fan-out to `inputs`; `closing` is shared by the whole process and set on shutdown.
     pub fn new(inputs: Vec<PipelineInput>, closing: Arc<AtomicBool>) -> Fanout {
-        Fanout { inputs, closing }
+        Fanout {
+            inputs,
+            closing,
+            memory: None,
+        }
+    }
+
+    /// Refuses every request (retryably) while `over` is set: the memory limiter's gate.
+    pub fn with_memory_gate(mut self, over: Arc<AtomicBool>) -> Fanout {
+        self.memory = Some(over);
+        self
     }
 }
 
@@ -62,6 +74,15 @@ impl Consumer for Fanout {
     fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(ConsumeError::ShuttingDown);
+        }
+        if self
+            .memory
+            .as_ref()
+            .is_some_and(|m| m.load(Ordering::Acquire))
+        {
+            return Err(ConsumeError::MemoryLimited {
+                retry_after: RETRY_AFTER,
+            });
         }
         // Reserve a slot in every queue first, so a request is never in one pipeline and
         // refused by another (which would duplicate it when the client retries).

@@ -58,6 +58,11 @@ impl Svc {
                 format!("{message}; nothing was kept, retry later"),
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
+            Refusal::Memory(after) => Status::with_error_details(
+                Code::Unavailable,
+                "weir is above its memory limit, retry later",
+                ErrorDetails::with_retry_info(Some(after)),
+            ),
             Refusal::ShuttingDown => Status::unavailable("weir is shutting down"),
         })
     }

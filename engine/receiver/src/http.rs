@@ -128,6 +128,10 @@ async fn handle(route: Arc<Route>, headers: HeaderMap, body: Body) -> Response {
             format!("{message}; nothing was kept, retry later"),
             retry_after,
         ),
+        Err(Refusal::Memory(after)) => (
+            "weir is above its memory limit, retry later".to_string(),
+            after,
+        ),
         Err(Refusal::ShuttingDown) => (
             "weir is shutting down".to_string(),
             std::time::Duration::from_secs(1),

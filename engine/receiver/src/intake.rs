@@ -34,6 +34,8 @@ pub(crate) enum Refusal {
         /// The back-off to advertise.
         retry_after: Duration,
     },
+    /// Above the memory soft limit: retry after this long.
+    Memory(Duration),
     /// Shutting down: retry elsewhere or later.
     ShuttingDown,
 }
@@ -84,6 +86,10 @@ impl Intake {
                 self.metrics.refused_overloaded.inc_by(items);
                 tracing::debug!(%pipeline, items, "pipeline full; refusing with a retryable status");
                 Err(Refusal::Overloaded(retry_after))
+            }
+            Err(ConsumeError::MemoryLimited { retry_after }) => {
+                self.metrics.refused_memory.inc_by(items);
+                Err(Refusal::Memory(retry_after))
             }
             Err(ConsumeError::ShuttingDown) => {
                 self.metrics.refused_shutdown.inc_by(items);
