@@ -15,26 +15,12 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
 use tonic_types::StatusExt;
-use weir_core::Batch;
-use weir_tests::fixtures::{numbered_spans, span_number};
+use weir_tests::fixtures::{numbered_spans, span_numbers};
 use weir_tests::{Backend, Gateway, Transport, eventually, plugins};
 
 /// The requests (by number) whose spans reached the backend, each span counted.
 fn delivered(backend: &Backend) -> Vec<(u32, u32)> {
-    let mut got: Vec<(u32, u32)> = backend
-        .delivered(Transport::Grpc)
-        .iter()
-        .flat_map(|b| match b {
-            Batch::Traces(t) => t
-                .resource_spans
-                .iter()
-                .flat_map(|rs| &rs.scope_spans)
-                .flat_map(|ss| &ss.spans)
-                .filter_map(|s| span_number(&s.span_id))
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let mut got = span_numbers(&backend.delivered(Transport::Grpc));
     got.sort_unstable();
     got
 }

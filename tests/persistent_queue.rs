@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use weir_core::Batch;
-use weir_tests::fixtures::{numbered_spans, span_number};
+use weir_tests::fixtures::{numbered_spans, span_numbers};
 use weir_tests::{Backend, Gateway, Transport, eventually};
 
 const SPANS: usize = 5;
@@ -47,19 +46,8 @@ exporters = ["backend"]
 /// How many times each (request, span) reached the backend.
 fn delivered(backend: &Backend) -> BTreeMap<(u32, u32), usize> {
     let mut seen = BTreeMap::new();
-    for b in backend.delivered(Transport::Grpc) {
-        if let Batch::Traces(t) = b {
-            for s in t
-                .resource_spans
-                .iter()
-                .flat_map(|rs| &rs.scope_spans)
-                .flat_map(|ss| &ss.spans)
-            {
-                if let Some(n) = span_number(&s.span_id) {
-                    *seen.entry(n).or_default() += 1;
-                }
-            }
-        }
+    for n in span_numbers(&backend.delivered(Transport::Grpc)) {
+        *seen.entry(n).or_default() += 1;
     }
     seen
 }

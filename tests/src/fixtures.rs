@@ -72,6 +72,23 @@ pub fn numbered_spans(request: u32, n: usize) -> ExportTraceServiceRequest {
     r
 }
 
+/// The (request, index) of every span [`numbered_spans`] made in `batches`, in batch order.
+pub fn span_numbers<'a>(batches: impl IntoIterator<Item = &'a Batch>) -> Vec<(u32, u32)> {
+    batches
+        .into_iter()
+        .flat_map(|b| match b {
+            Batch::Traces(t) => t
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .filter_map(|s| span_number(&s.span_id))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 /// The (request, index) a span id made by [`numbered_spans`] encodes.
 pub fn span_number(span_id: &[u8]) -> Option<(u32, u32)> {
     let id = u64::from_be_bytes(span_id.try_into().ok()?);
