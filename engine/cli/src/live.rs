@@ -275,7 +275,8 @@ impl Live {
             let before = old.and_then(|o| o.pipelines.iter().find(|q| q.id == p.id));
             let running = self.pipelines.contains_key(&p.id);
             let plan = match before {
-                Some(b) if running && b.queue_size == p.queue_size => {
+                // A new queue size or ack mode needs a new input queue: start anew.
+                Some(b) if running && b.queue_size == p.queue_size && b.ack == p.ack => {
                     let unchanged = b == p
                         && p.processors
                             .iter()

@@ -33,8 +33,9 @@ impl Config {
                 let message = match proc.failure_policy() {
                     FailurePolicy::Pass => continue,
                     FailurePolicy::Drop => format!(
-                        "in pipeline {}, a batch this processor fails on is dropped after its \
-                         clients were answered; on_error = \"refuse\" makes them retry instead",
+                        "in pipeline {}, a batch this processor fails on is dropped and its \
+                         clients are told it was accepted; on_error = \"refuse\" makes them retry \
+                         instead",
                         p.id
                     ),
                     FailurePolicy::Refuse if p.ack == AckMode::Received => format!(
@@ -123,7 +124,7 @@ type = "debug"
                 // builtin:redact refuses by default: the warnings point at its table.
                 "w.toml:5:1: processors.redact.on_error: in pipeline logs (ack = \"received\") clients are answered before this processor runs, so \"refuse\" can only drop",
                 "w.toml:5:1: processors.redact.on_error: in pipeline traces this processor runs after the tail sampler, on traces answered for when buffered, so \"refuse\" can only drop",
-                "w.toml:15:12: processors.tag.on_error: in pipeline traces, a batch this processor fails on is dropped after its clients were answered; on_error = \"refuse\" makes them retry instead",
+                "w.toml:15:12: processors.tag.on_error: in pipeline traces, a batch this processor fails on is dropped and its clients are told it was accepted; on_error = \"refuse\" makes them retry instead",
                 "w.toml:26:7: pipelines.logs.ack: clients are answered before the processors run: a processor's failure can then only drop, and a crash loses what the pipeline holds; the default \"processed\" answers after them",
             ],
             "{found:#?}"

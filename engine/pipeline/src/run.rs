@@ -224,8 +224,13 @@ impl Pipeline {
                 () = sleep_until(decide_at.unwrap_or_else(Instant::now)), if decide_at.is_some() => {
                     self.decide_due().await;
                 }
-                // Not reading (sampler full): look again shortly whether the receivers are gone.
-                () = tokio::time::sleep(RECHECK), if !accepting => {}
+                // Not reading (sampler full): look again shortly whether the receivers are gone,
+                // and refuse the requests whose clients wait for an answer meanwhile.
+                () = tokio::time::sleep(RECHECK), if !accepting => {
+                    if self.settings.ack_processed {
+                        self.refuse_waiting();
+                    }
+                }
                 msg = self.rx.recv(), if accepting => {
                     // A receiver handed over a request, or all receivers are gone.
                     let used = self.rx.len();
@@ -321,9 +326,35 @@ impl Pipeline {
             return Ok(());
         };
         let passed = blocking(|| slot.sampler.ingest(batch, now));
-        // The sampler holds what it buffers; what it lets through now is already answered for.
-        let _ = self.run_from(at, passed, None).await;
-        Ok(())
+        // The sampler holds what it buffers; what it lets through at once (late spans of traces
+        // already kept) must reach the exporter queues in time like any other waiting request.
+        self.run_from(at, passed, room_by).await
+    }
+
+    /// Refuses (as full) every request waiting in the input queue that has a client waiting
+    /// for an answer, while the pipeline cannot take them (a full tail sampler). Requests
+    /// without an ack cannot be in an `ack = "processed"` pipeline; any such is put back
+    /// in order by the next read.
+    fn refuse_waiting(&mut self) {
+        let mut refused = 0;
+        while let Ok(r) = self.rx.try_recv() {
+            match r.ack {
+                Some(ack) => {
+                    refused += 1;
+                    ack.answer(Err(ConsumeError::Full {
+                        pipeline: self.settings.id.clone(),
+                        retry_after: REFUSED_RETRY_AFTER,
+                    }));
+                }
+                None => {
+                    tracing::error!(pipeline = %self.settings.id, "a request without an ack reached an ack = processed pipeline; dropping it");
+                    self.count_lost(r.batch.item_count(), "a request without an ack");
+                }
+            }
+        }
+        if refused > 0 {
+            tracing::debug!(pipeline = %self.settings.id, refused, "tail sampler full: refusing waiting requests");
+        }
     }
 
     /// Runs `stages[from..]` over a batch and hands the result to the exporters (see
@@ -434,20 +465,20 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 // Room in the queue: delivered to the exporter (or the exporter is gone).
-                r = q.send(b) => r.err().map(|_| Copy::Lost(items)),
+                r = q.send(b) => r.err().map(|_| Miss::Lost(items)),
                 // The shutdown deadline passed while waiting for room.
-                () = abandon.cancelled() => Some(Copy::Lost(items)),
+                () = abandon.cancelled() => Some(Miss::Lost(items)),
                 // A waiting client's request found no room in time: refuse it instead.
                 () = sleep_until(room_by.unwrap_or_else(Instant::now)), if room_by.is_some() => {
-                    Some(Copy::NoRoom)
+                    Some(Miss::NoRoom)
                 }
             }
         });
         // Waits for room in every exporter queue: this is where backpressure starts.
         for failed in join_all(sends).await.into_iter().flatten() {
             match failed {
-                Copy::Lost(n) => sent.lost += n,
-                Copy::NoRoom => sent.no_room = true,
+                Miss::Lost(n) => sent.lost += n,
+                Miss::NoRoom => sent.no_room = true,
             }
         }
         sent
@@ -472,7 +503,7 @@ struct Sent {
 }
 
 /// One copy that did not reach its exporter queue.
-enum Copy {
+enum Miss {
     Lost(usize),
     NoRoom,
 }

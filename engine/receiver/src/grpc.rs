@@ -55,7 +55,7 @@ impl Svc {
                 retry_after,
             } => Status::with_error_details(
                 Code::Unavailable,
-                format!("{message}; nothing was kept, retry later"),
+                format!("{message}; not accepted, retry later"),
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
             Refusal::Memory(after) => Status::with_error_details(

@@ -124,10 +124,7 @@ async fn handle(route: Arc<Route>, headers: HeaderMap, body: Body) -> Response {
         Err(Refusal::Failed {
             message,
             retry_after,
-        }) => (
-            format!("{message}; nothing was kept, retry later"),
-            retry_after,
-        ),
+        }) => (format!("{message}; not accepted, retry later"), retry_after),
         Err(Refusal::Memory(after)) => (
             "weir is above its memory limit, retry later".to_string(),
             after,

@@ -22,7 +22,8 @@ pub struct PluginSettings {
     /// Wall-clock budget of one call (`init`, or the fixed part of `process`/`evaluate`).
     pub timeout: Duration,
     /// Added to `timeout` for each item of the batch a `process` or `evaluate` call gets, so
-    /// that the deadline follows the work ([`weir_core::CallBudget`]).
+    /// that the deadline follows the work ([`weir_core::CallBudget`]). Zero in
+    /// `PluginSettings::default()` (a fixed deadline, for tools and tests); configs get 50 µs.
     pub per_item: Duration,
     /// Linear memory cap of one instance, in bytes.
     pub memory_limit: u64,
