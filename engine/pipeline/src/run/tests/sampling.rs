@@ -48,6 +48,15 @@ fn pipeline_with(
     settings: SamplerSettings,
     queue: usize,
 ) -> (Pipeline, crate::PipelineInput, weir_core::QueueReceiver) {
+    pipeline_acking(t, settings, queue, false)
+}
+
+fn pipeline_acking(
+    t: &Telemetry,
+    settings: SamplerSettings,
+    queue: usize,
+    ack_processed: bool,
+) -> (Pipeline, crate::PipelineInput, weir_core::QueueReceiver) {
     let (qtx, qrx) = batch_queue(100, Default::default());
     let ps = PipelineSettings {
         id: "traces".into(),
@@ -55,7 +64,7 @@ fn pipeline_with(
         queue_size: queue,
         send_batch_size: 0,
         batch_timeout: Duration::from_millis(200),
-        ack_processed: false,
+        ack_processed,
     };
     let (p, input) = Pipeline::new(ps, vec![], vec![qtx], t, CancellationToken::new());
     let policy = Policy::leaf("odd", Box::new(Odd), Decision::NoOpinion);
@@ -126,6 +135,46 @@ async fn a_full_sampler_with_block_on_overflow_refuses_upstream() {
     assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
     fan.consume(traces(&[9])).expect("room again");
     assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
+    drop(fan);
+    task.await.expect("ends");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_acks_a_full_sampler_refuses_waiting_requests_instead_of_holding_them() {
+    let t = Telemetry::new();
+    let settings = SamplerSettings {
+        max_traces: 2,
+        block_on_overflow: true,
+        decision_wait: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let (p, input, qrx) = pipeline_acking(&t, settings, 4, true);
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    // Buffered in the sampler: answered at once.
+    assert_eq!(
+        fan.consume(traces(&[1, 3])).expect("room").wait().await,
+        Ok(())
+    );
+    // The sampler is full: a request waiting in the input queue is refused within a recheck,
+    // not held until the sampler has room again.
+    let start = Instant::now();
+    let waiting = fan.consume(traces(&[5])).expect("room in the input queue");
+    assert!(matches!(
+        waiting.wait().await,
+        Err(ConsumeError::Full { .. })
+    ));
+    assert!(
+        start.elapsed() <= RECHECK,
+        "refused after {:?}",
+        start.elapsed()
+    );
+    // At 5 s the two traces are decided; then requests are taken again.
+    assert_eq!(qrx.recv().await.map(|b| b.item_count()), Some(2));
+    assert_eq!(
+        fan.consume(traces(&[9])).expect("room").wait().await,
+        Ok(())
+    );
     drop(fan);
     task.await.expect("ends");
 }
