@@ -231,3 +231,49 @@ config = {{ mode = "error", after = 0 }}"#,
     .await;
     assert_eq!(backend.delivered_items(Transport::Grpc), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_that_can_lose_acknowledged_data_are_named_at_start_and_on_reload() {
+    let backend = Backend::start().await;
+    let with = |on_error: &str| {
+        config(
+            &backend,
+            &format!("[processors.p]\nplugin = \"builtin:noop\"\non_error = \"{on_error}\""),
+        )
+    };
+    let gw = Gateway::start(&with("drop")).await;
+    let warning = "this configuration can lose acknowledged data";
+    let at_start = gw.logged(warning);
+    assert_eq!(at_start.len(), 1, "{}", gw.log_text());
+    let risk = at_start[0]["risk"].as_str().unwrap();
+    assert!(
+        risk.ends_with(
+            "processors.p.on_error: in pipeline traces, a batch this processor fails on is dropped and its clients are told it was accepted; on_error = \"refuse\" makes them retry instead"
+        ),
+        "{risk}"
+    );
+    gw.rewrite_config(&with("refuse"));
+    assert_eq!(gw.reload().await["config"]["outcome"], "applied");
+    assert_eq!(
+        gw.logged(warning).len(),
+        1,
+        "refuse is safe: no new warning"
+    );
+    gw.rewrite_config(&format!("{}ack = \"received\"\n", with("refuse")));
+    assert_eq!(gw.reload().await["config"]["outcome"], "applied");
+    let risks: Vec<String> = gw
+        .logged(warning)
+        .iter()
+        .skip(1)
+        .map(|l| l["risk"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(risks.len(), 2, "{risks:?}");
+    assert!(risks.iter().any(|r| {
+        r.contains("pipelines.traces.ack: clients are answered before the processors run")
+    }));
+    assert!(
+        risks
+            .iter()
+            .any(|r| r.contains("processors.p.on_error: in pipeline traces (ack = \"received\")"))
+    );
+}

@@ -132,7 +132,12 @@ impl Inner {
             return json!({ "outcome": "skipped", "reason": "shutting down" });
         };
         let result = match Config::load(path) {
-            Ok(config) => live.apply(config).await,
+            Ok(config) => {
+                for risk in config.data_loss_risks() {
+                    tracing::warn!(%risk, "this configuration can lose acknowledged data");
+                }
+                live.apply(config).await
+            }
             Err(e) => Err(e.into()),
         };
         let file = path.display().to_string();

@@ -57,6 +57,16 @@ impl Config {
                 ));
             }
         }
+        for (name, s) in &self.samplers {
+            if s.on_shutdown == crate::ShutdownConfig::Drop {
+                out.push(self.warn_at(
+                    &["samplers", name, "on_shutdown"],
+                    format!("samplers.{name}.on_shutdown"),
+                    "the traces this sampler buffers were acknowledged when they arrived; \
+                     \"drop\" loses them at shutdown (\"decide\" keeps what its policies keep)",
+                ));
+            }
+        }
         out.sort_by_key(|d| (d.line, d.column));
         out.dedup_by(|a, b| a.to_string() == b.to_string());
         out
@@ -101,6 +111,22 @@ type = "debug"
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn a_sampler_dropping_at_shutdown_is_named() {
+        let found = risks(
+            "[samplers.tail2]\non_shutdown = \"drop\"\npolicies = [{ name = \"all\", type = \"always_sample\" }]\n\n\
+             [pipelines.traces.a]\nreceivers = [\"otlp\"]\nprocessors = [\"redact\", \"tail\"]\nexporters = [\"out\"]\n\n\
+             [pipelines.traces.b]\nreceivers = [\"otlp\"]\nprocessors = [\"redact\", \"tail2\"]\nexporters = [\"out\"]\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "w.toml:14:15: samplers.tail2.on_shutdown: the traces this sampler buffers were acknowledged when they arrived; \"drop\" loses them at shutdown (\"decide\" keeps what its policies keep)"
+            ],
+            "only tail2 drops (decide is the default)"
+        );
     }
 
     #[test]
