@@ -131,6 +131,20 @@ queue_size = 1000
         !gw.logged("memory above the soft limit: refusing new data until it falls")
             .is_empty()
     );
+    // What the stalled exporter holds is accounted (encoded bytes of every acknowledged span).
+    let held = |component: &'static str| {
+        let gw = &gw;
+        async move {
+            gw.metric("weir_memory_held_bytes", &[("component", component)])
+                .await
+        }
+    };
+    let exporter_held = held("exporter/backend").await;
+    let acked_bytes = acked.load(Ordering::Relaxed) as f64 * 300.0;
+    assert!(
+        exporter_held > acked_bytes,
+        "the exporter queue holds every acknowledged span: {exporter_held} bytes accounted"
+    );
 
     backend.resume();
     let want = acked.load(Ordering::Relaxed) as usize;
@@ -145,6 +159,16 @@ queue_size = 1000
         backend.delivered_items(Transport::Grpc),
         want,
         "sent == received"
+    );
+    // Delivered: nothing is held any more.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            held("exporter/backend").await == 0.0 && held("pipeline/traces").await == 0.0
+        })
+        .await,
+        "held bytes return to zero: exporter {} pipeline {}",
+        held("exporter/backend").await,
+        held("pipeline/traces").await
     );
     println!("peak RSS {peak} bytes (limit {limit}); {want} spans acknowledged");
 }

@@ -89,6 +89,17 @@ impl Batch {
         }
     }
 
+    /// The size of the batch as an OTLP protobuf request: what memory accounting counts
+    /// (cheaper than measuring the heap, and proportional to it).
+    pub fn encoded_len(&self) -> usize {
+        use prost::Message;
+        match self {
+            Batch::Traces(r) => r.encoded_len(),
+            Batch::Metrics(r) => r.encoded_len(),
+            Batch::Logs(r) => r.encoded_len(),
+        }
+    }
+
     /// The number of items: spans, metric data points (histogram buckets do not count
     /// separately, as in the Collector) or log records.
     pub fn item_count(&self) -> usize {

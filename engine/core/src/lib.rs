@@ -16,7 +16,7 @@ pub mod telemetry;
 pub use batch::{Batch, Signal, data_point_count};
 pub use budget::CallBudget;
 pub use consumer::{Ack, ConsumeError, Consumer, Outcome, Receipt};
-pub use queue::{Delivery, QueueReceiver, QueueSender, batch_queue, disk_queue};
+pub use queue::{Delivery, QueueReceiver, QueueSender, batch_queue, batch_queue_held, disk_queue};
 pub use stage::{FailurePolicy, Stage, StageError, blocking};
 
 /// Re-export of the OTLP protobuf types so that crates agree on one version.

@@ -16,14 +16,20 @@ const FULL_RECHECK: Duration = Duration::from_millis(50);
 
 /// Creates a queue holding at most `capacity` batches; `size` tracks how many wait in it.
 pub fn batch_queue(capacity: usize, size: Gauge) -> (QueueSender, QueueReceiver) {
+    batch_queue_held(capacity, size, Gauge::default())
+}
+
+/// [`batch_queue`] that also keeps `held` at the encoded bytes of the batches it holds, from
+/// the moment a pipeline hands one over until its sender task is done with it.
+pub fn batch_queue_held(capacity: usize, size: Gauge, held: Gauge) -> (QueueSender, QueueReceiver) {
     let (tx, rx) = async_channel::bounded(capacity.max(1));
     (
         QueueSender {
-            kind: SenderKind::Memory(tx),
+            kind: SenderKind::Memory(tx, held.clone()),
             size: size.clone(),
         },
         QueueReceiver {
-            kind: ReceiverKind::Memory(rx),
+            kind: ReceiverKind::Memory(rx, held),
             size,
         },
     )
@@ -58,7 +64,8 @@ impl Drop for DiskSender {
 
 #[derive(Clone, Debug)]
 enum SenderKind {
-    Memory(async_channel::Sender<Batch>),
+    /// The channel, carrying each batch with its encoded size, and the held-bytes gauge.
+    Memory(async_channel::Sender<(Batch, u64)>, Gauge),
     Disk(Arc<DiskSender>),
 }
 
@@ -76,8 +83,13 @@ impl QueueSender {
     /// the caller bounds the wait and refuses upstream.
     pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
         match &self.kind {
-            SenderKind::Memory(tx) => {
-                let r = tx.send(batch).await.map_err(|e| e.into_inner());
+            SenderKind::Memory(tx, held) => {
+                let bytes = batch.encoded_len() as u64;
+                held.inc_by(gauge_value(bytes));
+                let r = tx.send((batch, bytes)).await.map_err(|e| {
+                    held.dec_by(gauge_value(bytes));
+                    e.into_inner().0
+                });
                 self.size.set(i64::try_from(tx.len()).unwrap_or(i64::MAX));
                 r
             }
@@ -107,7 +119,7 @@ impl QueueSender {
 
 #[derive(Clone, Debug)]
 enum ReceiverKind {
-    Memory(async_channel::Receiver<Batch>),
+    Memory(async_channel::Receiver<(Batch, u64)>, Gauge),
     Disk(Arc<Spool>),
 }
 
@@ -126,6 +138,20 @@ pub struct Delivery {
     pub batch: Batch,
     /// Its record in a disk queue.
     record: Option<(Arc<Spool>, u64)>,
+    /// The held-bytes gauge of a memory queue and this batch's bytes, released on drop.
+    held: Option<(Gauge, u64)>,
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some((gauge, bytes)) = self.held.take() {
+            gauge.dec_by(gauge_value(bytes));
+        }
+    }
+}
+
+fn gauge_value(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
 /// A delivery reads as its batch.
@@ -143,8 +169,8 @@ impl Delivery {
     }
 
     /// Removes the batch from its disk queue (nothing to do for a memory queue).
-    pub fn done(self) {
-        if let Some((spool, seq)) = self.record
+    pub fn done(mut self) {
+        if let Some((spool, seq)) = self.record.take()
             && let Err(e) = blocking(|| spool.ack(seq))
         {
             tracing::error!(error = %e, "cannot mark a disk queue record done; it may be sent again after a restart");
@@ -157,12 +183,13 @@ impl QueueReceiver {
     /// decode (written by another version, or damaged) are logged and skipped.
     pub async fn recv(&self) -> Option<Delivery> {
         match &self.kind {
-            ReceiverKind::Memory(rx) => {
+            ReceiverKind::Memory(rx, held) => {
                 let b = rx.recv().await.ok();
                 self.size.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
-                b.map(|batch| Delivery {
+                b.map(|(batch, bytes)| Delivery {
                     batch,
                     record: None,
+                    held: Some((held.clone(), bytes)),
                 })
             }
             ReceiverKind::Disk(spool) => loop {
@@ -172,6 +199,7 @@ impl QueueReceiver {
                         return Some(Delivery {
                             batch,
                             record: Some((spool.clone(), record.seq)),
+                            held: None,
                         });
                     }
                     None => {

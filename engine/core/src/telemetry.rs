@@ -60,6 +60,7 @@ pub struct Telemetry {
     exporter_queue_capacity: Family<Labels, Gauge>,
     exporter_latency: HistogramFamily,
     memory_rss: Gauge,
+    memory_held: Family<Labels, Gauge>,
     memory_limited: Gauge,
     plugin_calls: Family<Labels, Counter>,
     plugin_errors: Family<Labels, Counter>,
@@ -104,6 +105,7 @@ impl Telemetry {
             exporter_queue_capacity: Family::default(),
             exporter_latency: HistogramFamily::new_with_constructor(latency_histogram),
             memory_rss: Gauge::default(),
+            memory_held: Family::default(),
             memory_limited: Gauge::default(),
             plugin_calls: Family::default(),
             plugin_errors: Family::default(),
@@ -178,6 +180,11 @@ impl Telemetry {
             t.exporter_queue_capacity.clone(),
         );
         registry.register(
+            "memory_held_bytes",
+            "Telemetry a component holds, as encoded OTLP bytes (in memory it takes a few times more)",
+            t.memory_held.clone(),
+        );
+        registry.register(
             "memory_rss_bytes",
             "The process's resident memory, as the memory limiter last read it",
             t.memory_rss.clone(),
@@ -241,6 +248,12 @@ impl Telemetry {
         out
     }
 
+    /// The bytes of telemetry `component` holds (`pipeline/<id>`, `exporter/<name>`).
+    pub fn memory_held(&self, component: &str) -> Gauge {
+        let labels = vec![("component", component.to_string())];
+        self.memory_held.get_or_create(&labels).clone()
+    }
+
     /// The memory limiter's gauges: resident bytes, and 1 while refusing.
     pub fn memory(&self) -> (Gauge, Gauge) {
         (self.memory_rss.clone(), self.memory_limited.clone())
@@ -280,6 +293,7 @@ impl Telemetry {
             queue: self.pipeline_queue.get_or_create(&labels).clone(),
             batch_items: self.pipeline_batch_items.get_or_create(&labels).clone(),
             dropped_shutdown: self.pipeline_dropped.get_or_create(&dropped).clone(),
+            held: self.memory_held(&format!("pipeline/{pipeline}")),
         }
     }
 
@@ -521,6 +535,8 @@ pub struct PipelineMetrics {
     pub batch_items: Histogram,
     /// Items still in the pipeline when the shutdown deadline passed.
     pub dropped_shutdown: Counter,
+    /// Encoded bytes of the requests in the input queue, the batcher and the stages.
+    pub held: Gauge,
 }
 
 /// An exporter's counters for one signal.

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_config::{ExporterConfig, ExporterKind};
 use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, QueueSender, Signal, batch_queue, blocking, disk_queue};
+use weir_core::{Batch, QueueSender, Signal, batch_queue_held, blocking, disk_queue};
 
 pub use attempt::Attempt;
 
@@ -160,7 +160,8 @@ pub fn start(
         }
         _ => {
             capacity.set(i64::try_from(q.queue_size).unwrap_or(i64::MAX));
-            batch_queue(q.queue_size, size)
+            let held = telemetry.memory_held(&format!("exporter/{name}"));
+            batch_queue_held(q.queue_size, size, held)
         }
     };
     let shared = Arc::new(worker::Shared {

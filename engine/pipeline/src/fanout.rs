@@ -21,6 +21,8 @@ pub struct Request {
     pub ack: Option<Ack>,
     /// When the receiver handed it over; bounds how long its client waits for exporter room.
     pub received: tokio::time::Instant,
+    /// Its encoded size, counted in the pipeline's held bytes until it leaves the pipeline.
+    pub bytes: u64,
 }
 
 /// The sending end of one pipeline's input queue. Receivers hold clones (through [`Fanout`]); the
@@ -101,6 +103,7 @@ impl Consumer for Fanout {
                 }
             }
         }
+        let bytes = batch.encoded_len() as u64;
         let mut batch = Some(batch);
         let mut receipt = Receipt::ready();
         let received = tokio::time::Instant::now();
@@ -117,10 +120,15 @@ impl Consumer for Fanout {
                 ack
             });
             if let Some(batch) = b {
+                input
+                    .metrics
+                    .held
+                    .inc_by(i64::try_from(bytes).unwrap_or(i64::MAX));
                 permit.send(Request {
                     batch,
                     ack,
                     received,
+                    bytes,
                 });
             }
         }

@@ -172,6 +172,8 @@ impl Pipeline {
         self.start = Instant::now();
         let mut pending = Batch::empty(signal);
         let mut pending_items = 0usize;
+        // The encoded bytes of the requests in `pending` (the pipeline's held bytes).
+        let mut pending_bytes = 0u64;
         // The acks of the requests in `pending`, answered when it has been processed, and when
         // the first of those requests arrived.
         let mut acks: Vec<Ack> = Vec::new();
@@ -199,7 +201,10 @@ impl Pipeline {
                     // Requests with an ack were never acknowledged: dropping the ack refuses
                     // them as retryable. Only acknowledged items are lost.
                     let mut lost = if acks.is_empty() { pending_items } else { 0 };
+                    let all = pending_bytes;
+                    self.release(&mut pending_bytes, all);
                     while let Ok(r) = self.rx.try_recv() {
+                        self.release(&mut 0, r.bytes);
                         if r.ack.is_none() {
                             lost += r.batch.item_count();
                         }
@@ -235,8 +240,9 @@ impl Pipeline {
                     // A receiver handed over a request, or all receivers are gone.
                     let used = self.rx.len();
                     self.metrics.queue.set(i64::try_from(used).unwrap_or(i64::MAX));
-                    let Some(Request { batch, ack, received }) = msg else { break };
+                    let Some(Request { batch, ack, received, bytes }) = msg else { break };
                     let items = batch.item_count();
+                    pending_bytes += bytes;
                     match pending.append(batch) {
                         Ok(()) => {
                             pending_items += items;
@@ -251,6 +257,7 @@ impl Pipeline {
                             let waiting = ack.as_ref().map(|_| received + ROOM_WAIT);
                             let outcome = self.flush(other, waiting).await;
                             answer(ack.into_iter().collect(), &outcome);
+                            self.release(&mut pending_bytes, bytes);
                         }
                     }
                     // With acks, nothing waits for more once the queue is empty: the clients
@@ -264,6 +271,8 @@ impl Pipeline {
                         let room_by = oldest.take().map(|t| t + ROOM_WAIT);
                         let outcome = self.flush(full, room_by).await;
                         answer(waiting, &outcome);
+                        let all = pending_bytes;
+                        self.release(&mut pending_bytes, all);
                     } else if deadline.is_none() {
                         deadline = Some(Instant::now() + self.settings.batch_timeout);
                     }
@@ -277,6 +286,8 @@ impl Pipeline {
                     let room_by = oldest.take().map(|t| t + ROOM_WAIT);
                     let outcome = self.flush(due, room_by).await;
                     answer(waiting, &outcome);
+                    let all = pending_bytes;
+                    self.release(&mut pending_bytes, all);
                 }
             }
         }
@@ -284,6 +295,8 @@ impl Pipeline {
             let outcome = self.flush(pending, oldest.map(|t| t + ROOM_WAIT)).await;
             answer(acks, &outcome);
         }
+        let all = pending_bytes;
+        self.release(&mut pending_bytes, all);
         let now = self.clock();
         if let Some(slot) = self.sampler.as_mut() {
             let at = slot.at;
@@ -331,6 +344,14 @@ impl Pipeline {
         self.run_from(at, passed, room_by).await
     }
 
+    /// Takes `bytes` (of requests that left the pipeline) off `pending` and the held gauge.
+    fn release(&self, pending: &mut u64, bytes: u64) {
+        *pending = pending.saturating_sub(bytes);
+        self.metrics
+            .held
+            .dec_by(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// Refuses (as full) every request waiting in the input queue that has a client waiting
     /// for an answer, while the pipeline cannot take them (a full tail sampler). Requests
     /// without an ack cannot be in an `ack = "processed"` pipeline; any such is put back
@@ -338,6 +359,7 @@ impl Pipeline {
     fn refuse_waiting(&mut self) {
         let mut refused = 0;
         while let Ok(r) = self.rx.try_recv() {
+            self.release(&mut 0, r.bytes);
             match r.ack {
                 Some(ack) => {
                     refused += 1;

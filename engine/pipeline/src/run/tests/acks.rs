@@ -141,10 +141,21 @@ async fn requests_waiting_together_are_processed_as_one_batch() {
     let receipts: Vec<_> = (1..=3)
         .map(|n| fan.consume(logs(n)).expect("room"))
         .collect();
+    let held = |t: &Telemetry| {
+        let text = t.render();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("weir_memory_held_bytes{component=\"pipeline/logs\"}"))
+            .map(str::to_string);
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+    };
+    let queued = held(&t).expect("the pipeline's held bytes are exported");
+    assert!(queued > 0, "requests in the input queue are held: {queued}");
     let task = tokio::spawn(p.run());
     for r in receipts {
         assert_eq!(r.wait().await, Ok(()));
     }
+    assert_eq!(held(&t), Some(0), "handed to the exporter: no longer held");
     let b = qrx.recv().await.expect("batch");
     assert_eq!((b.item_count(), b.resource_count()), (6, 3));
     drop(fan);
