@@ -352,31 +352,9 @@ impl Pipeline {
             .dec_by(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// Refuses (as full) every request waiting in the input queue that has a client waiting
-    /// for an answer, while the pipeline cannot take them (a full tail sampler). Requests
-    /// without an ack cannot be in an `ack = "processed"` pipeline; any such is put back
-    /// in order by the next read.
+    /// See [`refuse_waiting`].
     fn refuse_waiting(&mut self) {
-        let mut refused = 0;
-        while let Ok(r) = self.rx.try_recv() {
-            self.release(&mut 0, r.bytes);
-            match r.ack {
-                Some(ack) => {
-                    refused += 1;
-                    ack.answer(Err(ConsumeError::Full {
-                        pipeline: self.settings.id.clone(),
-                        retry_after: REFUSED_RETRY_AFTER,
-                    }));
-                }
-                None => {
-                    tracing::error!(pipeline = %self.settings.id, "a request without an ack reached an ack = processed pipeline; dropping it");
-                    self.count_lost(r.batch.item_count(), "a request without an ack");
-                }
-            }
-        }
-        if refused > 0 {
-            tracing::debug!(pipeline = %self.settings.id, refused, "tail sampler full: refusing waiting requests");
-        }
+        refuse_waiting(&mut self.rx, &self.settings.id, &self.metrics);
     }
 
     /// Runs `stages[from..]` over a batch and hands the result to the exporters (see
@@ -386,7 +364,24 @@ impl Pipeline {
         let Some(batch) = self.run_stages(from, to, batch, room_by.is_some())? else {
             return Ok(());
         };
-        let sent = self.send(batch, room_by).await;
+        let sent = if room_by.is_none() && self.settings.ack_processed {
+            // Acknowledged data (decided traces) must wait for room however long it takes;
+            // clients waiting in the input queue meanwhile are refused, not held behind it.
+            let send = send(&self.exporters, &self.abandon, batch, None);
+            tokio::pin!(send);
+            loop {
+                tokio::select! {
+                    // Every copy reached its queue (or the shutdown deadline took it).
+                    s = &mut send => break s,
+                    // Still no room: answer the waiting clients with a retryable refusal.
+                    () = tokio::time::sleep(ROOM_WAIT) => {
+                        refuse_waiting(&mut self.rx, &self.settings.id, &self.metrics);
+                    }
+                }
+            }
+        } else {
+            send(&self.exporters, &self.abandon, batch, room_by).await
+        };
         if room_by.is_some() {
             // Never acknowledged: the clients are refused (and retry), nothing is lost. Copies
             // already in other exporters' queues are sent again after the retry (at least once).
@@ -466,46 +461,6 @@ impl Pipeline {
         Ok(Some(batch))
     }
 
-    /// Hands a batch to every exporter queue, waiting for room (backpressure) — until `room_by`
-    /// when set. Says what did not reach a queue.
-    async fn send(&mut self, batch: Batch, room_by: Option<Instant>) -> Sent {
-        let mut sent = Sent::default();
-        if batch.is_empty() {
-            return sent;
-        }
-        let before = batch.item_count();
-        let Some((last, rest)) = self.exporters.split_last() else {
-            return sent;
-        };
-        let mut copies: Vec<(&QueueSender, Batch)> =
-            rest.iter().map(|q| (q, batch.clone())).collect();
-        copies.push((last, batch));
-        let abandon = &self.abandon;
-        // Every copy holds the `before` items the last stage left.
-        let items = before;
-        let sends = copies.into_iter().map(|(q, b)| async move {
-            tokio::select! {
-                biased;
-                // Room in the queue: delivered to the exporter (or the exporter is gone).
-                r = q.send(b) => r.err().map(|_| Miss::Lost(items)),
-                // The shutdown deadline passed while waiting for room.
-                () = abandon.cancelled() => Some(Miss::Lost(items)),
-                // A waiting client's request found no room in time: refuse it instead.
-                () = sleep_until(room_by.unwrap_or_else(Instant::now)), if room_by.is_some() => {
-                    Some(Miss::NoRoom)
-                }
-            }
-        });
-        // Waits for room in every exporter queue: this is where backpressure starts.
-        for failed in join_all(sends).await.into_iter().flatten() {
-            match failed {
-                Miss::Lost(n) => sent.lost += n,
-                Miss::NoRoom => sent.no_room = true,
-            }
-        }
-        sent
-    }
-
     /// Counts items this pipeline gives up on at the shutdown deadline.
     fn count_lost(&self, items: usize, place: &str) {
         if items > 0 {
@@ -515,7 +470,50 @@ impl Pipeline {
     }
 }
 
-/// What [`Pipeline::send`] could not hand to the exporter queues.
+/// Hands a batch to every exporter queue, waiting for room (backpressure) — until `room_by`
+/// when set. Says what did not reach a queue.
+async fn send(
+    exporters: &[QueueSender],
+    abandon: &CancellationToken,
+    batch: Batch,
+    room_by: Option<Instant>,
+) -> Sent {
+    let mut sent = Sent::default();
+    if batch.is_empty() {
+        return sent;
+    }
+    let before = batch.item_count();
+    let Some((last, rest)) = exporters.split_last() else {
+        return sent;
+    };
+    let mut copies: Vec<(&QueueSender, Batch)> = rest.iter().map(|q| (q, batch.clone())).collect();
+    copies.push((last, batch));
+    // Every copy holds the `before` items the last stage left.
+    let items = before;
+    let sends = copies.into_iter().map(|(q, b)| async move {
+        tokio::select! {
+            biased;
+            // Room in the queue: delivered to the exporter (or the exporter is gone).
+            r = q.send(b) => r.err().map(|_| Miss::Lost(items)),
+            // The shutdown deadline passed while waiting for room.
+            () = abandon.cancelled() => Some(Miss::Lost(items)),
+            // A waiting client's request found no room in time: refuse it instead.
+            () = sleep_until(room_by.unwrap_or_else(Instant::now)), if room_by.is_some() => {
+                Some(Miss::NoRoom)
+            }
+        }
+    });
+    // Waits for room in every exporter queue: this is where backpressure starts.
+    for failed in join_all(sends).await.into_iter().flatten() {
+        match failed {
+            Miss::Lost(n) => sent.lost += n,
+            Miss::NoRoom => sent.no_room = true,
+        }
+    }
+    sent
+}
+
+/// What [`send`] could not hand to the exporter queues.
 #[derive(Debug, Default)]
 struct Sent {
     /// Items of copies kept from their queue by the shutdown deadline or a stopped exporter.
@@ -528,6 +526,36 @@ struct Sent {
 enum Miss {
     Lost(usize),
     NoRoom,
+}
+
+/// Refuses (as full) every request waiting in the input queue: the pipeline cannot take them
+/// in time (a full tail sampler, or decided traces waiting for exporter room), and their
+/// clients wait for an answer. A request without an ack cannot be in an `ack = "processed"`
+/// pipeline; one that is anyway is counted as lost.
+fn refuse_waiting(rx: &mut mpsc::Receiver<Request>, id: &str, metrics: &PipelineMetrics) {
+    let mut refused = 0;
+    while let Ok(r) = rx.try_recv() {
+        metrics
+            .held
+            .dec_by(i64::try_from(r.bytes).unwrap_or(i64::MAX));
+        match r.ack {
+            Some(ack) => {
+                refused += 1;
+                ack.answer(Err(ConsumeError::Full {
+                    pipeline: id.to_string(),
+                    retry_after: REFUSED_RETRY_AFTER,
+                }));
+            }
+            None => {
+                let items = r.batch.item_count();
+                metrics.dropped_shutdown.inc_by(items as u64);
+                tracing::error!(pipeline = %id, items, "a request without an ack reached an ack = processed pipeline; dropping it");
+            }
+        }
+    }
+    if refused > 0 {
+        tracing::debug!(pipeline = %id, refused, "cannot take requests in time: refusing the waiting ones");
+    }
 }
 
 /// Answers every waiting request of a processed batch.

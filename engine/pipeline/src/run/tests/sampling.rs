@@ -160,10 +160,13 @@ async fn with_acks_a_full_sampler_refuses_waiting_requests_instead_of_holding_th
     // not held until the sampler has room again.
     let start = Instant::now();
     let waiting = fan.consume(traces(&[5])).expect("room in the input queue");
-    assert!(matches!(
-        waiting.wait().await,
-        Err(ConsumeError::Full { .. })
-    ));
+    let answer = tokio::time::timeout(Duration::from_secs(60), waiting.wait())
+        .await
+        .expect("the waiting client is answered");
+    assert!(
+        matches!(answer, Err(ConsumeError::Full { .. })),
+        "{answer:?}"
+    );
     assert!(
         start.elapsed() <= RECHECK,
         "refused after {:?}",
@@ -235,4 +238,54 @@ async fn traces_due_within_a_tick_leave_as_one_batch() {
     assert_eq!(start.elapsed(), Duration::from_millis(1100));
     drop(fan);
     task.await.expect("ends");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_acks_decided_traces_waiting_for_room_do_not_hold_waiting_clients() {
+    let t = Telemetry::new();
+    // An exporter queue of one that nobody drains.
+    let (qtx, _qrx) = batch_queue(1, Default::default());
+    let ps = PipelineSettings {
+        id: "traces".into(),
+        signal: Signal::Traces,
+        queue_size: 10,
+        send_batch_size: 0,
+        batch_timeout: Duration::from_millis(200),
+        ack_processed: true,
+    };
+    let (p, input) = Pipeline::new(ps, vec![], vec![qtx], &t, CancellationToken::new());
+    let policy = Policy::leaf("odd", Box::new(Odd), Decision::NoOpinion);
+    let settings = SamplerSettings {
+        decision_wait: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let sampler = Sampler::new("tail", settings, vec![policy], t.sampler("tail", "traces"));
+    let task = tokio::spawn(p.with_sampler(0, sampler).run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    // The first kept trace fills the exporter queue; the second one's decision then waits for
+    // room that never comes.
+    for id in [1, 3] {
+        assert_eq!(
+            fan.consume(traces(&[id])).expect("room").wait().await,
+            Ok(())
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let start = Instant::now();
+    let waiting = fan.consume(traces(&[5])).expect("room in the input queue");
+    // Bounded: without the refusal the client would wait forever.
+    let answer = tokio::time::timeout(Duration::from_secs(60), waiting.wait())
+        .await
+        .expect("the waiting client is answered");
+    assert!(
+        matches!(answer, Err(ConsumeError::Full { .. })),
+        "{answer:?}"
+    );
+    assert!(
+        start.elapsed() <= ROOM_WAIT,
+        "refused after {:?}",
+        start.elapsed()
+    );
+    drop(fan);
+    task.abort();
 }
