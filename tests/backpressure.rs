@@ -145,4 +145,17 @@ batch = {{ send_batch_size = 0 }}
         gw.metric("weir_exporter_dropped_items_total", &[]).await,
         0.0
     );
+    // Refused requests (no exporter room in time) leave nothing counted as held.
+    for component in ["exporter/backend", "pipeline/traces"] {
+        let zero = eventually(Duration::from_secs(10), || async {
+            gw.metric("weir_memory_held_bytes", &[("component", component)])
+                .await
+                == 0.0
+        })
+        .await;
+        assert!(
+            zero,
+            "{component} still holds bytes after delivering everything"
+        );
+    }
 }

@@ -85,11 +85,13 @@ impl QueueSender {
         match &self.kind {
             SenderKind::Memory(tx, held) => {
                 let bytes = batch.encoded_len() as u64;
-                held.inc_by(gauge_value(bytes));
-                let r = tx.send((batch, bytes)).await.map_err(|e| {
-                    held.dec_by(gauge_value(bytes));
-                    e.into_inner().0
-                });
+                // Counted from now; given back unless the batch reached the queue, also when
+                // the caller stops waiting for room (this future is dropped).
+                let mut pending = Held::new(held, bytes);
+                let r = tx.send((batch, bytes)).await.map_err(|e| e.into_inner().0);
+                if r.is_ok() {
+                    pending.keep();
+                }
                 self.size.set(i64::try_from(tx.len()).unwrap_or(i64::MAX));
                 r
             }
@@ -147,6 +149,30 @@ impl Drop for Delivery {
         if let Some((gauge, bytes)) = self.held.take() {
             gauge.dec_by(gauge_value(bytes));
         }
+    }
+}
+
+/// Bytes added to a held gauge that go back off it when dropped, unless [`Held::keep`] hands
+/// them on (to the batch in the queue, whose [`Delivery`] gives them back).
+struct Held<'a> {
+    gauge: &'a Gauge,
+    bytes: u64,
+}
+
+impl<'a> Held<'a> {
+    fn new(gauge: &'a Gauge, bytes: u64) -> Held<'a> {
+        gauge.inc_by(gauge_value(bytes));
+        Held { gauge, bytes }
+    }
+
+    fn keep(&mut self) {
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.gauge.dec_by(gauge_value(self.bytes));
     }
 }
 
@@ -245,6 +271,24 @@ fn decode(payload: &[u8]) -> Option<Batch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn held_bytes_follow_the_batch_and_are_given_back_when_a_send_is_abandoned() {
+        let held = Gauge::default();
+        let (tx, rx) = batch_queue_held(1, Gauge::default(), held.clone());
+        let b = Batch::Logs(weir_synth::Generator::new(1).logs(10));
+        let bytes = i64::try_from(b.encoded_len()).unwrap_or(i64::MAX);
+        tx.send(b.clone()).await.expect("room");
+        assert_eq!(held.get(), bytes);
+        // The queue is full: a send that is given up on (dropped) must not stay counted.
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), tx.send(b));
+        assert!(waiting.await.is_err(), "no room");
+        assert_eq!(held.get(), bytes);
+        let d = rx.recv().await.expect("queued");
+        assert_eq!(held.get(), bytes, "held while being sent");
+        d.done();
+        assert_eq!(held.get(), 0);
+    }
 
     #[test]
     fn batches_survive_the_disk_encoding() {
