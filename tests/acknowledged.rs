@@ -55,19 +55,22 @@ exporters = ["backend"]
     )
 }
 
+/// `[processors.p]`: the misbehaving test plugin with `on_error = "refuse"` and `settings`
+/// (its `config`, a `timeout` …).
+fn refusing_misbehave(settings: &str) -> String {
+    format!(
+        "[processors.p]\nplugin = \"{}\"\non_error = \"refuse\"\n{settings}",
+        plugins::wasm("misbehave").display()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_processor_that_fails_makes_clients_retry_and_loses_nothing_acknowledged() {
     let backend = Backend::start().await;
     // Behaves for its first three calls, then fails every batch.
     let gw = Gateway::start(&config(
         &backend,
-        &format!(
-            r#"[processors.p]
-plugin = "{}"
-on_error = "refuse"
-config = {{ mode = "error", after = 3 }}"#,
-            plugins::wasm("misbehave").display()
-        ),
+        &refusing_misbehave(r#"config = { mode = "error", after = 3 }"#),
     ))
     .await;
 
@@ -165,13 +168,9 @@ async fn a_plugin_past_its_deadline_is_refused_not_acknowledged_and_dropped() {
     // Spins past its (fixed, 20 ms) deadline from the second call on.
     let gw = Gateway::start(&config(
         &backend,
-        &format!(
-            r#"[processors.p]
-plugin = "{}"
-on_error = "refuse"
-timeout = {{ base = "20ms", per_item = "0s" }}
-config = {{ mode = "spin", after = 1 }}"#,
-            plugins::wasm("misbehave").display()
+        &refusing_misbehave(
+            r#"timeout = { base = "20ms", per_item = "0s" }
+config = { mode = "spin", after = 1 }"#,
         ),
     ))
     .await;
@@ -206,13 +205,7 @@ async fn ack_received_keeps_the_old_contract_refuse_drops_and_counts() {
     let backend = Backend::start().await;
     let mut config = config(
         &backend,
-        &format!(
-            r#"[processors.p]
-plugin = "{}"
-on_error = "refuse"
-config = {{ mode = "error", after = 0 }}"#,
-            plugins::wasm("misbehave").display()
-        ),
+        &refusing_misbehave(r#"config = { mode = "error", after = 0 }"#),
     );
     config.push_str("ack = \"received\"\nbatch = { send_batch_size = 0 }\n");
     let gw = Gateway::start(&config).await;

@@ -15,28 +15,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use tonic_types::StatusExt;
 use weir_core::Batch;
+use weir_tests::fixtures::span_numbers;
 use weir_tests::{Backend, Gateway, Transport, eventually};
 
 /// A request of 10 realistic spans whose span ids encode `n`, so every accepted span can be
 /// traced.
 fn request(n: u32) -> ExportTraceServiceRequest {
     weir_tests::fixtures::numbered_spans(n, 10)
-}
-
-fn span_ids(batches: &[Batch]) -> Vec<Vec<u8>> {
-    batches
-        .iter()
-        .flat_map(|b| match b {
-            Batch::Traces(t) => t
-                .resource_spans
-                .iter()
-                .flat_map(|rs| &rs.scope_spans)
-                .flat_map(|ss| &ss.spans)
-                .map(|s| s.span_id.clone())
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,9 +116,9 @@ batch = {{ send_batch_size = 0 }}
         "accepted data was not delivered after the backend recovered:\n{}",
         gw.log_text()
     );
-    let mut got = span_ids(&backend.delivered(Transport::Grpc));
+    let mut got = span_numbers(&backend.delivered(Transport::Grpc));
     got.sort();
-    let mut expected = span_ids(
+    let mut expected = span_numbers(
         &accepted
             .iter()
             .map(|n| Batch::Traces(request(*n)))

@@ -458,7 +458,8 @@ pub enum QueueStorage {
 pub enum FsyncMode {
     /// Every write is synced before the batch counts as queued (survives power loss).
     Always,
-    /// Synced at most 100 ms apart and at shutdown (survives a process crash).
+    /// Synced at the first write 100 ms or more after the last sync, and at shutdown
+    /// (survives a process crash).
     #[default]
     Batch,
     /// Left to the OS (survives a process crash).

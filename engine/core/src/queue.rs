@@ -82,9 +82,15 @@ impl QueueSender {
     /// is closed. A full disk queue (or a failing disk) is waited out like a full channel:
     /// the caller bounds the wait and refuses upstream.
     pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
+        let bytes = batch.encoded_len() as u64;
+        self.send_sized(batch, bytes).await
+    }
+
+    /// [`QueueSender::send`] of a batch whose encoded size (`bytes`, for the held-bytes gauge)
+    /// is known, so that a pipeline sending one batch to several exporters measures it once.
+    pub async fn send_sized(&self, batch: Batch, bytes: u64) -> Result<(), Batch> {
         match &self.kind {
             SenderKind::Memory(tx, held) => {
-                let bytes = batch.encoded_len() as u64;
                 // Counted from now; given back unless the batch reached the queue, also when
                 // the caller stops waiting for room (this future is dropped).
                 let mut pending = Held::new(held, bytes);

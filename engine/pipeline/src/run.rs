@@ -482,19 +482,19 @@ async fn send(
     if batch.is_empty() {
         return sent;
     }
-    let before = batch.item_count();
+    // Every copy holds these items and bytes.
+    let items = batch.item_count();
+    let bytes = batch.encoded_len() as u64;
     let Some((last, rest)) = exporters.split_last() else {
         return sent;
     };
     let mut copies: Vec<(&QueueSender, Batch)> = rest.iter().map(|q| (q, batch.clone())).collect();
     copies.push((last, batch));
-    // Every copy holds the `before` items the last stage left.
-    let items = before;
     let sends = copies.into_iter().map(|(q, b)| async move {
         tokio::select! {
             biased;
             // Room in the queue: delivered to the exporter (or the exporter is gone).
-            r = q.send(b) => r.err().map(|_| Miss::Lost(items)),
+            r = q.send_sized(b, bytes) => r.err().map(|_| Miss::Lost(items)),
             // The shutdown deadline passed while waiting for room.
             () = abandon.cancelled() => Some(Miss::Lost(items)),
             // A waiting client's request found no room in time: refuse it instead.

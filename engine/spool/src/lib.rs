@@ -30,8 +30,9 @@ use tokio::sync::Notify;
 pub enum Fsync {
     /// After every append, before it returns: an acknowledged record survives a power loss.
     Always,
-    /// At the first append 100 ms after the previous sync, and on close: a crash of the
-    /// process loses nothing (the OS has every write); a power loss can lose the last moments.
+    /// At the first append 100 ms or more after the previous sync, and on close: a crash of
+    /// the process loses nothing (the OS has every write); a power loss can lose what was
+    /// appended since the last sync.
     #[default]
     Batch,
     /// Never forced; the OS writes back when it likes. A process crash still loses nothing.
@@ -132,10 +133,10 @@ struct State {
     segments: VecDeque<Segment>,
     next_seq: u64,
     pending: VecDeque<Entry>,
+    /// Every record below it is done: the lowest outstanding one (readers finish out of
+    /// order), or `next_seq` when none is.
     head: u64,
-    /// Acknowledged sequence numbers above `head` (readers finish out of order).
-    done: BTreeSet<u64>,
-    /// Sequence numbers handed out and not yet acknowledged, or waiting.
+    /// Sequence numbers waiting or handed out and not yet acknowledged.
     outstanding: BTreeSet<u64>,
     bytes: u64,
     last_sync: Instant,
@@ -208,18 +209,17 @@ impl Spool {
         for (first, path) in names {
             let data = fs::read(&path).map_err(io)?;
             let scan = record::scan(&data, MAX_RECORD);
-            if scan.torn {
-                // Cut the tail off, so appends continue after the last intact record.
-                let f = OpenOptions::new().write(true).open(&path).map_err(io)?;
-                f.set_len(scan.valid_end).map_err(io)?;
-                recovered.lost += 1;
-            }
-            recovered.damaged += scan.damaged;
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(&path)
                 .map_err(io)?;
+            if scan.torn {
+                // Cut the tail off, so appends continue after the last intact record.
+                file.set_len(scan.valid_end).map_err(io)?;
+                recovered.lost += 1;
+            }
+            recovered.damaged += scan.damaged;
             let file = Arc::new(file);
             let mut last = first.saturating_sub(1);
             for f in &scan.records {
@@ -261,7 +261,6 @@ impl Spool {
                 next_seq,
                 pending,
                 head,
-                done: BTreeSet::new(),
                 outstanding,
                 bytes,
                 last_sync: Instant::now(),
@@ -327,28 +326,20 @@ impl Spool {
                 bytes: 0,
             });
         }
-        let Some(seg) = st.segments.back_mut() else {
-            return Err(SpoolError::Closed);
-        };
-        let offset = seg.bytes;
-        let bytes = record::encode(seq, payload);
-        seg.file
-            .write_all_at(&bytes, offset)
-            .map_err(|e| SpoolError::Io {
-                dir: self.dir.display().to_string(),
-                error: e,
-            })?;
         let sync = match self.options.fsync {
             Fsync::Always => true,
             Fsync::Batch => st.last_sync.elapsed() >= SYNC_EVERY,
             Fsync::Never => false,
         };
-        let seg = st.segments.back_mut().ok_or(SpoolError::Closed)?;
+        let Some(seg) = st.segments.back_mut() else {
+            return Err(SpoolError::Closed);
+        };
+        let offset = seg.bytes;
+        seg.file
+            .write_all_at(&record::encode(seq, payload), offset)
+            .map_err(|e| self.io(e))?;
         if sync {
-            seg.file.sync_data().map_err(|e| SpoolError::Io {
-                dir: self.dir.display().to_string(),
-                error: e,
-            })?;
+            seg.file.sync_data().map_err(|e| self.io(e))?;
         }
         seg.bytes += len;
         seg.last = seq;
@@ -371,7 +362,7 @@ impl Spool {
     }
 
     /// The oldest record not yet handed out, waiting for one; `None` once closed and empty.
-    /// A record that cannot be read back intact is counted in `lost` and skipped.
+    /// A record that no longer reads back intact is logged and skipped.
     pub async fn next(&self) -> Option<Record> {
         loop {
             let notified = self.ready.notified();
@@ -393,9 +384,10 @@ impl Spool {
                             payload,
                         });
                     }
-                    // Damaged since it was scanned: done with it (the caller's counters
-                    // cannot know its items; it is one record lost).
+                    // Damaged since it was scanned: one record lost (its items are unknown).
                     None => {
+                        tracing::error!(dir = %self.dir.display(), seq = e.seq,
+                            "a disk queue record no longer reads back intact; it is lost");
                         let _ = self.ack(e.seq);
                         continue;
                     }
@@ -412,16 +404,13 @@ impl Spool {
         if !st.outstanding.remove(&seq) {
             return Ok(());
         }
-        st.done.insert(seq);
         self.advance_head(&mut st).map_err(|e| self.io(e))
     }
 
     /// Moves `head` past every done record, deletes segments wholly below it and writes the
     /// head file when it moved.
     fn advance_head(&self, st: &mut State) -> std::io::Result<()> {
-        let new_head = st.outstanding.first().copied().unwrap_or(st.next_seq);
-        st.done = st.done.split_off(&new_head);
-        st.head = new_head;
+        st.head = st.outstanding.first().copied().unwrap_or(st.next_seq);
         while st.segments.len() > 1 && st.segments.front().is_some_and(|s| s.last < st.head) {
             if let Some(s) = st.segments.pop_front() {
                 st.bytes = st.bytes.saturating_sub(s.bytes);
@@ -443,11 +432,6 @@ impl Spool {
     /// True if nothing is waiting or outstanding.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Bytes the segment files take.
-    pub fn bytes(&self) -> u64 {
-        self.lock().bytes
     }
 
     /// Stops appends; readers get what is waiting, then `None`. Syncs the last segment.

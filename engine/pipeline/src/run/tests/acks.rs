@@ -3,6 +3,21 @@
 
 use super::*;
 
+/// A pipeline that acknowledges after processing, and the fan-out receivers hand it requests
+/// through.
+fn acking(
+    t: &Telemetry,
+    settings: PipelineSettings,
+    stages: Vec<Box<dyn Stage>>,
+    exporters: Vec<weir_core::QueueSender>,
+) -> (Pipeline, Fanout) {
+    let (p, input) = Pipeline::new(settings, stages, exporters, t, CancellationToken::new());
+    (
+        p,
+        Fanout::new(vec![input], Arc::new(AtomicBool::new(false))),
+    )
+}
+
 fn processed(batch: usize, queue: usize) -> PipelineSettings {
     PipelineSettings {
         ack_processed: true,
@@ -28,15 +43,8 @@ async fn a_request_is_answered_once_it_sits_in_every_exporter_queue() {
     // Exporter `b` has room for one batch and nobody drains it yet.
     let (qa, ra) = batch_queue(10, Default::default());
     let (qb, rb) = batch_queue(1, Default::default());
-    let (p, input) = Pipeline::new(
-        processed(100, 10),
-        vec![],
-        vec![qa, qb],
-        &t,
-        CancellationToken::new(),
-    );
+    let (p, fan) = acking(&t, processed(100, 10), vec![], vec![qa, qb]);
     let task = tokio::spawn(p.run());
-    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     fan.consume(logs(1))
         .expect("room")
         .wait()
@@ -62,15 +70,8 @@ async fn no_exporter_room_in_time_refuses_as_overloaded() {
     let t = Telemetry::new();
     // An exporter queue of one that nobody drains.
     let (qtx, qrx) = batch_queue(1, Default::default());
-    let (p, input) = Pipeline::new(
-        processed(0, 10),
-        vec![],
-        vec![qtx],
-        &t,
-        CancellationToken::new(),
-    );
+    let (p, fan) = acking(&t, processed(0, 10), vec![], vec![qtx]);
     let task = tokio::spawn(p.run());
-    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     assert_eq!(fan.consume(logs(1)).expect("room").wait().await, Ok(()));
     let start = Instant::now();
     let second = fan.consume(logs(2)).expect("room").wait().await;
@@ -100,15 +101,8 @@ async fn no_exporter_room_in_time_refuses_as_overloaded() {
 async fn a_lone_request_does_not_wait_for_the_batch_timeout() {
     let t = Telemetry::new();
     let (qtx, qrx) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(
-        processed(8192, 10),
-        vec![],
-        vec![qtx],
-        &t,
-        CancellationToken::new(),
-    );
+    let (p, fan) = acking(&t, processed(8192, 10), vec![], vec![qtx]);
     let task = tokio::spawn(p.run());
-    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     let start = Instant::now();
     fan.consume(logs(3))
         .expect("room")
@@ -129,14 +123,7 @@ async fn a_lone_request_does_not_wait_for_the_batch_timeout() {
 async fn requests_waiting_together_are_processed_as_one_batch() {
     let t = Telemetry::new();
     let (qtx, qrx) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(
-        processed(8192, 10),
-        vec![],
-        vec![qtx],
-        &t,
-        CancellationToken::new(),
-    );
-    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    let (p, fan) = acking(&t, processed(8192, 10), vec![], vec![qtx]);
     // Queued before the pipeline runs: it finds three requests waiting and takes them at once.
     let receipts: Vec<_> = (1..=3)
         .map(|n| fan.consume(logs(n)).expect("room"))
@@ -166,14 +153,12 @@ async fn requests_waiting_together_are_processed_as_one_batch() {
 async fn a_failing_refuse_processor_refuses_every_request_of_its_batch() {
     let t = Telemetry::new();
     let (qtx, qrx) = batch_queue(10, Default::default());
-    let (p, input) = Pipeline::new(
+    let (p, fan) = acking(
+        &t,
         processed(8192, 10),
         vec![Box::new(Failing(FailurePolicy::Refuse))],
         vec![qtx],
-        &t,
-        CancellationToken::new(),
     );
-    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     let receipts: Vec<_> = [2, 3].map(|n| fan.consume(logs(n)).expect("room")).into();
     let task = tokio::spawn(p.run());
     for r in receipts {
@@ -206,15 +191,13 @@ async fn pass_and_drop_still_answer_ok() {
     for (policy, delivered) in [(FailurePolicy::Pass, true), (FailurePolicy::Drop, false)] {
         let t = Telemetry::new();
         let (qtx, qrx) = batch_queue(10, Default::default());
-        let (p, input) = Pipeline::new(
+        let (p, fan) = acking(
+            &t,
             processed(0, 10),
             vec![Box::new(Failing(policy))],
             vec![qtx],
-            &t,
-            CancellationToken::new(),
         );
         let task = tokio::spawn(p.run());
-        let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
         assert_eq!(
             fan.consume(logs(3)).expect("room").wait().await,
             Ok(()),
