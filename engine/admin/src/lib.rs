@@ -1,6 +1,7 @@
 //! The admin listener (default `127.0.0.1:8888`):
 //! - `GET /healthz`: 200 while the process runs;
-//! - `GET /readyz`: 200 once every receiver listens, 503 before that and while shutting down;
+//! - `GET /readyz`: 200 once every receiver listens, 503 before that, while shutting down, and
+//!   while a component reports itself failed (the body names it and why);
 //! - `GET /metrics`: Weir's own metrics in the Prometheus text format;
 //! - `GET /sampling?service=NAME`: Jaeger remote sampling, when `[admin.jaeger_sampling]` is set;
 //! - `POST /-/reload`: reload changed plugin files now (from loopback addresses only), answered
@@ -64,12 +65,21 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: Cancellat
     }
 }
 
+/// 200 once every receiver listens, while no component reports itself failed; 503 otherwise,
+/// with one line per failed component saying why.
 async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    if !s.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string());
     }
+    let failures = s.telemetry.failures();
+    if failures.is_empty() {
+        return (StatusCode::OK, "ready\n".to_string());
+    }
+    let mut body = String::from("not ready\n");
+    for (component, why) in failures {
+        body.push_str(&format!("{component}: {why}\n"));
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {

@@ -26,6 +26,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             Config::embedded_default()?
         }
     };
+    let log_final_metrics = config.service.log_final_metrics;
     for risk in config.data_loss_risks() {
         tracing::warn!(%risk, "this configuration can lose acknowledged data");
     }
@@ -142,6 +143,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         // Exporters now stop at once; give them a moment to count what they drop.
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut drain).await;
     }
+    log_shutdown_drops(&telemetry);
+    if log_final_metrics {
+        tracing::info!(metrics = %telemetry.render(), "final metrics");
+    }
     tracing::info!(elapsed = ?started.elapsed(), drained, "weir stopped");
     admin_shutdown.cancel();
     let _ = admin.await;
@@ -149,6 +154,24 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = w.await;
     }
     Ok(())
+}
+
+/// One line with everything dropped at the shutdown deadline (per pipeline and exporter, by
+/// signal), so the total is in the log even though the process exits before a scrape.
+fn log_shutdown_drops(telemetry: &Telemetry) {
+    let drops = telemetry.shutdown_drops();
+    let total: u64 = drops.iter().map(|(_, _, n)| n).sum();
+    if total == 0 {
+        tracing::info!(dropped_items = 0, "shutdown: nothing was dropped");
+        return;
+    }
+    let detail = drops
+        .iter()
+        .map(|(component, signal, n)| format!("{component} {signal}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::error!(dropped_items = total, reason = "shutdown deadline", %detail,
+        "shutdown: items dropped at the deadline (acknowledged but not delivered)");
 }
 
 async fn join(tasks: Vec<JoinHandle<()>>) {

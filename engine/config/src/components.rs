@@ -85,6 +85,10 @@ pub struct ServiceConfig {
     /// limit.
     #[serde(default)]
     pub memory_spike: Option<Spanned<ByteSize>>,
+    /// Write Weir's own metrics (the `/metrics` text) to the log as the last thing before
+    /// exiting, so that what a shutdown counted is not lost with the process. Default false.
+    #[serde(default)]
+    pub log_final_metrics: bool,
 }
 
 impl ServiceConfig {
@@ -116,6 +120,7 @@ impl Default for ServiceConfig {
             watch_poll: false,
             memory_limit: None,
             memory_spike: None,
+            log_final_metrics: false,
         }
     }
 }

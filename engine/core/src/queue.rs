@@ -195,6 +195,15 @@ impl std::ops::Deref for Delivery {
 }
 
 impl Delivery {
+    /// A delivery of `batch` that belongs to no queue (tests, and batches made outside one).
+    pub fn in_memory(batch: Batch) -> Delivery {
+        Delivery {
+            batch,
+            record: None,
+            held: None,
+        }
+    }
+
     /// True if the batch is kept on disk until [`Delivery::done`].
     pub fn is_durable(&self) -> bool {
         self.record.is_some()

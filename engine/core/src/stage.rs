@@ -35,6 +35,9 @@ pub struct StageError {
     pub stage: String,
     /// What went wrong, for logs.
     pub message: String,
+    /// True when the stage was not run at all (its circuit breaker is open): the breaker logged
+    /// when it opened, so the pipeline does not log every skipped batch again.
+    pub skipped: bool,
 }
 
 /// One processing step of a pipeline. A stage is owned by exactly one pipeline task, so it may

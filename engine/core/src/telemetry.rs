@@ -15,7 +15,9 @@ use prometheus_client::registry::Registry;
 
 use crate::Signal;
 
+mod health;
 mod sampler;
+pub use health::{BreakerMetrics, HealthHandle, ListenerMetrics};
 pub use sampler::SamplerMetrics;
 
 /// A label set: keys are fixed per metric, values are component names and signals.
@@ -78,6 +80,7 @@ pub struct Telemetry {
     sampler_decision_latency: HistogramFamily,
     sampler_policy_errors: Family<Labels, Counter>,
     reloads: Family<Labels, Counter>,
+    health: health::Health,
 }
 
 impl Default for Telemetry {
@@ -123,7 +126,9 @@ impl Telemetry {
             sampler_decision_latency: HistogramFamily::new_with_constructor(decision_histogram),
             sampler_policy_errors: Family::default(),
             reloads: Family::default(),
+            health: health::Health::default(),
         };
+        t.health.register(&mut registry);
         registry.register(
             "receiver_accepted_items",
             "Items a receiver acknowledged to its client",
@@ -289,10 +294,16 @@ impl Telemetry {
             ("signal", signal.as_str().to_string()),
             ("reason", "shutdown".to_string()),
         ];
+        let dropped_shutdown = self.pipeline_dropped.get_or_create(&dropped).clone();
+        self.health.track_shutdown_drop(
+            format!("pipeline/{pipeline}"),
+            signal.as_str(),
+            &dropped_shutdown,
+        );
         PipelineMetrics {
             queue: self.pipeline_queue.get_or_create(&labels).clone(),
             batch_items: self.pipeline_batch_items.get_or_create(&labels).clone(),
-            dropped_shutdown: self.pipeline_dropped.get_or_create(&dropped).clone(),
+            dropped_shutdown,
             held: self.memory_held(&format!("pipeline/{pipeline}")),
         }
     }
@@ -318,12 +329,18 @@ impl Telemetry {
             l.push(("reason", reason.to_string()));
             self.exporter_dropped.get_or_create(&l).clone()
         };
+        let dropped_shutdown = dropped("shutdown");
+        self.health.track_shutdown_drop(
+            format!("exporter/{exporter}"),
+            signal.as_str(),
+            &dropped_shutdown,
+        );
         ExporterMetrics {
             sent: self.exporter_sent.get_or_create(&labels).clone(),
             failed: self.exporter_failed.get_or_create(&labels).clone(),
             dropped_rejected: dropped("rejected"),
             dropped_retries_exhausted: dropped("retries_exhausted"),
-            dropped_shutdown: dropped("shutdown"),
+            dropped_shutdown,
             latency: self.exporter_latency.get_or_create(&labels).clone(),
         }
     }
@@ -343,6 +360,7 @@ impl Telemetry {
             errors: self.plugin_errors.clone(),
             counters: self.plugin_counter.clone(),
             counter_keys: Arc::default(),
+            breaker: self.breaker(processor, pipeline, signal),
             labels,
         }
     }
@@ -463,6 +481,8 @@ pub struct PluginMetrics {
     pub items_in: Counter,
     /// Items handed back.
     pub items_out: Counter,
+    /// Its circuit breaker's state and the items that went past it unprocessed.
+    pub breaker: BreakerMetrics,
     errors: Family<Labels, Counter>,
     counters: Family<Labels, Counter>,
     /// The (counter, label) pairs this stage has reported, to bound their number.

@@ -24,4 +24,13 @@ pub enum Attempt {
         /// What happened.
         message: String,
     },
+    /// The backend refuses every request for a reason that retrying cannot fix but a change of
+    /// configuration can (authentication, unknown path or service, unsupported compression).
+    /// The data is not at fault: the exporter is marked failed and keeps the batch.
+    Misconfigured {
+        /// What happened.
+        message: String,
+        /// What to change.
+        hint: &'static str,
+    },
 }

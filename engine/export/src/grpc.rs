@@ -113,10 +113,24 @@ impl GrpcSink {
     }
 }
 
-/// Maps a gRPC status to retry or not, as the OTLP spec lists the retryable codes.
+/// Maps a gRPC status to what it means for the batch.
+///
+/// A status tonic made from a transport failure (connection refused or reset, an HTTP/2 GOAWAY
+/// or RST_STREAM, a keep-alive timeout) carries that error as its `source`: the backend never
+/// judged the data, so it is retried on a new connection whatever code tonic chose (a GOAWAY
+/// `ENHANCE_YOUR_CALM` becomes RESOURCE_EXHAUSTED, which the backend itself would only mean as
+/// retryable with RetryInfo). A status the backend sent has no source and is read as the OTLP
+/// spec lists the codes; the codes a configuration change fixes (UNIMPLEMENTED: no such service
+/// or compression; UNAUTHENTICATED, PERMISSION_DENIED) mark the exporter failed.
 pub(crate) fn classify(status: &Status) -> Attempt {
     let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
     let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    if let Some(source) = std::error::Error::source(status) {
+        return Attempt::Retryable {
+            message: format!("{message} (connection error: {source})"),
+            throttle,
+        };
+    }
     let retryable = match status.code() {
         Code::Cancelled
         | Code::DeadlineExceeded
@@ -126,6 +140,19 @@ pub(crate) fn classify(status: &Status) -> Attempt {
         | Code::DataLoss => true,
         // Only when the server says when to come back.
         Code::ResourceExhausted => throttle.is_some(),
+        Code::Unimplemented => {
+            return Attempt::Misconfigured {
+                message,
+                hint: "the backend does not serve this signal over OTLP/gRPC or does not accept \
+                       the compression: check the endpoint and `compression`",
+            };
+        }
+        Code::Unauthenticated | Code::PermissionDenied => {
+            return Attempt::Misconfigured {
+                message,
+                hint: "the backend refuses the credentials: check `headers` (e.g. authorization)",
+            };
+        }
         _ => false,
     };
     if retryable {
@@ -162,5 +189,31 @@ mod tests {
             classify(&Status::resource_exhausted("no hint")),
             Attempt::Permanent { .. }
         ));
+        assert!(matches!(
+            classify(&Status::unimplemented("no zstd")),
+            Attempt::Misconfigured { .. }
+        ));
+        assert!(matches!(
+            classify(&Status::unauthenticated("who are you")),
+            Attempt::Misconfigured { .. }
+        ));
+    }
+
+    #[test]
+    fn transport_failures_are_retried_whatever_the_code() {
+        // What tonic makes of an HTTP/2 GOAWAY ENHANCE_YOUR_CALM "too_many_resets": the h2
+        // error as the source of a RESOURCE_EXHAUSTED status without RetryInfo.
+        let goaway = h2::Error::from(h2::Reason::ENHANCE_YOUR_CALM);
+        let status = Status::from_error(Box::new(goaway));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(
+            matches!(classify(&status), Attempt::Retryable { throttle: None, .. }),
+            "{:?}",
+            classify(&status)
+        );
+        let reset = Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(matches!(classify(&reset), Attempt::Retryable { .. }));
     }
 }

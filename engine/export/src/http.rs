@@ -135,6 +135,19 @@ fn classify(
     let message = format!("POST {url}: HTTP {status}");
     match status.as_u16() {
         429 | 502 | 503 | 504 => Attempt::Retryable { message, throttle },
+        401 | 403 => Attempt::Misconfigured {
+            message,
+            hint: "the backend refuses the credentials: check `headers` (e.g. authorization)",
+        },
+        404 | 405 => Attempt::Misconfigured {
+            message,
+            hint: "nothing takes OTLP at this URL: check `endpoint` (the signal path is added \
+                   to it, e.g. /v1/traces)",
+        },
+        415 => Attempt::Misconfigured {
+            message,
+            hint: "the backend does not accept this encoding: check `compression`",
+        },
         _ => Attempt::Permanent { message },
     }
 }
@@ -169,11 +182,18 @@ mod tests {
                 matches!(classify("u", st, s, Signal::Logs, &b), Attempt::Retryable { throttle, .. } if throttle == s)
             );
         }
-        for code in [400, 401, 404, 413, 500] {
+        for code in [400, 413, 500] {
             let st = StatusCode::from_u16(code).expect("valid");
             assert!(matches!(
                 classify("u", st, None, Signal::Logs, &b),
                 Attempt::Permanent { .. }
+            ));
+        }
+        for code in [401, 403, 404, 405, 415] {
+            let st = StatusCode::from_u16(code).expect("valid");
+            assert!(matches!(
+                classify("u", st, None, Signal::Logs, &b),
+                Attempt::Misconfigured { .. }
             ));
         }
         assert_eq!(

@@ -12,6 +12,7 @@ mod debug;
 mod file;
 mod grpc;
 mod http;
+mod parked;
 mod retry;
 mod settings;
 mod worker;
@@ -84,6 +85,11 @@ pub enum ExportError {
         message: String,
     },
 }
+
+/// Batches per sender task that may wait for a retry outside the queue: enough that a backend
+/// failing part of its requests does not slow the rest down, bounded so that a backend failing
+/// all of them fills the queue (and pushes back) instead of memory.
+const PARKED_PER_SENDER: usize = 10;
 
 /// A started exporter: pipelines send into `queue`; `tasks` end once the queue is closed and
 /// drained (or the abandon token fired).
@@ -164,18 +170,20 @@ pub fn start(
             batch_queue_held(q.queue_size, size, held)
         }
     };
+    let consumers = match config.r#type {
+        // Lines from one file exporter stay in the order batches arrived.
+        ExporterKind::File | ExporterKind::Debug => 1,
+        _ => config.sending_queue.num_consumers,
+    };
     let shared = Arc::new(worker::Shared {
         name: name.to_string(),
         sink,
         retry,
         metrics: Signal::ALL.map(|s| telemetry.exporter(name, s)),
         abandon,
+        parked: parked::Parked::new(PARKED_PER_SENDER * consumers.max(1)),
+        health: telemetry.health_handle(&format!("exporter/{name}")),
     });
-    let consumers = match config.r#type {
-        // Lines from one file exporter stay in the order batches arrived.
-        ExporterKind::File | ExporterKind::Debug => 1,
-        _ => config.sending_queue.num_consumers,
-    };
     let tasks = (0..consumers.max(1))
         .map(|_| tokio::spawn(worker::run(shared.clone(), rx.clone())))
         .collect();

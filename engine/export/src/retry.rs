@@ -8,16 +8,16 @@ use weir_config::RetryConfig;
 /// The shortest wait between attempts, even when a backend asks for less.
 pub(crate) const MIN_THROTTLE: Duration = Duration::from_millis(100);
 
-/// The waits of one batch's retries.
-pub(crate) struct Backoff<'a> {
-    config: &'a RetryConfig,
+/// The waits of one batch's retries (the exporter's [`RetryConfig`] is passed to each call, so a
+/// parked batch carries only its own state).
+#[derive(Debug)]
+pub(crate) struct Backoff {
     next: Duration,
 }
 
-impl<'a> Backoff<'a> {
-    pub(crate) fn new(config: &'a RetryConfig) -> Backoff<'a> {
+impl Backoff {
+    pub(crate) fn new(config: &RetryConfig) -> Backoff {
         Backoff {
-            config,
             next: config.initial_interval.0,
         }
     }
@@ -27,22 +27,23 @@ impl<'a> Backoff<'a> {
     /// delay would turn into a retry storm); `elapsed` is the time since the first attempt.
     pub(crate) fn wait(
         &mut self,
+        config: &RetryConfig,
         throttle: Option<Duration>,
         elapsed: Duration,
         rng: &mut impl Rng,
     ) -> Option<Duration> {
-        if !self.config.enabled {
+        if !config.enabled {
             return None;
         }
         let base = self.next;
-        let max = self.config.max_interval.0;
+        let max = config.max_interval.0;
         // Checked float-to-duration conversions: a huge multiplier or Retry-After must not panic.
-        self.next = Duration::try_from_secs_f64(base.as_secs_f64() * self.config.multiplier)
+        self.next = Duration::try_from_secs_f64(base.as_secs_f64() * config.multiplier)
             .map_or(max, |d| d.min(max));
         let wait = match throttle {
             Some(t) => t.max(MIN_THROTTLE),
             None => {
-                let f = self.config.randomization_factor;
+                let f = config.randomization_factor;
                 let jitter = if f > 0.0 {
                     rng.random_range(-f..=f)
                 } else {
@@ -53,7 +54,7 @@ impl<'a> Backoff<'a> {
         };
         elapsed
             .checked_add(wait)
-            .is_some_and(|t| t <= self.config.max_elapsed_time.0)
+            .is_some_and(|t| t <= config.max_elapsed_time.0)
             .then_some(wait)
     }
 }
@@ -80,12 +81,12 @@ mod tests {
         let mut b = Backoff::new(&c);
         let mut rng = rand::rng();
         let s = Duration::from_secs;
-        assert_eq!(b.wait(None, s(0), &mut rng), Some(s(1)));
-        assert_eq!(b.wait(None, s(1), &mut rng), Some(s(2)));
-        assert_eq!(b.wait(None, s(3), &mut rng), Some(s(3)));
-        assert_eq!(b.wait(Some(s(4)), s(6), &mut rng), Some(s(4)));
+        assert_eq!(b.wait(&c, None, s(0), &mut rng), Some(s(1)));
+        assert_eq!(b.wait(&c, None, s(1), &mut rng), Some(s(2)));
+        assert_eq!(b.wait(&c, None, s(3), &mut rng), Some(s(3)));
+        assert_eq!(b.wait(&c, Some(s(4)), s(6), &mut rng), Some(s(4)));
         assert_eq!(
-            b.wait(None, s(8), &mut rng),
+            b.wait(&c, None, s(8), &mut rng),
             None,
             "8 s + 3 s exceeds the 10 s budget"
         );
@@ -100,7 +101,7 @@ mod tests {
         let mut rng = rand::rng();
         for _ in 0..100 {
             let w = Backoff::new(&c)
-                .wait(None, Duration::ZERO, &mut rng)
+                .wait(&c, None, Duration::ZERO, &mut rng)
                 .expect("wait");
             assert!(
                 w >= Duration::from_millis(500) && w <= Duration::from_millis(1500),
@@ -118,19 +119,19 @@ mod tests {
         let mut b = Backoff::new(&c);
         let mut rng = rand::rng();
         let s = Duration::from_secs;
-        assert_eq!(b.wait(None, s(0), &mut rng), Some(s(1)));
+        assert_eq!(b.wait(&c, None, s(0), &mut rng), Some(s(1)));
         assert_eq!(
-            b.wait(None, s(0), &mut rng),
+            b.wait(&c, None, s(0), &mut rng),
             Some(s(3)),
             "capped at max_interval"
         );
         assert_eq!(
-            b.wait(Some(Duration::MAX), s(1), &mut rng),
+            b.wait(&c, Some(Duration::MAX), s(1), &mut rng),
             None,
             "no overflow: gives up"
         );
         assert_eq!(
-            b.wait(Some(Duration::ZERO), s(1), &mut rng),
+            b.wait(&c, Some(Duration::ZERO), s(1), &mut rng),
             Some(MIN_THROTTLE)
         );
     }
@@ -142,7 +143,7 @@ mod tests {
             ..config()
         };
         assert_eq!(
-            Backoff::new(&c).wait(None, Duration::ZERO, &mut rand::rng()),
+            Backoff::new(&c).wait(&c, None, Duration::ZERO, &mut rand::rng()),
             None
         );
     }

@@ -1,14 +1,16 @@
-//! The sender tasks of one exporter: take a batch from the queue, send it, retry, account for it.
+//! The sender tasks of one exporter: take a batch from the queue (or a parked one that fell
+//! due), send it, park it for a retry, account for it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use weir_config::RetryConfig;
-use weir_core::telemetry::ExporterMetrics;
+use weir_core::telemetry::{ExporterMetrics, HealthHandle};
 use weir_core::{Batch, QueueReceiver, Signal, blocking};
 
 use crate::attempt::Attempt;
+use crate::parked::{Parked, Pending};
 use crate::retry::Backoff;
 use crate::{debug, file, grpc, http};
 
@@ -52,6 +54,10 @@ pub(crate) struct Shared {
     pub metrics: [ExporterMetrics; 3],
     /// Fired at the shutdown deadline: stop retrying, count what is left as dropped.
     pub abandon: CancellationToken,
+    /// Batches waiting for their next attempt.
+    pub parked: Parked,
+    /// Set while the backend refuses every batch for a configuration reason (`/readyz` says so).
+    pub health: HealthHandle,
 }
 
 impl Shared {
@@ -60,23 +66,59 @@ impl Shared {
     }
 }
 
-/// One sender task. Ends when the queue is closed and empty, or when `abandon` fires.
+/// How long a failed exporter waits between probes of its backend with the batch it holds.
+fn probe_interval(retry: &RetryConfig) -> Duration {
+    retry
+        .max_interval
+        .0
+        .clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+/// One sender task. Ends when the queue is closed and empty and nothing is parked, or when
+/// `abandon` fires.
 pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
+    // The queue said it is closed and empty: only parked batches are left.
+    let mut closed = false;
     loop {
-        let delivery = tokio::select! {
+        // A parked batch whose time has come goes first, so retries are not starved.
+        if let Some(p) = shared.parked.take_due(Instant::now()) {
+            attempt(&shared, p).await;
+            continue;
+        }
+        if closed && shared.parked.is_empty() {
+            return;
+        }
+        let changed = shared.parked.changed();
+        let due = shared.parked.next_due();
+        // New batches are taken while the backend is not refusing us for a configuration
+        // reason and few enough batches wait for a retry; otherwise the queue fills and
+        // pushes back on the pipelines.
+        let take_new = !closed && shared.parked.has_room() && !shared.health.is_failed();
+        tokio::select! {
             biased;
             // The shutdown deadline passed: stop taking batches.
             () = shared.abandon.cancelled() => break,
+            // The earliest parked batch falls due.
+            () = sleep_until(due), if due.is_some() => {}
+            // A batch was parked (by another sender): its due time may be earlier.
+            () = changed => {}
             // The next batch from any pipeline; `None` once every pipeline is gone and the
             // queue is empty.
-            b = rx.recv() => match b {
-                Some(b) => b,
-                None => return,
+            b = rx.recv(), if take_new => match b {
+                Some(delivery) => {
+                    let p = Pending {
+                        delivery,
+                        first: Instant::now(),
+                        backoff: Backoff::new(&shared.retry),
+                    };
+                    attempt(&shared, p).await;
+                }
+                None => closed = true,
             },
-        };
-        if deliver(&shared, &delivery.batch, delivery.is_durable()).await {
-            delivery.done();
         }
+    }
+    for p in shared.parked.take_all() {
+        abandoned(&shared, &p, "waiting to be retried");
     }
     if rx.is_durable() {
         // What is still on disk is sent after the next start: nothing is lost.
@@ -95,73 +137,96 @@ pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
     }
 }
 
-/// Sends one batch until it is delivered, refused for good, out of retry budget, or abandoned.
-/// Returns false if abandoned at the shutdown deadline (a `durable` batch then stays in its disk
-/// queue for the next start and is not counted as dropped).
-async fn deliver(shared: &Shared, batch: &Batch, durable: bool) -> bool {
+/// Sleeps until `due` (forever if `None`; the caller disables the arm then).
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Makes one attempt at sending `p`: on success or a final failure the batch is done (and
+/// counted); on a retryable failure it is parked for its backoff; on a configuration refusal
+/// the exporter is marked failed and the batch parked for the next probe.
+async fn attempt(shared: &Shared, mut p: Pending) {
+    let batch = &p.delivery.batch;
     let m = shared.metrics(batch.signal());
     let items = batch.item_count() as u64;
-    let first = Instant::now();
-    let mut backoff = Backoff::new(&shared.retry);
-    loop {
-        let start = Instant::now();
-        let attempt = tokio::select! {
-            biased;
-            // The shutdown deadline passed while sending.
-            () = shared.abandon.cancelled() => {
-                abandoned(shared, m, items, durable, "in flight");
-                return false;
+    let start = Instant::now();
+    let outcome = tokio::select! {
+        biased;
+        // The shutdown deadline passed while sending.
+        () = shared.abandon.cancelled() => {
+            abandoned(shared, &p, "in flight");
+            return;
+        }
+        a = shared.sink.send(batch) => a,
+    };
+    match outcome {
+        Attempt::Delivered { rejected, message } => {
+            m.latency.observe(start.elapsed().as_secs_f64());
+            let rejected = rejected.min(items);
+            m.sent.inc_by(items - rejected);
+            if rejected > 0 {
+                m.dropped_rejected.inc_by(rejected);
+                tracing::warn!(exporter = %shared.name, rejected, reason = %message,
+                    "backend accepted the batch partially; rejected items are dropped");
             }
-            a = shared.sink.send(batch) => a,
-        };
-        match attempt {
-            Attempt::Delivered { rejected, message } => {
-                m.latency.observe(start.elapsed().as_secs_f64());
-                let rejected = rejected.min(items);
-                m.sent.inc_by(items - rejected);
-                if rejected > 0 {
-                    m.dropped_rejected.inc_by(rejected);
-                    tracing::warn!(exporter = %shared.name, rejected, reason = %message,
-                        "backend accepted the batch partially; rejected items are dropped");
-                }
-                return true;
+            if shared.health.recover() {
+                tracing::info!(exporter = %shared.name, "backend accepts batches again; exporter no longer failed");
             }
-            Attempt::Permanent { message } => {
-                m.failed.inc_by(items);
-                m.dropped_rejected.inc_by(items);
+            p.delivery.done();
+        }
+        Attempt::Permanent { message } => {
+            m.failed.inc_by(items);
+            m.dropped_rejected.inc_by(items);
+            tracing::error!(exporter = %shared.name, items, reason = %message,
+                "backend refused the batch; not retryable, dropping it");
+            p.delivery.done();
+        }
+        Attempt::Misconfigured { message, hint } => {
+            m.failed.inc_by(items);
+            let probe = probe_interval(&shared.retry);
+            if shared.health.fail(&format!("{message} ({hint})")) {
+                tracing::error!(exporter = %shared.name, reason = %message, fix = hint, ?probe,
+                    "backend refuses this exporter's requests; the exporter is marked failed (/readyz is 503), keeps its data and takes no more batches (pipelines push back) until the backend accepts again");
+            } else {
+                tracing::debug!(exporter = %shared.name, reason = %message, "backend still refuses this exporter");
+            }
+            // Time spent refused does not count against the retry budget.
+            p.first = Instant::now();
+            p.backoff = Backoff::new(&shared.retry);
+            shared.parked.park(p, Instant::now() + probe);
+        }
+        Attempt::Retryable { message, throttle } => {
+            m.failed.inc_by(items);
+            let Some(wait) =
+                p.backoff
+                    .wait(&shared.retry, throttle, p.first.elapsed(), &mut rand::rng())
+            else {
+                m.dropped_retries_exhausted.inc_by(items);
                 tracing::error!(exporter = %shared.name, items, reason = %message,
-                    "backend refused the batch; not retryable, dropping it");
-                return true;
-            }
-            Attempt::Retryable { message, throttle } => {
-                m.failed.inc_by(items);
-                let Some(wait) = backoff.wait(throttle, first.elapsed(), &mut rand::rng()) else {
-                    m.dropped_retries_exhausted.inc_by(items);
-                    tracing::error!(exporter = %shared.name, items, reason = %message,
-                        elapsed = ?first.elapsed(), "export failed and the retry budget is spent; dropping the batch");
-                    return true;
-                };
-                tracing::info!(exporter = %shared.name, items, reason = %message, ?wait, "export failed; retrying");
-                tokio::select! {
-                    // The shutdown deadline passed while waiting to retry.
-                    () = shared.abandon.cancelled() => {
-                        abandoned(shared, m, items, durable, "retrying");
-                        return false;
-                    }
-                    // The backoff elapsed: try again.
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
+                    elapsed = ?p.first.elapsed(), "export failed and the retry budget is spent; dropping the batch");
+                p.delivery.done();
+                return;
+            };
+            tracing::info!(exporter = %shared.name, items, reason = %message, ?wait, "export failed; retrying");
+            shared.parked.park(p, Instant::now() + wait);
         }
     }
 }
 
-/// Accounts for a batch the shutdown deadline interrupted (`what`: in flight or retrying).
-fn abandoned(shared: &Shared, m: &ExporterMetrics, items: u64, durable: bool, what: &str) {
-    if durable {
+/// Accounts for a batch the shutdown deadline interrupted (`what`: in flight or retrying). A
+/// durable one stays in its disk queue (not marked done).
+fn abandoned(shared: &Shared, p: &Pending, what: &str) {
+    let items = p.delivery.batch.item_count() as u64;
+    if p.delivery.is_durable() {
         tracing::info!(exporter = %shared.name, items, "shutdown deadline: a batch {what} stays in the disk queue for the next start");
     } else {
-        m.dropped_shutdown.inc_by(items);
+        shared
+            .metrics(p.delivery.batch.signal())
+            .dropped_shutdown
+            .inc_by(items);
         tracing::warn!(exporter = %shared.name, items, "dropping a batch {what} at the shutdown deadline");
     }
 }

@@ -430,7 +430,13 @@ impl Pipeline {
                         return Ok(None);
                     }
                 }
+                // A stage skipped by its open circuit breaker is logged once, by the breaker
+                // (and counted in weir_processor_circuit_skipped_items_total), not per batch.
                 Err(e) => match slot.stage.failure_policy() {
+                    FailurePolicy::Pass if e.skipped => {
+                        tracing::debug!(pipeline = %self.settings.id, error = %e,
+                            "processor skipped; passing the batch on unchanged (on_error = pass)");
+                    }
                     FailurePolicy::Pass => {
                         tracing::warn!(pipeline = %self.settings.id, error = %e,
                             "processor failed; passing the batch on unchanged (on_error = pass)");
@@ -438,8 +444,13 @@ impl Pipeline {
                     FailurePolicy::Refuse if refusable => {
                         // Nothing of the batch was acknowledged: its clients get a retryable
                         // refusal (the receivers count the items as refused).
-                        tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
-                            "processor failed; refusing the batch (on_error = refuse)");
+                        if e.skipped {
+                            tracing::debug!(pipeline = %self.settings.id, error = %e, items = before,
+                                "processor skipped; refusing the batch (on_error = refuse)");
+                        } else {
+                            tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
+                                "processor failed; refusing the batch (on_error = refuse)");
+                        }
                         return Err(ConsumeError::Refused {
                             pipeline: self.settings.id.clone(),
                             stage: slot.stage.name().to_string(),
@@ -451,8 +462,13 @@ impl Pipeline {
                         // Without a waiting client (`ack = "received"`, or after a tail
                         // sampler) `refuse` can only drop; either way the items are counted.
                         slot.dropped.inc_by(before as u64);
-                        tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
-                            "processor failed; dropping the batch (on_error = {})", policy.as_str());
+                        if e.skipped {
+                            tracing::debug!(pipeline = %self.settings.id, error = %e, items = before,
+                                "processor skipped; dropping the batch (on_error = {})", policy.as_str());
+                        } else {
+                            tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
+                                "processor failed; dropping the batch (on_error = {})", policy.as_str());
+                        }
                         return Ok(None);
                     }
                 },

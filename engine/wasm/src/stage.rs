@@ -146,16 +146,26 @@ impl Stage for ProcessorStage {
         }
         let now = Instant::now();
         let name = self.plugin.name().to_string();
+        if !self.breaker.allows(now) {
+            self.metrics.error("circuit_open");
+            self.metrics
+                .breaker
+                .skipped
+                .inc_by(batch.item_count() as u64);
+            return Err(StageError {
+                stage: name,
+                message: "circuit breaker open after repeated failures; not calling the plugin"
+                    .into(),
+                skipped: true,
+            });
+        }
         let fail = move |message: String| StageError {
             stage: name,
             message,
+            skipped: false,
         };
-        if !self.breaker.allows(now) {
-            self.metrics.error("circuit_open");
-            return Err(fail(
-                "circuit breaker open after repeated failures; not calling the plugin".into(),
-            ));
-        }
+        // Half-open (a trial call) or closed from here on.
+        self.metrics.breaker.open.set(0);
         let items = batch.item_count();
         self.metrics.calls.inc();
         self.metrics.items_in.inc_by(items as u64);
@@ -173,6 +183,7 @@ impl Stage for ProcessorStage {
                 self.metrics.error(e.kind());
                 self.metrics.items_out.inc_by(items as u64);
                 if let Some(open_for) = self.breaker.failure(Instant::now()) {
+                    self.metrics.breaker.open.set(1);
                     tracing::warn!(
                         plugin = self.plugin.name(),
                         ?open_for,

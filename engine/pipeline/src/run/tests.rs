@@ -47,6 +47,7 @@ impl Stage for Failing {
         Err(StageError {
             stage: "failing".into(),
             message: "boom".into(),
+            skipped: false,
         })
     }
 }
