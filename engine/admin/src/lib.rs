@@ -46,8 +46,13 @@ pub trait Reloads: Send + Sync {
     fn versions(&self) -> JsonFuture<'_>;
 }
 
-/// Serves the admin routes on `listener` until `shutdown` fires.
-pub async fn serve(listener: TcpListener, state: AdminState, shutdown: CancellationToken) {
+/// Serves the admin routes on `listener` until `shutdown` fires, with `connections`' limits.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    connections: weir_config::ConnectionConfig,
+    shutdown: CancellationToken,
+) {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -55,14 +60,14 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: Cancellat
         .route("/sampling", get(sampling))
         .route("/-/reload", post(reload))
         .route("/-/plugins", get(plugins))
-        .with_state(state);
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "admin listener failed");
-    }
+        .with_state(state.clone());
+    let options = weir_listen::ServeOptions {
+        name: "admin".into(),
+        config: connections,
+        protocol: weir_listen::Protocol::Http1And2,
+    };
+    // The listener puts each connection's peer address in its requests (`ConnectInfo`).
+    weir_listen::serve(listener, app, options, &state.telemetry, shutdown).await;
 }
 
 /// 200 once every receiver listens, while no component reports itself failed; 503 otherwise,

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_config::Config;
@@ -36,8 +35,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     let ready = Arc::new(AtomicBool::new(false));
 
-    let admin_listener = TcpListener::bind(config.admin.listen.0)
-        .await
+    match weir_listen::raise_fd_limit() {
+        Ok(l) if l.before < l.soft => tracing::info!(
+            before = l.before,
+            soft = l.soft,
+            hard = l.hard,
+            "raised the limit on open files (connections) to the hard limit"
+        ),
+        Ok(l) => tracing::info!(soft = l.soft, hard = l.hard, "limit on open files (connections)"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the limit on open files"),
+    }
+    let admin_listener = weir_listen::bind(config.admin.listen.0, config.admin.connections.backlog)
         .with_context(|| format!("admin: cannot listen on {}", config.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
     let admin_shutdown = CancellationToken::new();
@@ -54,6 +62,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             jaeger_sampling,
             reloads: reloads.clone(),
         },
+        config.admin.connections,
         admin_shutdown.clone(),
     ));
     tracing::info!(component = "admin", address = %admin_addr, "listening");

@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 use weir_core::FailurePolicy;
 
+use crate::connections::ConnectionConfig;
 use crate::units::{ByteSize, ListenAddr, Seconds, Timeout};
 
 /// `[admin]`: the operations listener with `/healthz`, `/readyz` and `/metrics`.
@@ -25,6 +26,9 @@ pub struct AdminConfig {
     pub listen: ListenAddr,
     /// Serve Jaeger remote sampling (`GET /sampling?service=NAME`) from a strategies file.
     pub jaeger_sampling: Option<JaegerSamplingConfig>,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub connections: ConnectionConfig,
 }
 
 /// `[admin.jaeger_sampling]`: head-sampling strategies for Jaeger clients and SDKs with a remote
@@ -52,6 +56,7 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: default_admin_listen(),
             jaeger_sampling: None,
+            connections: ConnectionConfig::default(),
         }
     }
 }
@@ -160,6 +165,9 @@ pub struct GrpcServerConfig {
     /// Largest accepted message, measured after decompression. Default `"4MiB"`.
     #[serde(default = "default_grpc_max")]
     pub max_recv_msg_size: ByteSize,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub connections: ConnectionConfig,
 }
 
 fn default_grpc_max() -> ByteSize {
@@ -172,6 +180,7 @@ impl FromStr for GrpcServerConfig {
         Ok(GrpcServerConfig {
             endpoint: s.parse()?,
             max_recv_msg_size: default_grpc_max(),
+            connections: ConnectionConfig::default(),
         })
     }
 }
@@ -190,6 +199,9 @@ pub struct HttpServerConfig {
     /// `"*"` allows any origin.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub connections: ConnectionConfig,
 }
 
 fn default_http_max() -> ByteSize {
@@ -203,6 +215,7 @@ impl FromStr for HttpServerConfig {
             endpoint: s.parse()?,
             max_request_body_size: default_http_max(),
             cors_allowed_origins: Vec::new(),
+            connections: ConnectionConfig::default(),
         })
     }
 }

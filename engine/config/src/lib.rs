@@ -16,6 +16,7 @@
 //! ```
 
 mod components;
+mod connections;
 mod env;
 mod error;
 mod pipelines;
@@ -37,6 +38,7 @@ pub use components::{
     QueueConfig, QueueStorage, ReceiverConfig, ReceiverKind, RetryConfig, SelfTestConfig,
     ServiceConfig, Verbosity,
 };
+pub use connections::ConnectionConfig;
 pub use error::{ConfigError, Diagnostic};
 pub use pipelines::{AckMode, BatchConfig, PipelineGroup, PipelineSpec};
 pub use samplers::{

@@ -311,6 +311,19 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
                 );
             }
         }
+        let connections = [
+            rc.grpc.as_ref().map(|g| ("grpc", &g.connections)),
+            rc.http.as_ref().map(|h| ("http", &h.connections)),
+        ];
+        for (proto, conn) in connections.into_iter().flatten() {
+            if let Some((field, why)) = conn.problem() {
+                c.err(
+                    r.span(),
+                    format!("{key}.{proto}.connections.{field}"),
+                    why,
+                );
+            }
+        }
         if let Some(g) = &rc.grpc
             && g.max_recv_msg_size.0 == 0
         {

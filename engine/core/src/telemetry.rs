@@ -9,7 +9,8 @@ use prometheus_client::encoding::text::encode;
 /// Re-exported so stages and pipelines can hold counters without depending on the client crate.
 pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+/// Re-exported for the same reason as [`Counter`].
+pub use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 

@@ -28,11 +28,11 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use weir_config::GrpcServerConfig;
+use weir_core::telemetry::Telemetry;
+use weir_listen::{Protocol, ServeOptions};
 use weir_core::Batch;
 
 use crate::intake::{Accepted, Intake, Refusal};
@@ -151,16 +151,16 @@ pub(crate) async fn serve(
     listener: TcpListener,
     config: GrpcServerConfig,
     intakes: [Option<Intake>; 3],
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) {
-    let router = Server::builder().add_routes(routes(&config, intakes));
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    if let Err(e) = router
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(receiver = %name, error = %e, "gRPC server failed");
-    }
+    let options = ServeOptions {
+        name: format!("receiver/{name}/grpc"),
+        config: config.connections,
+        protocol: Protocol::Http2Only,
+    };
+    let router = routes(&config, intakes).into_axum_router();
+    weir_listen::serve(listener, router, options, &telemetry, shutdown).await;
 }
 
 /// A collector service whose requests tonic refuses before they reach [`Svc`] (bodies that do

@@ -11,6 +11,8 @@ use axum::routing::post;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use weir_core::telemetry::Telemetry;
+use weir_listen::{Protocol, ServeOptions};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use weir_config::HttpServerConfig;
 use weir_core::Signal;
@@ -60,14 +62,22 @@ pub(crate) async fn serve(
     listener: TcpListener,
     config: HttpServerConfig,
     intakes: [Option<Intake>; 3],
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) {
-    let served = axum::serve(listener, router(&config, intakes))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    if let Err(e) = served {
-        tracing::error!(receiver = %name, error = %e, "HTTP server failed");
-    }
+    let options = ServeOptions {
+        name: format!("receiver/{name}/http"),
+        config: config.connections,
+        protocol: Protocol::Http1And2,
+    };
+    weir_listen::serve(
+        listener,
+        router(&config, intakes),
+        options,
+        &telemetry,
+        shutdown,
+    )
+    .await;
 }
 
 /// CORS for browser SDKs; off unless origins are configured.

@@ -51,6 +51,7 @@ pub struct BoundReceiver {
     http: Option<TcpListener>,
     intakes: [Option<Intake>; 3],
     intakes_http: [Option<Intake>; 3],
+    telemetry: Telemetry,
 }
 
 /// Duplicates of a receiver's listening sockets, by the address configured for them, so that a
@@ -167,8 +168,12 @@ impl BoundReceiver {
             if let Some(l) = Listeners::take(slot, address) {
                 return Ok(l);
             }
-            TcpListener::bind(address)
-                .await
+            let backlog = if protocol == "grpc" {
+                config.grpc.as_ref().map(|g| g.connections.backlog)
+            } else {
+                config.http.as_ref().map(|h| h.connections.backlog)
+            };
+            weir_listen::bind(address, backlog.unwrap_or(1024))
                 .map_err(|error| ReceiverError::Bind {
                     receiver: name.to_string(),
                     protocol,
@@ -191,6 +196,7 @@ impl BoundReceiver {
             http,
             intakes: intakes(name, &consumers, telemetry, "grpc"),
             intakes_http: intakes(name, &consumers, telemetry, "http"),
+            telemetry: telemetry.clone(),
         })
     }
 
@@ -222,6 +228,7 @@ impl BoundReceiver {
                 listener,
                 cfg.clone(),
                 self.intakes,
+                self.telemetry.clone(),
                 shutdown.clone(),
             )));
         }
@@ -231,6 +238,7 @@ impl BoundReceiver {
                 listener,
                 cfg.clone(),
                 self.intakes_http,
+                self.telemetry.clone(),
                 shutdown,
             )));
         }

@@ -83,10 +83,12 @@ fn rig() -> &'static Rig {
             endpoint,
             max_request_body_size: ByteSize(LIMIT),
             cors_allowed_origins: vec!["https://app.example".into()],
+            connections: Default::default(),
         };
         let grpc = GrpcServerConfig {
             endpoint,
             max_recv_msg_size: ByteSize(LIMIT),
+            connections: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
