@@ -121,7 +121,9 @@ async fn drains_everything_accepted(ack: &str) {
 async fn the_shutdown_deadline_bounds_the_drain_and_counts_the_loss() {
     let backend = Backend::start().await;
     backend.stall();
-    let mut gw = Gateway::start(&config(&backend, "1s")).await;
+    let config =
+        config(&backend, "1s").replace("[service]\n", "[service]\nlog_final_metrics = true\n");
+    let mut gw = Gateway::start(&config).await;
     let client = reqwest::Client::new();
     let url = format!("{}/v1/logs", gw.url("otlp", "http"));
     assert_eq!(post(&client, &url, 7).await.unwrap().status(), 200);
@@ -146,5 +148,31 @@ async fn the_shutdown_deadline_bounds_the_drain_and_counts_the_loss() {
     assert!(
         logs.iter()
             .any(|l| l["message"] == "weir stopped" && l["drained"] == false)
+    );
+    // One summary line: acknowledged (7) minus delivered (0, the backend never answered).
+    let summary: Vec<_> = logs
+        .iter()
+        .filter(|l| {
+            l["message"]
+                == "shutdown: items dropped at the deadline (acknowledged but not delivered)"
+        })
+        .collect();
+    assert_eq!(summary.len(), 1, "{}", gw.log_text());
+    assert_eq!(summary[0]["dropped_items"], 7);
+    assert_eq!(summary[0]["detail"], "exporter/backend logs=7");
+    assert_eq!(backend.delivered_items(Transport::Http), 0);
+    // The final metrics, written to the log, hold the same count.
+    let metrics = logs
+        .iter()
+        .find(|l| l["message"] == "final metrics")
+        .and_then(|l| l["metrics"].as_str())
+        .expect("final metrics logged");
+    assert_eq!(
+        weir_tests::gateway::expect_sample(
+            metrics,
+            "weir_exporter_dropped_items_total",
+            &[("exporter", "backend"), ("reason", "shutdown")]
+        ),
+        7.0
     );
 }

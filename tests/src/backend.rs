@@ -53,6 +53,10 @@ pub enum Reply {
     Unavailable(Option<Duration>),
     /// gRPC INVALID_ARGUMENT / HTTP 400.
     BadRequest,
+    /// gRPC UNIMPLEMENTED / HTTP 404: nothing serves OTLP here (a configuration error).
+    Unimplemented,
+    /// gRPC UNAUTHENTICATED / HTTP 401: missing or wrong credentials.
+    Unauthenticated,
 }
 
 /// One request as the backend saw it.
@@ -238,6 +242,8 @@ impl Svc {
                 ErrorDetails::with_retry_info(after),
             )),
             Reply::BadRequest => Err(Status::invalid_argument("backend says no")),
+            Reply::Unimplemented => Err(Status::unimplemented("no such service here")),
+            Reply::Unauthenticated => Err(Status::unauthenticated("who are you")),
         }
     }
 
@@ -284,6 +290,8 @@ impl Svc {
                 r
             }
             Reply::BadRequest => StatusCode::BAD_REQUEST.into_response(),
+            Reply::Unimplemented => StatusCode::NOT_FOUND.into_response(),
+            Reply::Unauthenticated => StatusCode::UNAUTHORIZED.into_response(),
         }
     }
 }

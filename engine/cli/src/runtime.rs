@@ -42,7 +42,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             hard = l.hard,
             "raised the limit on open files (connections) to the hard limit"
         ),
-        Ok(l) => tracing::info!(soft = l.soft, hard = l.hard, "limit on open files (connections)"),
+        Ok(l) => tracing::info!(
+            soft = l.soft,
+            hard = l.hard,
+            "limit on open files (connections)"
+        ),
         Err(e) => tracing::warn!(error = %e, "cannot read or raise the limit on open files"),
     }
     let admin_listener = weir_listen::bind(config.admin.listen.0, config.admin.connections.backlog)

@@ -317,11 +317,7 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
         ];
         for (proto, conn) in connections.into_iter().flatten() {
             if let Some((field, why)) = conn.problem() {
-                c.err(
-                    r.span(),
-                    format!("{key}.{proto}.connections.{field}"),
-                    why,
-                );
+                c.err(r.span(), format!("{key}.{proto}.connections.{field}"), why);
             }
         }
         if let Some(g) = &rc.grpc

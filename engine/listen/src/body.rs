@@ -45,7 +45,9 @@ impl Body for DeadlineBody {
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
             self.missed.store(true, Ordering::Release);
-            return Poll::Ready(Some(Err("request body not received within body_read_timeout".into())));
+            return Poll::Ready(Some(Err(
+                "request body not received within body_read_timeout".into(),
+            )));
         }
         Poll::Pending
     }

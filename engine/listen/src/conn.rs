@@ -22,6 +22,9 @@ use weir_core::telemetry::ListenerMetrics;
 use crate::body::{ActiveBody, DeadlineBody, timed_out_response};
 use crate::{OpenGuard, Protocol, ServeOptions};
 
+/// How long a connection being closed with nothing in flight may take to let go.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Requests in flight on one connection and when the last one started or ended, for the idle
 /// watchdog.
 #[derive(Debug)]
@@ -108,9 +111,8 @@ pub(crate) async fn serve(
                     .is_some_and(|c| c.starts_with("application/grpc"));
                 let missed = Arc::new(AtomicBool::new(false));
                 let deadline = Instant::now() + body_timeout;
-                let mut req = req.map(|b| {
-                    axum::body::Body::new(DeadlineBody::new(b, deadline, missed.clone()))
-                });
+                let mut req = req
+                    .map(|b| axum::body::Body::new(DeadlineBody::new(b, deadline, missed.clone())));
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let resp = match router.oneshot(req).await {
                     Ok(r) => r,
@@ -135,7 +137,9 @@ pub(crate) async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval((!cfg.keepalive_interval.0.is_zero()).then_some(cfg.keepalive_interval.0))
+        .keep_alive_interval(
+            (!cfg.keepalive_interval.0.is_zero()).then_some(cfg.keepalive_interval.0),
+        )
         .keep_alive_timeout(cfg.keepalive_timeout.0);
     let builder = match options.protocol {
         Protocol::Http1And2 => builder,
@@ -171,6 +175,15 @@ pub(crate) async fn serve(
                 tracing::debug!(listener = %options.name, %peer, "request body not received within body_read_timeout; closing the connection");
                 conn.as_mut().graceful_shutdown();
                 closing = true;
+            }
+            // Closing, and nothing in flight: a peer that has not let go within the grace
+            // (an HTTP/2 client that never finished its preface, one that ignores GOAWAY) is
+            // dropped.
+            () = tokio::time::sleep(CLOSE_GRACE), if closing => {
+                if activity.idle_since().is_some() {
+                    tracing::debug!(listener = %options.name, %peer, "connection did not close gracefully; dropping it");
+                    return;
+                }
             }
             // The idle deadline as of the last request passed: close if still idle.
             () = tokio::time::sleep(until_idle(&activity, idle_timeout)), if !closing && !idle_timeout.is_zero() => {

@@ -31,9 +31,9 @@ use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use weir_config::GrpcServerConfig;
+use weir_core::Batch;
 use weir_core::telemetry::Telemetry;
 use weir_listen::{Protocol, ServeOptions};
-use weir_core::Batch;
 
 use crate::intake::{Accepted, Intake, Refusal};
 

@@ -11,8 +11,6 @@ use axum::routing::post;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use weir_core::telemetry::Telemetry;
-use weir_listen::{Protocol, ServeOptions};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use weir_config::HttpServerConfig;
 use weir_core::Signal;
@@ -23,6 +21,8 @@ use weir_core::otlp::collector::metrics::v1::{
 use weir_core::otlp::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
+use weir_core::telemetry::Telemetry;
+use weir_listen::{Protocol, ServeOptions};
 
 use crate::decode::{self, BodyError, Format};
 use crate::intake::{Accepted, Intake, Refusal};

@@ -173,13 +173,14 @@ impl BoundReceiver {
             } else {
                 config.http.as_ref().map(|h| h.connections.backlog)
             };
-            weir_listen::bind(address, backlog.unwrap_or(1024))
-                .map_err(|error| ReceiverError::Bind {
+            weir_listen::bind(address, backlog.unwrap_or(1024)).map_err(|error| {
+                ReceiverError::Bind {
                     receiver: name.to_string(),
                     protocol,
                     address,
                     error,
-                })
+                }
+            })
         };
         let grpc = match &config.grpc {
             Some(g) => Some(bind("grpc", g.endpoint.0).await?),

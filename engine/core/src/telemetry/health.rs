@@ -92,7 +92,7 @@ impl HealthHandle {
         self.gauge.set(1);
         let previous = lock(&self.health.failures)
             .insert(self.component.clone(), (self.id, reason.to_string()));
-        !previous.is_some_and(|(id, _)| id == self.id)
+        previous.is_none_or(|(id, _)| id != self.id)
     }
 
     /// Clears a failure this handle reported; true if there was one.
@@ -188,7 +188,12 @@ impl super::Telemetry {
     }
 
     /// The circuit-breaker metrics of processor `processor` in `pipeline` for `signal`.
-    pub fn breaker(&self, processor: &str, pipeline: &str, signal: crate::Signal) -> BreakerMetrics {
+    pub fn breaker(
+        &self,
+        processor: &str,
+        pipeline: &str,
+        signal: crate::Signal,
+    ) -> BreakerMetrics {
         let labels = vec![
             ("processor", processor.to_string()),
             ("pipeline", pipeline.to_string()),
@@ -225,9 +230,15 @@ mod tests {
         assert!(new.fail("403"));
         drop(old);
         assert_eq!(t.failures(), vec![("exporter/x".into(), "403".into())]);
-        assert!(t.render().contains("weir_component_failed{component=\"exporter/x\"} 1"));
+        assert!(
+            t.render()
+                .contains("weir_component_failed{component=\"exporter/x\"} 1")
+        );
         assert!(new.recover());
         assert!(t.failures().is_empty());
-        assert!(t.render().contains("weir_component_failed{component=\"exporter/x\"} 0"));
+        assert!(
+            t.render()
+                .contains("weir_component_failed{component=\"exporter/x\"} 0")
+        );
     }
 }
