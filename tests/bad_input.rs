@@ -213,6 +213,27 @@ batch = {{ send_batch_size = 0 }}
     assert_eq!(status(&r).as_deref(), Some("8"), "gzip bomb over gRPC");
     let r = grpc(frame(true, b"\x1f\x8bnot gzip"), true).await.unwrap();
     assert_eq!(status(&r).as_deref(), Some("3"), "corrupt gzip over gRPC");
+    // A real message's gzip, damaged after a valid header: mid-stream, truncated, wrong CRC.
+    let good = gzip(&traces(vec![span(9, 1, 8), span(9, 2, 8)]).encode_to_vec());
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    let truncated = good[..good.len() - 9].to_vec();
+    let mut bad_crc = good.clone();
+    let crc_at = bad_crc.len() - 8;
+    bad_crc[crc_at] ^= 0x01;
+    for (what, body) in [
+        ("flipped", flipped),
+        ("truncated", truncated),
+        ("crc", bad_crc),
+    ] {
+        let r = grpc(frame(true, &body), true).await.unwrap();
+        assert_eq!(
+            status(&r).as_deref(),
+            Some("3"),
+            "damaged gzip ({what}) over gRPC"
+        );
+    }
 
     // Invalid ids: the valid spans are accepted, the rest reported with exact counts.
     let mixed = traces(vec![
@@ -267,8 +288,8 @@ batch = {{ send_batch_size = 0 }}
     sorted.sort();
     assert_eq!(sorted, ["s1", "s4", "s5"]);
     // Over HTTP: 8 malformed requests (counted as one each: their items are unknown) + 2
-    // rejected spans; over gRPC: 4 malformed requests + 1 rejected span.
-    for (transport, want) in [("http", 10.0), ("grpc", 5.0)] {
+    // rejected spans; over gRPC: 7 malformed requests + 1 rejected span.
+    for (transport, want) in [("http", 10.0), ("grpc", 8.0)] {
         let refused = gw
             .metric(
                 "weir_receiver_refused_items_total",

@@ -148,6 +148,78 @@ batch = {{ send_batch_size = 0 }}
     );
 }
 
+/// The same stop-and-resume for an exporter plugin (`builtin:otlp-http` over the host's
+/// outgoing HTTP): calls stuck past their deadline and refused connections are retryable, and
+/// nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_exporter_survives_a_backend_stopped_under_load() {
+    let backend = Backend::start().await;
+    let sink = Gateway::start(&format!(
+        r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{}"
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["backend"]
+batch = {{ send_batch_size = 0 }}
+"#,
+        backend.grpc_url()
+    ))
+    .await;
+    let front = Gateway::start(&format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[exporters.sink]
+type = "plugin"
+plugin = "builtin:otlp-http"
+config = {{ endpoint = "{}" }}
+timeout = "500ms"
+retry_on_failure = {{ initial_interval = "100ms", max_interval = "1s", max_elapsed_time = "300s" }}
+sending_queue = {{ queue_size = 5000, num_consumers = 4 }}
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["sink"]
+batch = {{ send_batch_size = 0 }}
+"#,
+        sink.url("otlp", "http")
+    ))
+    .await;
+    signal(&sink, "-STOP");
+    let acked = load(&front, 4, Duration::from_secs(4)).await;
+    signal(&sink, "-CONT");
+    assert!(
+        acked.len() > 50,
+        "too little load: {} requests",
+        acked.len()
+    );
+    let all = eventually(Duration::from_secs(90), || async {
+        delivered_requests(&backend).is_superset(&acked)
+    })
+    .await;
+    let delivered = delivered_requests(&backend);
+    let missing: Vec<_> = acked.difference(&delivered).collect();
+    assert!(
+        all,
+        "{} acknowledged requests never delivered (first: {:?})\nfront:\n{}",
+        missing.len(),
+        missing.first(),
+        front.log_text()
+    );
+    assert!(
+        !front.logged("export failed; retrying").is_empty(),
+        "the stall was not noticed:\n{}",
+        front.log_text()
+    );
+}
+
 /// The sink in front of the backend is killed (SIGKILL) under load and started again on the
 /// same port a second later: the front retries on new connections, the sink's disk queue keeps
 /// what it acknowledged, and every request a client saw acknowledged arrives.
