@@ -68,6 +68,23 @@ fn delivered_requests(backend: &Backend) -> BTreeSet<u32> {
         .collect()
 }
 
+/// Waits (bounded) until every acknowledged request is at `backend`; fails naming the missing.
+async fn assert_all_delivered(backend: &Backend, acked: &BTreeSet<u32>, front: &Gateway) {
+    let all = eventually(Duration::from_secs(90), || async {
+        delivered_requests(backend).is_superset(acked)
+    })
+    .await;
+    let delivered = delivered_requests(backend);
+    let missing: Vec<_> = acked.difference(&delivered).collect();
+    assert!(
+        all,
+        "{} acknowledged requests never delivered (first: {:?})\nfront:\n{}",
+        missing.len(),
+        missing.first(),
+        front.log_text()
+    );
+}
+
 /// A gateway in front of a second Weir that is stopped with SIGSTOP while clients keep
 /// sending, then resumed. The front exporter's short timeouts reset stream after stream on one
 /// HTTP/2 connection; when the stopped process wakes to a pile of resets its HTTP/2 server may
@@ -124,19 +141,7 @@ batch = {{ send_batch_size = 0 }}
         acked.len()
     );
 
-    let all = eventually(Duration::from_secs(90), || async {
-        delivered_requests(&backend).is_superset(&acked)
-    })
-    .await;
-    let delivered = delivered_requests(&backend);
-    let missing: Vec<_> = acked.difference(&delivered).collect();
-    assert!(
-        all,
-        "{} acknowledged requests never delivered (first: {:?})\nfront:\n{}",
-        missing.len(),
-        missing.first(),
-        front.log_text()
-    );
+    assert_all_delivered(&backend, &acked, &front).await;
     assert_eq!(
         front
             .try_metric("weir_exporter_dropped_items_total", &[])
@@ -200,19 +205,7 @@ batch = {{ send_batch_size = 0 }}
         "too little load: {} requests",
         acked.len()
     );
-    let all = eventually(Duration::from_secs(90), || async {
-        delivered_requests(&backend).is_superset(&acked)
-    })
-    .await;
-    let delivered = delivered_requests(&backend);
-    let missing: Vec<_> = acked.difference(&delivered).collect();
-    assert!(
-        all,
-        "{} acknowledged requests never delivered (first: {:?})\nfront:\n{}",
-        missing.len(),
-        missing.first(),
-        front.log_text()
-    );
+    assert_all_delivered(&backend, &acked, &front).await;
     assert!(
         !front.logged("export failed; retrying").is_empty(),
         "the stall was not noticed:\n{}",
@@ -280,19 +273,7 @@ batch = {{ send_batch_size = 0 }}
         "too little load: {} requests",
         acked.len()
     );
-    let all = eventually(Duration::from_secs(90), || async {
-        delivered_requests(&backend).is_superset(&acked)
-    })
-    .await;
-    let delivered = delivered_requests(&backend);
-    let missing: Vec<_> = acked.difference(&delivered).collect();
-    assert!(
-        all,
-        "{} acknowledged requests never delivered (first: {:?})\nfront:\n{}",
-        missing.len(),
-        missing.first(),
-        front.log_text()
-    );
+    assert_all_delivered(&backend, &acked, &front).await;
     let retried = front.logged("export failed; retrying").iter().any(|l| {
         l["reason"]
             .as_str()
