@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_config::ConnectionConfig;
-use weir_core::telemetry::{HealthHandle, ListenerMetrics, Telemetry};
+use weir_core::telemetry::{ListenerMetrics, Telemetry};
 
 /// Which HTTP versions a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,15 +174,10 @@ pub async fn serve(
             guard,
         ));
     }
-    drop(health_on_stop(health));
+    // The listener stops: a failure it reported no longer applies (the handle withdraws it).
+    drop(health);
     tasks.close();
     tasks.wait().await;
-}
-
-/// The listener is stopping: whatever it reported no longer applies.
-fn health_on_stop(h: HealthHandle) -> HealthHandle {
-    h.recover();
-    h
 }
 
 /// Waits `d` after a failed accept, or less if shutdown fires.
