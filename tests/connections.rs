@@ -58,7 +58,7 @@ async fn valid_post(gw: &Gateway) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_connections_are_closed_within_their_timeouts() {
     let gw = Gateway::start(&config(
-        r#"idle_timeout = "2s", header_read_timeout = "1s", body_read_timeout = "1s""#,
+        r#"idle_timeout = "5s", header_read_timeout = "1s", body_read_timeout = "1s""#,
     ))
     .await;
     let (grpc, http) = (gw.addr("otlp", "grpc"), gw.addr("otlp", "http"));
