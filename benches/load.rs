@@ -25,6 +25,9 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use weir_tests::Gateway;
 
+#[path = "load_tls.rs"]
+mod tls;
+
 #[derive(Parser)]
 #[command(about = "OTLP/gRPC -> weir -> OTLP/gRPC load harness")]
 struct Args {
@@ -74,6 +77,10 @@ struct Args {
     /// The latency phases send at this share of the measured throughput.
     #[arg(long, default_value_t = 0.5)]
     rate_share: f64,
+    /// TLS on both sides: clients → receiver over TLS, exporter → a TLS-terminating proxy in
+    /// front of the sink over `https://`; then a handshake-rate phase.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// The config of the `i`th plugin.
@@ -152,8 +159,15 @@ fn numbered(t: &ExportTraceServiceRequest, id: usize) -> ExportTraceServiceReque
     r
 }
 
-async fn client(url: &str) -> anyhow::Result<TraceServiceClient<Channel>> {
-    Ok(TraceServiceClient::connect(url.to_string()).await?)
+/// A client of `url`; `https://` URLs need `tls`.
+async fn client(
+    url: &str,
+    tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> anyhow::Result<TraceServiceClient<Channel>> {
+    match tls {
+        Some(tls) if url.starts_with("https://") => tls::client(url, tls.clone()).await,
+        _ => Ok(TraceServiceClient::connect(url.to_string()).await?),
+    }
 }
 
 #[tokio::main]
@@ -170,7 +184,8 @@ async fn main() -> anyhow::Result<()> {
         base: Instant::now(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let sink_url = format!("http://{}", listener.local_addr()?);
+    let listener_addr = listener.local_addr()?;
+    let sink_url = format!("http://{listener_addr}");
     let server = tonic::transport::Server::builder().add_service(
         TraceServiceServer::new(sink.clone())
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
@@ -180,6 +195,22 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(server.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
 
     let spool = tempfile::tempdir()?;
+    let pki = if args.tls {
+        Some(tls::Pki::new(spool.path())?)
+    } else {
+        None
+    };
+    let (exporter_url, exporter_tls, receiver_tls) = match &pki {
+        Some(pki) => {
+            let proxy = tls::proxy(pki, listener_addr).await?;
+            (
+                format!("https://localhost:{}", proxy.port()),
+                pki.exporter_toml(),
+                pki.receiver_toml(),
+            )
+        }
+        None => (sink_url.clone(), String::new(), String::new()),
+    };
     let queue = match args.queue.as_str() {
         "memory" => String::new(),
         "disk" => format!(
@@ -193,10 +224,12 @@ async fn main() -> anyhow::Result<()> {
         r#"
 [receivers.otlp]
 grpc = {{ endpoint = "127.0.0.1:0", max_recv_msg_size = "16MiB" }}
+{receiver_tls}
 [exporters.sink]
 type = "otlp-grpc"
-endpoint = "{sink_url}"
+endpoint = "{exporter_url}"
 compression = "{}"
+{exporter_tls}
 {queue}
 {processor}
 [pipelines.traces]
@@ -230,7 +263,11 @@ ack = "{}"
     for (i, p) in args.plugin.iter().enumerate() {
         println!("pipeline stage {i}: plugin {p} {}", plugin_config(&args, i));
     }
-    let weir_url = gw.url("otlp", "grpc");
+    let client_tls = pki.as_ref().map(|p| p.client.clone());
+    let weir_url = match &client_tls {
+        Some(_) => format!("https://localhost:{}", gw.addr("otlp", "grpc").port()),
+        None => gw.url("otlp", "grpc"),
+    };
     let tpl = Arc::new(template(args.spans));
     let next_id = Arc::new(AtomicU64::new(0));
 
@@ -254,7 +291,7 @@ ack = "{}"
             refused.clone(),
             acknowledged.clone(),
         );
-        let mut c = client(&weir_url).await?;
+        let mut c = client(&weir_url, client_tls.as_ref()).await?;
         let spans = args.spans as u64;
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -318,6 +355,7 @@ ack = "{}"
         let h = latency(
             &sink,
             &url,
+            client_tls.as_ref(),
             &tpl,
             &next_id,
             rate,
@@ -330,6 +368,17 @@ ack = "{}"
             h.value_at_quantile(0.99) as f64 / 1000.0,
             h.max() as f64 / 1000.0,
             h.len()
+        );
+    }
+    if let Some(tls) = &client_tls {
+        let addr = gw.addr("otlp", "grpc");
+        let cpu_before = cpu_seconds(gw.pid());
+        let rate = tls::handshakes(addr, tls.clone(), args.clients, args.seconds).await;
+        let cpu = cpu_seconds(gw.pid()).zip(cpu_before).map(|(b, a)| b - a);
+        println!(
+            "TLS handshakes: {rate:.0}/s from {} dialers (gateway CPU {:.1} s)",
+            args.clients,
+            cpu.unwrap_or(f64::NAN)
         );
     }
     let dropped = gw.metric("weir_exporter_dropped_items_total", &[]).await;
@@ -349,15 +398,17 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// Sends at `rate` requests/s for `span` and returns send→arrival latencies in µs.
+#[allow(clippy::too_many_arguments, reason = "one measurement's settings")]
 async fn latency(
     sink: &Sink,
     url: &str,
+    tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
     tpl: &Arc<ExportTraceServiceRequest>,
     next_id: &Arc<AtomicU64>,
     rate: f64,
     span: Duration,
 ) -> anyhow::Result<Histogram<u64>> {
-    let c = client(url).await?;
+    let c = client(url, tls).await?;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -54,7 +54,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "misspelt exporter key",
             with("\n[exporters.x]\ntype = \"otlp-grpc\"\nendpont = \"http://127.0.0.1:4317\"\n"),
-            "weir.toml:13:1: exporters.x.endpont: unknown field `endpont`, expected one of `type`, `endpoint`, `compression`, `timeout`, `headers`, `verbosity`, `path`, `sending_queue`, `retry_on_failure`, `plugin`, `config`, `allowed_hosts`, `memory_limit`, `grants`",
+            "weir.toml:13:1: exporters.x.endpont: unknown field `endpont`, expected one of `type`, `endpoint`, `compression`, `timeout`, `headers`, `verbosity`, `path`, `sending_queue`, `retry_on_failure`, `plugin`, `config`, `allowed_hosts`, `memory_limit`, `grants`, `tls`",
         ),
         (
             "wrong type",
@@ -115,9 +115,19 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "weir.toml:2:19: environment variable WEIR_TEST_UNSET_PORT is not set (give a default with ${WEIR_TEST_UNSET_PORT:-value})",
         ),
         (
-            "https endpoint",
-            replace("type = \"debug\"", "type = \"otlp-http\"\nendpoint = \"https://collector:4318\""),
-            "weir.toml:6:12: exporters.out.endpoint: \"https://collector:4318\": https endpoints are not supported yet (TLS is a planned feature); use http://",
+            "TLS settings on an http endpoint",
+            replace("type = \"debug\"", "type = \"otlp-http\"\nendpoint = \"http://collector:4318\"\ntls = { ca_file = \"ca.pem\" }"),
+            "weir.toml:7:7: exporters.out.tls: TLS settings need an https:// endpoint, and \"http://collector:4318\" is http://",
+        ),
+        (
+            "a CA file nobody can read",
+            replace("type = \"debug\"", "type = \"otlp-http\"\nendpoint = \"https://collector:4318\"\ntls = { ca_file = \"missing-ca.pem\" }"),
+            "weir.toml:7:19: exporters.out.tls.ca_file: missing-ca.pem: cannot read: No such file or directory (os error 2)",
+        ),
+        (
+            "a tenant attribute without credentials",
+            replace("grpc = \"127.0.0.1:0\"", "grpc = \"127.0.0.1:0\"\ntenant_attribute = \"tenant\""),
+            "weir.toml:3:20: receivers.otlp.tenant_attribute: there is no tenant to set: add `auth = { … }` or `tls.client_ca_file` (mTLS) to this receiver",
         ),
         (
             "endpoint on a debug exporter",

@@ -2,6 +2,9 @@
 
 Usage: emit.py --protocol grpc|http --endpoint URL --run-id ID --spans N --logs N
 
+TLS, client certificates and headers come from the SDK's standard environment variables
+(OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_KEY, OTEL_EXPORTER_OTLP_HEADERS …).
+
 Prints one JSON object on stdout describing exactly what was emitted, so the test can check
 that every item arrived once, with ids, attributes, resource and scope intact.
 """
@@ -27,7 +30,11 @@ def exporters(protocol, endpoint):
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-        kw = dict(endpoint=endpoint, insecure=True, timeout=10)
+        kw = dict(endpoint=endpoint, timeout=10)
+        # Plaintext unless the endpoint is https://; then TLS with what the standard
+        # OTEL_EXPORTER_OTLP_CERTIFICATE / _CLIENT_KEY / _CLIENT_CERTIFICATE variables name.
+        if not endpoint.startswith("https://"):
+            kw["insecure"] = True
         return OTLPSpanExporter(**kw), OTLPMetricExporter(**kw), OTLPLogExporter(**kw)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter

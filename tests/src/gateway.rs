@@ -18,6 +18,8 @@ pub struct Gateway {
     child: Child,
     /// The admin listener.
     pub admin: SocketAddr,
+    /// `http` or `https` (the admin listener has `tls`).
+    pub admin_scheme: &'static str,
     /// Bound receiver addresses by `(receiver, "grpc" | "http")`.
     pub listeners: HashMap<(String, String), SocketAddr>,
     /// Parsed stderr log lines so far.
@@ -26,6 +28,22 @@ pub struct Gateway {
     pub stdout: Arc<Mutex<Vec<String>>>,
     dir: tempfile::TempDir,
     http: reqwest::Client,
+}
+
+/// The client the harness talks to the admin listener with: it accepts the throwaway
+/// certificates of tests whose admin listener has `tls` (the TLS tests check certificates with
+/// clients of their own).
+fn admin_client() -> reqwest::Client {
+    let trust_any = weir_config::ClientTlsConfig {
+        insecure_skip_verify: Some(toml::Spanned::new(0..0, true)),
+        ..Default::default()
+    };
+    let tls = weir_tls::client_config(Some(&trust_any), &|p| PathBuf::from(p), weir_tls::ALPN_HTTP)
+        .unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .build()
+        .unwrap()
 }
 
 /// The gateway binary built for these tests.
@@ -106,11 +124,17 @@ impl Gateway {
             panic!("gateway did not become ready; its logs:\n{}", dump(&lines));
         }
         let mut admin = None;
+        let mut admin_scheme = "http";
         let mut listeners = HashMap::new();
         for l in lines.iter().filter(|l| l["message"] == "listening") {
             let addr: SocketAddr = l["address"].as_str().unwrap().parse().unwrap();
             match l["component"].as_str() {
-                Some("admin") => admin = Some(addr),
+                Some("admin") => {
+                    admin = Some(addr);
+                    if l["scheme"] == "https" {
+                        admin_scheme = "https";
+                    }
+                }
                 _ => {
                     let r = l["receiver"].as_str().unwrap().to_string();
                     let p = l["protocol"].as_str().unwrap().to_string();
@@ -121,13 +145,14 @@ impl Gateway {
         let gw = Gateway {
             child,
             admin: admin.expect("admin address logged"),
+            admin_scheme,
             listeners,
             logs,
             stdout: stdout_lines,
             dir,
-            http: reqwest::Client::new(),
+            http: admin_client(),
         };
-        let url = format!("http://{}/readyz", gw.admin);
+        let url = format!("{}/readyz", gw.admin_url());
         let client = gw.http.clone();
         let ok = eventually(START_LIMIT, || {
             let (c, u) = (client.clone(), url.clone());
@@ -136,6 +161,11 @@ impl Gateway {
         .await;
         assert!(ok, "/readyz never answered 200");
         gw
+    }
+
+    /// `http://ADDR` or `https://ADDR` of the admin listener.
+    pub fn admin_url(&self) -> String {
+        format!("{}://{}", self.admin_scheme, self.admin)
     }
 
     /// The config file the gateway runs.
@@ -155,7 +185,7 @@ impl Gateway {
     pub async fn reload(&self) -> serde_json::Value {
         let r = self
             .http
-            .post(format!("http://{}/-/reload", self.admin))
+            .post(format!("{}/-/reload", self.admin_url()))
             .send()
             .await
             .unwrap();
@@ -191,7 +221,7 @@ impl Gateway {
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.http
-            .get(format!("http://{}/metrics", self.admin))
+            .get(format!("{}/metrics", self.admin_url()))
             .send()
             .await
             .unwrap()

@@ -21,10 +21,28 @@ pub fn interpreter() -> PathBuf {
 /// Runs `tests/python/<script>` with `args` (blocking, in a worker thread) and returns its
 /// stdout parsed as JSON. Panics with the script's stderr if it fails.
 pub async fn run_json(script: &str, args: &[&str]) -> serde_json::Value {
+    run_json_env(script, args, &[]).await
+}
+
+/// [`run_json`] with extra environment variables (the SDK's `OTEL_EXPORTER_OTLP_*`).
+pub async fn run_json_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let path = repo_root().join("tests/python").join(script);
     let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(interpreter()).arg(path).args(args).output()
+        // `requests` (under the SDK's OTLP/HTTP exporter) lets REQUESTS_CA_BUNDLE and
+        // CURL_CA_BUNDLE override the CA file the exporter sets (OTEL_EXPORTER_OTLP_CERTIFICATE);
+        // the tests talk to local servers only, so neither is wanted.
+        Command::new(interpreter())
+            .arg(path)
+            .args(args)
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
+            .envs(env)
+            .output()
     })
     .await
     .unwrap()
@@ -48,6 +66,17 @@ pub async fn run_json(script: &str, args: &[&str]) -> serde_json::Value {
 /// over `protocol` (`grpc` or `http`), tagged `run.id = run`. Asserts the SDK flushed
 /// everything and returns what the script reports it sent.
 pub async fn emit(protocol: &str, endpoint: &str, run: &str) -> serde_json::Value {
+    emit_env(protocol, endpoint, run, &[]).await
+}
+
+/// [`emit`] with extra environment variables for the SDK (its standard `OTEL_EXPORTER_OTLP_*`:
+/// TLS files, client certificate, headers).
+pub async fn emit_env(
+    protocol: &str,
+    endpoint: &str,
+    run: &str,
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let args = [
         "--protocol",
         protocol,
@@ -60,7 +89,7 @@ pub async fn emit(protocol: &str, endpoint: &str, run: &str) -> serde_json::Valu
         "--logs",
         "10",
     ];
-    let out = run_json("emit.py", &args).await;
+    let out = run_json_env("emit.py", &args, env).await;
     assert_eq!(out["ok"], true, "the SDK reported a failed flush: {out}");
     out
 }

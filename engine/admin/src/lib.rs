@@ -4,8 +4,12 @@
 //!   while a component reports itself failed (the body names it and why);
 //! - `GET /metrics`: Weir's own metrics in the Prometheus text format;
 //! - `GET /sampling?service=NAME`: Jaeger remote sampling, when `[admin.jaeger_sampling]` is set;
-//! - `POST /-/reload`: reload changed plugin files now (from loopback addresses only), answered
-//!   with what each did; `GET /-/plugins`: the plugin versions in force.
+//! - `POST /-/reload`: reload changed plugin files now, answered with what each did: with
+//!   `bearer_token` set, from anywhere with the token; without it, from loopback addresses
+//!   only; `GET /-/plugins`: the plugin versions in force.
+//!
+//! With `tls`, the listener serves TLS (mTLS with `client_ca_file`); with `token_for_reads`,
+//! every endpoint needs the token.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +22,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use sha2::Digest;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::Telemetry;
@@ -33,6 +39,17 @@ pub struct AdminState {
     pub jaeger_sampling: Option<Arc<weir_jaeger_sampling::Store>>,
     /// Plugin reloads; set by the runtime once the pipelines exist.
     pub reloads: Arc<OnceLock<Arc<dyn Reloads>>>,
+    /// SHA-256 of the bearer token requests that change state must carry (`bearer_token`).
+    pub token: Option<[u8; 32]>,
+    /// Whether reads need the token too.
+    pub token_for_reads: bool,
+}
+
+impl AdminState {
+    /// The SHA-256 of `token`, for [`AdminState::token`].
+    pub fn hash_token(token: &str) -> [u8; 32] {
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
 }
 
 /// A boxed future of a JSON answer.
@@ -46,11 +63,13 @@ pub trait Reloads: Send + Sync {
     fn versions(&self) -> JsonFuture<'_>;
 }
 
-/// Serves the admin routes on `listener` until `shutdown` fires, with `connections`' limits.
+/// Serves the admin routes on `listener` until `shutdown` fires, with `connections`' limits,
+/// over TLS if `tls` is set.
 pub async fn serve(
     listener: TcpListener,
     state: AdminState,
     connections: weir_config::ConnectionConfig,
+    tls: Option<weir_tls::ServerTls>,
     shutdown: CancellationToken,
 ) {
     let app = Router::new()
@@ -60,14 +79,52 @@ pub async fn serve(
         .route("/sampling", get(sampling))
         .route("/-/reload", post(reload))
         .route("/-/plugins", get(plugins))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
         .with_state(state.clone());
     let options = weir_listen::ServeOptions {
-        name: "admin".into(),
-        config: connections,
-        protocol: weir_listen::Protocol::Http1And2,
+        tls,
+        ..weir_listen::ServeOptions::plain(
+            "admin".into(),
+            connections,
+            weir_listen::Protocol::Http1And2,
+        )
     };
     // The listener puts each connection's peer address in its requests (`ConnectInfo`).
     weir_listen::serve(listener, app, options, &state.telemetry, shutdown).await;
+}
+
+/// Refuses (401) a request without the admin token where one is needed: requests that change
+/// state (POST) when `bearer_token` is set, and every request with `token_for_reads`.
+async fn require_token(
+    State(s): State<AdminState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(want) = &s.token else {
+        return next.run(req).await;
+    };
+    if req.method() != axum::http::Method::POST && !s.token_for_reads {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| AdminState::hash_token(t.trim()));
+    match given {
+        Some(h) if bool::from(h[..].ct_eq(&want[..])) => next.run(req).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "this endpoint needs the admin token: send Authorization: Bearer <token>\n",
+        )
+            .into_response(),
+    }
 }
 
 /// 200 once every receiver listens, while no component reports itself failed; 503 otherwise,
@@ -129,17 +186,18 @@ async fn sampling(
         .into_response()
 }
 
-/// `POST /-/reload`: reloads changed plugin files now. Only from loopback addresses: the admin
-/// listener may be bound wider for `/metrics`, but a reload is an operator's action.
+/// `POST /-/reload`: reloads changed plugin files now. With a `bearer_token`, from any address
+/// that sends it (checked by [`require_token`]); without one, only from loopback addresses: the
+/// admin listener may be bound wider for `/metrics`, but a reload is an operator's action.
 async fn reload(
     State(s): State<AdminState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> axum::response::Response {
     // `to_canonical`: on a dual-stack listener 127.0.0.1 arrives as ::ffff:127.0.0.1.
-    if !peer.ip().to_canonical().is_loopback() {
+    if s.token.is_none() && !peer.ip().to_canonical().is_loopback() {
         return (
             StatusCode::FORBIDDEN,
-            "reloads are accepted from loopback addresses only\n",
+            "reloads are accepted from loopback addresses only (set [admin] bearer_token to allow them from elsewhere)\n",
         )
             .into_response();
     }

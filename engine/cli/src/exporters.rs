@@ -36,22 +36,31 @@ impl PluginSink for WasmSink {
     }
 }
 
-/// The plugin files exporters were loaded from, with a hash of what was loaded, so that a
-/// reload restarts an exporter whose file changed.
+/// The files exporters were built from (plugin components, TLS certificates, keys and CAs),
+/// with a hash of what was read, so that a reload restarts an exporter whose file changed.
 #[derive(Default, Clone)]
-pub(crate) struct ExporterFiles(BTreeMap<String, (PathBuf, Option<u64>)>);
+pub(crate) struct ExporterFiles(BTreeMap<String, Vec<(PathBuf, Option<u64>)>>);
 
 impl ExporterFiles {
-    /// Whether exporter `name`'s plugin file now differs from what it loaded.
+    /// Whether any of exporter `name`'s files now differs from what it loaded.
     pub(crate) fn changed(&self, name: &str) -> bool {
         self.0
             .get(name)
-            .is_some_and(|(path, hash)| file_hash(path) != *hash)
+            .is_some_and(|files| files.iter().any(|(path, hash)| file_hash(path) != *hash))
+    }
+
+    /// Remembers that exporter `name` was built from `path` as it is now.
+    pub(crate) fn track(&mut self, name: &str, path: PathBuf) {
+        let hash = file_hash(&path);
+        self.0
+            .entry(name.to_string())
+            .or_default()
+            .push((path, hash));
     }
 
     /// The files.
     pub(crate) fn paths(&self) -> Vec<PathBuf> {
-        self.0.values().map(|(p, _)| p.clone()).collect()
+        self.0.values().flatten().map(|(p, _)| p.clone()).collect()
     }
 
     /// Forgets exporters `keep` rejects.
@@ -97,11 +106,13 @@ fn allowed_hosts(cfg: &ExporterConfig) -> Vec<String> {
 }
 
 /// Loads exporter `name` if it is a plugin (`None` for native exporters), recording its file.
+/// Its `https://` requests use `tls` (from [`crate::security::exporter`]).
 pub(crate) fn load(
     engine: impl FnOnce() -> anyhow::Result<WasmEngine>,
     config: &Config,
     name: &str,
     cfg: &ExporterConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     files: &mut ExporterFiles,
 ) -> anyhow::Result<Option<Arc<dyn PluginSink>>> {
     if cfg.r#type != ExporterKind::Plugin {
@@ -133,7 +144,11 @@ pub(crate) fn load(
             match std::fs::read(&path) {
                 Ok(bytes) => {
                     let hash = Some(crate::reload::content_hash(&bytes));
-                    files.0.insert(name.to_string(), (path.clone(), hash));
+                    files
+                        .0
+                        .entry(name.to_string())
+                        .or_default()
+                        .push((path.clone(), hash));
                     (path.display().to_string(), bytes)
                 }
                 Err(e) => bail!(
@@ -156,7 +171,15 @@ pub(crate) fn load(
         &cfg.grants.clone().unwrap_or_default(),
     );
     settings.grants.clocks = true;
-    let allow = AllowList::new(name, allowed_hosts(cfg));
+    let mut allow = AllowList::new(name, allowed_hosts(cfg));
+    if let Some(tls) = tls {
+        let server_name = cfg
+            .tls
+            .as_ref()
+            .and_then(|t| t.get_ref().server_name.as_ref())
+            .map(|n| n.get_ref().clone());
+        allow = allow.with_tls(tls, server_name);
+    }
     let engine = engine()?;
     let loaded = blocking(|| {
         ExporterPlugin::from_bytes(&engine, name, &origin, &bytes, config_json, settings, allow)

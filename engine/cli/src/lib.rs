@@ -15,6 +15,7 @@ mod plugins;
 mod reload;
 mod runtime;
 mod samplers;
+mod security;
 mod selftest;
 mod topology;
 mod watch;
@@ -28,6 +29,8 @@ use crate::args::{Args, Command, PluginCommand};
 /// Parses the command line and runs the command. Errors are printed to stderr with their causes;
 /// the exit code is 0 on success, 1 on a runtime or config error, 2 on a usage error.
 pub fn main() -> ExitCode {
+    // rustls' `ring` provider for libraries that build TLS configs without naming one.
+    weir_tls::install_default_provider();
     let args = Args::parse();
     match args.command {
         Command::Validate(v) => match topology::check(&v.config) {
@@ -37,7 +40,7 @@ pub fn main() -> ExitCode {
                 }
                 let note = match warnings.len() {
                     0 => String::new(),
-                    n => format!("; {n} warning(s) about data loss above"),
+                    n => format!("; {n} warning(s) above"),
                 };
                 println!("{}: ok ({summary}{note})", v.config.display());
                 ExitCode::SUCCESS

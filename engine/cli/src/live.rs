@@ -27,7 +27,7 @@ use weir_config::Config;
 use weir_core::telemetry::Telemetry;
 use weir_core::{Consumer, QueueSender, Signal};
 use weir_pipeline::{Fanout, Pipeline, PipelineControl, PipelineInput, Reconfigure, Switch};
-use weir_receiver::{BoundReceiver, Listeners, SignalConsumers};
+use weir_receiver::{BoundReceiver, Listeners, Security, SignalConsumers};
 
 use crate::plugins::Plugins;
 use crate::reload::Reloader;
@@ -54,6 +54,8 @@ struct LiveReceiver {
     stop: CancellationToken,
     /// Duplicates of its sockets, for a restart on the same address.
     listeners: Listeners,
+    /// Its TLS and credential files, re-read on a reload that keeps it.
+    security: Security,
 }
 
 /// The tasks shutdown waits for, in the order it waits.
@@ -249,8 +251,19 @@ impl Live {
                 }
                 continue;
             }
-            let sink =
-                crate::exporters::load(|| plugins.engine(), new, name, cfg, &mut exporter_files)?;
+            let tls = crate::security::exporter(new, name, cfg)?;
+            // A changed certificate, key or CA file restarts the exporter at the next reload.
+            for f in crate::security::exporter_files(new, cfg) {
+                exporter_files.track(name, f);
+            }
+            let sink = crate::exporters::load(
+                || plugins.engine(),
+                new,
+                name,
+                cfg,
+                tls.clone(),
+                &mut exporter_files,
+            )?;
             let queue_dir = cfg
                 .sending_queue
                 .dir
@@ -259,6 +272,7 @@ impl Live {
             let running = weir_export::start(
                 name,
                 cfg,
+                tls,
                 sink,
                 queue_dir.as_deref(),
                 &self.telemetry,
@@ -364,7 +378,12 @@ impl Live {
             let consumers: SignalConsumers =
                 switches.clone().map(|s| s.map(|s| s as Arc<dyn Consumer>));
             let reuse = running.map(|r| &r.listeners);
-            let bound = BoundReceiver::bind(name, cfg, consumers, &self.telemetry, reuse).await?;
+            let security = crate::security::receiver(new, name, cfg, &self.telemetry)?;
+            for w in security.warnings() {
+                tracing::warn!(receiver = %name, "{w}");
+            }
+            let bound =
+                BoundReceiver::bind(name, cfg, consumers, security, &self.telemetry, reuse).await?;
             started.push((name.clone(), bound, switches));
             changes.push(format!("receiver {name}"));
         }
@@ -404,6 +423,9 @@ impl Live {
         self.pipelines.retain(|id, _| ids.contains(id.as_str()));
         for (name, fanout) in kept {
             if let Some(r) = self.receivers.get(&name) {
+                // A reload re-reads certificate and credential files now, not at the next
+                // watch tick.
+                r.security.reload_files();
                 for (switch, f) in r.switches.iter().zip(fanout) {
                     if let (Some(switch), Some(f)) = (switch, f) {
                         switch.set(f);
@@ -416,6 +438,8 @@ impl Live {
             log_listening(&name, &bound);
             let stop = self.stop_receivers.child_token();
             let listeners = bound.listeners();
+            let security = bound.security();
+            security.watch();
             starting.push(bound.serve(stop.clone()));
             // The one it replaces stops accepting and finishes its requests.
             if let Some(old) = self.receivers.insert(
@@ -424,6 +448,7 @@ impl Live {
                     switches,
                     stop,
                     listeners,
+                    security,
                 },
             ) {
                 old.stop.cancel();
@@ -507,10 +532,14 @@ fn restart_only(old: &Config, new: &Config) -> anyhow::Result<()> {
 /// Logs where a started receiver listens (tests and operators read these lines).
 fn log_listening(name: &str, bound: &BoundReceiver) {
     let addrs = bound.addrs();
+    let security = bound.security();
+    let auth = security.auth.is_some();
     if let Some(a) = addrs.grpc {
-        tracing::info!(component = "receiver", receiver = %name, protocol = "grpc", address = %a, "listening");
+        let tls = security.grpc_tls.is_some();
+        tracing::info!(component = "receiver", receiver = %name, protocol = "grpc", address = %a, tls, auth, "listening");
     }
     if let Some(a) = addrs.http {
-        tracing::info!(component = "receiver", receiver = %name, protocol = "http", address = %a, "listening");
+        let tls = security.http_tls.is_some();
+        tracing::info!(component = "receiver", receiver = %name, protocol = "http", address = %a, tls, auth, "listening");
     }
 }

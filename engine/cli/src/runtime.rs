@@ -58,6 +58,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let jaeger_watch = jaeger_sampling
         .as_ref()
         .and_then(|store| crate::jaeger::watch(&config, store, &telemetry, admin_shutdown.clone()));
+    let admin_tls = crate::security::admin(&config, &telemetry)?;
+    let admin_tls_on = admin_tls.is_some();
+    for w in admin_tls.iter().flat_map(weir_tls::ServerTls::warnings) {
+        tracing::warn!("{w}");
+    }
+    if let Some(t) = &admin_tls {
+        t.watch();
+    }
+    crate::security::warn_open_admin(&config);
     let admin = tokio::spawn(weir_admin::serve(
         admin_listener,
         weir_admin::AdminState {
@@ -65,11 +74,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             ready: ready.clone(),
             jaeger_sampling,
             reloads: reloads.clone(),
+            token: config
+                .admin
+                .bearer_token
+                .as_ref()
+                .map(|t| weir_admin::AdminState::hash_token(t.get_ref())),
+            token_for_reads: config.admin.token_for_reads,
         },
         config.admin.connections,
+        admin_tls,
         admin_shutdown.clone(),
     ));
-    tracing::info!(component = "admin", address = %admin_addr, "listening");
+    tracing::info!(component = "admin", address = %admin_addr, scheme = if admin_tls_on { "https" } else { "http" }, "listening");
 
     let watch_settings = WatchSettings {
         config: config.service.watch_config.0,

@@ -10,9 +10,10 @@ use crate::samplers::Policies;
 
 /// Loads `path` and checks everything that can be checked without binding sockets, including
 /// compiling every plugin and running its `init` on its config.
-pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<weir_config::Diagnostic>)> {
+pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
     let config = Config::load(path)?;
     crate::jaeger::load(&config)?;
+    let mut warnings = crate::security::check(&config)?;
     let mut plugins = Plugins::default();
     for (name, p) in &config.processors {
         plugins.load(&config, name, p)?;
@@ -23,11 +24,13 @@ pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<weir_config::Dia
     }
     let mut files = crate::exporters::ExporterFiles::default();
     for (name, e) in &config.exporters {
-        crate::exporters::load(|| plugins.engine(), &config, name, e, &mut files)?;
+        let tls = crate::security::exporter(&config, name, e)?;
+        crate::exporters::load(|| plugins.engine(), &config, name, e, tls, &mut files)?;
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
+    warnings.extend(config.data_loss_risks().iter().map(ToString::to_string));
     Ok((
         format!("{} pipeline(s): {}", ids.len(), ids.join(", ")),
-        config.data_loss_risks(),
+        warnings,
     ))
 }

@@ -15,6 +15,7 @@ use toml::Spanned;
 use weir_core::FailurePolicy;
 
 use crate::connections::ConnectionConfig;
+use crate::security::{AuthConfig, ClientTlsConfig, ServerTlsConfig};
 use crate::units::{ByteSize, ListenAddr, Seconds, Timeout};
 
 /// `[admin]`: the operations listener with `/healthz`, `/readyz` and `/metrics`.
@@ -29,6 +30,18 @@ pub struct AdminConfig {
     /// Connection limits and timeouts.
     #[serde(default)]
     pub connections: ConnectionConfig,
+    /// Serve the admin API over TLS (and with `client_ca_file`, only to clients with a
+    /// certificate).
+    pub tls: Option<ServerTlsConfig>,
+    /// A token that requests which change state (`POST /-/reload`) must send as
+    /// `Authorization: Bearer <token>`; write it as `"${WEIR_ADMIN_TOKEN}"` to keep it out of
+    /// the file. Without it, anyone who reaches the admin listener can reload Weir (a warning
+    /// at start when the listener is not on loopback).
+    pub bearer_token: Option<Spanned<String>>,
+    /// Require the token for every endpoint, `/metrics`, `/healthz` and `/readyz` included.
+    /// Default false: those stay open for probes and scrapers.
+    #[serde(default)]
+    pub token_for_reads: bool,
 }
 
 /// `[admin.jaeger_sampling]`: head-sampling strategies for Jaeger clients and SDKs with a remote
@@ -57,6 +70,9 @@ impl Default for AdminConfig {
             listen: default_admin_listen(),
             jaeger_sampling: None,
             connections: ConnectionConfig::default(),
+            tls: None,
+            bearer_token: None,
+            token_for_reads: false,
         }
     }
 }
@@ -145,6 +161,15 @@ pub struct ReceiverConfig {
     /// `max_request_body_size` and `cors_allowed_origins`.
     #[serde(default, deserialize_with = "string_or_table")]
     pub http: Option<HttpServerConfig>,
+    /// Serve both listeners over TLS; with `client_ca_file`, clients need a certificate (mTLS).
+    pub tls: Option<Spanned<ServerTlsConfig>>,
+    /// Require credentials (bearer tokens or HTTP basic) on every request.
+    pub auth: Option<Spanned<AuthConfig>>,
+    /// Set this resource attribute on everything received to the authenticated tenant (the
+    /// token's tenant, the basic-auth user, or the common name of the mTLS client
+    /// certificate), replacing what the client sent, so processors and routing can tell
+    /// tenants apart. Needs `auth` or `tls.client_ca_file`.
+    pub tenant_attribute: Option<Spanned<String>>,
 }
 
 /// Receiver types.
@@ -373,6 +398,9 @@ pub struct ExporterConfig {
     pub memory_limit: Option<Spanned<ByteSize>>,
     /// plugin: capabilities beyond the sandbox (clocks, environment variables).
     pub grants: Option<GrantsConfig>,
+    /// otlp-* and plugin: TLS settings for `https://` (trusted CA, client certificate). Without
+    /// it, `https://` trusts the system's root certificates.
+    pub tls: Option<Spanned<ClientTlsConfig>>,
 }
 
 /// Exporter types.

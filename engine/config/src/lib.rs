@@ -22,6 +22,7 @@ mod error;
 mod pipelines;
 mod risks;
 mod samplers;
+mod security;
 mod units;
 mod validate;
 
@@ -45,6 +46,7 @@ pub use samplers::{
     BUILTIN_POLICY_TYPES, DecisionCacheConfig, HOST_POLICY_TYPES, PolicyConfig, PolicyFallback,
     SamplerConfig, ShutdownConfig,
 };
+pub use security::{AuthConfig, BasicAuthConfig, ClientTlsConfig, ServerTlsConfig, TlsVersion};
 pub use units::{ByteSize, ListenAddr, Seconds, Timeout};
 
 /// The config Weir runs when `weir run` is given no `--config`: OTLP on the standard ports into

@@ -20,13 +20,18 @@ const MAX_CONSUMERS: usize = 1_000;
 const MAX_MULTIPLIER: f64 = 100.0;
 
 /// Collects diagnostics so that one run reports every problem.
-struct Checker<'a, 'b> {
+pub(crate) struct Checker<'a, 'b> {
     src: &'a Source<'b>,
     diags: Vec<Diagnostic>,
 }
 
 impl Checker<'_, '_> {
-    fn err(&mut self, span: Range<usize>, key: impl Into<String>, msg: impl Into<String>) {
+    pub(crate) fn err(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) {
         self.diags.push(self.src.at(span, key, msg));
     }
 }
@@ -338,6 +343,25 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
                 "must be greater than zero",
             );
         }
+        crate::security::check_receiver(c, &key, r);
+    }
+    if let Some(t) = &raw.admin.tls {
+        for (span, k, msg) in crate::security::check_server_tls("admin.tls", t) {
+            c.err(span, k, msg);
+        }
+    }
+    match &raw.admin.bearer_token {
+        Some(t) if t.get_ref().trim().is_empty() => c.err(
+            t.span(),
+            "admin.bearer_token",
+            "must not be empty (is the environment variable it names set?)",
+        ),
+        None if raw.admin.token_for_reads => c.err(
+            0..0,
+            "admin.token_for_reads",
+            "needs `bearer_token`: there is no token to require",
+        ),
+        _ => {}
     }
 }
 
@@ -393,11 +417,18 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
                 }
             }
         }
+        check_exporter_tls(
+            c,
+            &key,
+            e,
+            e.endpoint.as_ref().map(|ep| ep.get_ref().as_str()),
+        );
         not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
         not_for(c, "path", e.path.as_ref().map(Spanned::span));
         check_sending(c, &key, e);
     } else if kind == ExporterKind::Plugin {
         check_plugin_exporter(c, &key, exp);
+        check_exporter_tls(c, &key, e, None);
         for (field, span) in [
             ("endpoint", e.endpoint.as_ref().map(Spanned::span)),
             ("compression", e.compression.as_ref().map(Spanned::span)),
@@ -409,6 +440,7 @@ fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterCon
         }
         check_sending(c, &key, e);
     } else {
+        not_for(c, "tls", e.tls.as_ref().map(Spanned::span));
         not_for(c, "endpoint", e.endpoint.as_ref().map(Spanned::span));
         not_for(c, "compression", e.compression.as_ref().map(Spanned::span));
         not_for(c, "timeout", e.timeout.as_ref().map(Spanned::span));
@@ -567,17 +599,42 @@ fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<Expor
     }
 }
 
-/// An OTLP endpoint: `http://host:port[/path]`.
+/// An exporter's `tls` table, checked against its endpoint.
+fn check_exporter_tls(
+    c: &mut Checker<'_, '_>,
+    key: &str,
+    e: &ExporterConfig,
+    endpoint: Option<&str>,
+) {
+    if let Some(t) = &e.tls {
+        let problems = crate::security::check_client_tls(
+            &format!("{key}.tls"),
+            t.span(),
+            t.get_ref(),
+            endpoint,
+        );
+        for (span, k, msg) in problems {
+            c.err(span, k, msg);
+        }
+    }
+}
+
+/// An OTLP endpoint: `http://host:port[/path]` or `https://host[:port][/path]`.
 fn check_url(url: &str) -> Result<(), String> {
     let rest = if let Some(r) = url.strip_prefix("http://") {
         r
-    } else if url.starts_with("https://") {
-        return Err(format!(
-            "\"{url}\": https endpoints are not supported yet (TLS is a planned feature); use http://"
-        ));
+    } else if let Some(r) = url.strip_prefix("https://") {
+        // https has a default port (443).
+        let host = r.split('/').next().unwrap_or_default();
+        if host.is_empty() || host.starts_with(':') {
+            return Err(format!(
+                "\"{url}\" needs a host, e.g. \"https://otlp.example.com:4317\""
+            ));
+        }
+        return Ok(());
     } else {
         return Err(format!(
-            "\"{url}\" is not a URL: write it as http://HOST:PORT, e.g. \"http://127.0.0.1:4317\""
+            "\"{url}\" is not a URL: write it as http://HOST:PORT or https://HOST[:PORT], e.g. \"http://127.0.0.1:4317\""
         ));
     };
     let authority = rest.split('/').next().unwrap_or_default();

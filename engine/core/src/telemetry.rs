@@ -18,8 +18,10 @@ use crate::Signal;
 
 mod health;
 mod sampler;
+mod security;
 pub use health::{BreakerMetrics, HealthHandle, ListenerMetrics};
 pub use sampler::SamplerMetrics;
+pub use security::{AuthMetrics, TlsMetrics};
 
 /// A label set: keys are fixed per metric, values are component names and signals.
 type Labels = Vec<(&'static str, String)>;
@@ -82,6 +84,7 @@ pub struct Telemetry {
     sampler_policy_errors: Family<Labels, Counter>,
     reloads: Family<Labels, Counter>,
     health: health::Health,
+    security: security::Security,
 }
 
 impl Default for Telemetry {
@@ -128,8 +131,10 @@ impl Telemetry {
             sampler_policy_errors: Family::default(),
             reloads: Family::default(),
             health: health::Health::default(),
+            security: security::Security::default(),
         };
         t.health.register(&mut registry);
+        t.security.register(&mut registry);
         registry.register(
             "receiver_accepted_items",
             "Items a receiver acknowledged to its client",

@@ -1,5 +1,6 @@
 //! `type = "otlp-grpc"`: OTLP over gRPC with gzip or zstd, per-request timeout and headers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -13,6 +14,8 @@ use tonic_types::StatusExt;
 use weir_config::{Compression, ExporterConfig};
 
 use crate::settings::OtlpSettings;
+use crate::tls::TlsDial;
+use tokio_rustls::rustls::ClientConfig;
 use weir_core::Batch;
 
 use crate::ExportError;
@@ -31,21 +34,43 @@ pub(crate) struct GrpcSink {
 }
 
 impl GrpcSink {
-    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<GrpcSink, ExportError> {
+    /// A client of `config`'s endpoint; `tls` is the client config for an `https://` one.
+    pub(crate) fn new(
+        name: &str,
+        config: &ExporterConfig,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<GrpcSink, ExportError> {
         let OtlpSettings {
             endpoint: url,
             timeout,
             compression,
             headers,
         } = OtlpSettings::new(name, config)?;
-        let channel = Endpoint::from_shared(url.clone())
+        let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| ExportError::Endpoint {
                 exporter: name.to_string(),
                 endpoint: url.clone(),
                 reason: e.to_string(),
             })?
-            .connect_timeout(timeout)
-            .connect_lazy();
+            .connect_timeout(timeout);
+        let channel = match tls {
+            Some(tls) if url.starts_with("https://") => {
+                let server_name = config
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.get_ref().server_name.as_ref())
+                    .map(|n| n.get_ref().clone());
+                endpoint.connect_with_connector_lazy(TlsDial::new(tls, server_name))
+            }
+            Some(_) | None if url.starts_with("https://") => {
+                return Err(ExportError::Endpoint {
+                    exporter: name.to_string(),
+                    endpoint: url,
+                    reason: "an https endpoint needs a TLS client config".into(),
+                });
+            }
+            _ => endpoint.connect_lazy(),
+        };
         let headers = MetadataMap::from_headers(headers);
         let encoding = match compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),

@@ -1,6 +1,7 @@
 //! `type = "otlp-http"`: OTLP/HTTP protobuf to `<endpoint>/v1/<signal>`, gzip by default.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use prost::Message;
 use weir_config::{Compression, ExporterConfig};
 
 use crate::settings::OtlpSettings;
+use tokio_rustls::rustls::ClientConfig;
 use weir_core::{Batch, Signal};
 
 use crate::ExportError;
@@ -26,22 +28,29 @@ pub(crate) struct HttpSink {
 }
 
 impl HttpSink {
-    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<HttpSink, ExportError> {
+    /// A client of `config`'s endpoint; `tls` is the client config for an `https://` one.
+    pub(crate) fn new(
+        name: &str,
+        config: &ExporterConfig,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<HttpSink, ExportError> {
         let OtlpSettings {
             endpoint: base,
             timeout,
             compression,
             headers,
         } = OtlpSettings::new(name, config)?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .default_headers(headers)
-            .build()
-            .map_err(|e| ExportError::Endpoint {
-                exporter: name.to_string(),
-                endpoint: base.clone(),
-                reason: e.to_string(),
-            })?;
+            .default_headers(headers);
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls((*tls).clone());
+        }
+        let client = builder.build().map_err(|e| ExportError::Endpoint {
+            exporter: name.to_string(),
+            endpoint: base.clone(),
+            reason: e.to_string(),
+        })?;
         let urls = Signal::ALL.map(|s| format!("{base}/v1/{}", s.as_str()));
         for url in &urls {
             reqwest::Url::parse(url).map_err(|e| ExportError::Endpoint {

@@ -15,6 +15,7 @@ mod http;
 mod parked;
 mod retry;
 mod settings;
+mod tls;
 mod worker;
 
 use std::sync::Arc;
@@ -101,12 +102,14 @@ pub struct RunningExporter {
 }
 
 /// Builds the exporter `name` (of type `plugin`: around `plugin`) and starts its sender tasks.
+/// `tls` is the client config of an `https://` endpoint (`weir_tls::client_config`).
 /// `queue_dir` is the resolved directory of a disk sending queue (what it still holds from a
 /// previous run is sent first). Firing `abandon` makes the senders stop retrying and count
 /// whatever is left as dropped (the shutdown deadline) — or leave it in the disk queue.
 pub fn start(
     name: &str,
     config: &ExporterConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     plugin: Option<Arc<dyn PluginSink>>,
     queue_dir: Option<&std::path::Path>,
     telemetry: &Telemetry,
@@ -119,8 +122,10 @@ pub fn start(
                 message: "its plugin was not loaded".into(),
             })?)
         }
-        ExporterKind::OtlpGrpc => worker::Sink::Grpc(Box::new(grpc::GrpcSink::new(name, config)?)),
-        ExporterKind::OtlpHttp => worker::Sink::Http(http::HttpSink::new(name, config)?),
+        ExporterKind::OtlpGrpc => {
+            worker::Sink::Grpc(Box::new(grpc::GrpcSink::new(name, config, tls)?))
+        }
+        ExporterKind::OtlpHttp => worker::Sink::Http(http::HttpSink::new(name, config, tls)?),
         ExporterKind::Debug => worker::Sink::Debug(debug::DebugSink::new(name, config)),
         ExporterKind::File => worker::Sink::File(file::FileSink::new(name, config)?),
     };

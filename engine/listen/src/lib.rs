@@ -9,7 +9,12 @@
 //!   instead of spinning, logs once, counts, and reports the listener failed (`/readyz` 503)
 //!   until an accept succeeds again;
 //! - the listen backlog is configurable, and [`raise_fd_limit`] lifts the soft limit on open
-//!   files to the hard one at start.
+//!   files to the hard one at start;
+//! - with `tls`, connections are TLS (the handshake must finish within
+//!   `header_read_timeout`), and an mTLS client's certificate names its tenant;
+//! - with `auth`, every request must carry valid credentials, else it is answered 401 /
+//!   UNAUTHENTICATED before its body is read; the tenant goes into the request's extensions
+//!   as a [`weir_auth::Tenant`].
 
 mod body;
 mod conn;
@@ -44,6 +49,23 @@ pub struct ServeOptions {
     pub config: ConnectionConfig,
     /// HTTP versions.
     pub protocol: Protocol,
+    /// Serve TLS with this (reloading) config.
+    pub tls: Option<weir_tls::ServerTls>,
+    /// Require credentials on every request.
+    pub auth: Option<weir_auth::Authenticator>,
+}
+
+impl ServeOptions {
+    /// Plaintext, no credentials: what a listener without `tls` and `auth` serves.
+    pub fn plain(name: String, config: ConnectionConfig, protocol: Protocol) -> ServeOptions {
+        ServeOptions {
+            name,
+            config,
+            protocol,
+            tls: None,
+            auth: None,
+        }
+    }
 }
 
 /// Binds `addr` with `backlog` pending connections (and SO_REUSEADDR, so a restarted Weir can
@@ -121,6 +143,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let metrics = telemetry.listener(&options.name);
+    let tls_metrics = options.tls.as_ref().map(|_| telemetry.tls(&options.name));
     let health = telemetry.health_handle(&options.name);
     let open = Arc::new(AtomicUsize::new(0));
     let tasks = TaskTracker::new();
@@ -164,15 +187,22 @@ pub async fn serve(
         }
         let _ = stream.set_nodelay(true);
         let guard = OpenGuard::new(open.clone(), &metrics);
-        tasks.spawn(conn::serve(
-            stream,
+        let conn = conn::Conn {
             peer,
-            router.clone(),
-            options.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-            guard,
-        ));
+            router: router.clone(),
+            options: options.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            open: guard,
+        };
+        match (&options.tls, &tls_metrics) {
+            (Some(tls), Some(m)) => {
+                tasks.spawn(conn::serve_tls(stream, tls.config(), conn, m.clone()));
+            }
+            _ => {
+                tasks.spawn(conn.serve(stream, None));
+            }
+        }
     }
     // The listener stops: a failure it reported no longer applies (the handle withdraws it).
     drop(health);

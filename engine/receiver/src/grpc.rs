@@ -30,10 +30,13 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+use weir_auth::Authenticator;
+use weir_auth::Tenant;
 use weir_config::GrpcServerConfig;
 use weir_core::Batch;
 use weir_core::telemetry::Telemetry;
 use weir_listen::{Protocol, ServeOptions};
+use weir_tls::ServerTls;
 
 use crate::intake::{Accepted, Intake, Refusal};
 
@@ -43,8 +46,8 @@ struct Svc(Intake);
 impl Svc {
     /// Accepts a request, or the status that refuses it: UNAVAILABLE with RetryInfo (the OTLP
     /// spec's retryable code) for every refusal, since nothing of the request was kept.
-    async fn accept(&self, batch: Batch) -> Result<Accepted, Status> {
-        self.0.accept(batch).await.map_err(|r| match r {
+    async fn accept(&self, batch: Batch, tenant: Option<&Tenant>) -> Result<Accepted, Status> {
+        self.0.accept(batch, tenant).await.map_err(|r| match r {
             Refusal::Overloaded(after) => Status::with_error_details(
                 Code::Unavailable,
                 "weir is overloaded: a pipeline queue is full, retry later",
@@ -74,7 +77,10 @@ impl TraceService for Svc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let a = self.accept(Batch::Traces(request.into_inner())).await?;
+        let tenant = request.extensions().get::<Tenant>().cloned();
+        let a = self
+            .accept(Batch::Traces(request.into_inner()), tenant.as_ref())
+            .await?;
         Ok(Response::new(ExportTraceServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: a.rejected,
@@ -90,7 +96,10 @@ impl MetricsService for Svc {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let a = self.accept(Batch::Metrics(request.into_inner())).await?;
+        let tenant = request.extensions().get::<Tenant>().cloned();
+        let a = self
+            .accept(Batch::Metrics(request.into_inner()), tenant.as_ref())
+            .await?;
         Ok(Response::new(ExportMetricsServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: a.rejected,
@@ -106,7 +115,10 @@ impl LogsService for Svc {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let a = self.accept(Batch::Logs(request.into_inner())).await?;
+        let tenant = request.extensions().get::<Tenant>().cloned();
+        let a = self
+            .accept(Batch::Logs(request.into_inner()), tenant.as_ref())
+            .await?;
         Ok(Response::new(ExportLogsServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: a.rejected,
@@ -151,6 +163,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     config: GrpcServerConfig,
     intakes: [Option<Intake>; 3],
+    security: (Option<ServerTls>, Option<Authenticator>),
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) {
@@ -158,6 +171,8 @@ pub(crate) async fn serve(
         name: format!("receiver/{name}/grpc"),
         config: config.connections,
         protocol: Protocol::Http2Only,
+        tls: security.0,
+        auth: security.1,
     };
     let router = routes(&config, intakes).into_axum_router();
     weir_listen::serve(listener, router, options, &telemetry, shutdown).await;

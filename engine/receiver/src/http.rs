@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Router};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use weir_auth::{Authenticator, Tenant};
 use weir_config::HttpServerConfig;
 use weir_core::Signal;
 use weir_core::otlp::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
@@ -23,6 +24,7 @@ use weir_core::otlp::collector::trace::v1::{
 };
 use weir_core::telemetry::Telemetry;
 use weir_listen::{Protocol, ServeOptions};
+use weir_tls::ServerTls;
 
 use crate::decode::{self, BodyError, Format};
 use crate::intake::{Accepted, Intake, Refusal};
@@ -47,7 +49,11 @@ pub(crate) fn router(config: &HttpServerConfig, intakes: [Option<Intake>; 3]) ->
         });
         router = router.route(
             &format!("/v1/{}", signal.as_str()),
-            post(move |headers: HeaderMap, body: Body| handle(route.clone(), headers, body)),
+            post(
+                move |tenant: Option<Extension<Tenant>>, headers: HeaderMap, body: Body| {
+                    handle(route.clone(), tenant.map(|Extension(t)| t), headers, body)
+                },
+            ),
         );
     }
     if let Some(cors) = cors(&config.cors_allowed_origins) {
@@ -62,6 +68,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     config: HttpServerConfig,
     intakes: [Option<Intake>; 3],
+    security: (Option<ServerTls>, Option<Authenticator>),
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) {
@@ -69,6 +76,8 @@ pub(crate) async fn serve(
         name: format!("receiver/{name}/http"),
         config: config.connections,
         protocol: Protocol::Http1And2,
+        tls: security.0,
+        auth: security.1,
     };
     weir_listen::serve(
         listener,
@@ -99,7 +108,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-async fn handle(route: Arc<Route>, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    route: Arc<Route>,
+    tenant: Option<Tenant>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let format = match decode::format(text(header::CONTENT_TYPE)) {
         Ok(f) => f,
@@ -125,7 +139,7 @@ async fn handle(route: Arc<Route>, headers: HeaderMap, body: Body) -> Response {
         Err(e) => return refuse_body(&route, format, e),
     };
     // Every refusal is 503 + Retry-After: nothing of the request was kept.
-    let (message, after) = match route.intake.accept(batch).await {
+    let (message, after) = match route.intake.accept(batch, tenant.as_ref()).await {
         Ok(accepted) => return success(route.signal, format, accepted),
         Err(Refusal::Overloaded(after)) => (
             "weir is overloaded: a pipeline queue is full, retry later".to_string(),

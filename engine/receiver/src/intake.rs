@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use weir_auth::Tenant;
+use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use weir_core::otlp::resource::v1::Resource;
 use weir_core::telemetry::ReceiverMetrics;
 use weir_core::{Batch, ConsumeError, Consumer};
 
@@ -13,6 +16,8 @@ use crate::validate;
 pub(crate) struct Intake {
     pub consumer: Arc<dyn Consumer>,
     pub metrics: ReceiverMetrics,
+    /// The resource attribute that carries the authenticated tenant (`tenant_attribute`).
+    pub tenant_attribute: Option<Arc<str>>,
 }
 
 /// A request was accepted; `rejected` items of it were invalid and dropped, as reported back.
@@ -41,10 +46,18 @@ pub(crate) enum Refusal {
 }
 
 impl Intake {
-    /// Validates `batch`, hands the valid part to the pipelines, waits for the answer of those
-    /// that acknowledge after processing (`ack = "processed"`), and counts.
-    pub(crate) async fn accept(&self, mut batch: Batch) -> Result<Accepted, Refusal> {
+    /// Validates `batch`, stamps the sender's `tenant` on it (if configured), hands the valid
+    /// part to the pipelines, waits for the answer of those that acknowledge after processing
+    /// (`ack = "processed"`), and counts.
+    pub(crate) async fn accept(
+        &self,
+        mut batch: Batch,
+        tenant: Option<&Tenant>,
+    ) -> Result<Accepted, Refusal> {
         let rejection = validate::drop_invalid(&mut batch);
+        if let (Some(key), Some(tenant)) = (&self.tenant_attribute, tenant) {
+            set_tenant(&mut batch, key, &tenant.0);
+        }
         let items = batch.item_count() as u64;
         if rejection.rejected > 0 {
             self.metrics
@@ -101,5 +114,84 @@ impl Intake {
     /// Counts a request refused before it could be decoded (its items are unknown: counts 1).
     pub(crate) fn count_malformed(&self) {
         self.metrics.refused_invalid.inc();
+    }
+}
+
+/// Sets resource attribute `key` to `tenant` on every resource of `batch`, replacing a value
+/// the client sent (a client must not be able to claim another tenant).
+fn set_tenant(batch: &mut Batch, key: &str, tenant: &str) {
+    let set = |r: &mut Option<Resource>| {
+        let attrs = &mut r.get_or_insert_with(Resource::default).attributes;
+        attrs.retain(|kv| kv.key != key);
+        attrs.push(KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(tenant.to_string())),
+            }),
+            ..Default::default()
+        });
+    };
+    match batch {
+        Batch::Traces(r) => r
+            .resource_spans
+            .iter_mut()
+            .for_each(|x| set(&mut x.resource)),
+        Batch::Metrics(r) => r
+            .resource_metrics
+            .iter_mut()
+            .for_each(|x| set(&mut x.resource)),
+        Batch::Logs(r) => r
+            .resource_logs
+            .iter_mut()
+            .for_each(|x| set(&mut x.resource)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use weir_core::otlp::trace::v1::ResourceSpans;
+
+    use super::*;
+
+    fn attr(r: &Option<Resource>, key: &str) -> Vec<String> {
+        r.iter()
+            .flat_map(|r| &r.attributes)
+            .filter(|kv| kv.key == key)
+            .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_tenant_replaces_what_the_client_claimed() {
+        let claimed = Resource {
+            attributes: vec![KeyValue {
+                key: "tenant".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("someone-else".into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut batch = Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    resource: Some(claimed),
+                    ..Default::default()
+                },
+                ResourceSpans::default(),
+            ],
+        });
+        set_tenant(&mut batch, "tenant", "team-a");
+        let Batch::Traces(r) = batch else {
+            unreachable!("a traces batch")
+        };
+        for rs in &r.resource_spans {
+            assert_eq!(attr(&rs.resource, "tenant"), ["team-a"]);
+        }
     }
 }

@@ -16,9 +16,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use weir_auth::Authenticator;
 use weir_config::ReceiverConfig;
 use weir_core::telemetry::Telemetry;
 use weir_core::{Consumer, Signal};
+use weir_tls::ServerTls;
 
 use crate::intake::Intake;
 
@@ -39,6 +41,134 @@ pub enum ReceiverError {
     },
 }
 
+/// A receiver's TLS and credential check, built from its `tls` and `auth` by [`Security::build`].
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// TLS of the gRPC listener (ALPN h2).
+    pub grpc_tls: Option<ServerTls>,
+    /// TLS of the HTTP listener (ALPN h2 and http/1.1).
+    pub http_tls: Option<ServerTls>,
+    /// The credential check of both listeners.
+    pub auth: Option<Authenticator>,
+}
+
+/// A receiver's `tls` or `auth` file that could not be used: the dotted key of the setting,
+/// its position in the config, and what is wrong.
+#[derive(Debug, Clone)]
+pub struct SecurityError {
+    /// e.g. `receivers.otlp.tls.key_file`.
+    pub key: String,
+    /// The setting's span in the config text.
+    pub span: std::ops::Range<usize>,
+    /// What is wrong, naming the file.
+    pub message: String,
+}
+
+impl Security {
+    /// Loads the files of receiver `name`'s `tls` and `auth` (paths resolved with `resolve`).
+    pub fn build(
+        name: &str,
+        config: &ReceiverConfig,
+        resolve: &dyn Fn(&str) -> std::path::PathBuf,
+        telemetry: &Telemetry,
+    ) -> Result<Security, SecurityError> {
+        let key = format!("receivers.{name}");
+        let mut security = Security::default();
+        if let Some(t) = &config.tls {
+            let cfg = t.get_ref();
+            let load = |proto: &str, alpn: &[&[u8]]| {
+                let listener = format!("receiver/{name}/{proto}");
+                weir_tls::ServerTls::load(
+                    weir_tls::server_files(cfg, resolve, alpn),
+                    &listener,
+                    telemetry.tls(&listener),
+                )
+                .map_err(|e| {
+                    let span = match e.field {
+                        "key_file" => cfg.key_file.span(),
+                        "client_ca_file" => {
+                            cfg.client_ca_file.as_ref().map_or(t.span(), |c| c.span())
+                        }
+                        _ => cfg.cert_file.span(),
+                    };
+                    SecurityError {
+                        key: format!(
+                            "{key}.tls.{}",
+                            if e.field.is_empty() {
+                                "cert_file"
+                            } else {
+                                e.field
+                            }
+                        ),
+                        span,
+                        message: e.to_string(),
+                    }
+                })
+            };
+            if config.grpc.is_some() {
+                security.grpc_tls = Some(load("grpc", weir_tls::ALPN_H2)?);
+            }
+            if config.http.is_some() {
+                security.http_tls = Some(load("http", weir_tls::ALPN_HTTP)?);
+            }
+        }
+        if let Some(a) = &config.auth {
+            let listener = format!("receiver/{name}");
+            let auth =
+                Authenticator::load(a.get_ref(), resolve, &listener, telemetry.auth(&listener))
+                    .map_err(|e| {
+                        let cfg = a.get_ref();
+                        let (field, span) = match (&cfg.bearer_tokens_file, &cfg.basic) {
+                            (Some(f), _) => ("bearer_tokens_file", f.span()),
+                            (None, Some(b)) => {
+                                ("basic.htpasswd_file", b.get_ref().htpasswd_file.span())
+                            }
+                            (None, None) => ("", a.span()),
+                        };
+                        SecurityError {
+                            key: format!("{key}.auth.{field}"),
+                            span,
+                            message: e.to_string(),
+                        }
+                    })?;
+            security.auth = Some(auth);
+        }
+        Ok(security)
+    }
+
+    /// Starts checking the files for changes every `reload_interval`, for as long as the
+    /// receiver holds them. Needs a Tokio runtime.
+    pub fn watch(&self) {
+        for tls in self.grpc_tls.iter().chain(&self.http_tls) {
+            tls.watch();
+        }
+        if let Some(a) = &self.auth {
+            a.watch();
+        }
+    }
+
+    /// Warnings about what was loaded (an expired certificate), for the log and `weir validate`.
+    pub fn warnings(&self) -> Vec<String> {
+        // The two listeners serve the same files: one warning is enough.
+        self.grpc_tls
+            .as_ref()
+            .or(self.http_tls.as_ref())
+            .map(ServerTls::warnings)
+            .unwrap_or_default()
+    }
+
+    /// Re-reads changed certificate and credential files now (a config reload does this for
+    /// receivers it keeps). Failures are logged inside and keep the old files in force.
+    pub fn reload_files(&self) {
+        for tls in self.grpc_tls.iter().chain(&self.http_tls) {
+            let _ = tls.reload();
+        }
+        if let Some(a) = &self.auth {
+            let _ = a.reload();
+        }
+    }
+}
+
 /// The pipelines a receiver feeds, by signal; `None` where no pipeline of that signal lists it
 /// (requests for it get UNIMPLEMENTED / 404, as in the Collector).
 pub type SignalConsumers = [Option<Arc<dyn Consumer>>; 3];
@@ -51,6 +181,7 @@ pub struct BoundReceiver {
     http: Option<TcpListener>,
     intakes: [Option<Intake>; 3],
     intakes_http: [Option<Intake>; 3],
+    security: Security,
     telemetry: Telemetry,
 }
 
@@ -108,11 +239,13 @@ fn intakes(
     consumers: &SignalConsumers,
     telemetry: &Telemetry,
     transport: &str,
+    tenant_attribute: Option<&str>,
 ) -> [Option<Intake>; 3] {
     Signal::ALL.map(|signal| {
         consumers[signal.index()].as_ref().map(|c| Intake {
             consumer: c.clone(),
             metrics: telemetry.receiver(receiver, transport, signal),
+            tenant_attribute: tenant_attribute.map(Arc::from),
         })
     })
 }
@@ -131,7 +264,10 @@ pub mod in_process {
         consumers: &SignalConsumers,
         telemetry: &Telemetry,
     ) -> axum::Router {
-        crate::http::router(config, intakes("in-process", consumers, telemetry, "http"))
+        crate::http::router(
+            config,
+            intakes("in-process", consumers, telemetry, "http", None),
+        )
     }
 
     /// The OTLP/gRPC collector services over `consumers`, as an axum router (HTTP/2 requests
@@ -141,19 +277,24 @@ pub mod in_process {
         consumers: &SignalConsumers,
         telemetry: &Telemetry,
     ) -> axum::Router {
-        crate::grpc::routes(config, intakes("in-process", consumers, telemetry, "grpc"))
-            .into_axum_router()
+        crate::grpc::routes(
+            config,
+            intakes("in-process", consumers, telemetry, "grpc", None),
+        )
+        .into_axum_router()
     }
 }
 
 impl BoundReceiver {
     /// Binds the listeners of `config`, so that errors such as "address in use" surface before
     /// Weir reports ready. An address that `reuse` (the sockets of the receiver this one
-    /// replaces) already listens on is taken over instead of bound.
+    /// replaces) already listens on is taken over instead of bound. `security` is the TLS and
+    /// credential check built from the config's `tls` and `auth` ([`Security::build`]).
     pub async fn bind(
         name: &str,
         config: &ReceiverConfig,
         consumers: SignalConsumers,
+        security: Security,
         telemetry: &Telemetry,
         reuse: Option<&Listeners>,
     ) -> Result<BoundReceiver, ReceiverError> {
@@ -190,15 +331,25 @@ impl BoundReceiver {
             Some(h) => Some(bind("http", h.endpoint.0).await?),
             None => None,
         };
+        let tenant = config
+            .tenant_attribute
+            .as_ref()
+            .map(|t| t.get_ref().as_str());
         Ok(BoundReceiver {
             name: name.to_string(),
             config: config.clone(),
             grpc,
             http,
-            intakes: intakes(name, &consumers, telemetry, "grpc"),
-            intakes_http: intakes(name, &consumers, telemetry, "http"),
+            intakes: intakes(name, &consumers, telemetry, "grpc", tenant),
+            intakes_http: intakes(name, &consumers, telemetry, "http", tenant),
+            security,
             telemetry: telemetry.clone(),
         })
+    }
+
+    /// The receiver's TLS and credential check (clones share the loaded files).
+    pub fn security(&self) -> Security {
+        self.security.clone()
     }
 
     /// Duplicates of the listening sockets (see [`Listeners`]).
@@ -229,6 +380,7 @@ impl BoundReceiver {
                 listener,
                 cfg.clone(),
                 self.intakes,
+                (self.security.grpc_tls.clone(), self.security.auth.clone()),
                 self.telemetry.clone(),
                 shutdown.clone(),
             )));
@@ -239,6 +391,7 @@ impl BoundReceiver {
                 listener,
                 cfg.clone(),
                 self.intakes_http,
+                (self.security.http_tls.clone(), self.security.auth.clone()),
                 self.telemetry.clone(),
                 shutdown,
             )));

@@ -40,6 +40,9 @@ pub struct AllowList {
     timeout: Option<Duration>,
     /// When the current `send-batch` call's budget runs out: every request is bounded by it.
     deadline: Option<std::time::Instant>,
+    /// The exporter's TLS client config for `https://` requests, and the name certificates are
+    /// checked against when not the URL's host.
+    tls: Option<(Arc<tokio_rustls::rustls::ClientConfig>, Option<String>)>,
 }
 
 /// `host[:port]` as (lower-case host without a trailing dot, port); `None` if it is not one or
@@ -68,7 +71,19 @@ impl AllowList {
             denied: Arc::default(),
             timeout: None,
             deadline: None,
+            tls: None,
         }
+    }
+
+    /// Sends `https://` requests with `config` (the exporter's `tls` settings, or the system
+    /// roots) instead of the runtime's built-in roots.
+    pub fn with_tls(
+        mut self,
+        config: Arc<tokio_rustls::rustls::ClientConfig>,
+        server_name: Option<String>,
+    ) -> AllowList {
+        self.tls = Some((config, server_name));
+        self
     }
 
     /// Whether a request to `authority` (with the URL's `scheme`) may go out.
@@ -128,6 +143,21 @@ impl WasiHttpHooks for AllowList {
             first_byte_timeout: clamp(asked.first_byte_timeout),
             between_bytes_timeout: clamp(asked.between_bytes_timeout),
         });
+        if request.uri().scheme_str() == Some("https")
+            && let Some((config, server_name)) = self.tls.clone()
+        {
+            let waits = crate::outgoing::Waits {
+                connect: clamp(asked.connect_timeout).unwrap_or(left),
+                first_byte: clamp(asked.first_byte_timeout).unwrap_or(left),
+                between_bytes: clamp(asked.between_bytes_timeout).unwrap_or(left),
+            };
+            return Box::new(async move {
+                let sent = crate::outgoing::send_tls(request, waits, config, server_name);
+                tokio::time::timeout(left, sent)
+                    .await
+                    .map_err(|_| wasmtime_wasi_http::Error::ConnectionTimeout)?
+            });
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             let sent = wasmtime_wasi_http::default_send_request(request, options);

@@ -20,6 +20,7 @@ pub mod engine;
 mod exporter;
 mod host;
 mod inspect;
+mod outgoing;
 mod plugin;
 mod policy;
 mod sandbox;

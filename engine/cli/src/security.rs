@@ -1,0 +1,147 @@
+//! The secure edge from the config: receivers' `tls` and `auth`, exporters' `tls`, the admin
+//! listener's `tls` and token. Files are read here (at start, on reload and by `weir
+//! validate`), and a file that cannot be used is reported at the `file:line` of its setting.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use tokio_rustls::rustls::ClientConfig;
+use weir_config::{Config, ExporterConfig, ExporterKind, ReceiverConfig};
+use weir_core::telemetry::Telemetry;
+use weir_receiver::Security;
+use weir_tls::ServerTls;
+
+/// Receiver `name`'s TLS and credential check (not yet watching its files).
+pub(crate) fn receiver(
+    config: &Config,
+    name: &str,
+    rc: &ReceiverConfig,
+    telemetry: &Telemetry,
+) -> anyhow::Result<Security> {
+    let resolve = |p: &str| config.resolve_path(p);
+    Security::build(name, rc, &resolve, telemetry)
+        .map_err(|e| anyhow!("{}", config.diagnostic(e.span, e.key, e.message)))
+}
+
+/// The ALPN an exporter offers: gRPC needs HTTP/2; OTLP/HTTP takes either; a plugin's
+/// `wasi:http` requests are HTTP/1.1.
+fn alpn(kind: ExporterKind) -> &'static [&'static [u8]] {
+    match kind {
+        ExporterKind::OtlpGrpc => weir_tls::ALPN_H2,
+        ExporterKind::Plugin => &[b"http/1.1"],
+        _ => weir_tls::ALPN_HTTP,
+    }
+}
+
+/// Exporter `name`'s client TLS config: for an `https://` endpoint, and for a plugin (whose
+/// requests may go to https hosts); `None` for plaintext endpoints and file/debug exporters.
+/// The files of an exporter's `tls` table, resolved.
+pub(crate) fn exporter_files(config: &Config, e: &ExporterConfig) -> Vec<std::path::PathBuf> {
+    let Some(t) = &e.tls else { return Vec::new() };
+    let t = t.get_ref();
+    [&t.ca_file, &t.cert_file, &t.key_file]
+        .into_iter()
+        .flatten()
+        .map(|f| config.resolve_path(f.get_ref()))
+        .collect()
+}
+
+pub(crate) fn exporter(
+    config: &Config,
+    name: &str,
+    e: &ExporterConfig,
+) -> anyhow::Result<Option<Arc<ClientConfig>>> {
+    let https = e
+        .endpoint
+        .as_ref()
+        .is_some_and(|ep| ep.get_ref().starts_with("https://"));
+    if !(https || e.r#type == ExporterKind::Plugin) {
+        return Ok(None);
+    }
+    let tls = e.tls.as_ref().map(|t| t.get_ref());
+    let resolve = |p: &str| config.resolve_path(p);
+    let built = weir_tls::client_config(tls, &resolve, alpn(e.r#type)).map_err(|err| {
+        let key = format!("exporters.{name}.tls");
+        let at = |field: &Option<toml::Spanned<String>>| field.as_ref().map(toml::Spanned::span);
+        let span = tls
+            .and_then(|t| match err.field {
+                "ca_file" => at(&t.ca_file),
+                "cert_file" => at(&t.cert_file),
+                "key_file" => at(&t.key_file),
+                "server_name" => at(&t.server_name),
+                _ => None,
+            })
+            .or_else(|| e.tls.as_ref().map(toml::Spanned::span))
+            .or_else(|| e.endpoint.as_ref().map(toml::Spanned::span))
+            .unwrap_or(0..0);
+        let key = if err.field.is_empty() {
+            key
+        } else {
+            format!("{key}.{}", err.field)
+        };
+        anyhow!("{}", config.diagnostic(span, key, err.to_string()))
+    })?;
+    if tls.is_some_and(weir_config::ClientTlsConfig::insecure) {
+        tracing::warn!(
+            exporter = name,
+            "insecure_skip_verify = true: this exporter accepts any server certificate; anyone on the path can read and alter its data"
+        );
+    }
+    Ok(Some(built))
+}
+
+/// The admin listener's TLS, if configured (not yet watching its files).
+pub(crate) fn admin(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Option<ServerTls>> {
+    let Some(t) = &config.admin.tls else {
+        return Ok(None);
+    };
+    let resolve = |p: &str| config.resolve_path(p);
+    let files = weir_tls::server_files(t, &resolve, weir_tls::ALPN_HTTP);
+    ServerTls::load(files, "admin", telemetry.tls("admin"))
+        .map(Some)
+        .map_err(|e| {
+            let span = match e.field {
+                "key_file" => t.key_file.span(),
+                "client_ca_file" => t
+                    .client_ca_file
+                    .as_ref()
+                    .map_or(t.cert_file.span(), |c| c.span()),
+                _ => t.cert_file.span(),
+            };
+            let field = if e.field.is_empty() {
+                "cert_file"
+            } else {
+                e.field
+            };
+            anyhow!(
+                "{}",
+                config.diagnostic(span, format!("admin.tls.{field}"), e.to_string())
+            )
+        })
+}
+
+/// Warns about an admin listener others can reach and whose reloads need no token.
+pub(crate) fn warn_open_admin(config: &Config) {
+    let ip = config.admin.listen.0.ip();
+    if !ip.is_loopback() && config.admin.bearer_token.is_none() {
+        tracing::warn!(address = %config.admin.listen,
+            "the admin listener is reachable beyond this host and has no bearer_token: anyone who reaches it can read /metrics; set [admin] bearer_token (reloads stay loopback-only until you do)");
+    }
+}
+
+/// Everything `weir validate` checks of the secure edge: every file loads. The warnings (an
+/// expired certificate) are returned.
+pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
+    let telemetry = Telemetry::new();
+    let mut warnings = Vec::new();
+    for (name, rc) in &config.receivers {
+        warnings.extend(receiver(config, name, rc, &telemetry)?.warnings());
+    }
+    for (name, e) in &config.exporters {
+        exporter(config, name, e)?;
+    }
+    if let Some(admin) = admin(config, &telemetry)? {
+        warnings.extend(admin.warnings());
+    }
+    Ok(warnings)
+}
