@@ -395,14 +395,23 @@ async fn receivers_and_pipelines_come_and_go() {
         serde_json::json!(["pipeline logs", "receiver extra", "receiver otlp"]),
         "{answer}"
     );
-    let extra = gw
-        .logs
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|l| l["message"] == "listening" && l["receiver"] == "extra")
-        .map(|l| format!("http://{}", l["address"].as_str().unwrap()))
-        .unwrap();
+    // The line is written before the reload is answered, but the harness reads the log on a
+    // thread of its own: wait for it.
+    let listening = |gw: &Gateway| {
+        gw.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l["message"] == "listening" && l["receiver"] == "extra")
+            .map(|l| format!("http://{}", l["address"].as_str().unwrap()))
+    };
+    let logged = eventually(Duration::from_secs(10), || {
+        let seen = listening(&gw).is_some();
+        async move { seen }
+    })
+    .await;
+    assert!(logged, "the new receiver's address was not logged");
+    let extra = listening(&gw).unwrap();
     // `otlp` now serves logs too, on the same address (it took over its socket).
     assert_eq!(
         post(otlp.clone(), "logs", logs_request()).await.unwrap(),

@@ -16,6 +16,7 @@ mod table;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -70,6 +71,20 @@ struct Inner {
     current: RwLock<(Table, u64)>,
     /// SHA-256 of `user:password` pairs bcrypt verified, by tenant; cleared on reload.
     verified: Mutex<HashMap<[u8; 32], Arc<str>>>,
+    /// Bumped by every reload that changes the credentials.
+    generation: AtomicU64,
+    /// Held by a reload from start to end.
+    reloading: Mutex<()>,
+    /// Concurrent bcrypt checks.
+    bcrypt_slots: tokio::sync::Semaphore,
+}
+
+/// A bcrypt hash (cost 10, the htpasswd default) no password matches, checked for unknown users.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        bcrypt::hash(format!("{:?}", std::time::SystemTime::now()), 10).unwrap_or_default()
+    })
 }
 
 /// A receiver's credential check. Clones share the credentials.
@@ -126,6 +141,11 @@ impl Authenticator {
                 metrics,
                 current: RwLock::new((t, fingerprint(&bytes))),
                 verified: Mutex::default(),
+                generation: AtomicU64::new(0),
+                reloading: Mutex::new(()),
+                bcrypt_slots: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                ),
             }),
         })
     }
@@ -173,20 +193,35 @@ impl Authenticator {
         if let Some(t) = self.verified().get(&key) {
             return Ok(Tenant(t.clone()));
         }
-        let hash = self.read_table(|t| t.bcrypt_hash(&user))?;
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
-        if !ok {
+        // The credentials this check is against; a reload in between makes its result stale.
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        // An unknown user costs a bcrypt check too, so timing does not tell which users exist.
+        let hash = self.read_table(|t| Ok(t.bcrypt_hash(&user).ok()))?;
+        let known = hash.is_some();
+        let ok = {
+            // At most one bcrypt per core at a time: a flood of wrong passwords queues here
+            // instead of taking every core.
+            let _permit = self.inner.bcrypt_slots.acquire().await;
+            tokio::task::spawn_blocking(move || {
+                let hash = hash.as_deref().unwrap_or_else(|| unknown_user_hash());
+                bcrypt::verify(password, hash).unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false)
+        };
+        if !(ok && known) {
             return Err(Refused::Invalid);
         }
         let tenant: Arc<str> = user.into();
         let mut v = self.verified();
-        if v.len() >= BASIC_CACHE {
-            v.clear();
+        // Remembered only if the credentials did not change meanwhile (a reload bumps the
+        // generation, then clears what was remembered).
+        if self.inner.generation.load(Ordering::Acquire) == generation {
+            if v.len() >= BASIC_CACHE {
+                v.clear();
+            }
+            v.insert(key, tenant.clone());
         }
-        v.insert(key, tenant.clone());
         Ok(Tenant(tenant))
     }
 
@@ -210,6 +245,11 @@ impl Authenticator {
     /// the next request), `Err` if it changed but does not load (the old ones stay; logged).
     pub fn reload(&self) -> Result<bool, AuthError> {
         let inner = &self.inner;
+        // One reload at a time (the watch task and a config reload may race).
+        let _one = inner
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let attempt = table::read(&inner.path).and_then(|bytes| {
             let fp = fingerprint(&bytes);
             let same = inner
@@ -230,6 +270,7 @@ impl Authenticator {
                     .current
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                inner.generation.fetch_add(1, Ordering::AcqRel);
                 self.verified().clear();
                 tracing::info!(listener = %inner.listener, file = %inner.path.display(), "credentials reloaded");
                 Ok(true)
@@ -256,8 +297,10 @@ impl Authenticator {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                // Failures are logged inside; the watch goes on.
-                let _ = Authenticator { inner }.reload();
+                // Off the async workers (the file may sit on a slow mount). Failures are
+                // logged inside; the watch goes on.
+                let a = Authenticator { inner };
+                let _ = tokio::task::spawn_blocking(move || a.reload()).await;
             }
         });
     }

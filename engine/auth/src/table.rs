@@ -88,8 +88,14 @@ impl Table {
             }
             return Ok(Table::Basic(users));
         }
-        let file: TokensFile =
-            toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
+        // Only the position and the parser's message: its full text quotes the line, which
+        // may hold a token.
+        let file: TokensFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            err(format!("line {line}: {}", e.message()))
+        })?;
         let mut tokens = Vec::new();
         for (i, t) in file.tokens.into_iter().enumerate() {
             let at = |what: &str| err(format!("tokens[{i}] (tenant {:?}): {what}", t.tenant));
@@ -97,13 +103,18 @@ impl Table {
                 return Err(err(format!("tokens[{i}]: `tenant` must not be empty")));
             }
             let hash = match (&t.token, &t.token_sha256) {
-                (Some(tok), None) if !tok.is_empty() => sha256(tok.as_bytes()),
+                (Some(tok), None) if !tok.trim().is_empty() => sha256(tok.trim().as_bytes()),
                 (Some(_), None) => return Err(at("`token` must not be empty")),
                 (None, Some(h)) => {
                     hex32(h).ok_or_else(|| at("`token_sha256` must be 64 hex digits"))?
                 }
                 _ => return Err(at("give exactly one of `token` and `token_sha256`")),
             };
+            if let Some((_, other)) = tokens.iter().find(|(h, _)| *h == hash) {
+                return Err(at(&format!(
+                    "the same token as tenant {other:?}: each token must name one tenant"
+                )));
+            }
             tokens.push((hash, Arc::from(t.tenant.as_str())));
         }
         if tokens.is_empty() {

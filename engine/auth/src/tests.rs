@@ -112,6 +112,30 @@ async fn bad_tokens_files_say_what_is_wrong() {
     let empty = load(&dir, "{ bearer_tokens_file = \"empty.toml\" }").expect_err("empty");
     assert!(empty.problem.contains("no [[tokens]]"), "{empty}");
     std::fs::write(
+        dir.path().join("twice.toml"),
+        "[[tokens]]\ntenant = \"a\"\ntoken = \"same\"\n[[tokens]]\ntenant = \"b\"\ntoken = \"same\"\n",
+    )
+    .expect("write");
+    let twice = load(&dir, "{ bearer_tokens_file = \"twice.toml\" }").expect_err("duplicate");
+    assert!(
+        twice
+            .problem
+            .contains("tokens[1] (tenant \"b\"): the same token as tenant \"a\""),
+        "{twice}"
+    );
+    // A syntax error on a token's line: the position and the parser's words, not the line.
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "[[tokens]]\ntenant = \"a\"\ntoken = \"s3cret-unterminated\n",
+    )
+    .expect("write");
+    let broken = load(&dir, "{ bearer_tokens_file = \"broken.toml\" }").expect_err("syntax");
+    assert!(broken.problem.starts_with("line 3: "), "{broken}");
+    assert!(
+        !broken.to_string().contains("s3cret"),
+        "the token leaked: {broken}"
+    );
+    std::fs::write(
         dir.path().join("bad.toml"),
         "[[tokens]]\ntenant = \"x\"\ntoken_sha256 = \"zz\"\n",
     )

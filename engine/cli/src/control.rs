@@ -45,11 +45,19 @@ struct Inner {
     telemetry: Telemetry,
     /// Counts applied config reloads, so the file watcher follows the files in use.
     applied: tokio::sync::watch::Sender<u64>,
+    /// The admin listener's TLS files, re-read on every config reload.
+    admin_tls: Option<weir_tls::ServerTls>,
 }
 
 impl Control {
-    /// Takes charge of `live`, started from the file at `config_path`.
-    pub(crate) fn new(live: Live, config_path: Option<PathBuf>, telemetry: &Telemetry) -> Control {
+    /// Takes charge of `live`, started from the file at `config_path`; `admin_tls` is the
+    /// admin listener's TLS, whose files a config reload re-reads.
+    pub(crate) fn new(
+        live: Live,
+        config_path: Option<PathBuf>,
+        telemetry: &Telemetry,
+        admin_tls: Option<weir_tls::ServerTls>,
+    ) -> Control {
         if config_path.is_some() {
             telemetry.reloads_watched("config", &["applied", "failed", "unchanged"]);
         }
@@ -59,6 +67,7 @@ impl Control {
             live: tokio::sync::Mutex::new(Some(live)),
             telemetry: telemetry.clone(),
             applied: tokio::sync::watch::Sender::new(0),
+            admin_tls,
         }))
     }
 
@@ -127,6 +136,10 @@ impl Inner {
                 "reason": "running the embedded default config: there is no file to reload",
             });
         };
+        if let Some(tls) = self.admin_tls.clone() {
+            // Failures are logged and counted inside; the old certificate stays.
+            let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
+        }
         let mut live = self.live.lock().await;
         let Some(live) = live.as_mut() else {
             return json!({ "outcome": "skipped", "reason": "shutting down" });

@@ -66,7 +66,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(t) = &admin_tls {
         t.watch();
     }
-    crate::security::warn_open_admin(&config);
+    crate::security::warn_exposed(&config);
     let admin = tokio::spawn(weir_admin::serve(
         admin_listener,
         weir_admin::AdminState {
@@ -78,11 +78,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .admin
                 .bearer_token
                 .as_ref()
-                .map(|t| weir_admin::AdminState::hash_token(t.get_ref())),
-            token_for_reads: config.admin.token_for_reads,
+                .map(|t| weir_admin::AdminState::hash_token(t.get_ref().trim())),
+            token_for_reads: config.admin.token_for_reads(),
         },
         config.admin.connections,
-        admin_tls,
+        admin_tls.clone(),
         admin_shutdown.clone(),
     ));
     tracing::info!(component = "admin", address = %admin_addr, scheme = if admin_tls_on { "https" } else { "http" }, "listening");
@@ -111,7 +111,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     if live.reloader().has_files().await {
         telemetry.reloads_watched("plugin", &["applied", "failed"]);
     }
-    let control = Arc::new(Control::new(live, args.config.clone(), &telemetry));
+    let control = Arc::new(Control::new(
+        live,
+        args.config.clone(),
+        &telemetry,
+        admin_tls,
+    ));
     let stop_watching = CancellationToken::new();
     let watch = watch_settings.any().then(|| {
         tokio::spawn(crate::watch::watch(

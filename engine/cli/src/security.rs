@@ -120,12 +120,32 @@ pub(crate) fn admin(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Op
         })
 }
 
-/// Warns about an admin listener others can reach and whose reloads need no token.
-pub(crate) fn warn_open_admin(config: &Config) {
-    let ip = config.admin.listen.0.ip();
-    if !ip.is_loopback() && config.admin.bearer_token.is_none() {
-        tracing::warn!(address = %config.admin.listen,
-            "the admin listener is reachable beyond this host and has no bearer_token: anyone who reaches it can read /metrics; set [admin] bearer_token (reloads stay loopback-only until you do)");
+/// Warns about credentials that others can read or do without: an admin listener reachable
+/// beyond loopback without a token, or with a token but no TLS, and receivers that take
+/// credentials in plaintext beyond loopback.
+pub(crate) fn warn_exposed(config: &Config) {
+    let admin = &config.admin;
+    if !admin.listen.0.ip().is_loopback() {
+        if admin.bearer_token.is_none() {
+            tracing::warn!(address = %admin.listen,
+                "the admin listener is reachable beyond this host and has no bearer_token: anyone who reaches it can read /metrics; set [admin] bearer_token (reloads stay loopback-only until you do)");
+        } else if admin.tls.is_none() {
+            tracing::warn!(address = %admin.listen,
+                "the admin bearer_token travels in plaintext beyond this host: add [admin] tls");
+        }
+    }
+    for (name, rc) in &config.receivers {
+        let exposed = [
+            rc.grpc.as_ref().map(|g| g.endpoint.0),
+            rc.http.as_ref().map(|h| h.endpoint.0),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|a| !a.ip().is_loopback());
+        if rc.auth.is_some() && rc.tls.is_none() && exposed {
+            tracing::warn!(receiver = %name,
+                "this receiver checks credentials without TLS: tokens and passwords cross the network in plaintext; add `tls`");
+        }
     }
 }
 

@@ -40,8 +40,14 @@ pub struct AdminConfig {
     pub bearer_token: Option<Spanned<String>>,
     /// Require the token for every endpoint, `/metrics`, `/healthz` and `/readyz` included.
     /// Default false: those stay open for probes and scrapers.
-    #[serde(default)]
-    pub token_for_reads: bool,
+    pub token_for_reads: Option<Spanned<bool>>,
+}
+
+impl AdminConfig {
+    /// True when `token_for_reads = true`.
+    pub fn token_for_reads(&self) -> bool {
+        self.token_for_reads.as_ref().is_some_and(|t| *t.get_ref())
+    }
 }
 
 /// `[admin.jaeger_sampling]`: head-sampling strategies for Jaeger clients and SDKs with a remote
@@ -72,7 +78,7 @@ impl Default for AdminConfig {
             connections: ConnectionConfig::default(),
             tls: None,
             bearer_token: None,
-            token_for_reads: false,
+            token_for_reads: None,
         }
     }
 }

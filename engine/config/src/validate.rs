@@ -356,8 +356,11 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
             "admin.bearer_token",
             "must not be empty (is the environment variable it names set?)",
         ),
-        None if raw.admin.token_for_reads => c.err(
-            0..0,
+        None if raw.admin.token_for_reads() => c.err(
+            raw.admin
+                .token_for_reads
+                .as_ref()
+                .map_or(0..0, Spanned::span),
             "admin.token_for_reads",
             "needs `bearer_token`: there is no token to require",
         ),

@@ -181,7 +181,11 @@ impl Conn {
                         .get(http::header::CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
                         .is_some_and(|c| c.starts_with("application/grpc"));
+                    // A CORS preflight (OPTIONS) carries no data and, by the browser's rules,
+                    // no credentials: it goes to the router, which answers it.
+                    let preflight = req.method() == http::Method::OPTIONS;
                     let tenant = match &auth {
+                        Some(_) if preflight => None,
                         Some(auth) => match auth.check(req.headers()).await {
                             Ok(t) => Some(t),
                             Err(why) => {

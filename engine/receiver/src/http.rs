@@ -103,7 +103,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([http::Method::POST])
-            .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::CONTENT_ENCODING,
+                header::AUTHORIZATION,
+            ])
             .max_age(Duration::from_secs(7200)),
     )
 }

@@ -55,8 +55,8 @@ impl Intake {
         tenant: Option<&Tenant>,
     ) -> Result<Accepted, Refusal> {
         let rejection = validate::drop_invalid(&mut batch);
-        if let (Some(key), Some(tenant)) = (&self.tenant_attribute, tenant) {
-            set_tenant(&mut batch, key, &tenant.0);
+        if let Some(key) = &self.tenant_attribute {
+            set_tenant(&mut batch, key, tenant.map(|t| &*t.0));
         }
         let items = batch.item_count() as u64;
         if rejection.rejected > 0 {
@@ -118,11 +118,13 @@ impl Intake {
 }
 
 /// Sets resource attribute `key` to `tenant` on every resource of `batch`, replacing a value
-/// the client sent (a client must not be able to claim another tenant).
-fn set_tenant(batch: &mut Batch, key: &str, tenant: &str) {
+/// the client sent (a client must not be able to claim another tenant); without a tenant
+/// (a certificate whose subject could not be read), removes the client's value.
+fn set_tenant(batch: &mut Batch, key: &str, tenant: Option<&str>) {
     let set = |r: &mut Option<Resource>| {
         let attrs = &mut r.get_or_insert_with(Resource::default).attributes;
         attrs.retain(|kv| kv.key != key);
+        let Some(tenant) = tenant else { return };
         attrs.push(KeyValue {
             key: key.to_string(),
             value: Some(AnyValue {
@@ -186,12 +188,23 @@ mod tests {
                 ResourceSpans::default(),
             ],
         });
-        set_tenant(&mut batch, "tenant", "team-a");
+        set_tenant(&mut batch, "tenant", Some("team-a"));
         let Batch::Traces(r) = batch else {
             unreachable!("a traces batch")
         };
         for rs in &r.resource_spans {
             assert_eq!(attr(&rs.resource, "tenant"), ["team-a"]);
         }
+        // No tenant known: what the client claimed is removed, not passed on.
+        let mut batch = Batch::Traces(r);
+        set_tenant(&mut batch, "tenant", None);
+        let Batch::Traces(r) = batch else {
+            unreachable!("a traces batch")
+        };
+        assert!(
+            r.resource_spans
+                .iter()
+                .all(|rs| attr(&rs.resource, "tenant").is_empty())
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -43,6 +43,9 @@ struct Inner {
     listener: String,
     metrics: TlsMetrics,
     current: RwLock<Loaded>,
+    /// Held by a reload from reading the files to swapping the config, so that two reloads
+    /// (the watch task and a config reload) cannot install an older read over a newer one.
+    reloading: Mutex<()>,
 }
 
 /// A listener's TLS config, which [`ServerTls::reload`] (and the watch task) replace when the
@@ -132,6 +135,7 @@ impl ServerTls {
                 listener: listener.to_string(),
                 metrics,
                 current: RwLock::new(loaded),
+                reloading: Mutex::new(()),
             }),
         })
     }
@@ -177,6 +181,10 @@ impl ServerTls {
     /// logged, counted and returned. Unchanged files: `Ok(false)`.
     pub fn reload(&self) -> Result<bool, TlsError> {
         let inner = &self.inner;
+        let _one = inner
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let attempt = read_all(&inner.files).and_then(|bytes| {
             if fingerprint(&bytes) == self.read(|l| l.fingerprint) {
                 return Ok(None);
@@ -225,8 +233,10 @@ impl ServerTls {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                // A failure is logged and counted inside; the watch goes on.
-                let _ = ServerTls { inner }.reload();
+                // Off the async workers (secret volumes may be slow mounts). A failure is
+                // logged and counted inside; the watch goes on.
+                let tls = ServerTls { inner };
+                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
             }
         });
     }

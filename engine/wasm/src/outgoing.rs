@@ -48,18 +48,20 @@ pub(crate) async fn send_tls(
         .trim_end_matches(']')
         .to_string();
     let port = uri.port_u16().unwrap_or(443);
-    let tcp = tokio::time::timeout(waits.connect, TcpStream::connect((host.as_str(), port)))
+    // One deadline for the TCP connect, the TLS handshake and the HTTP handshake together.
+    let connected = tokio::time::Instant::now() + waits.connect;
+    let tcp = tokio::time::timeout_at(connected, TcpStream::connect((host.as_str(), port)))
         .await
         .map_err(|_| Error::ConnectionTimeout)?
         .map_err(Error::Connect)?;
     let _ = tcp.set_nodelay(true);
     let name = ServerName::try_from(server_name.unwrap_or(host))?;
-    let tls = tokio::time::timeout(waits.connect, TlsConnector::from(config).connect(name, tcp))
+    let tls = tokio::time::timeout_at(connected, TlsConnector::from(config).connect(name, tcp))
         .await
         .map_err(|_| Error::ConnectionTimeout)?
         .map_err(Error::Tls)?;
-    let (mut sender, conn) = tokio::time::timeout(
-        waits.connect,
+    let (mut sender, conn) = tokio::time::timeout_at(
+        connected,
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(tls)),
     )
     .await
