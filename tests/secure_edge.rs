@@ -155,18 +155,11 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_over_tls_mtls_and_tokens_arrives_with_its_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pki, server, client) = pki(dir.path());
-    let tokens = dir.path().join("tokens.toml");
-    std::fs::write(
-        &tokens,
-        "[[tokens]]\ntenant = \"team-a\"\ntoken = \"s3cret-a\"\n",
-    )
-    .unwrap();
-    let backend = Backend::start().await;
-    let config = format!(
+/// Two TLS receivers: `token` (bearer tokens from `tokens`) and `mtls` (client certificates
+/// signed by the test CA), both stamping the tenant as `tenant`, every signal exported to
+/// `backend`.
+fn edge_config(pki: &TestPki, server: &Issued, tokens: &Path, backend: &Backend) -> String {
+    format!(
         r#"
 [receivers.token]
 grpc = "127.0.0.1:0"
@@ -198,9 +191,23 @@ exporters = ["backend"]
         cert = p(&server.cert),
         key = p(&server.key),
         ca = p(&pki.ca_file("edge")),
-        tokens = p(&tokens),
+        tokens = p(tokens),
         backend = backend.grpc_url(),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_over_tls_mtls_and_tokens_arrives_with_its_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, server, client) = pki(dir.path());
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        "[[tokens]]\ntenant = \"team-a\"\ntoken = \"s3cret-a\"\n",
+    )
+    .unwrap();
+    let backend = Backend::start().await;
+    let config = edge_config(&pki, &server, &tokens, &backend);
     let gw = Gateway::start(&config).await;
     let ca = p(&pki.ca_file("edge"));
     let (ck, cc) = (p(&client.key), p(&client.cert));
@@ -261,33 +268,7 @@ async fn wrong_credentials_are_refused_and_nothing_is_kept() {
     )
     .unwrap();
     let backend = Backend::start().await;
-    let config = format!(
-        r#"
-[receivers.token]
-grpc = "127.0.0.1:0"
-http = "127.0.0.1:0"
-tls = {{ cert_file = "{cert}", key_file = "{key}" }}
-auth = {{ bearer_tokens_file = "{tokens}" }}
-
-[receivers.mtls]
-grpc = "127.0.0.1:0"
-http = "127.0.0.1:0"
-tls = {{ cert_file = "{cert}", key_file = "{key}", client_ca_file = "{ca}" }}
-
-[exporters.backend]
-type = "otlp-grpc"
-endpoint = "{backend}"
-
-[pipelines.traces]
-receivers = ["token", "mtls"]
-exporters = ["backend"]
-"#,
-        cert = p(&server.cert),
-        key = p(&server.key),
-        ca = p(&pki.ca_file("edge")),
-        tokens = p(&tokens),
-        backend = backend.grpc_url(),
-    );
+    let config = edge_config(&pki, &server, &tokens, &backend);
     let gw = Gateway::start(&config).await;
     let ca = p(&pki.ca_file("edge"));
     // The SDK with a wrong token and with none: 401 / UNAUTHENTICATED, which it does not retry.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -289,19 +289,9 @@ impl Authenticator {
         if every.is_zero() {
             return;
         }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                // Off the async workers (the file may sit on a slow mount). Failures are
-                // logged inside; the watch goes on.
-                let a = Authenticator { inner };
-                let _ = tokio::task::spawn_blocking(move || a.reload()).await;
-            }
+        weir_core::poll::while_alive(every, Arc::downgrade(&self.inner), |inner| {
+            // Failures are logged inside; the watch goes on.
+            let _ = Authenticator { inner }.reload();
         });
     }
 }

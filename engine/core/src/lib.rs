@@ -9,6 +9,7 @@ mod budget;
 mod consumer;
 pub mod ids;
 mod json;
+pub mod poll;
 mod queue;
 mod stage;
 pub mod telemetry;

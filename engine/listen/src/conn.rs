@@ -169,10 +169,12 @@ impl Conn {
             let slow = slow.clone();
             let body_timeout = cfg.body_read_timeout.0;
             let auth = options.auth.clone();
+            let closed_slow = metrics.closed_slow.clone();
             hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 let router = router.clone();
                 let guard = activity.start();
                 let slow = slow.clone();
+                let closed_slow = closed_slow.clone();
                 let auth = auth.clone();
                 let identity = identity.clone();
                 async move {
@@ -211,6 +213,9 @@ impl Conn {
                         Err(never) => match never {},
                     };
                     let resp = if missed.load(Ordering::Acquire) {
+                        // Counted here, not where the connection loop closes it: after a 408
+                        // with `Connection: close` the connection may end first.
+                        closed_slow.inc();
                         slow.notify_one();
                         timed_out_response(grpc, body_timeout)
                     } else {
@@ -265,7 +270,6 @@ impl Conn {
                 }
                 // A request's body missed its deadline (it was answered 408): close.
                 () = slow.notified(), if !closing => {
-                    metrics.closed_slow.inc();
                     tracing::debug!(listener = %options.name, %peer, "request body not received within body_read_timeout; closing the connection");
                     conn.as_mut().graceful_shutdown();
                     closing = true;

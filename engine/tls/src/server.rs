@@ -2,7 +2,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -225,19 +225,9 @@ impl ServerTls {
         if every.is_zero() {
             return;
         }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                // Off the async workers (secret volumes may be slow mounts). A failure is
-                // logged and counted inside; the watch goes on.
-                let tls = ServerTls { inner };
-                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
-            }
+        weir_core::poll::while_alive(every, Arc::downgrade(&self.inner), |inner| {
+            // A failure is logged and counted inside; the watch goes on.
+            let _ = ServerTls { inner }.reload();
         });
     }
 }
