@@ -73,12 +73,15 @@ pub async fn proxy(pki: &Pki, sink: SocketAddr) -> anyhow::Result<SocketAddr> {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                // No Nagle on either leg: small gRPC frames would wait for delayed ACKs.
+                let _ = tcp.set_nodelay(true);
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
                 let Ok(mut plain) = TcpStream::connect(sink).await else {
                     return;
                 };
+                let _ = plain.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
             });
         }
