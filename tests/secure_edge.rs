@@ -10,6 +10,7 @@
     reason = "in tests and the load harness a failed unwrap is the failure report"
 )]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -749,5 +750,128 @@ fn validate_names_the_line_of_an_unusable_tls_file() {
     assert!(
         err.contains("expired.pem: the certificate of receiver/otlp/grpc expired on 2020-01-01"),
         "{err}"
+    );
+    let insecure = "[receivers.otlp]\ngrpc = \"127.0.0.1:0\"\n[exporters.out]\ntype = \"otlp-grpc\"\nendpoint = \"https://collector:4317\"\ntls = { insecure_skip_verify = true }\n[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"out\"]\n";
+    let (code, err) = validate(insecure.to_string());
+    assert_eq!(code, Some(0), "insecure_skip_verify is a warning: {err}");
+    assert_eq!(
+        err,
+        "warning: weir.toml:6:32: exporters.out.tls.insecure_skip_verify: accepts any server certificate: anyone on the path can read and change this exporter's data"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exporter_presents_a_rotated_client_certificate_after_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, server, _) = pki(dir.path());
+    let backend = Backend::start().await;
+    let inner = Gateway::start(&format!(
+        r#"
+[receivers.edge]
+grpc = "127.0.0.1:0"
+tls = {{ cert_file = "{cert}", key_file = "{key}", client_ca_file = "{ca}" }}
+tenant_attribute = "tenant"
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{backend}"
+
+[pipelines.traces]
+receivers = ["edge"]
+exporters = ["backend"]
+"#,
+        cert = p(&server.cert),
+        key = p(&server.key),
+        ca = p(&pki.ca_file("edge")),
+        backend = backend.grpc_url(),
+    ))
+    .await;
+    // The outer Weir's client certificate, in files a cert-manager would rewrite.
+    let one = pki.client("one", "tenant-one").unwrap();
+    let config = format!(
+        r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.grpc]
+type = "otlp-grpc"
+endpoint = "https://localhost:{port}"
+tls = {{ ca_file = "{ca}", cert_file = "{cert}", key_file = "{key}" }}
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["grpc"]
+"#,
+        port = inner.addr("edge", "grpc").port(),
+        ca = p(&pki.ca_file("edge")),
+        cert = p(&one.cert),
+        key = p(&one.key),
+    );
+    let outer = Gateway::start(&config).await;
+    // The tenants stamped on each request's spans, by request number.
+    let tenants_seen = |backend: &Backend| -> BTreeMap<u32, BTreeSet<String>> {
+        let mut by_request: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+        for b in backend.delivered(Transport::Grpc) {
+            let Batch::Traces(r) = b else { continue };
+            for rs in r.resource_spans {
+                let tenant = rs
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|kv| kv.key == "tenant")
+                    .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                        Value::StringValue(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                    if let Some((request, _)) = weir_tests::fixtures::span_number(&span.span_id) {
+                        by_request
+                            .entry(request)
+                            .or_default()
+                            .insert(tenant.clone());
+                    }
+                }
+            }
+        }
+        by_request
+    };
+    let send = |n: u32| {
+        let outer = &outer;
+        async move {
+            let body = weir_tests::fixtures::numbered_spans(n, 5).encode_to_vec();
+            assert_eq!(outer.post_otlp("traces", body).await.unwrap().status(), 200);
+        }
+    };
+    let one_tenant = |t: &str| BTreeSet::from([t.to_string()]);
+    send(1).await;
+    let first = eventually(Duration::from_secs(20), || {
+        let n = tenants_seen(&backend).len();
+        async move { n == 1 }
+    })
+    .await;
+    assert!(first, "the first request did not arrive");
+    assert_eq!(tenants_seen(&backend)[&1], one_tenant("tenant-one"));
+
+    // A new certificate for the same files; a reload restarts the exporter with it.
+    let two = pki.client("two", "tenant-two").unwrap();
+    std::fs::copy(&two.cert, &one.cert).unwrap();
+    std::fs::copy(&two.key, &one.key).unwrap();
+    let answer = outer.reload().await;
+    let changes = answer["config"]["changes"].to_string();
+    assert!(changes.contains("exporter grpc"), "{answer}");
+    send(2).await;
+    let second = eventually(Duration::from_secs(20), || {
+        let n = tenants_seen(&backend).len();
+        async move { n == 2 }
+    })
+    .await;
+    assert!(second, "the request after the reload did not arrive");
+    let seen = tenants_seen(&backend);
+    assert_eq!(seen[&1], one_tenant("tenant-one"));
+    assert_eq!(
+        seen[&2],
+        one_tenant("tenant-two"),
+        "the exporter kept its old certificate"
     );
 }

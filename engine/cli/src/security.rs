@@ -159,6 +159,22 @@ pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     for (name, e) in &config.exporters {
         exporter(config, name, e)?;
+        let insecure = e
+            .tls
+            .as_ref()
+            .and_then(|t| t.get_ref().insecure_skip_verify.as_ref())
+            .filter(|v| *v.get_ref());
+        if let Some(v) = insecure {
+            warnings.push(
+                config
+                    .diagnostic(
+                        v.span(),
+                        format!("exporters.{name}.tls.insecure_skip_verify"),
+                        "accepts any server certificate: anyone on the path can read and change this exporter's data",
+                    )
+                    .to_string(),
+            );
+        }
     }
     if let Some(admin) = admin(config, &telemetry)? {
         warnings.extend(admin.warnings());
