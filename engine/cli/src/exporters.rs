@@ -2,8 +2,6 @@
 //! once, with its HTTP requests restricted to its allowed hosts, and handed to `weir-export`'s
 //! queue and retry machinery as a [`PluginSink`].
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -13,6 +11,7 @@ use weir_export::{Attempt, PluginSink};
 use weir_wasm::{AllowList, ExporterPlugin, SendOutcome, WasmEngine};
 
 use crate::plugins::{load_error, plugin_settings};
+use crate::stamps::FileStamps;
 
 /// The default budget of one `send`, network included.
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -34,45 +33,6 @@ impl PluginSink for WasmSink {
             SendOutcome::Rejected { message } => Attempt::Permanent { message },
         }
     }
-}
-
-/// The files exporters were built from (plugin components, TLS certificates, keys and CAs),
-/// with a hash of what was read, so that a reload restarts an exporter whose file changed.
-#[derive(Default, Clone)]
-pub(crate) struct ExporterFiles(BTreeMap<String, Vec<(PathBuf, Option<u64>)>>);
-
-impl ExporterFiles {
-    /// Whether any of exporter `name`'s files now differs from what it loaded.
-    pub(crate) fn changed(&self, name: &str) -> bool {
-        self.0
-            .get(name)
-            .is_some_and(|files| files.iter().any(|(path, hash)| file_hash(path) != *hash))
-    }
-
-    /// Remembers that exporter `name` was built from `path` as it is now.
-    pub(crate) fn track(&mut self, name: &str, path: PathBuf) {
-        let hash = file_hash(&path);
-        self.0
-            .entry(name.to_string())
-            .or_default()
-            .push((path, hash));
-    }
-
-    /// The files.
-    pub(crate) fn paths(&self) -> Vec<PathBuf> {
-        self.0.values().flatten().map(|(p, _)| p.clone()).collect()
-    }
-
-    /// Forgets exporters `keep` rejects.
-    pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.0.retain(|name, _| keep(name));
-    }
-}
-
-fn file_hash(path: &std::path::Path) -> Option<u64> {
-    std::fs::read(path)
-        .ok()
-        .map(|b| crate::reload::content_hash(&b))
 }
 
 /// The hosts exporter `cfg` may reach: `allowed_hosts`, and the hosts of its `config.endpoint`
@@ -113,7 +73,7 @@ pub(crate) fn load(
     name: &str,
     cfg: &ExporterConfig,
     tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
-    files: &mut ExporterFiles,
+    files: &mut FileStamps,
 ) -> anyhow::Result<Option<Arc<dyn PluginSink>>> {
     if cfg.r#type != ExporterKind::Plugin {
         return Ok(None);
@@ -143,12 +103,7 @@ pub(crate) fn load(
             let path = config.resolve_path(plugin.get_ref());
             match std::fs::read(&path) {
                 Ok(bytes) => {
-                    let hash = Some(crate::reload::content_hash(&bytes));
-                    files
-                        .0
-                        .entry(name.to_string())
-                        .or_default()
-                        .push((path.clone(), hash));
+                    files.track_read(name, path.clone(), &bytes);
                     (path.display().to_string(), bytes)
                 }
                 Err(e) => bail!(

@@ -17,6 +17,7 @@ mod runtime;
 mod samplers;
 mod security;
 mod selftest;
+mod stamps;
 mod topology;
 mod watch;
 

@@ -85,7 +85,7 @@ pub(crate) struct Live {
     policies: Policies,
     exporters: BTreeMap<String, QueueSender>,
     /// The plugin files of exporter plugins, to notice a new build.
-    exporter_files: crate::exporters::ExporterFiles,
+    exporter_files: crate::stamps::FileStamps,
     pipelines: BTreeMap<String, LivePipeline>,
     receivers: BTreeMap<String, LiveReceiver>,
     /// Swaps processors whose plugin files changed; kept in step with the config.

@@ -3,7 +3,7 @@
 //! Weir before it listens; every pipeline using the sampler gets its own instances and buffer.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -17,6 +17,7 @@ use weir_sampling::{Decision, OnShutdown, Policy, Sampler, SamplerSettings};
 use weir_wasm::{BreakerSettings, PolicyPlugin, WasmPolicy};
 
 use crate::plugins::{Plugins, key_of, load_error, plugin_settings};
+use crate::stamps::FileStamps;
 
 /// Policy plugins loaded so far, by (sampler, policy name).
 #[derive(Default)]
@@ -26,14 +27,7 @@ pub(crate) struct Policies {
     builtin: Option<Arc<PolicyPlugin>>,
     /// The policy files each sampler loaded, with a hash of the content it loaded: a reload
     /// rebuilds a sampler whose files changed even if its config did not.
-    files: BTreeMap<String, Vec<(PathBuf, Option<u64>)>>,
-}
-
-/// A hash of the file's content now (`None` if it cannot be read).
-fn file_hash(path: &Path) -> Option<u64> {
-    std::fs::read(path)
-        .ok()
-        .map(|b| crate::reload::content_hash(&b))
+    files: FileStamps,
 }
 
 impl Policies {
@@ -48,29 +42,22 @@ impl Policies {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             builtin: self.builtin.clone(),
-            files: self
-                .files
-                .iter()
-                .filter(|(sampler, _)| keep(sampler))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            files: {
+                let mut files = self.files.clone();
+                files.retain(keep);
+                files
+            },
         }
     }
 
     /// Whether a policy file of `sampler` now differs from what it loaded.
     pub(crate) fn files_changed(&self, sampler: &str) -> bool {
-        self.files
-            .get(sampler)
-            .is_some_and(|files| files.iter().any(|(path, hash)| file_hash(path) != *hash))
+        self.files.changed(sampler)
     }
 
     /// Every policy file in use, for the file watcher.
     pub(crate) fn paths(&self) -> Vec<PathBuf> {
-        self.files
-            .values()
-            .flatten()
-            .map(|(p, _)| p.clone())
-            .collect()
+        self.files.paths()
     }
 
     /// Loads every Wasm policy of sampler `name` so that its problems surface now.
@@ -126,11 +113,7 @@ impl Policies {
         let builtin = self.builtin.clone();
         if let Some(file) = &p.plugin {
             let file = config.resolve_path(file.get_ref());
-            let hash = file_hash(&file);
-            self.files
-                .entry(sampler.to_string())
-                .or_default()
-                .push((file, hash));
+            self.files.track(sampler, file);
         }
         let loaded = blocking(|| match (&p.plugin, builtin) {
             (Some(file), _) => {

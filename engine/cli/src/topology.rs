@@ -22,7 +22,7 @@ pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
     for (name, s) in &config.samplers {
         policies.load(&mut plugins, &config, name, s)?;
     }
-    let mut files = crate::exporters::ExporterFiles::default();
+    let mut files = crate::stamps::FileStamps::default();
     for (name, e) in &config.exporters {
         let tls = crate::security::exporter(&config, name, e)?;
         crate::exporters::load(|| plugins.engine(), &config, name, e, tls, &mut files)?;
