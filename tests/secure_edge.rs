@@ -527,12 +527,10 @@ exporters = ["backend"]
     assert!(ok >= 5, "the client kept sending ({ok} requests)");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weir_exports_to_weir_over_mtls_with_every_exporter_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pki, server, client) = pki(dir.path());
-    let backend = Backend::start().await;
-    let inner = Gateway::start(&format!(
+/// A Weir whose `edge` receiver (gRPC and HTTP) takes only clients with a certificate from
+/// the test CA and stamps their CN as `tenant`, exporting traces to `backend`.
+fn mtls_edge(pki: &TestPki, server: &Issued, backend: &Backend) -> String {
+    format!(
         r#"
 [receivers.edge]
 grpc = "127.0.0.1:0"
@@ -552,8 +550,15 @@ exporters = ["backend"]
         key = p(&server.key),
         ca = p(&pki.ca_file("edge")),
         backend = backend.grpc_url(),
-    ))
-    .await;
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weir_exports_to_weir_over_mtls_with_every_exporter_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, server, client) = pki(dir.path());
+    let backend = Backend::start().await;
+    let inner = Gateway::start(&mtls_edge(&pki, &server, &backend)).await;
     let tls = format!(
         "{{ ca_file = \"{}\", cert_file = \"{}\", key_file = \"{}\" }}",
         p(&pki.ca_file("edge")),
@@ -765,27 +770,7 @@ async fn an_exporter_presents_a_rotated_client_certificate_after_a_reload() {
     let dir = tempfile::tempdir().unwrap();
     let (pki, server, _) = pki(dir.path());
     let backend = Backend::start().await;
-    let inner = Gateway::start(&format!(
-        r#"
-[receivers.edge]
-grpc = "127.0.0.1:0"
-tls = {{ cert_file = "{cert}", key_file = "{key}", client_ca_file = "{ca}" }}
-tenant_attribute = "tenant"
-
-[exporters.backend]
-type = "otlp-grpc"
-endpoint = "{backend}"
-
-[pipelines.traces]
-receivers = ["edge"]
-exporters = ["backend"]
-"#,
-        cert = p(&server.cert),
-        key = p(&server.key),
-        ca = p(&pki.ca_file("edge")),
-        backend = backend.grpc_url(),
-    ))
-    .await;
+    let inner = Gateway::start(&mtls_edge(&pki, &server, &backend)).await;
     // The outer Weir's client certificate, in files a cert-manager would rewrite.
     let one = pki.client("one", "tenant-one").unwrap();
     let config = format!(
