@@ -18,6 +18,7 @@ pub mod golden;
 pub mod plugins;
 pub mod prometheus;
 pub mod python;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;

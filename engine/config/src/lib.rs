@@ -19,6 +19,7 @@ mod components;
 mod connections;
 mod env;
 mod error;
+mod exporters;
 mod pipelines;
 mod risks;
 mod samplers;
