@@ -11,11 +11,12 @@ pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 /// Re-exported for the same reason as [`Counter`].
 pub use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::Signal;
 
+mod buckets;
 mod health;
 mod sampler;
 mod security;
@@ -23,30 +24,14 @@ pub use health::{BreakerMetrics, HealthHandle, ListenerMetrics};
 pub use sampler::SamplerMetrics;
 pub use security::{AuthMetrics, TlsMetrics};
 
+use buckets::{
+    batch_size_histogram, decision_histogram, latency_histogram, plugin_duration_histogram,
+};
+
 /// A label set: keys are fixed per metric, values are component names and signals.
 type Labels = Vec<(&'static str, String)>;
 /// A histogram family built with a plain function, so the family type is nameable.
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
-
-fn batch_size_histogram() -> Histogram {
-    // 1 … ~500k items.
-    Histogram::new(exponential_buckets(1.0, 4.0, 10))
-}
-
-fn plugin_duration_histogram() -> Histogram {
-    // 10 µs … ~2.6 s.
-    Histogram::new(exponential_buckets(0.000_01, 4.0, 10))
-}
-
-fn decision_histogram() -> Histogram {
-    // 10 ms … ~90 min: decision waits are seconds to minutes.
-    Histogram::new(exponential_buckets(0.01, 2.0, 20))
-}
-
-fn latency_histogram() -> Histogram {
-    // 1 ms … ~65 s.
-    Histogram::new(exponential_buckets(0.001, 2.0, 17))
-}
 
 /// Every metric family Weir exports. Cloning is cheap; all clones share the same values.
 #[derive(Clone)]
