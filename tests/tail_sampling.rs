@@ -304,3 +304,119 @@ fn probabilistic_tail_policy_agrees_with_the_head_sampler() {
     );
     assert!((60..=140).contains(&kept), "25% of 400 kept: {kept}");
 }
+
+/// Two tail samplers in one pipeline (two task stages in a row): the second sees only what the
+/// first kept, so the backend holds exactly the traces both keep — with an error *and* through
+/// `checkout` — whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_samplers_in_one_pipeline_keep_only_what_both_keep() {
+    let backend = Backend::start().await;
+    let policy = plugins::wasm("keep-service");
+    let config = format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{}"
+
+[samplers.errors]
+decision_wait = "1s"
+[[samplers.errors.policies]]
+name = "error"
+type = "status_code"
+config = {{ status_codes = ["ERROR"] }}
+
+[processors.between]
+plugin = "builtin:noop"
+
+[samplers.checkout]
+decision_wait = "1s"
+[[samplers.checkout.policies]]
+name = "checkout"
+plugin = "{}"
+config = {{ services = ["checkout"] }}
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["errors", "between", "checkout"]
+exporters = ["backend"]
+batch = {{ send_batch_size = 64, timeout = "50ms" }}
+"#,
+        backend.grpc_url(),
+        policy.display()
+    );
+    let gw = Gateway::start(&config).await;
+    let out = python::run_json(
+        "emit_services.py",
+        &["--endpoint", &gw.url("otlp", "grpc"), "--traces", "60"],
+    )
+    .await;
+    assert_eq!(out["ok"], true, "{out}");
+    let traces = out["traces"].as_array().unwrap();
+    let errors = traces
+        .iter()
+        .filter(|t| t["error"].as_bool().unwrap())
+        .count();
+    let want: BTreeMap<String, u64> = traces
+        .iter()
+        .filter(|t| {
+            t["error"].as_bool().unwrap()
+                && t["services"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s == "checkout")
+        })
+        .map(|t| {
+            (
+                t["trace_id"].as_str().unwrap().to_string(),
+                t["spans"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        !want.is_empty() && want.len() < errors,
+        "the workload must have error traces with and without checkout"
+    );
+
+    // The first sampler decides every trace; the second every trace the first kept.
+    let decided = |sampler: &'static str, n: usize| {
+        let gw = &gw;
+        async move {
+            eventually(Duration::from_secs(60), || async {
+                gw.try_metric("weir_sampler_traces_decided_total", &[("sampler", sampler)])
+                    .await
+                    == Some(n as f64)
+            })
+            .await
+        }
+    };
+    assert!(
+        decided("errors", traces.len()).await,
+        "{}",
+        gw.metrics().await
+    );
+    assert!(decided("checkout", errors).await, "{}", gw.metrics().await);
+    let spans_wanted: u64 = want.values().sum();
+    let arrived = eventually(Duration::from_secs(30), || {
+        let b = &backend;
+        async move { b.delivered_items(Transport::Grpc) as u64 >= spans_wanted }
+    })
+    .await;
+    assert!(arrived, "kept spans did not all arrive");
+    let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    for b in backend.delivered(Transport::Grpc) {
+        let Batch::Traces(r) = b else { continue };
+        for span in r
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+        {
+            *got.entry(hex(&span.trace_id)).or_default() += 1;
+        }
+    }
+    assert_eq!(got, want, "kept the wrong traces, or not whole");
+}

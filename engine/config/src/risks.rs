@@ -44,7 +44,7 @@ impl Config {
                         p.id
                     ),
                     FailurePolicy::Refuse if after_sampler => format!(
-                        "in pipeline {} this processor runs after the tail sampler, on traces \
+                        "in pipeline {} this processor runs after a tail sampler, on traces \
                          answered for when buffered, so \"refuse\" can only drop",
                         p.id
                     ),
@@ -149,7 +149,7 @@ type = "debug"
             [
                 // builtin:redact refuses by default: the warnings point at its table.
                 "w.toml:5:1: processors.redact.on_error: in pipeline logs (ack = \"received\") clients are answered before this processor runs, so \"refuse\" can only drop",
-                "w.toml:5:1: processors.redact.on_error: in pipeline traces this processor runs after the tail sampler, on traces answered for when buffered, so \"refuse\" can only drop",
+                "w.toml:5:1: processors.redact.on_error: in pipeline traces this processor runs after a tail sampler, on traces answered for when buffered, so \"refuse\" can only drop",
                 "w.toml:15:12: processors.tag.on_error: in pipeline traces, a batch this processor fails on is dropped and its clients are told it was accepted; on_error = \"refuse\" makes them retry instead",
                 "w.toml:26:7: pipelines.logs.ack: clients are answered before the processors run: a processor's failure can then only drop, and a crash loses what the pipeline holds; the default \"processed\" answers after them",
             ],

@@ -251,3 +251,26 @@ fn max_trace_bytes_defaults_to_at_most_the_buffer() {
         units::ByteSize(8 << 20)
     );
 }
+
+#[test]
+fn a_pipeline_may_list_several_samplers_but_each_once() {
+    let samplers = "[samplers.head]\n[[samplers.head.policies]]\nname = \"p\"\ntype = \"probabilistic\"\n\
+         config = { sampling_percentage = 50 }\n\
+         [samplers.tail]\n[[samplers.tail.policies]]\nname = \"all\"\ntype = \"always_sample\"\n\
+         [processors.tag]\nplugin = \"builtin:noop\"\n";
+    let base = "[receivers.otlp]\nhttp = \"127.0.0.1:0\"\n[exporters.debug]\ntype = \"debug\"\n\
+         [pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"debug\"]\n";
+    let c = parse(&format!(
+        "{base}processors = [\"head\", \"tag\", \"tail\"]\n{samplers}"
+    ))
+    .unwrap();
+    assert_eq!(c.pipelines[0].processors, ["head", "tag", "tail"]);
+    let twice = parse(&format!(
+        "{base}processors = [\"head\", \"tag\", \"head\", \"tail\"]\n{samplers}"
+    ))
+    .unwrap_err();
+    assert!(
+        twice.contains("pipelines.traces.processors: `head` is listed twice"),
+        "{twice}"
+    );
+}

@@ -203,13 +203,6 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
                     ),
                 );
             }
-            if let Some(second) = samplers.get(1) {
-                c.err(
-                    second.span(),
-                    format!("{path}.processors"),
-                    "a pipeline can use one tail sampler",
-                );
-            }
             if !(1..=MAX_QUEUE).contains(&spec.queue_size) {
                 c.err(
                     span.clone(),

@@ -12,6 +12,7 @@ mod json;
 pub mod poll;
 mod queue;
 mod stage;
+mod task;
 pub mod telemetry;
 
 pub use batch::{Batch, Signal, data_point_count};
@@ -19,6 +20,7 @@ pub use budget::CallBudget;
 pub use consumer::{Ack, ConsumeError, Consumer, Outcome, Receipt};
 pub use queue::{Delivery, QueueReceiver, QueueSender, batch_queue, batch_queue_held, disk_queue};
 pub use stage::{FailurePolicy, Stage, StageError, blocking};
+pub use task::TaskStage;
 
 /// Re-export of the OTLP protobuf types so that crates agree on one version.
 pub use opentelemetry_proto::tonic as otlp;

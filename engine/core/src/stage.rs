@@ -1,5 +1,5 @@
-//! The one trait every processing step implements: a Wasm processor, a tail sampler or a native
-//! helper.
+//! The function stage: a batch in, a batch out (a Wasm processor or a native helper). Stages
+//! that buffer and emit later (tail samplers) are [`crate::TaskStage`]s.
 
 use crate::Batch;
 

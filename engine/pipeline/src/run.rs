@@ -1,5 +1,7 @@
-//! The pipeline task: batch, run the stages in order (a tail sampler among them holds traces
-//! until their decision), fan out to exporter queues.
+//! The pipeline task: batch, run the stages in order, fan out to exporter queues. Stages are of
+//! two kinds ([`Step`]): function stages (processors) hand a batch on at once; task stages
+//! (tail samplers) hold what they take and emit it later, when their deadlines come. A pipeline
+//! holds any number of each, in the order its config lists them.
 
 use std::time::Duration;
 
@@ -9,15 +11,15 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
 use weir_core::{
-    Ack, Batch, ConsumeError, FailurePolicy, Outcome, QueueSender, Signal, Stage, blocking,
+    Ack, Batch, ConsumeError, FailurePolicy, Outcome, QueueSender, Signal, Stage, TaskStage,
+    blocking,
 };
-use weir_sampling::Sampler;
 
 use crate::fanout::{PipelineInput, Request};
 
 mod reconfig;
 
-pub use reconfig::{PipelineControl, Reconfigure, SamplerUpdate, StageUpdate};
+pub use reconfig::{PipelineControl, Reconfigure, StageUpdate};
 
 /// The granularity of tail-sampling decisions: every trace due within one tick is decided at
 /// its end.
@@ -37,7 +39,7 @@ async fn recv_control<T>(control: &mut Option<mpsc::UnboundedReceiver<T>>) -> Op
     }
 }
 
-/// How often a pipeline whose sampler is full checks whether shutdown began.
+/// How often a pipeline whose task stage is full checks whether shutdown began.
 const RECHECK: Duration = Duration::from_millis(100);
 
 /// What a refusal by a processor, or for want of exporter room, tells clients to retry after.
@@ -62,9 +64,10 @@ pub struct PipelineSettings {
     /// Flush whatever gathered this long after its first item arrived (`ack = "received"`).
     pub batch_timeout: Duration,
     /// `ack = "processed"`: a request is answered only once its items passed every processor
-    /// (up to a tail sampler) and sit in every exporter's queue, so a processor's failure can
-    /// still refuse it. The batcher then never holds a request waiting for more: it takes what
-    /// waits in the input queue (up to `send_batch_size`) and processes it at once.
+    /// (up to the first task stage, a tail sampler) and sit in every exporter's queue, so a
+    /// processor's failure can still refuse it. The batcher then never holds a request waiting
+    /// for more: it takes what waits in the input queue (up to `send_batch_size`) and processes
+    /// it at once.
     pub ack_processed: bool,
 }
 
@@ -74,11 +77,50 @@ struct StageSlot {
     dropped: Counter,
 }
 
-/// A tail sampler placed between the stages: `stages[..at]` run before it, `stages[at..]` on
-/// what it lets through.
-struct SamplerSlot {
-    at: usize,
-    sampler: Sampler,
+/// One stage of a pipeline, of either kind, as the config builds it.
+pub enum Step {
+    /// A function stage: a batch in, a batch out (a processor).
+    Function(Box<dyn Stage>),
+    /// A task stage: it holds what it takes and emits later (a tail sampler).
+    Task(Box<dyn TaskStage>),
+}
+
+impl Step {
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        match self {
+            Step::Function(s) => s.name(),
+            Step::Task(t) => t.name(),
+        }
+    }
+}
+
+impl From<Box<dyn Stage>> for Step {
+    fn from(stage: Box<dyn Stage>) -> Step {
+        Step::Function(stage)
+    }
+}
+
+/// A running stage of either kind.
+enum Slot {
+    Function(StageSlot),
+    Task(Box<dyn TaskStage>),
+}
+
+impl Slot {
+    fn name(&self) -> &str {
+        match self {
+            Slot::Function(s) => s.stage.name(),
+            Slot::Task(t) => t.name(),
+        }
+    }
+
+    fn task(&mut self) -> Option<&mut Box<dyn TaskStage>> {
+        match self {
+            Slot::Task(t) => Some(t),
+            Slot::Function(_) => None,
+        }
+    }
 }
 
 /// A running pipeline; drive it with [`Pipeline::run`].
@@ -88,9 +130,9 @@ pub struct Pipeline {
     /// acknowledges after processing; only this task receives. `None` from `recv` means every
     /// receiver is gone: flush and stop.
     rx: mpsc::Receiver<Request>,
-    stages: Vec<StageSlot>,
-    sampler: Option<SamplerSlot>,
-    /// The origin of the sampler's clock (set when `run` starts).
+    /// The line-up, in order.
+    slots: Vec<Slot>,
+    /// The origin of the task stages' clock (set when `run` starts).
     start: Instant,
     /// One queue per exporter; dropping them when the task ends lets exporters drain and stop.
     exporters: Vec<QueueSender>,
@@ -109,19 +151,16 @@ impl Pipeline {
     /// deadline) makes the pipeline count everything it still holds as dropped and stop.
     pub fn new(
         settings: PipelineSettings,
-        stages: Vec<Box<dyn Stage>>,
+        steps: Vec<Step>,
         exporters: Vec<QueueSender>,
         telemetry: &Telemetry,
         abandon: CancellationToken,
     ) -> (Pipeline, PipelineInput) {
         let (tx, rx) = mpsc::channel(settings.queue_size.max(1));
         let metrics = telemetry.pipeline(&settings.id, settings.signal);
-        let stages = stages
+        let slots = steps
             .into_iter()
-            .map(|stage| StageSlot {
-                dropped: telemetry.processor_dropped(&settings.id, stage.name(), settings.signal),
-                stage,
-            })
+            .map(|step| slot(step, &settings, telemetry))
             .collect();
         let input = PipelineInput {
             id: settings.id.clone(),
@@ -132,8 +171,7 @@ impl Pipeline {
         let pipeline = Pipeline {
             settings,
             rx,
-            stages,
-            sampler: None,
+            slots,
             start: Instant::now(),
             exporters,
             metrics,
@@ -144,15 +182,6 @@ impl Pipeline {
         (pipeline, input)
     }
 
-    /// Places a tail sampler after the first `at` stages (clamped to the number of stages).
-    pub fn with_sampler(mut self, at: usize, sampler: Sampler) -> Pipeline {
-        self.sampler = Some(SamplerSlot {
-            at: at.min(self.stages.len()),
-            sampler,
-        });
-        self
-    }
-
     /// The handle a config reload changes this pipeline through, between batches.
     pub fn control(&mut self) -> PipelineControl {
         let (control, rx) = PipelineControl::channel();
@@ -160,7 +189,7 @@ impl Pipeline {
         control
     }
 
-    /// The sampler's clock: time since the pipeline started.
+    /// The task stages' clock: time since the pipeline started.
     fn clock(&self) -> Duration {
         self.start.elapsed()
     }
@@ -181,18 +210,23 @@ impl Pipeline {
         let mut deadline: Option<Instant> = None;
         loop {
             let start = self.start;
-            // Decisions are taken on ticks, so that traces due close together leave as one
-            // batch instead of one export request each.
+            // Task stages emit on ticks, so that traces due close together leave as one batch
+            // instead of one export request each.
             let decide_at = self
-                .sampler
-                .as_mut()
-                .and_then(|s| s.sampler.next_deadline())
+                .slots
+                .iter_mut()
+                .filter_map(|s| s.task()?.next_deadline())
+                .min()
                 .map(|d| start + round_up(d, DECISION_TICK));
-            // With `block_on_overflow`, a full sampler stops this task from reading: the input
-            // queue fills and receivers refuse with a retryable status. Once every receiver is
-            // gone (shutdown) it reads again, so the queue drains and `finish` runs in time.
-            let accepting =
-                !self.sampler.as_ref().is_some_and(|s| s.sampler.is_full()) || self.rx.is_closed();
+            // A full task stage (a sampler with `block_on_overflow`) stops this task from
+            // reading: the input queue fills and receivers refuse with a retryable status. Once
+            // every receiver is gone (shutdown) it reads again, so the queue drains and `finish`
+            // runs in time.
+            let accepting = !self
+                .slots
+                .iter()
+                .any(|s| matches!(s, Slot::Task(t) if t.is_full()))
+                || self.rx.is_closed();
             tokio::select! {
                 biased;
                 // The shutdown deadline passed: count what is held and stop.
@@ -209,8 +243,15 @@ impl Pipeline {
                             lost += r.batch.item_count();
                         }
                     }
-                    lost += self.sampler.as_ref().map_or(0, |s| s.sampler.buffered_spans());
-                    self.count_lost(lost, "batcher, input queue and tail sampler");
+                    lost += self
+                        .slots
+                        .iter()
+                        .map(|s| match s {
+                            Slot::Task(t) => t.held_items(),
+                            Slot::Function(_) => 0,
+                        })
+                        .sum::<usize>();
+                    self.count_lost(lost, "batcher, input queue and tail samplers");
                     return;
                 }
                 // A config reload sent a change (or every control handle is gone: stop listening).
@@ -224,12 +265,12 @@ impl Pipeline {
                         None => self.control = None,
                     }
                 }
-                // A buffered trace's decision time came (ahead of new data, so that a steady
-                // stream cannot postpone decisions).
+                // A task stage's deadline came (a buffered trace is due), ahead of new data, so
+                // that a steady stream cannot postpone decisions.
                 () = sleep_until(decide_at.unwrap_or_else(Instant::now)), if decide_at.is_some() => {
                     self.decide_due().await;
                 }
-                // Not reading (sampler full): look again shortly whether the receivers are gone,
+                // Not reading (a task stage is full): look again shortly whether the receivers are gone,
                 // and refuse the requests whose clients wait for an answer meanwhile.
                 () = tokio::time::sleep(RECHECK), if !accepting => {
                     if self.settings.ack_processed {
@@ -297,51 +338,49 @@ impl Pipeline {
         }
         let all = pending_bytes;
         self.release(&mut pending_bytes, all);
-        let now = self.clock();
-        if let Some(slot) = self.sampler.as_mut() {
-            let at = slot.at;
-            let rest = blocking(|| slot.sampler.finish(now));
-            let _ = self.run_from(at, rest, None).await;
-        }
+        self.finish_tasks(|_| true).await;
         tracing::debug!(pipeline = %self.settings.id, "pipeline drained");
     }
 
-    /// Decides the sampler's due traces and sends on what it keeps (answered for long ago).
-    async fn decide_due(&mut self) {
-        let now = self.clock();
-        let Some(slot) = self.sampler.as_mut() else {
-            return;
-        };
-        let at = slot.at;
-        let kept = blocking(|| slot.sampler.decide_due(now));
-        let _ = self.run_from(at, kept, None).await;
+    /// Makes the task stages `which` accepts emit everything they hold, in line-up order (so
+    /// what one emits reaches the later ones before they finish), and sends it on.
+    async fn finish_tasks(&mut self, which: impl Fn(&str) -> bool) {
+        for at in 0..self.slots.len() {
+            let now = self.clock();
+            let rest = match self.slots.get_mut(at) {
+                Some(Slot::Task(task)) if which(task.name()) => blocking(|| task.finish(now)),
+                _ => continue,
+            };
+            let _ = self.run_from(at + 1, rest, None).await;
+        }
     }
 
-    /// Runs one batch from the batcher through the pipeline: the stages before the sampler,
-    /// the sampler, and (for what it lets through now) the stages after it. `room_by` is set
-    /// when clients wait for an answer: a processor with `on_error = "refuse"` that fails then
-    /// refuses the whole batch instead of dropping it, and so does a lack of exporter room at
-    /// that instant; the outcome is what its requests are answered. Stages after a tail sampler
-    /// run on traces already answered for.
+    /// Runs every task stage whose deadline came and sends on what it emits (answered for long
+    /// ago), in line-up order.
+    async fn decide_due(&mut self) {
+        for at in 0..self.slots.len() {
+            let now = self.clock();
+            let Some(task) = self.slots.get_mut(at).and_then(Slot::task) else {
+                continue;
+            };
+            if task.next_deadline().is_none_or(|d| d > now) {
+                continue;
+            }
+            let due = blocking(|| task.due(now));
+            let _ = self.run_from(at + 1, due, None).await;
+        }
+    }
+
+    /// Runs one batch from the batcher through the pipeline. `room_by` is set when clients wait
+    /// for an answer: a processor with `on_error = "refuse"` that fails before the first task
+    /// stage then refuses the whole batch instead of dropping it, and so does a lack of
+    /// exporter room at that instant; the outcome is what its requests are answered. Stages
+    /// after a task stage run on data already answered for.
     async fn flush(&mut self, batch: Batch, room_by: Option<Instant>) -> Outcome {
         if !batch.is_empty() {
             self.metrics.batch_items.observe(batch.item_count() as f64);
         }
-        let Some(slot) = self.sampler.as_ref() else {
-            return self.run_from(0, batch, room_by).await;
-        };
-        let at = slot.at;
-        let Some(batch) = self.run_stages(0, at, batch, room_by.is_some())? else {
-            return Ok(());
-        };
-        let now = self.clock();
-        let Some(slot) = self.sampler.as_mut() else {
-            return Ok(());
-        };
-        let passed = blocking(|| slot.sampler.ingest(batch, now));
-        // The sampler holds what it buffers; what it lets through at once (late spans of traces
-        // already kept) must reach the exporter queues in time like any other waiting request.
-        self.run_from(at, passed, room_by).await
+        self.run_from(0, batch, room_by).await
     }
 
     /// Takes `bytes` (of requests that left the pipeline) off `pending` and the held gauge.
@@ -357,13 +396,39 @@ impl Pipeline {
         refuse_waiting(&mut self.rx, &self.settings.id, &self.metrics);
     }
 
-    /// Runs `stages[from..]` over a batch and hands the result to the exporters (see
-    /// [`Pipeline::flush`] for `room_by`).
-    async fn run_from(&mut self, from: usize, batch: Batch, room_by: Option<Instant>) -> Outcome {
-        let to = self.stages.len();
-        let Some(batch) = self.run_stages(from, to, batch, room_by.is_some())? else {
+    /// Runs `slots[from..]` over a batch and hands the result to the exporters (see
+    /// [`Pipeline::flush`] for `room_by`). A task stage takes the batch and hands on only what
+    /// it lets through at once (late spans of traces already kept), which must reach the
+    /// exporter queues in time like any other waiting request.
+    async fn run_from(
+        &mut self,
+        from: usize,
+        mut batch: Batch,
+        room_by: Option<Instant>,
+    ) -> Outcome {
+        let mut refusable = room_by.is_some();
+        for at in from..self.slots.len() {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let now = self.clock();
+            let id = &self.settings.id;
+            match self.slots.get_mut(at) {
+                Some(Slot::Function(slot)) => {
+                    if !run_stage(slot, &mut batch, refusable, id)? {
+                        return Ok(());
+                    }
+                }
+                Some(Slot::Task(task)) => {
+                    batch = blocking(|| task.ingest(batch, now));
+                    refusable = false;
+                }
+                None => break,
+            }
+        }
+        if batch.is_empty() {
             return Ok(());
-        };
+        }
         let sent = if room_by.is_none() && self.settings.ack_processed {
             // Acknowledged data (decided traces) must wait for room however long it takes;
             // clients waiting in the input queue meanwhile are refused, not held behind it.
@@ -400,89 +465,93 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Runs `stages[from..to]` over one batch; `Ok(None)` when nothing is left to send, `Err`
-    /// when a `refuse` stage failed and the batch can still be refused (`refusable`).
-    fn run_stages(
-        &mut self,
-        from: usize,
-        to: usize,
-        mut batch: Batch,
-        refusable: bool,
-    ) -> Result<Option<Batch>, ConsumeError> {
-        if batch.is_empty() {
-            return Ok(None);
-        }
-        let mut before = batch.item_count();
-        for slot in self.stages.get_mut(from..to).unwrap_or_default() {
-            let outcome = if slot.stage.is_blocking() {
-                blocking(|| slot.stage.process(&mut batch))
-            } else {
-                slot.stage.process(&mut batch)
-            };
-            match outcome {
-                Ok(()) => {
-                    let after = batch.item_count();
-                    if after < before {
-                        slot.dropped.inc_by((before - after) as u64);
-                    }
-                    before = after;
-                    if after == 0 {
-                        return Ok(None);
-                    }
-                }
-                // A stage skipped by its open circuit breaker is logged once, by the breaker
-                // (and counted in weir_processor_circuit_skipped_items_total), not per batch.
-                Err(e) => match slot.stage.failure_policy() {
-                    FailurePolicy::Pass if e.skipped => {
-                        tracing::debug!(pipeline = %self.settings.id, error = %e,
-                            "processor skipped; passing the batch on unchanged (on_error = pass)");
-                    }
-                    FailurePolicy::Pass => {
-                        tracing::warn!(pipeline = %self.settings.id, error = %e,
-                            "processor failed; passing the batch on unchanged (on_error = pass)");
-                    }
-                    FailurePolicy::Refuse if refusable => {
-                        // Nothing of the batch was acknowledged: its clients get a retryable
-                        // refusal (the receivers count the items as refused).
-                        if e.skipped {
-                            tracing::debug!(pipeline = %self.settings.id, error = %e, items = before,
-                                "processor skipped; refusing the batch (on_error = refuse)");
-                        } else {
-                            tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
-                                "processor failed; refusing the batch (on_error = refuse)");
-                        }
-                        return Err(ConsumeError::Refused {
-                            pipeline: self.settings.id.clone(),
-                            stage: slot.stage.name().to_string(),
-                            message: e.message,
-                            retry_after: REFUSED_RETRY_AFTER,
-                        });
-                    }
-                    policy @ (FailurePolicy::Drop | FailurePolicy::Refuse) => {
-                        // Without a waiting client (`ack = "received"`, or after a tail
-                        // sampler) `refuse` can only drop; either way the items are counted.
-                        slot.dropped.inc_by(before as u64);
-                        if e.skipped {
-                            tracing::debug!(pipeline = %self.settings.id, error = %e, items = before,
-                                "processor skipped; dropping the batch (on_error = {})", policy.as_str());
-                        } else {
-                            tracing::warn!(pipeline = %self.settings.id, error = %e, items = before,
-                                "processor failed; dropping the batch (on_error = {})", policy.as_str());
-                        }
-                        return Ok(None);
-                    }
-                },
-            }
-        }
-        Ok(Some(batch))
-    }
-
     /// Counts items this pipeline gives up on at the shutdown deadline.
     fn count_lost(&self, items: usize, place: &str) {
         if items > 0 {
             self.metrics.dropped_shutdown.inc_by(items as u64);
             tracing::warn!(pipeline = %self.settings.id, items, "dropping {place} at the shutdown deadline");
         }
+    }
+}
+
+/// A running slot for `step`, with its dropped-items counter.
+fn slot(step: Step, settings: &PipelineSettings, telemetry: &Telemetry) -> Slot {
+    match step {
+        Step::Function(stage) => Slot::Function(StageSlot {
+            dropped: telemetry.processor_dropped(&settings.id, stage.name(), settings.signal),
+            stage,
+        }),
+        Step::Task(task) => Slot::Task(task),
+    }
+}
+
+/// Runs one function stage over `batch` in pipeline `id`: `Ok(true)` to go on, `Ok(false)` when
+/// nothing is left to send, `Err` when a `refuse` stage failed and the batch can still be
+/// refused (`refusable`).
+fn run_stage(
+    slot: &mut StageSlot,
+    batch: &mut Batch,
+    refusable: bool,
+    id: &str,
+) -> Result<bool, ConsumeError> {
+    let before = batch.item_count();
+    let outcome = if slot.stage.is_blocking() {
+        blocking(|| slot.stage.process(batch))
+    } else {
+        slot.stage.process(batch)
+    };
+    match outcome {
+        Ok(()) => {
+            let after = batch.item_count();
+            if after < before {
+                slot.dropped.inc_by((before - after) as u64);
+            }
+            Ok(after > 0)
+        }
+        // A stage skipped by its open circuit breaker is logged once, by the breaker (and
+        // counted in weir_processor_circuit_skipped_items_total), not per batch.
+        Err(e) => match slot.stage.failure_policy() {
+            FailurePolicy::Pass if e.skipped => {
+                tracing::debug!(pipeline = %id, error = %e,
+                    "processor skipped; passing the batch on unchanged (on_error = pass)");
+                Ok(true)
+            }
+            FailurePolicy::Pass => {
+                tracing::warn!(pipeline = %id, error = %e,
+                    "processor failed; passing the batch on unchanged (on_error = pass)");
+                Ok(true)
+            }
+            FailurePolicy::Refuse if refusable => {
+                // Nothing of the batch was acknowledged: its clients get a retryable refusal
+                // (the receivers count the items as refused).
+                if e.skipped {
+                    tracing::debug!(pipeline = %id, error = %e, items = before,
+                        "processor skipped; refusing the batch (on_error = refuse)");
+                } else {
+                    tracing::warn!(pipeline = %id, error = %e, items = before,
+                        "processor failed; refusing the batch (on_error = refuse)");
+                }
+                Err(ConsumeError::Refused {
+                    pipeline: id.to_string(),
+                    stage: slot.stage.name().to_string(),
+                    message: e.message,
+                    retry_after: REFUSED_RETRY_AFTER,
+                })
+            }
+            policy @ (FailurePolicy::Drop | FailurePolicy::Refuse) => {
+                // Without a waiting client (`ack = "received"`, or after a task stage) `refuse`
+                // can only drop; either way the items are counted.
+                slot.dropped.inc_by(before as u64);
+                if e.skipped {
+                    tracing::debug!(pipeline = %id, error = %e, items = before,
+                        "processor skipped; dropping the batch (on_error = {})", policy.as_str());
+                } else {
+                    tracing::warn!(pipeline = %id, error = %e, items = before,
+                        "processor failed; dropping the batch (on_error = {})", policy.as_str());
+                }
+                Ok(false)
+            }
+        },
     }
 }
 

@@ -16,6 +16,7 @@
 mod budget;
 mod policy;
 mod sampler;
+mod task;
 mod trace;
 
 pub use policy::{

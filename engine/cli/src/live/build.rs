@@ -6,27 +6,37 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use weir_config::Config;
 use weir_core::QueueSender;
-use weir_pipeline::{
-    Pipeline, PipelineInput, PipelineSettings, Reconfigure, SamplerUpdate, StageUpdate,
-};
+use weir_pipeline::{Pipeline, PipelineInput, PipelineSettings, Reconfigure, StageUpdate, Step};
 
 use super::Live;
 use crate::plugins::Plugins;
 use crate::samplers::Policies;
 
-/// The sampler a pipeline lists (validation allows one), its position and its config.
-fn sampler_of<'a>(
-    p: &'a weir_config::Pipeline,
-    config: &'a Config,
-) -> Option<(usize, &'a str, &'a weir_config::SamplerConfig)> {
-    p.processors
-        .iter()
-        .enumerate()
-        .find_map(|(at, name)| Some((at, name.as_str(), config.samplers.get(name)?)))
-}
-
 impl Live {
-    /// A new pipeline for `p`, every stage and its sampler fresh.
+    /// The stage of `name` (a processor or a tail sampler) for pipeline `p`, new.
+    fn step(
+        &self,
+        name: &str,
+        p: &weir_config::Pipeline,
+        config: &Config,
+        plugins: &Plugins,
+        policies: &Policies,
+    ) -> anyhow::Result<Step> {
+        let telemetry = &self.telemetry;
+        if let Some(cfg) = config.samplers.get(name) {
+            let sampler = policies.sampler(name, cfg, &p.id, telemetry)?;
+            return Ok(Step::Task(Box::new(sampler)));
+        }
+        let cfg = config
+            .processors
+            .get(name)
+            .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
+        Ok(Step::Function(
+            plugins.stage(name, cfg, &p.id, p.signal, telemetry)?,
+        ))
+    }
+
+    /// A new pipeline for `p`, every stage fresh.
     pub(super) fn pipeline(
         &self,
         p: &weir_config::Pipeline,
@@ -35,42 +45,28 @@ impl Live {
         policies: &Policies,
         exporters: &BTreeMap<String, QueueSender>,
     ) -> anyhow::Result<(Pipeline, PipelineInput)> {
-        let telemetry = &self.telemetry;
-        let sampler = sampler_of(p, config)
-            .map(|(at, name, cfg)| {
-                policies
-                    .sampler(name, cfg, &p.id, telemetry)
-                    .map(|s| (at, s))
-            })
-            .transpose()?;
-        let stages = p
+        let steps = p
             .processors
             .iter()
-            .filter(|name| !config.samplers.contains_key(*name))
-            .map(|name| {
-                let cfg = config
-                    .processors
-                    .get(name)
-                    .with_context(|| format!("pipeline {}: processor {name} vanished", p.id))?;
-                plugins.stage(name, cfg, &p.id, p.signal, telemetry)
-            })
+            .map(|name| self.step(name, p, config, plugins, policies))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let queues = p
             .exporters
             .iter()
             .filter_map(|e| exporters.get(e).cloned())
             .collect();
-        let (mut pipeline, input) =
-            Pipeline::new(settings(p), stages, queues, telemetry, self.abandon.clone());
-        if let Some((at, sampler)) = sampler {
-            pipeline = pipeline.with_sampler(at, sampler);
-        }
-        Ok((pipeline, input))
+        Ok(Pipeline::new(
+            settings(p),
+            steps,
+            queues,
+            &self.telemetry,
+            self.abandon.clone(),
+        ))
     }
 
-    /// The change that turns running pipeline `before` into `p`: unchanged processors keep
-    /// their stages, changed ones get new stages, and the sampler is kept, replaced (keeping
-    /// its buffered traces) or removed.
+    /// The change that turns running pipeline `before` into `p`: unchanged processors and
+    /// samplers keep their stages; changed processors get new stages; a changed sampler's
+    /// running stage takes the new policies and settings (keeping its buffered traces).
     #[allow(
         clippy::too_many_arguments,
         reason = "the parts of one prepared change"
@@ -86,39 +82,26 @@ impl Live {
         policies: &Policies,
         exporters: &BTreeMap<String, QueueSender>,
     ) -> anyhow::Result<Reconfigure> {
-        let telemetry = &self.telemetry;
         let stages = p
             .processors
             .iter()
-            .filter(|name| !new.samplers.contains_key(*name))
             .map(|name| {
-                let cfg = new
-                    .processors
-                    .get(name)
-                    .with_context(|| format!("processor {name} vanished"))?;
-                let unchanged =
-                    old.processors.get(name) == Some(cfg) && before.processors.contains(name);
-                Ok(if unchanged {
+                let here = before.processors.contains(name);
+                let unchanged = if new.samplers.contains_key(name) {
+                    same_sampler(name)
+                } else {
+                    old.processors.get(name) == new.processors.get(name)
+                };
+                Ok(if here && unchanged {
                     StageUpdate::Keep(name.clone())
                 } else {
-                    StageUpdate::New(plugins.stage(name, cfg, &p.id, p.signal, telemetry)?)
+                    StageUpdate::New(self.step(name, p, new, plugins, policies)?)
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let sampler = match (sampler_of(before, old), sampler_of(p, new)) {
-            (_, None) => SamplerUpdate::None,
-            (Some((_, was, _)), Some((at, name, _))) if was == name && same_sampler(name) => {
-                SamplerUpdate::Keep { at }
-            }
-            (_, Some((at, name, cfg))) => SamplerUpdate::Replace {
-                at,
-                sampler: Box::new(policies.sampler(name, cfg, &p.id, telemetry)?),
-            },
-        };
         let settings = settings(p);
         Ok(Reconfigure {
             stages,
-            sampler,
             exporters: p
                 .exporters
                 .iter()
@@ -129,7 +112,6 @@ impl Live {
         })
     }
 }
-
 /// A pipeline's settings from its config.
 fn settings(p: &weir_config::Pipeline) -> PipelineSettings {
     PipelineSettings {

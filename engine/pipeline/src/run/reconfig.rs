@@ -1,51 +1,43 @@
 //! Changing a running pipeline in place, between batches: a config reload swaps its stages,
-//! tail sampler policies and exporter queues without closing its input queue, so receivers keep
-//! sending and a sampler keeps the traces it buffers.
+//! tail samplers' policies and exporter queues without closing its input queue, so receivers
+//! keep sending and samplers keep the traces they buffer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use weir_core::QueueSender;
 use weir_core::telemetry::Telemetry;
-use weir_core::{QueueSender, Stage, blocking};
-use weir_sampling::Sampler;
 
-use super::{Pipeline, SamplerSlot, StageSlot};
+use super::{Pipeline, Slot, Step, slot};
 
 /// One stage of the new line-up.
 pub enum StageUpdate {
-    /// Keep the running stage of this processor name (its instance, state and breaker).
+    /// Keep the running stage of this name as it is (a processor's instance, state and
+    /// breaker; a sampler's buffer, caches, policies and settings).
     Keep(String),
-    /// A new stage (a processor that is new here or whose config changed).
-    New(Box<dyn Stage>),
+    /// A new function stage (a processor that is new here or whose config changed), or a task
+    /// stage: one of the same name already running takes its settings and keeps what it holds
+    /// (a sampler keeps its buffered traces and decision caches, which the new policies
+    /// decide); otherwise it is installed as it is.
+    New(Step),
 }
 
-/// What becomes of the tail sampler.
-pub enum SamplerUpdate {
-    /// No sampler from now on: a running one decides every trace it holds now, as at shutdown.
-    None,
-    /// Keep the running sampler, after the first `at` stages.
-    Keep {
-        /// Its new position.
-        at: usize,
-    },
-    /// Take the policies and settings of `sampler`. A running sampler of the same name keeps
-    /// its buffered traces and decision caches, so the traces it holds are decided by the new
-    /// policies; otherwise `sampler` is installed as it is (after the old one decided).
-    Replace {
-        /// Its position.
-        at: usize,
-        /// The sampler built from the new config.
-        sampler: Box<Sampler>,
-    },
+impl StageUpdate {
+    /// The name of the stage this update keeps, or of the task stage that may adopt it.
+    fn keeps(&self) -> Option<&str> {
+        match self {
+            StageUpdate::Keep(name) => Some(name),
+            StageUpdate::New(Step::Task(t)) => Some(t.name()),
+            StageUpdate::New(Step::Function(_)) => None,
+        }
+    }
 }
 
 /// A new shape for a running pipeline, sent by a config reload.
 pub struct Reconfigure {
-    /// The stages in their new order.
+    /// The stages of both kinds in their new order.
     pub stages: Vec<StageUpdate>,
-    /// The tail sampler.
-    pub sampler: SamplerUpdate,
     /// The exporter queues; queues no longer listed are dropped, so an exporter that no
     /// pipeline feeds drains and stops.
     pub exporters: Vec<QueueSender>,
@@ -82,71 +74,49 @@ impl PipelineControl {
 }
 
 impl Pipeline {
-    /// Applies a reload's change: a sampler being removed decides what it holds first (on the
-    /// old stages and exporters), then the new stages, sampler and exporters take over.
+    /// Applies a reload's change: task stages that go away emit what they hold first (through
+    /// the old line-up and exporters, as at shutdown), then the new line-up and exporters take
+    /// over.
     pub(super) async fn reconfigure(&mut self, change: Reconfigure, telemetry: &Telemetry) {
-        // A sampler that goes away (or is replaced by one of another name) decides now.
-        let goes = match (&change.sampler, &self.sampler) {
-            (SamplerUpdate::None, _) => true,
-            (SamplerUpdate::Replace { sampler, .. }, Some(slot)) => {
-                slot.sampler.name() != sampler.name()
-            }
-            _ => false,
-        };
-        if goes && let Some(mut slot) = self.sampler.take() {
-            let now = self.clock();
-            let rest = blocking(|| slot.sampler.finish(now));
-            let at = slot.at;
-            let _ = self.run_from(at, rest, None).await;
-        }
-        let mut old: HashMap<String, StageSlot> = self
+        let staying: BTreeSet<String> = change
             .stages
+            .iter()
+            .filter_map(|u| u.keeps().map(str::to_string))
+            .collect();
+        self.finish_tasks(|name| !staying.contains(name)).await;
+        let mut old: HashMap<String, Slot> = self
+            .slots
             .drain(..)
-            .map(|s| (s.stage.name().to_string(), s))
+            .map(|s| (s.name().to_string(), s))
             .collect();
-        let (id, signal) = (self.settings.id.clone(), self.settings.signal);
-        self.stages = change
-            .stages
-            .into_iter()
-            .filter_map(|u| match u {
-                StageUpdate::Keep(name) => {
-                    let kept = old.remove(&name);
-                    if kept.is_none() {
-                        tracing::error!(pipeline = %id, processor = %name,
-                            "a reload kept a stage this pipeline does not have; leaving it out");
-                    }
-                    kept
-                }
-                StageUpdate::New(stage) => Some(StageSlot {
-                    dropped: telemetry.processor_dropped(&id, stage.name(), signal),
-                    stage,
-                }),
-            })
-            .collect();
-        let stages = self.stages.len();
-        match change.sampler {
-            SamplerUpdate::None => {}
-            SamplerUpdate::Keep { at } => {
-                if let Some(slot) = self.sampler.as_mut() {
-                    slot.at = at.min(stages);
-                }
+        let id = self.settings.id.clone();
+        let mut slots = Vec::with_capacity(change.stages.len());
+        for update in change.stages {
+            match update {
+                StageUpdate::Keep(name) => match old.remove(&name) {
+                    Some(kept) => slots.push(kept),
+                    None => tracing::error!(pipeline = %id, stage = %name,
+                        "a reload kept a stage this pipeline does not have; leaving it out"),
+                },
+                StageUpdate::New(Step::Task(task)) => match old.remove(task.name()) {
+                    Some(Slot::Task(mut running)) => match running.adopt(task) {
+                        Ok(()) => slots.push(Slot::Task(running)),
+                        Err(task) => {
+                            let lost = running.held_items();
+                            tracing::error!(pipeline = %id, stage = %task.name(), lost,
+                                "a reload replaced a task stage with one of another kind; dropping what the old one held");
+                            slots.push(Slot::Task(task));
+                        }
+                    },
+                    _ => slots.push(Slot::Task(task)),
+                },
+                StageUpdate::New(step) => slots.push(slot(step, &self.settings, telemetry)),
             }
-            SamplerUpdate::Replace { at, sampler } => match self.sampler.as_mut() {
-                Some(slot) if slot.sampler.name() == sampler.name() => {
-                    slot.sampler.adopt(*sampler);
-                    slot.at = at.min(stages);
-                }
-                _ => {
-                    self.sampler = Some(SamplerSlot {
-                        at: at.min(stages),
-                        sampler: *sampler,
-                    });
-                }
-            },
         }
+        self.slots = slots;
         self.exporters = change.exporters;
         self.settings.send_batch_size = change.send_batch_size;
         self.settings.batch_timeout = change.batch_timeout;
-        tracing::info!(pipeline = %id, stages, "pipeline reconfigured");
+        tracing::info!(pipeline = %id, stages = self.slots.len(), "pipeline reconfigured");
     }
 }

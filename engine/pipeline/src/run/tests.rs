@@ -144,7 +144,7 @@ async fn stage_failures_follow_the_policy() {
         let (qtx, qrx) = batch_queue(10, Default::default());
         let (p, input) = Pipeline::new(
             settings(0, 10),
-            vec![Box::new(Failing(policy))],
+            vec![Step::Function(Box::new(Failing(policy)))],
             vec![qtx],
             &t,
             CancellationToken::new(),
@@ -231,7 +231,7 @@ async fn a_reconfigure_keeps_named_stages_and_swaps_exporters() {
     let ((a, a_seen), (b, b_seen)) = (counting("a"), counting("b"));
     let (mut p, input) = Pipeline::new(
         settings(1, 10),
-        vec![a, b],
+        vec![a.into(), b.into()],
         vec![q1],
         &t,
         CancellationToken::new(),
@@ -246,8 +246,7 @@ async fn a_reconfigure_keeps_named_stages_and_swaps_exporters() {
     // `b` stays (its instance has seen one batch), `a` goes, `c` is new; exporter 2 replaces 1.
     let (c, c_seen) = counting("c");
     let change = Reconfigure {
-        stages: vec![StageUpdate::Keep("b".into()), StageUpdate::New(c)],
-        sampler: SamplerUpdate::None,
+        stages: vec![StageUpdate::Keep("b".into()), StageUpdate::New(c.into())],
         exporters: vec![q2],
         send_batch_size: 1,
         batch_timeout: Duration::from_millis(200),

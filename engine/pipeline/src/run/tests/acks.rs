@@ -11,7 +11,8 @@ fn acking(
     stages: Vec<Box<dyn Stage>>,
     exporters: Vec<weir_core::QueueSender>,
 ) -> (Pipeline, Fanout) {
-    let (p, input) = Pipeline::new(settings, stages, exporters, t, CancellationToken::new());
+    let steps = stages.into_iter().map(Step::from).collect();
+    let (p, input) = Pipeline::new(settings, steps, exporters, t, CancellationToken::new());
     (
         p,
         Fanout::new(vec![input], Arc::new(AtomicBool::new(false))),

@@ -2,7 +2,7 @@
 
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use weir_sampling::{Decision, Evaluate, Policy, PolicyError, SamplerSettings, Verdict};
+use weir_sampling::{Decision, Evaluate, Policy, PolicyError, Sampler, SamplerSettings, Verdict};
 
 use super::*;
 
@@ -66,10 +66,11 @@ fn pipeline_acking(
         batch_timeout: Duration::from_millis(200),
         ack_processed,
     };
-    let (p, input) = Pipeline::new(ps, vec![], vec![qtx], t, CancellationToken::new());
     let policy = Policy::leaf("odd", Box::new(Odd), Decision::NoOpinion);
     let sampler = Sampler::new("tail", settings, vec![policy], t.sampler("tail", "traces"));
-    (p.with_sampler(0, sampler), input, qrx)
+    let steps = vec![Step::Task(Box::new(sampler))];
+    let (p, input) = Pipeline::new(ps, steps, vec![qtx], t, CancellationToken::new());
+    (p, input, qrx)
 }
 
 #[tokio::test(start_paused = true)]
@@ -253,14 +254,15 @@ async fn with_acks_decided_traces_waiting_for_room_do_not_hold_waiting_clients()
         batch_timeout: Duration::from_millis(200),
         ack_processed: true,
     };
-    let (p, input) = Pipeline::new(ps, vec![], vec![qtx], &t, CancellationToken::new());
     let policy = Policy::leaf("odd", Box::new(Odd), Decision::NoOpinion);
     let settings = SamplerSettings {
         decision_wait: Duration::from_secs(1),
         ..Default::default()
     };
     let sampler = Sampler::new("tail", settings, vec![policy], t.sampler("tail", "traces"));
-    let task = tokio::spawn(p.with_sampler(0, sampler).run());
+    let steps = vec![Step::Task(Box::new(sampler))];
+    let (p, input) = Pipeline::new(ps, steps, vec![qtx], &t, CancellationToken::new());
+    let task = tokio::spawn(p.run());
     let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
     // The first kept trace fills the exporter queue; the second one's decision then waits for
     // room that never comes.
@@ -288,4 +290,141 @@ async fn with_acks_decided_traces_waiting_for_room_do_not_hold_waiting_clients()
     );
     drop(fan);
     task.abort();
+}
+
+/// Keeps traces whose first trace-id byte is below a bound.
+struct Below(u8);
+impl Evaluate for Below {
+    fn evaluate(&mut self, trace: &mut Batch) -> Result<Verdict, PolicyError> {
+        let Batch::Traces(r) = trace else {
+            unreachable!("a traces pipeline")
+        };
+        let below = r.resource_spans[0].scope_spans[0].spans[0].trace_id[0] < self.0;
+        Ok(Verdict {
+            decision: if below {
+                Decision::Keep
+            } else {
+                Decision::Drop
+            },
+            reason: String::new(),
+        })
+    }
+}
+
+fn sampler(t: &Telemetry, name: &str, wait: u64, eval: Box<dyn Evaluate>) -> Box<Sampler> {
+    let settings = SamplerSettings {
+        decision_wait: Duration::from_secs(wait),
+        ..Default::default()
+    };
+    let policy = Policy::leaf(name, eval, Decision::NoOpinion);
+    Box::new(Sampler::new(
+        name,
+        settings,
+        vec![policy],
+        t.sampler(name, "traces"),
+    ))
+}
+
+/// Trace-id first bytes in a batch, sorted.
+fn ids(b: &Batch) -> Vec<u8> {
+    let Batch::Traces(r) = b else {
+        return Vec::new();
+    };
+    let mut ids: Vec<u8> = r
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|s| s.trace_id[0])
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_samplers_in_a_row_each_decide_after_their_own_wait() {
+    let t = Telemetry::new();
+    let (qtx, qrx) = batch_queue(100, Default::default());
+    let ps = PipelineSettings {
+        id: "traces".into(),
+        signal: Signal::Traces,
+        queue_size: 10,
+        send_batch_size: 0,
+        batch_timeout: Duration::from_millis(200),
+        ack_processed: false,
+    };
+    // First keep odd ids (after 1 s), then of those keep ids below 5 (after 2 s more).
+    let steps = vec![
+        Step::Task(sampler(&t, "odd", 1, Box::new(Odd))),
+        Step::Task(sampler(&t, "small", 2, Box::new(Below(5)))),
+    ];
+    let (p, input) = Pipeline::new(ps, steps, vec![qtx], &t, CancellationToken::new());
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    let _ = fan.consume(traces(&[1, 2, 3, 4, 7, 8])).expect("room");
+    let start = Instant::now();
+    let out = qrx.recv().await.expect("kept traces");
+    // Kept by both, and only after the second sampler's wait.
+    assert_eq!(ids(&out.batch), vec![1, 3]);
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(fan);
+    task.await.expect("ends");
+    assert!(qrx.recv().await.is_none(), "nothing else was kept");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_one_sampler_finishes_a_removed_one_and_adds_a_new_one() {
+    let t = Telemetry::new();
+    let (qtx, qrx) = batch_queue(100, Default::default());
+    let ps = PipelineSettings {
+        id: "traces".into(),
+        signal: Signal::Traces,
+        queue_size: 10,
+        send_batch_size: 0,
+        batch_timeout: Duration::from_millis(200),
+        ack_processed: false,
+    };
+    let steps = vec![
+        Step::Task(sampler(&t, "odd", 10, Box::new(Odd))),
+        Step::Task(sampler(&t, "small", 10, Box::new(Below(5)))),
+    ];
+    let (mut p, input) = Pipeline::new(ps, steps, vec![qtx], &t, CancellationToken::new());
+    let control = p.control();
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    let _ = fan.consume(traces(&[1, 2, 3, 7])).expect("room");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // `odd` goes: it decides what it holds now (keeps 1, 3, 7) and hands that to `small`.
+    // `small` takes new policies (keep below 3) and keeps its buffer; `late` is new; the
+    // exporter changes.
+    let (q2, r2) = batch_queue(100, Default::default());
+    let change = Reconfigure {
+        stages: vec![
+            StageUpdate::New(Step::Task(sampler(&t, "small", 1, Box::new(Below(3))))),
+            StageUpdate::New(Step::Task(sampler(&t, "late", 1, Box::new(Below(100))))),
+        ],
+        exporters: vec![q2],
+        send_batch_size: 0,
+        batch_timeout: Duration::from_millis(200),
+    };
+    let _ = control.send(change).expect("running").await;
+    let start = Instant::now();
+    let out = r2.recv().await.expect("kept traces");
+    assert_eq!(ids(&out.batch), vec![1]);
+    // `small` decided at the due time its traces had (10 s after they reached it), then
+    // `late` held them for its 1 s.
+    assert!(
+        start.elapsed() >= Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(fan);
+    task.await.expect("ends");
+    assert!(r2.recv().await.is_none(), "nothing else was kept");
+    assert!(qrx.recv().await.is_none(), "the old exporter got nothing");
 }
