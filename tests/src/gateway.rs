@@ -77,7 +77,7 @@ impl Gateway {
                 "--log-format",
                 "json",
                 "--log-level",
-                "info,weir_export=debug,weir_cli::watch=debug",
+                "info,weir_export=debug,weir_service::watch=debug",
                 "--config",
             ])
             .arg(&path)

@@ -11,8 +11,7 @@ use weir_core::telemetry::Telemetry;
 use weir_lab::{Candidate, Options, Recorded, Scenario, Source, Synthetic};
 
 use crate::args::LabArgs;
-use crate::plugins::Plugins;
-use crate::samplers::Policies;
+use weir_service::{Plugins, Policies};
 
 /// Tables a policy file gets when it holds only `[samplers.*]`: a receiver, an exporter and one
 /// traces pipeline per sampler (under generated names), appended after the user's text so line
@@ -70,7 +69,7 @@ fn load_candidates(
     let mut policies = Policies::default();
     let mut out = Vec::new();
     for (sampler, cfg) in &config.samplers {
-        policies.load(&mut plugins, &config, sampler, cfg)?;
+        policies.prepare(&mut plugins, &config, sampler, cfg)?;
         let stem = path
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
@@ -92,7 +91,7 @@ fn load_candidates(
         let mut cfg = cfg.clone();
         cfg.record_policy = false;
         out.push(Candidate {
-            sampler: policies.sampler(sampler, &cfg, &pipeline, telemetry)?,
+            sampler: policies.build(sampler, &cfg, &pipeline, telemetry)?,
             metrics: telemetry.sampler(sampler, &pipeline),
             name: label,
         });

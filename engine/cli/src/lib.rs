@@ -2,24 +2,11 @@
 //! The library form exists so that test and benchmark binaries can run the very same `main`.
 
 mod args;
-mod control;
-mod exporters;
-mod jaeger;
 mod lab;
-mod live;
 mod logging;
-mod memory;
 mod new;
 mod plugin_cmd;
-mod plugins;
-mod reload;
 mod runtime;
-mod samplers;
-mod security;
-mod selftest;
-mod stamps;
-mod topology;
-mod watch;
 
 use std::process::ExitCode;
 
@@ -34,7 +21,7 @@ pub fn main() -> ExitCode {
     weir_tls::install_default_provider();
     let args = Args::parse();
     match args.command {
-        Command::Validate(v) => match topology::check(&v.config) {
+        Command::Validate(v) => match weir_service::check(&v.config) {
             Ok((summary, warnings)) => {
                 for w in &warnings {
                     eprintln!("warning: {w}");

@@ -70,25 +70,6 @@ fn config_json(file: Option<&Path>) -> anyhow::Result<String> {
     }
 }
 
-/// The first lines where two pretty JSON texts differ, as a small unified-style diff.
-pub(crate) fn diff(want: &str, got: &str) -> String {
-    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
-    let first = w
-        .iter()
-        .zip(&g)
-        .position(|(a, b)| a != b)
-        .unwrap_or(w.len().min(g.len()));
-    let from = first.saturating_sub(3);
-    let mut out = format!("first difference at line {}:\n", first + 1);
-    for l in w.iter().skip(from).take(10) {
-        out.push_str(&format!("- {l}\n"));
-    }
-    for l in g.iter().skip(from).take(10) {
-        out.push_str(&format!("+ {l}\n"));
-    }
-    out
-}
-
 /// Prints what `--repeat` measured: the second load and the extra calls.
 fn report_timing(name: &str, load: Duration, what: &str, mut calls: Vec<Duration>) {
     calls.sort();
@@ -269,7 +250,7 @@ fn compare(got: &str, expect: Option<&Path>) -> anyhow::Result<bool> {
         return Ok(true);
     }
     let want = serde_json::to_string_pretty(&want)?;
-    println!("{}", diff(&want, got));
+    println!("{}", weir_service::diff(&want, got));
     println!("the output differs from {}", expect.display());
     Ok(false)
 }

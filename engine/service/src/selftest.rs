@@ -64,7 +64,27 @@ impl SelfTest {
             "its output on {} differs from {}; {}",
             self.input.display(),
             self.expect.display(),
-            crate::plugin_cmd::diff(&pretty(&want), &pretty(&got)).trim_end()
+            diff(&pretty(&want), &pretty(&got)).trim_end()
         ))
     }
+}
+
+/// The first lines where two pretty JSON texts differ, as a small unified-style diff (also
+/// what `weir plugin test` prints).
+pub fn diff(want: &str, got: &str) -> String {
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+    let first = w
+        .iter()
+        .zip(&g)
+        .position(|(a, b)| a != b)
+        .unwrap_or(w.len().min(g.len()));
+    let from = first.saturating_sub(3);
+    let mut out = format!("first difference at line {}:\n", first + 1);
+    for l in w.iter().skip(from).take(10) {
+        out.push_str(&format!("- {l}\n"));
+    }
+    for l in g.iter().skip(from).take(10) {
+        out.push_str(&format!("+ {l}\n"));
+    }
+    out
 }

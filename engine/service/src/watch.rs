@@ -7,8 +7,9 @@
 //! events are unreliable (network mounts), the files are looked at every quiet period instead.
 //! Either way a file counts as changed when its identity (what it resolves to, size, times,
 //! inode) differs from the last look, so reads and other files never trigger a reload. Every
-//! change restarts its file's quiet period (the debounce); when it runs out, the reload runs as
-//! on SIGHUP, for the config file, the plugin files, or both, whichever changed.
+//! change restarts its file's quiet period (the debounce); when it runs out, a reload runs by
+//! the one reload path ([`Control::reload`]): reading the config file again if it changed, and
+//! in any case picking up the named files (plugins, policies, certificates) that changed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -103,10 +104,11 @@ fn identity(path: &Path) -> Identity {
 /// The watched files and what they were when last looked at.
 #[derive(Default)]
 struct Watched {
+    /// The config file.
     config: Option<(PathBuf, Identity)>,
-    plugins: Vec<(PathBuf, Identity)>,
-    /// Sampling policy files: a change takes a config reload.
-    policies: Vec<(PathBuf, Identity)>,
+    /// The files the config names: processor, policy and exporter plugins, exporter
+    /// certificates.
+    named: Vec<(PathBuf, Identity)>,
     dirs: BTreeSet<PathBuf>,
 }
 
@@ -119,18 +121,16 @@ impl Watched {
         settings: WatchSettings,
         mut watcher: Option<&mut RecommendedWatcher>,
     ) {
-        let files = control.files().await;
-        let config = files
-            .config
+        let (config, named) = control.files().await;
+        let config = config
             .filter(|_| !settings.config.is_zero())
             .map(|p| absolute(&p));
-        let (plugins, policies): (Vec<PathBuf>, Vec<PathBuf>) = if settings.plugins.is_zero() {
-            (Vec::new(), Vec::new())
+        let named: Vec<PathBuf> = if settings.plugins.is_zero() {
+            Vec::new()
         } else {
-            let abs = |v: Vec<PathBuf>| v.iter().map(|p| absolute(p)).collect();
-            (abs(files.processors), abs(files.policies))
+            named.iter().map(|p| absolute(p)).collect()
         };
-        for file in config.iter().chain(&plugins).chain(&policies) {
+        for file in config.iter().chain(&named) {
             let resolved = std::fs::canonicalize(file).ok();
             for dir in [file.parent(), resolved.as_deref().and_then(Path::parent)]
                 .into_iter()
@@ -156,20 +156,17 @@ impl Watched {
             let id = identity(&p);
             (p, id)
         });
-        let with_identity = |v: Vec<PathBuf>| {
-            v.into_iter()
-                .map(|p| {
-                    let id = identity(&p);
-                    (p, id)
-                })
-                .collect()
-        };
-        self.plugins = with_identity(plugins);
-        self.policies = with_identity(policies);
+        self.named = named
+            .into_iter()
+            .map(|p| {
+                let id = identity(&p);
+                (p, id)
+            })
+            .collect();
     }
 
-    /// Which kinds of file changed since the last look: (config, plugins, policies).
-    fn changed(&mut self) -> (bool, bool, bool) {
+    /// Which kinds of file changed since the last look: (the config file, a file it names).
+    fn changed(&mut self) -> (bool, bool) {
         let mut look = |(path, seen): &mut (PathBuf, Identity)| {
             let now = identity(path);
             let changed = now != *seen;
@@ -185,9 +182,8 @@ impl Watched {
                 .collect::<Vec<bool>>()
                 .contains(&true)
         };
-        let plugins = any(&mut self.plugins);
-        let policies = any(&mut self.policies);
-        (config, plugins, policies)
+        let named = any(&mut self.named);
+        (config, named)
     }
 }
 
@@ -227,31 +223,26 @@ pub(crate) async fn watch(
     let mut applied = control.applied();
     let mut files = Watched::default();
     files.refresh(&control, settings, events.as_mut()).await;
-    // When a changed config file and changed plugin files are due (each has its quiet period).
-    let (mut config_due, mut plugins_due): (Option<Instant>, Option<Instant>) = (None, None);
+    // When a changed config file and changed named files are due (each has its quiet period).
+    let (mut config_due, mut files_due): (Option<Instant>, Option<Instant>) = (None, None);
     loop {
-        let due = [config_due, plugins_due].into_iter().flatten().min();
+        let due = [config_due, files_due].into_iter().flatten().min();
         tokio::select! {
             // Shutdown: stop watching.
             () = shutdown.cancelled() => return,
             // notify's thread saw something happen in a watched directory, or (polling) it is
             // time to look: compare the files (reading them, or other files, change nothing).
             paths = wake(&mut rx, &mut poll, events.is_some()) => {
-                let (config, plugins, policies) = files.changed();
+                let (config, named) = files.changed();
                 // Every look is logged with what woke it, so a test (or an operator asking why a
                 // reload ran) can tell which events were seen and what they changed.
-                tracing::debug!(config, plugins, policies, ?paths, "watched files looked at");
+                tracing::debug!(config, plugins = named, ?paths, "watched files looked at");
                 let now = Instant::now();
                 if config {
                     config_due = Some(now + settings.config);
                 }
-                if policies {
-                    // Samplers are rebuilt by a config reload (keeping their buffered traces).
-                    let at = now + settings.plugins;
-                    config_due = Some(config_due.map_or(at, |d| d.max(at)));
-                }
-                if plugins {
-                    plugins_due = Some(now + settings.plugins);
+                if named {
+                    files_due = Some(now + settings.plugins);
                 }
             }
             // A config reload was applied (by anyone): the plugin files in use may differ.
@@ -259,15 +250,15 @@ pub(crate) async fn watch(
             // A changed file held still for its quiet period.
             () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 let now = Instant::now();
+                // Every reload hashes the named files; only a changed config file is read again.
                 let what = What {
                     config: config_due.is_some_and(|d| d <= now),
-                    plugins: plugins_due.is_some_and(|d| d <= now),
                 };
                 if what.config {
                     config_due = None;
                 }
-                if what.plugins {
-                    plugins_due = None;
+                if files_due.is_some_and(|d| d <= now) {
+                    files_due = None;
                 }
                 // Runs to its end even if shutdown starts meanwhile (see Control::reload); its
                 // outcome is logged and counted.

@@ -16,8 +16,8 @@ use weir_wasm::{
     ProcessorStage, WasmEngine,
 };
 
-use crate::reload::PluginFile;
 use crate::selftest::SelfTest;
+use crate::swap::PluginFile;
 
 /// Every `builtin:` processor name this build has.
 fn builtin_names() -> Vec<String> {
@@ -30,9 +30,10 @@ fn builtin_names() -> Vec<String> {
         .collect()
 }
 
-/// Processors loaded so far, and the engine, created on first use.
+/// Processors loaded so far, and the engine, created on first use (also what the policy lab
+/// loads sampling policies with).
 #[derive(Default)]
-pub(crate) struct Plugins {
+pub struct Plugins {
     engine: Option<WasmEngine>,
     loaded: BTreeMap<String, Arc<PluginSlot>>,
     /// The processors loaded from files, which a reload can swap.
@@ -168,7 +169,7 @@ impl Plugins {
         }
     }
 
-    /// The processors loaded from files since the last call, for the [`crate::reload::Reloader`].
+    /// The processors loaded from files since the last call, for the [`crate::swap::Reloader`].
     pub(crate) fn take_files(&mut self) -> Vec<PluginFile> {
         std::mem::take(&mut self.files)
     }

@@ -1,12 +1,12 @@
-//! Plugin reloads. On SIGHUP, `POST /-/reload` or (with `[service] watch_plugins`) a change to
-//! a plugin file (see `control.rs`), every processor loaded from a file whose
-//! content changed is compiled and initialised again (off the async workers), then swapped in
-//! through its [`PluginSlot`]: each pipeline stage picks the new version up at its next batch,
-//! and batches in flight finish on the old one. If anything fails (not a component, another WIT
+//! Swapping a processor's plugin in place: when a reload's [`crate::Plan`] says
+//! [`crate::Action::Swap`] (same config, the plugin file changed), the new version is compiled
+//! and initialised (off the async workers), self-tested, then swapped in through its
+//! [`PluginSlot`]: each pipeline stage picks the new version up at its next batch, and batches
+//! in flight finish on the old one. If anything fails (not a component, another WIT
 //! version, `init` rejects the config, a trap) the old version keeps running, and the failure is
 //! logged, counted in `weir_reloads_total{what="plugin",outcome="failed"}` and reported.
 
-use std::hash::{Hash, Hasher};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,12 +31,7 @@ pub(crate) struct PluginFile {
     loaded_at: SystemTime,
 }
 
-/// A hash of a plugin file's content, to tell versions apart.
-pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
-}
+use crate::desired::content_hash;
 
 impl PluginFile {
     /// A processor just loaded from `bytes` at `path` into `slot`.
@@ -78,6 +73,18 @@ pub(crate) struct Outcome {
     generation: u64,
 }
 
+impl Outcome {
+    /// Whether the new version was refused (the old one keeps running).
+    pub(crate) fn failed(&self) -> bool {
+        self.outcome == "failed"
+    }
+
+    /// The processor's name.
+    pub(crate) fn processor(&self) -> &str {
+        &self.processor
+    }
+}
+
 /// Reloads the processors loaded from files; one reload runs at a time.
 #[derive(Default)]
 pub(crate) struct Reloader {
@@ -102,29 +109,27 @@ impl Reloader {
         state.1.extend(add);
     }
 
-    /// The plugin files in use, for the file watcher.
-    pub(crate) async fn paths(&self) -> Vec<PathBuf> {
-        self.state
-            .lock()
-            .await
-            .1
-            .iter()
-            .map(|f| f.path.clone())
-            .collect()
-    }
-
     /// Whether any processor was loaded from a file.
     pub(crate) async fn has_files(&self) -> bool {
         !self.state.lock().await.1.is_empty()
     }
 
-    /// Checks every plugin file and swaps in those that changed and load.
-    pub(crate) async fn reload(&self, telemetry: &Telemetry) -> Vec<Outcome> {
+    /// Swaps in the new version of each processor in `names` (whose files changed), and says
+    /// for every processor loaded from a file what became of it.
+    pub(crate) async fn swap(
+        &self,
+        names: &BTreeSet<String>,
+        telemetry: &Telemetry,
+    ) -> Vec<Outcome> {
         let mut state = self.state.lock().await;
         let (engine, files) = &mut *state;
         let mut out = Vec::with_capacity(files.len());
         for f in files.iter_mut() {
-            let outcome = reload_one(engine.clone(), f).await;
+            let outcome = if names.contains(&f.name) {
+                reload_one(engine.clone(), f).await
+            } else {
+                unchanged(f)
+            };
             match outcome.outcome {
                 "applied" => {
                     telemetry.reload("plugin", "applied");
@@ -139,6 +144,18 @@ impl Reloader {
             out.push(outcome);
         }
         out
+    }
+}
+
+/// The report of a processor whose file did not change.
+fn unchanged(f: &PluginFile) -> Outcome {
+    Outcome {
+        processor: f.name.clone(),
+        file: f.path.display().to_string(),
+        outcome: "unchanged",
+        error: None,
+        version: format!("{:016x}", f.hash),
+        generation: f.slot.generation(),
     }
 }
 

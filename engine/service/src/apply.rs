@@ -1,5 +1,5 @@
-//! The running gateway and how a config becomes it: the first config starts everything, and a
-//! reloaded config changes only what differs from the running one.
+//! Carrying out a [`Plan`]: the first one starts everything, later ones change only what
+//! differs from the running gateway.
 //!
 //! A change is prepared first: every new or changed processor and policy is compiled and
 //! initialised, new or changed exporters are started and new receiver addresses are bound. If
@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_config::Config;
@@ -29,9 +29,11 @@ use weir_core::{Consumer, QueueSender, Signal};
 use weir_pipeline::{Fanout, Pipeline, PipelineControl, PipelineInput, Reconfigure, Switch};
 use weir_receiver::{BoundReceiver, Listeners, Security, SignalConsumers};
 
-use crate::plugins::Plugins;
-use crate::reload::Reloader;
+use crate::desired::{Component, Desired};
+use crate::plan::{Action, PipelineAction, Plan, ReceiverAction};
+use crate::processors::Plugins;
 use crate::samplers::Policies;
+use crate::swap::{Outcome, Reloader};
 
 mod build;
 
@@ -69,9 +71,10 @@ pub(crate) struct Tasks {
     pub exporters: Vec<JoinHandle<()>>,
 }
 
-/// Everything started from the config in force.
+/// Everything started from the desired state in force.
 pub(crate) struct Live {
-    config: Option<Config>,
+    /// What runs: the config and the content of the files it was built from.
+    desired: Option<Desired>,
     telemetry: Telemetry,
     /// Set when shutdown begins: receivers refuse from then on.
     closing: Arc<AtomicBool>,
@@ -84,8 +87,6 @@ pub(crate) struct Live {
     plugins: Plugins,
     policies: Policies,
     exporters: BTreeMap<String, QueueSender>,
-    /// The plugin files of exporter plugins, to notice a new build.
-    exporter_files: crate::stamps::FileStamps,
     pipelines: BTreeMap<String, LivePipeline>,
     receivers: BTreeMap<String, LiveReceiver>,
     /// Swaps processors whose plugin files changed; kept in step with the config.
@@ -105,6 +106,14 @@ pub(crate) struct Stopping {
     pub tasks: Tasks,
 }
 
+/// What an applied plan did.
+pub(crate) struct Applied {
+    /// What changed, one line per component ([`Plan::changes`]).
+    pub changes: Vec<String>,
+    /// What became of each processor loaded from a file (swapped or not).
+    pub swaps: Vec<Outcome>,
+}
+
 /// What was prepared for one pipeline.
 enum PipelinePlan {
     /// Unchanged.
@@ -119,7 +128,7 @@ impl Live {
     /// Starts the gateway described by `config`.
     pub(crate) async fn start(config: Config, telemetry: &Telemetry) -> anyhow::Result<Live> {
         let mut live = Live {
-            config: None,
+            desired: None,
             telemetry: telemetry.clone(),
             closing: Arc::new(AtomicBool::new(false)),
             memory: Arc::new(AtomicBool::new(false)),
@@ -128,13 +137,13 @@ impl Live {
             plugins: Plugins::default(),
             policies: Policies::default(),
             exporters: BTreeMap::new(),
-            exporter_files: Default::default(),
             pipelines: BTreeMap::new(),
             receivers: BTreeMap::new(),
             reloader: Arc::new(Reloader::default()),
             tasks: Tasks::default(),
         };
-        live.apply(config).await?;
+        let desired = tokio::task::spawn_blocking(move || Desired::read(config)).await?;
+        live.apply(desired).await?;
         Ok(live)
     }
 
@@ -149,21 +158,19 @@ impl Live {
         self.reloader.clone()
     }
 
-    /// The sampling policy and exporter plugin files in use (a change takes a config reload).
-    pub(crate) fn policy_paths(&self) -> Vec<std::path::PathBuf> {
-        let mut paths = self.policies.paths();
-        paths.extend(self.exporter_files.paths());
-        paths
-    }
-
-    /// The config in force.
     /// The flag the memory limiter sets to make receivers refuse.
     pub(crate) fn memory_gate(&self) -> Arc<AtomicBool> {
         self.memory.clone()
     }
 
+    /// The desired state in force.
+    pub(crate) fn desired(&self) -> Option<&Desired> {
+        self.desired.as_ref()
+    }
+
+    /// The config in force.
     pub(crate) fn config(&self) -> Option<&Config> {
-        self.config.as_ref()
+        self.desired.as_ref().map(|d| &d.config)
     }
 
     /// Stops changing: drops every handle on pipelines and exporters (so they drain once the
@@ -178,69 +185,63 @@ impl Live {
     }
 
     /// Changes the running gateway into the one `new` describes, or leaves it as it is and
-    /// says why not. Returns what changed (empty: nothing).
+    /// says why not. Says what changed (no changes: nothing but, perhaps, swaps).
     /// Must run to its end once started (not be cancelled halfway): [`crate::control`] runs it
     /// in a task of its own.
-    pub(crate) async fn apply(&mut self, new: Config) -> anyhow::Result<Vec<String>> {
-        let old = self.config.clone();
-        let changes = self.apply_to(old.as_ref(), &new).await?;
-        self.config = Some(new);
-        Ok(changes)
+    pub(crate) async fn apply(&mut self, mut new: Desired) -> anyhow::Result<Applied> {
+        let old = self.desired.take();
+        let plan = match crate::plan::plan(old.as_ref(), &new) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.desired = old;
+                return Err(e.into());
+            }
+        };
+        let old_config = old.as_ref().map(|d| &d.config);
+        if let Err(e) = self.apply_to(old_config, &new.config, &plan).await {
+            self.desired = old;
+            return Err(e);
+        }
+        // Swaps last: the config part is committed; a version that fails to load leaves the
+        // old one running (reported), and the next reload tries again.
+        let swaps = self.reloader.swap(&plan.swaps(), &self.telemetry).await;
+        if let Some(old) = &old {
+            for failed in swaps.iter().filter(|o| o.failed()) {
+                new.keep_old_files(old, &Component::Processor(failed.processor().to_string()));
+            }
+        }
+        self.desired = Some(new);
+        Ok(Applied {
+            changes: plan.changes(),
+            swaps,
+        })
     }
 
     async fn apply_to(
         &mut self,
         old: Option<&Config>,
         new: &Config,
-    ) -> anyhow::Result<Vec<String>> {
-        if let Some(old) = old {
-            restart_only(old, new)?;
-        }
-        let mut changes = Vec::new();
+        plan: &Plan,
+    ) -> anyhow::Result<()> {
         // Processors and samplers: unchanged ones keep what they loaded; the rest load now.
-        let same_processor = |name: &str| {
-            old.and_then(|o| o.processors.get(name)) == new.processors.get(name)
-                && new.processors.contains_key(name)
-        };
-        // A sampler whose policy files changed is rebuilt even if its config did not.
-        let files_changed: BTreeSet<&str> = new
-            .samplers
-            .keys()
-            .filter(|n| self.policies.files_changed(n))
-            .map(String::as_str)
-            .collect();
-        let same_sampler = |name: &str| {
-            old.and_then(|o| o.samplers.get(name)) == new.samplers.get(name)
-                && new.samplers.contains_key(name)
-                && !files_changed.contains(name)
-        };
+        // A swapped processor keeps its slot; the new version goes into it at the end.
+        let same_processor =
+            |name: &str| matches!(plan.processors.get(name), Some(Action::Keep | Action::Swap));
+        let same_sampler = |name: &str| plan.samplers.get(name) == Some(&Action::Keep);
         let mut plugins = self.plugins.carry(same_processor);
         for (name, p) in new.processors.iter().filter(|(n, _)| !same_processor(n)) {
             plugins.load(new, name, p)?;
-            changes.push(format!("processor {name}"));
         }
         let mut policies = self.policies.carry(same_sampler);
         for (name, s) in new.samplers.iter().filter(|(n, _)| !same_sampler(n)) {
             policies.load(&mut plugins, new, name, s)?;
-            changes.push(format!("sampler {name}"));
         }
 
         // Exporters: start the new and changed ones. If a later step fails they are dropped,
         // which closes their queues, and their tasks end at once.
-        // An exporter plugin whose file changed restarts even if its config did not.
-        let exporter_file_changed: BTreeSet<&str> = new
-            .exporters
-            .keys()
-            .filter(|n| self.exporter_files.changed(n))
-            .map(String::as_str)
-            .collect();
         let same_exporter = |name: &str| {
-            old.and_then(|o| o.exporters.get(name)) == new.exporters.get(name)
-                && self.exporters.contains_key(name)
-                && !exporter_file_changed.contains(name)
+            plan.exporters.get(name) == Some(&Action::Keep) && self.exporters.contains_key(name)
         };
-        let mut exporter_files = self.exporter_files.clone();
-        exporter_files.retain(same_exporter);
         let mut exporters: BTreeMap<String, QueueSender> = BTreeMap::new();
         // Joined at shutdown once committed; on a failure they end as their queues close.
         let mut exporter_tasks = Vec::new();
@@ -252,18 +253,7 @@ impl Live {
                 continue;
             }
             let tls = crate::security::exporter(new, name, cfg)?;
-            // A changed certificate, key or CA file restarts the exporter at the next reload.
-            for f in crate::security::exporter_files(new, cfg) {
-                exporter_files.track(name, f);
-            }
-            let sink = crate::exporters::load(
-                || plugins.engine(),
-                new,
-                name,
-                cfg,
-                tls.clone(),
-                &mut exporter_files,
-            )?;
+            let sink = crate::exporters::load(|| plugins.engine(), new, name, cfg, tls.clone())?;
             let queue_dir = cfg
                 .sending_queue
                 .dir
@@ -280,7 +270,6 @@ impl Live {
             )?;
             exporter_tasks.extend(running.tasks);
             exporters.insert(name.clone(), running.queue);
-            changes.push(format!("exporter {name}"));
         }
 
         // Pipelines.
@@ -288,30 +277,22 @@ impl Live {
         for p in &new.pipelines {
             let before = old.and_then(|o| o.pipelines.iter().find(|q| q.id == p.id));
             let running = self.pipelines.contains_key(&p.id);
-            let plan = match before {
-                // A new queue size or ack mode needs a new input queue: start anew.
-                Some(b) if running && b.queue_size == p.queue_size && b.ack == p.ack => {
-                    let unchanged = b == p
-                        && p.processors
-                            .iter()
-                            .all(|n| same_processor(n) || same_sampler(n))
-                        && p.exporters.iter().all(|e| same_exporter(e));
-                    if unchanged {
-                        PipelinePlan::Keep
-                    } else {
-                        let change = self.reconfigure(
-                            old.unwrap_or(new),
-                            &same_sampler,
-                            b,
-                            p,
-                            new,
-                            &plugins,
-                            &policies,
-                            &exporters,
-                        );
-                        PipelinePlan::Change(change.with_context(|| format!("pipeline {}", p.id))?)
-                    }
+            let step = match (before, plan.pipelines.get(&p.id)) {
+                (_, Some(PipelineAction::Keep)) if running => PipelinePlan::Keep,
+                (Some(b), Some(PipelineAction::Reconfigure)) if running => {
+                    let change = self.reconfigure(
+                        old.unwrap_or(new),
+                        &same_sampler,
+                        b,
+                        p,
+                        new,
+                        &plugins,
+                        &policies,
+                        &exporters,
+                    );
+                    PipelinePlan::Change(change.with_context(|| format!("pipeline {}", p.id))?)
                 }
+                // A new queue size or ack mode needs a new input queue: start anew.
                 _ => {
                     let (mut pipeline, input) =
                         self.pipeline(p, new, &plugins, &policies, &exporters)?;
@@ -319,10 +300,7 @@ impl Live {
                     PipelinePlan::Start(Box::new(pipeline), input, control)
                 }
             };
-            if !matches!(plan, PipelinePlan::Keep) {
-                changes.push(format!("pipeline {}", p.id));
-            }
-            plans.insert(p.id.clone(), plan);
+            plans.insert(p.id.clone(), step);
         }
         let inputs: BTreeMap<&str, PipelineInput> = plans
             .iter()
@@ -363,13 +341,7 @@ impl Live {
                 continue;
             };
             let running = self.receivers.get(name);
-            let same = running.is_some_and(|r| {
-                old.and_then(|o| o.receivers.get(name)) == Some(cfg)
-                    && r.switches
-                        .iter()
-                        .zip(&fanout)
-                        .all(|(a, b)| a.is_some() == b.is_some())
-            });
+            let same = running.is_some() && plan.receivers.get(name) == Some(&ReceiverAction::Keep);
             if same {
                 kept.push((name.clone(), fanout));
                 continue;
@@ -385,7 +357,6 @@ impl Live {
             let bound =
                 BoundReceiver::bind(name, cfg, consumers, security, &self.telemetry, reuse).await?;
             started.push((name.clone(), bound, switches));
-            changes.push(format!("receiver {name}"));
         }
 
         // Commit: nothing below fails.
@@ -455,13 +426,6 @@ impl Live {
             }
         }
         self.tasks.receivers.extend(starting.into_iter().flatten());
-        for name in self
-            .receivers
-            .keys()
-            .filter(|n| !new.receivers.contains_key(*n))
-        {
-            changes.push(format!("receiver {name} removed"));
-        }
         self.receivers.retain(|name, r| {
             let keep = new.receivers.contains_key(name);
             if !keep {
@@ -471,62 +435,14 @@ impl Live {
         });
         // Exporters no pipeline lists any more lose their last queue handle here.
         self.exporters = exporters;
-        self.exporter_files = exporter_files;
         let files = plugins.take_files();
         self.reloader
             .update(plugins.loaded_engine(), same_processor, files)
             .await;
         self.plugins = plugins;
         self.policies = policies;
-        if let Some(old) = old {
-            if old.service != new.service {
-                changes.push("service".to_string());
-            }
-            for name in old
-                .processors
-                .keys()
-                .filter(|n| !new.processors.contains_key(*n))
-            {
-                changes.push(format!("processor {name} removed"));
-            }
-            for p in old
-                .pipelines
-                .iter()
-                .filter(|p| !ids.contains(p.id.as_str()))
-            {
-                changes.push(format!("pipeline {} removed", p.id));
-            }
-            for name in old
-                .exporters
-                .keys()
-                .filter(|n| !new.exporters.contains_key(*n))
-            {
-                changes.push(format!("exporter {name} removed"));
-            }
-        }
-        Ok(changes)
+        Ok(())
     }
-}
-
-/// Refuses changes that only a restart applies.
-fn restart_only(old: &Config, new: &Config) -> anyhow::Result<()> {
-    let mut tables = Vec::new();
-    if old.admin != new.admin {
-        tables.push("[admin]");
-    }
-    let (o, n) = (&old.service, &new.service);
-    if (o.watch_plugins, o.watch_config, o.watch_poll)
-        != (n.watch_plugins, n.watch_config, n.watch_poll)
-    {
-        tables.push("service.watch_plugins, watch_config and watch_poll");
-    }
-    if !tables.is_empty() {
-        bail!(
-            "{} cannot change while Weir runs (they are set up at start); restart Weir to apply the new config. Nothing was changed.",
-            tables.join(" and ")
-        );
-    }
-    Ok(())
 }
 
 /// Logs where a started receiver listens (tests and operators read these lines).

@@ -10,8 +10,7 @@ use weir_core::{Batch, blocking};
 use weir_export::{Attempt, PluginSink};
 use weir_wasm::{AllowList, ExporterPlugin, SendOutcome, WasmEngine};
 
-use crate::plugins::{load_error, plugin_settings};
-use crate::stamps::FileStamps;
+use crate::processors::{load_error, plugin_settings};
 
 /// The default budget of one `send`, network included.
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -65,7 +64,7 @@ fn allowed_hosts(cfg: &ExporterConfig) -> Vec<String> {
     hosts
 }
 
-/// Loads exporter `name` if it is a plugin (`None` for native exporters), recording its file.
+/// Loads exporter `name` if it is a plugin (`None` for native exporters).
 /// Its `https://` requests use `tls` (from [`crate::security::exporter`]).
 pub(crate) fn load(
     engine: impl FnOnce() -> anyhow::Result<WasmEngine>,
@@ -73,7 +72,6 @@ pub(crate) fn load(
     name: &str,
     cfg: &ExporterConfig,
     tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
-    files: &mut FileStamps,
 ) -> anyhow::Result<Option<Arc<dyn PluginSink>>> {
     if cfg.r#type != ExporterKind::Plugin {
         return Ok(None);
@@ -102,10 +100,7 @@ pub(crate) fn load(
         None => {
             let path = config.resolve_path(plugin.get_ref());
             match std::fs::read(&path) {
-                Ok(bytes) => {
-                    files.track_read(name, path.clone(), &bytes);
-                    (path.display().to_string(), bytes)
-                }
+                Ok(bytes) => (path.display().to_string(), bytes),
                 Err(e) => bail!(
                     "{}",
                     at_plugin(format!("cannot read {}: {e}", path.display()))

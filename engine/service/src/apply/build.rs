@@ -9,7 +9,7 @@ use weir_core::QueueSender;
 use weir_pipeline::{Pipeline, PipelineInput, PipelineSettings, Reconfigure, StageUpdate, Step};
 
 use super::Live;
-use crate::plugins::Plugins;
+use crate::processors::Plugins;
 use crate::samplers::Policies;
 
 impl Live {

@@ -3,7 +3,6 @@
 //! Weir before it listens; every pipeline using the sampler gets its own instances and buffer.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -16,21 +15,42 @@ use weir_core::{Signal, blocking};
 use weir_sampling::{Decision, OnShutdown, Policy, Sampler, SamplerSettings};
 use weir_wasm::{BreakerSettings, PolicyPlugin, WasmPolicy};
 
-use crate::plugins::{Plugins, key_of, load_error, plugin_settings};
-use crate::stamps::FileStamps;
+use crate::processors::{Plugins, key_of, load_error, plugin_settings};
 
-/// Policy plugins loaded so far, by (sampler, policy name).
+/// Policy plugins loaded so far, by (sampler, policy name); builds samplers from them (for
+/// pipelines, and for the policy lab).
 #[derive(Default)]
-pub(crate) struct Policies {
+pub struct Policies {
     loaded: BTreeMap<(String, String), Arc<PolicyPlugin>>,
     /// The first-party component, compiled once; later `type`s reuse it with their config.
     builtin: Option<Arc<PolicyPlugin>>,
-    /// The policy files each sampler loaded, with a hash of the content it loaded: a reload
-    /// rebuilds a sampler whose files changed even if its config did not.
-    files: FileStamps,
 }
 
 impl Policies {
+    /// Loads every policy of sampler `name` (compiling each plugin once), so that a bad policy
+    /// or config is reported now, at its `file:line`.
+    pub fn prepare(
+        &mut self,
+        plugins: &mut Plugins,
+        config: &Config,
+        name: &str,
+        sampler: &SamplerConfig,
+    ) -> Result<(), crate::Error> {
+        Ok(self.load(plugins, config, name, sampler)?)
+    }
+
+    /// A new sampler `name` reporting as part of `pipeline`; [`Policies::prepare`] must have
+    /// succeeded for it.
+    pub fn build(
+        &self,
+        name: &str,
+        cfg: &SamplerConfig,
+        pipeline: &str,
+        telemetry: &Telemetry,
+    ) -> Result<Sampler, crate::Error> {
+        Ok(self.sampler(name, cfg, pipeline, telemetry)?)
+    }
+
     /// The policies for a new config: those of the samplers `keep` accepts (unchanged ones,
     /// which a config reload keeps running) and the compiled first-party component.
     pub(crate) fn carry(&self, keep: impl Fn(&str) -> bool) -> Policies {
@@ -42,22 +62,7 @@ impl Policies {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             builtin: self.builtin.clone(),
-            files: {
-                let mut files = self.files.clone();
-                files.retain(keep);
-                files
-            },
         }
-    }
-
-    /// Whether a policy file of `sampler` now differs from what it loaded.
-    pub(crate) fn files_changed(&self, sampler: &str) -> bool {
-        self.files.changed(sampler)
-    }
-
-    /// Every policy file in use, for the file watcher.
-    pub(crate) fn paths(&self) -> Vec<PathBuf> {
-        self.files.paths()
     }
 
     /// Loads every Wasm policy of sampler `name` so that its problems surface now.
@@ -111,10 +116,6 @@ impl Policies {
         let config_json = json.to_string();
         let settings = plugin_settings(p.timeout.0, p.memory_limit.0, &p.grants);
         let builtin = self.builtin.clone();
-        if let Some(file) = &p.plugin {
-            let file = config.resolve_path(file.get_ref());
-            self.files.track(sampler, file);
-        }
         let loaded = blocking(|| match (&p.plugin, builtin) {
             (Some(file), _) => {
                 let file = config.resolve_path(file.get_ref());

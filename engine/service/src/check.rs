@@ -1,16 +1,21 @@
-//! `weir validate`: everything that can be checked without binding sockets. (`live.rs` builds
+//! `weir validate`: everything that can be checked without binding sockets. (`apply.rs` builds
 //! the running gateway.)
 
 use std::path::Path;
 
 use weir_config::Config;
 
-use crate::plugins::Plugins;
+use crate::processors::Plugins;
 use crate::samplers::Policies;
 
 /// Loads `path` and checks everything that can be checked without binding sockets, including
 /// compiling every plugin and running its `init` on its config.
-pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
+/// Says `N pipeline(s): …` and the warnings (data-loss risks, insecure settings).
+pub fn check(path: &Path) -> Result<(String, Vec<String>), crate::Error> {
+    Ok(check_inner(path)?)
+}
+
+fn check_inner(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
     let config = Config::load(path)?;
     crate::jaeger::load(&config)?;
     let mut warnings = crate::security::check(&config)?;
@@ -22,10 +27,9 @@ pub(crate) fn check(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
     for (name, s) in &config.samplers {
         policies.load(&mut plugins, &config, name, s)?;
     }
-    let mut files = crate::stamps::FileStamps::default();
     for (name, e) in &config.exporters {
         let tls = crate::security::exporter(&config, name, e)?;
-        crate::exporters::load(|| plugins.engine(), &config, name, e, tls, &mut files)?;
+        crate::exporters::load(|| plugins.engine(), &config, name, e, tls)?;
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     warnings.extend(config.data_loss_risks().iter().map(ToString::to_string));
