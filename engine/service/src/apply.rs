@@ -36,6 +36,8 @@ use crate::samplers::Policies;
 use crate::swap::{Outcome, Reloader};
 
 mod build;
+#[cfg(test)]
+mod tests;
 
 /// How long a reload waits for a pipeline to apply its change before answering.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
