@@ -67,6 +67,16 @@ export class Strings {
   }
 }
 
+// Value kind bytes (`value-column.kinds` in wit/plugin.wit), as engine/abi defines them;
+// engine/abi/tests/sdks.rs checks these lines.
+export const KIND_ABSENT = 0;
+export const KIND_STRING = 1;
+export const KIND_BOOL = 2;
+export const KIND_INT = 3;
+export const KIND_DOUBLE = 4;
+export const KIND_BYTES = 5;
+export const KIND_JSON = 6;
+
 /** One attribute value per row (`kinds[i]` 0 means absent); `get(i)` is undefined where absent. */
 export class Values {
   constructor(c) {
@@ -78,16 +88,16 @@ export class Values {
     return this.kinds.length;
   }
   has(i) {
-    return (this.kinds[i] ?? 0) !== 0;
+    return (this.kinds[i] ?? KIND_ABSENT) !== KIND_ABSENT;
   }
   get(i) {
     switch (this.kinds[i]) {
-      case 1: return this.text.get(i);
-      case 2: return this.numbers.getBigUint64(i * 8, true) !== 0n;
-      case 3: return this.numbers.getBigInt64(i * 8, true);
-      case 4: return this.numbers.getFloat64(i * 8, true);
-      case 5: return this.text.bytes(i).slice();
-      case 6: return JSON.parse(this.text.get(i));
+      case KIND_STRING: return this.text.get(i);
+      case KIND_BOOL: return this.numbers.getBigUint64(i * 8, true) !== 0n;
+      case KIND_INT: return this.numbers.getBigInt64(i * 8, true);
+      case KIND_DOUBLE: return this.numbers.getFloat64(i * 8, true);
+      case KIND_BYTES: return this.text.bytes(i).slice();
+      case KIND_JSON: return JSON.parse(this.text.get(i));
       default: return undefined;
     }
   }

@@ -130,6 +130,17 @@ class Strings:
         return self.raw(i).decode("utf-8", "replace")
 
 
+# Value kind bytes (`value-column.kinds` in wit/plugin.wit), as engine/abi defines them;
+# engine/abi/tests/sdks.rs checks these lines.
+KIND_ABSENT = 0
+KIND_STRING = 1
+KIND_BOOL = 2
+KIND_INT = 3
+KIND_DOUBLE = 4
+KIND_BYTES = 5
+KIND_JSON = 6
+
+
 class Values:
     """One attribute value per row; ``get(i)`` is None where the row is absent."""
 
@@ -145,17 +156,17 @@ class Values:
 
     def get(self, i):
         k = self.kinds[i]
-        if k == 1:
+        if k == KIND_STRING:
             return self.text[i]
-        if k == 2:
+        if k == KIND_BOOL:
             return self.numbers[i * 8] != 0
-        if k == 3:
+        if k == KIND_INT:
             return int.from_bytes(self.numbers[i * 8:i * 8 + 8], "little", signed=True)
-        if k == 4:
+        if k == KIND_DOUBLE:
             return self.numbers[i * 8:i * 8 + 8].cast("d")[0]
-        if k == 5:
+        if k == KIND_BYTES:
             return bytes(self.text.raw(i))
-        if k == 6:
+        if k == KIND_JSON:
             return json.loads(self.text[i])
         return None
 

@@ -100,23 +100,8 @@ pub enum Value {
     Json(String),
 }
 
-/// Value kind bytes of a [`ValueColumn`].
-pub mod kind {
-    /// Absent (or an empty OTLP value).
-    pub const ABSENT: u8 = 0;
-    /// A string.
-    pub const STR: u8 = 1;
-    /// A boolean.
-    pub const BOOL: u8 = 2;
-    /// An integer.
-    pub const INT: u8 = 3;
-    /// A double.
-    pub const DOUBLE: u8 = 4;
-    /// Bytes.
-    pub const BYTES: u8 = 5;
-    /// An array or key-value list, as OTLP/JSON.
-    pub const JSON: u8 = 6;
-}
+/// Value kind bytes of a [`ValueColumn`] (defined once, in `weir-abi`).
+pub use weir_abi::kind;
 
 /// Many strings in one blob with packed u32 offsets (`n + 1` entries, the first 0).
 #[derive(Debug, Clone, Default, PartialEq)]

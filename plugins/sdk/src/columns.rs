@@ -3,6 +3,7 @@
 
 use crate::bindings::weir::plugin::types as wit;
 use crate::value::ValueRef;
+use weir_abi::kind;
 
 /// Reads entry `i` of a packed little-endian u32 column.
 pub(crate) fn u32_at(packed: &[u8], i: usize) -> u32 {
@@ -120,19 +121,19 @@ impl Values {
     pub fn get(&self, i: usize) -> Option<ValueRef<'_>> {
         let n = || u64_at(&self.numbers, i);
         Some(match *self.kinds.get(i)? {
-            1 => ValueRef::Str(self.text.get(i)),
-            2 => ValueRef::Bool(n() != 0),
-            3 => ValueRef::Int(n().cast_signed()),
-            4 => ValueRef::Double(f64::from_bits(n())),
-            5 => ValueRef::Bytes(self.text.bytes(i)),
-            6 => ValueRef::Json(self.text.get(i)),
+            kind::STR => ValueRef::Str(self.text.get(i)),
+            kind::BOOL => ValueRef::Bool(n() != 0),
+            kind::INT => ValueRef::Int(n().cast_signed()),
+            kind::DOUBLE => ValueRef::Double(f64::from_bits(n())),
+            kind::BYTES => ValueRef::Bytes(self.text.bytes(i)),
+            kind::JSON => ValueRef::Json(self.text.get(i)),
             _ => return None,
         })
     }
 
     /// True when row `i` holds a string (cheaper than `get` for scans).
     pub fn is_str(&self, i: usize) -> bool {
-        self.kinds.get(i) == Some(&1)
+        self.kinds.get(i) == Some(&kind::STR)
     }
 
     /// Row `i` as text if it holds a string.
