@@ -88,7 +88,13 @@ fn an_infinite_loop_is_interrupted_and_a_fresh_instance_takes_the_next_batch() {
     let started = Instant::now();
     let err = s.process(&mut second).unwrap_err();
     let took = started.elapsed();
-    assert!(err.message.contains("ran past its 20ms deadline"), "{err}");
+    assert!(
+        err.source
+            .to_string()
+            .contains("ran past its 20ms deadline"),
+        "{err}"
+    );
+    assert_eq!(err.kind, weir_core::FailureKind::Deadline);
     // The plugin spins forever: that the call returned at all shows it was interrupted. It ran
     // for its whole deadline first (a loaded machine can only make the call longer, so there is
     // no upper bound to assert).
@@ -119,7 +125,11 @@ fn unbounded_allocation_hits_the_memory_cap() {
     let (mut s, t) = plugins::stage(p, FailurePolicy::Drop, BreakerSettings::default());
     s.process(&mut traces(5, 1)).unwrap();
     let err = s.process(&mut traces(5, 1)).unwrap_err();
-    assert!(err.message.contains("hit the memory limit"), "{err}");
+    assert!(
+        err.source.to_string().contains("hit the memory limit"),
+        "{err}"
+    );
+    assert_eq!(err.kind, weir_core::FailureKind::Memory);
     assert_eq!(s.failure_policy(), FailurePolicy::Drop);
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("memory")), 1.0);
     let mut next = traces(5, 1);
@@ -179,9 +189,15 @@ fn a_panic_in_process_is_a_trap_with_the_panic_message() {
     let original = traces(3, 1);
     let mut batch = original.clone();
     let err = s.process(&mut batch).unwrap_err();
-    assert!(err.message.contains("trapped in process"), "{err}");
     assert!(
-        err.message.contains("panicking in process as configured"),
+        err.source.to_string().contains("trapped in process"),
+        "{err}"
+    );
+    assert_eq!(err.kind, weir_core::FailureKind::Trap);
+    assert!(
+        err.source
+            .to_string()
+            .contains("panicking in process as configured"),
         "{err}"
     );
     assert_eq!(batch, original);
@@ -201,10 +217,12 @@ fn a_write_to_a_nonexistent_item_is_a_plugin_error_and_nothing_is_applied() {
     let mut batch = original.clone();
     let err = s.process(&mut batch).unwrap_err();
     assert!(
-        err.message
+        err.source
+            .to_string()
             .contains("index 14 is out of range (the batch has 4 spans)"),
         "{err}"
     );
+    assert_eq!(err.kind, weir_core::FailureKind::InvalidWrite);
     assert_eq!(batch, original);
     assert_eq!(metric(&t, "weir_plugin_errors_total", Some("invalid")), 1.0);
 }
@@ -225,12 +243,19 @@ fn repeated_failures_open_the_circuit_breaker() {
     let (mut s, t) = plugins::stage(p, FailurePolicy::Pass, breaker);
     for call in 0..5 {
         let err = s.process(&mut traces(2, 1)).unwrap_err();
-        let want = if call < 3 {
-            "misbehave: failing this batch as configured"
+        let (want, kind) = if call < 3 {
+            (
+                "misbehave: failing this batch as configured",
+                weir_core::FailureKind::Error,
+            )
         } else {
-            "circuit breaker open after repeated failures; not calling the plugin"
+            (
+                "circuit breaker open after repeated failures; not calling the plugin",
+                weir_core::FailureKind::Skipped,
+            )
         };
-        assert!(err.message.contains(want), "call {call}: {err}");
+        assert!(err.source.to_string().contains(want), "call {call}: {err}");
+        assert_eq!(err.kind, kind, "call {call}");
     }
     assert_eq!(
         metric(&t, "weir_plugin_calls_total", None),

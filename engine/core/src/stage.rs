@@ -27,17 +27,60 @@ impl FailurePolicy {
     }
 }
 
-/// A stage failed on one batch.
+/// How a stage failed. Each is a distinct label of `weir_plugin_errors_total{kind}`, and a
+/// distinct cause in logs: a plugin that traps is a bug, one past its deadline is slow or
+/// stuck, one at its memory cap needs a bigger limit or leaks, an invalid write is a contract
+/// violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The plugin trapped (a panic, `unreachable`, a stack overflow).
+    Trap,
+    /// The call ran past its deadline and was interrupted.
+    Deadline,
+    /// The plugin tried to grow its memory past its cap.
+    Memory,
+    /// The plugin asked the host for an impossible write (a wrong row, a bad id length …).
+    InvalidWrite,
+    /// The plugin returned an error.
+    Error,
+    /// The stage was not run: its circuit breaker is open after repeated failures.
+    Skipped,
+}
+
+impl FailureKind {
+    /// The metric label (`weir_plugin_errors_total{kind}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Deadline => "timeout",
+            FailureKind::Memory => "memory",
+            FailureKind::InvalidWrite => "invalid",
+            FailureKind::Error => "error",
+            FailureKind::Skipped => "circuit_open",
+        }
+    }
+}
+
+/// A stage failed on one batch: which stage, how, and the underlying error (kept as the
+/// source, so logs and callers can walk the chain).
 #[derive(Debug, thiserror::Error)]
-#[error("stage {stage}: {message}")]
+#[error("stage {stage}: {source}")]
 pub struct StageError {
     /// The stage's configured name.
     pub stage: String,
-    /// What went wrong, for logs.
-    pub message: String,
+    /// How it failed.
+    pub kind: FailureKind,
+    /// What went wrong.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StageError {
     /// True when the stage was not run at all (its circuit breaker is open): the breaker logged
     /// when it opened, so the pipeline does not log every skipped batch again.
-    pub skipped: bool,
+    pub fn skipped(&self) -> bool {
+        self.kind == FailureKind::Skipped
+    }
 }
 
 /// One processing step of a pipeline. A stage is owned by exactly one pipeline task, so it may

@@ -511,7 +511,7 @@ fn run_stage(
         // A stage skipped by its open circuit breaker is logged once, by the breaker (and
         // counted in weir_processor_circuit_skipped_items_total), not per batch.
         Err(e) => match slot.stage.failure_policy() {
-            FailurePolicy::Pass if e.skipped => {
+            FailurePolicy::Pass if e.skipped() => {
                 tracing::debug!(pipeline = %id, error = %e,
                     "processor skipped; passing the batch on unchanged (on_error = pass)");
                 Ok(true)
@@ -524,7 +524,7 @@ fn run_stage(
             FailurePolicy::Refuse if refusable => {
                 // Nothing of the batch was acknowledged: its clients get a retryable refusal
                 // (the receivers count the items as refused).
-                if e.skipped {
+                if e.skipped() {
                     tracing::debug!(pipeline = %id, error = %e, items = before,
                         "processor skipped; refusing the batch (on_error = refuse)");
                 } else {
@@ -534,7 +534,7 @@ fn run_stage(
                 Err(ConsumeError::Refused {
                     pipeline: id.to_string(),
                     stage: slot.stage.name().to_string(),
-                    message: e.message,
+                    message: e.source.to_string(),
                     retry_after: REFUSED_RETRY_AFTER,
                 })
             }
@@ -542,7 +542,7 @@ fn run_stage(
                 // Without a waiting client (`ack = "received"`, or after a task stage) `refuse`
                 // can only drop; either way the items are counted.
                 slot.dropped.inc_by(before as u64);
-                if e.skipped {
+                if e.skipped() {
                     tracing::debug!(pipeline = %id, error = %e, items = before,
                         "processor skipped; dropping the batch (on_error = {})", policy.as_str());
                 } else {

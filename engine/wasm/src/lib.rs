@@ -129,6 +129,18 @@ impl CallError {
         }
     }
 
+    /// How a stage that made this call failed.
+    pub(crate) fn failure_kind(&self) -> weir_core::FailureKind {
+        use weir_core::FailureKind;
+        match self {
+            CallError::Trap { .. } => FailureKind::Trap,
+            CallError::Timeout { .. } => FailureKind::Deadline,
+            CallError::Memory { .. } => FailureKind::Memory,
+            CallError::Invalid(_) => FailureKind::InvalidWrite,
+            CallError::Rejected(_) | CallError::Failed(_) => FailureKind::Error,
+        }
+    }
+
     /// True if the instance must be thrown away (wasmtime poisons an instance after a trap).
     pub(crate) fn poisons(&self) -> bool {
         matches!(

@@ -7,7 +7,7 @@ use std::time::Instant;
 use wasmtime::component::Resource;
 use weir_columns::Session;
 use weir_core::telemetry::PluginMetrics;
-use weir_core::{Batch, FailurePolicy, Signal, Stage, StageError};
+use weir_core::{Batch, FailureKind, FailurePolicy, Signal, Stage, StageError};
 
 use crate::CallError;
 use crate::breaker::{Breaker, BreakerSettings};
@@ -154,16 +154,11 @@ impl Stage for ProcessorStage {
                 .inc_by(batch.item_count() as u64);
             return Err(StageError {
                 stage: name,
-                message: "circuit breaker open after repeated failures; not calling the plugin"
+                kind: FailureKind::Skipped,
+                source: "circuit breaker open after repeated failures; not calling the plugin"
                     .into(),
-                skipped: true,
             });
         }
-        let fail = move |message: String| StageError {
-            stage: name,
-            message,
-            skipped: false,
-        };
         // Half-open (a trial call) or closed from here on.
         self.metrics.breaker.open.set(0);
         let items = batch.item_count();
@@ -191,7 +186,11 @@ impl Stage for ProcessorStage {
                         self.policy.as_str()
                     );
                 }
-                Err(fail(e.to_string()))
+                Err(StageError {
+                    stage: name,
+                    kind: e.failure_kind(),
+                    source: Box::new(e),
+                })
             }
         }
     }

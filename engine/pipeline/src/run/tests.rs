@@ -46,8 +46,8 @@ impl Stage for Failing {
     fn process(&mut self, _: &mut Batch) -> Result<(), StageError> {
         Err(StageError {
             stage: "failing".into(),
-            message: "boom".into(),
-            skipped: false,
+            kind: weir_core::FailureKind::Error,
+            source: "boom".into(),
         })
     }
 }
