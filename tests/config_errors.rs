@@ -132,7 +132,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "endpoint on a debug exporter",
             replace("type = \"debug\"", "type = \"debug\"\nendpoint = \"http://127.0.0.1:4317\""),
-            "weir.toml:6:12: exporters.out.endpoint: `endpoint` does not apply to exporters of type debug",
+            "weir.toml:6:12: exporters.out.endpoint: `endpoint` does not apply to exporters of type debug (only to otlp-grpc, otlp-http)",
         ),
         (
             "TOML syntax error",

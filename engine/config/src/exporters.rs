@@ -17,41 +17,7 @@ pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<
     let key = format!("exporters.{name}");
     let e = exp.get_ref();
     let kind = e.r#type;
-    let not_for = |c: &mut Checker<'_, '_>, field: &str, span: Option<Range<usize>>| {
-        if let Some(span) = span {
-            c.err(
-                span,
-                format!("{key}.{field}"),
-                format!(
-                    "`{field}` does not apply to exporters of type {}",
-                    kind.as_str()
-                ),
-            );
-        }
-    };
-    if kind != ExporterKind::Plugin {
-        not_for(c, "plugin", e.plugin.as_ref().map(Spanned::span));
-        not_for(
-            c,
-            "allowed_hosts",
-            e.allowed_hosts.as_ref().map(Spanned::span),
-        );
-        not_for(
-            c,
-            "memory_limit",
-            e.memory_limit.as_ref().map(Spanned::span),
-        );
-        if e.config.is_some() || e.grants.is_some() {
-            c.err(
-                exp.span(),
-                format!("{key}.config"),
-                format!(
-                    "`config` and `grants` apply to exporters of type plugin, not {}",
-                    kind.as_str()
-                ),
-            );
-        }
-    }
+    check_keys_apply(c, &key, exp);
     if kind.is_otlp() {
         match &e.endpoint {
             None => c.err(
@@ -71,48 +37,22 @@ pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<
             e,
             e.endpoint.as_ref().map(|ep| ep.get_ref().as_str()),
         );
-        not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
-        not_for(c, "path", e.path.as_ref().map(Spanned::span));
         check_sending(c, &key, e);
     } else if kind == ExporterKind::Plugin {
         check_plugin_exporter(c, &key, exp);
         check_exporter_tls(c, &key, e, None);
-        for (field, span) in [
-            ("endpoint", e.endpoint.as_ref().map(Spanned::span)),
-            ("compression", e.compression.as_ref().map(Spanned::span)),
-            ("headers", e.headers.as_ref().map(Spanned::span)),
-            ("verbosity", e.verbosity.as_ref().map(Spanned::span)),
-            ("path", e.path.as_ref().map(Spanned::span)),
-        ] {
-            not_for(c, field, span);
-        }
         check_sending(c, &key, e);
-    } else {
-        not_for(c, "tls", e.tls.as_ref().map(Spanned::span));
-        not_for(c, "endpoint", e.endpoint.as_ref().map(Spanned::span));
-        not_for(c, "compression", e.compression.as_ref().map(Spanned::span));
-        not_for(c, "timeout", e.timeout.as_ref().map(Spanned::span));
-        not_for(c, "headers", e.headers.as_ref().map(Spanned::span));
-        not_for(
-            c,
-            "retry_on_failure",
-            e.retry_on_failure.as_ref().map(Spanned::span),
-        );
-        if kind == ExporterKind::Debug {
-            not_for(c, "path", e.path.as_ref().map(Spanned::span));
-        } else {
-            not_for(c, "verbosity", e.verbosity.as_ref().map(Spanned::span));
-            match &e.path {
-                None => c.err(
-                    exp.span(),
-                    format!("{key}.path"),
-                    "exporters of type file need a `path`",
-                ),
-                Some(p) if p.get_ref().trim().is_empty() => {
-                    c.err(p.span(), format!("{key}.path"), "must not be empty")
-                }
-                Some(_) => {}
+    } else if kind == ExporterKind::File {
+        match &e.path {
+            None => c.err(
+                exp.span(),
+                format!("{key}.path"),
+                "exporters of type file need a `path`",
+            ),
+            Some(p) if p.get_ref().trim().is_empty() => {
+                c.err(p.span(), format!("{key}.path"), "must not be empty")
             }
+            Some(_) => {}
         }
     }
     match (e.sending_queue.storage, &e.sending_queue.dir) {
@@ -155,6 +95,52 @@ pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<
             format!("{key}.sending_queue.num_consumers"),
             format!("must be between 1 and {MAX_CONSUMERS}"),
         );
+    }
+}
+
+/// Refuses every key the exporter's `type` does not take (see [`crate::schema::EXPORTER_KEYS`]),
+/// pointing at the key where the table kept its position.
+fn check_keys_apply(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterConfig>) {
+    let e = exp.get_ref();
+    let kind = e.r#type;
+    let whole = Some(exp.span());
+    let set: [(&str, Option<Range<usize>>); 13] = [
+        ("endpoint", e.endpoint.as_ref().map(Spanned::span)),
+        ("compression", e.compression.as_ref().map(Spanned::span)),
+        ("timeout", e.timeout.as_ref().map(Spanned::span)),
+        ("headers", e.headers.as_ref().map(Spanned::span)),
+        ("verbosity", e.verbosity.as_ref().map(Spanned::span)),
+        ("path", e.path.as_ref().map(Spanned::span)),
+        (
+            "retry_on_failure",
+            e.retry_on_failure.as_ref().map(Spanned::span),
+        ),
+        ("plugin", e.plugin.as_ref().map(Spanned::span)),
+        ("config", e.config.as_ref().and(whole.clone())),
+        ("allowed_hosts", e.allowed_hosts.as_ref().map(Spanned::span)),
+        ("memory_limit", e.memory_limit.as_ref().map(Spanned::span)),
+        ("grants", e.grants.as_ref().and(whole)),
+        ("tls", e.tls.as_ref().map(Spanned::span)),
+    ];
+    for (field, span) in set {
+        if let Some(span) = span
+            && !kind.takes(field)
+        {
+            let takers: Vec<&str> = ExporterKind::ALL
+                .iter()
+                .filter(|k| k.takes(field))
+                .map(|k| k.as_str())
+                .collect();
+            c.err(
+                span,
+                format!("{key}.{field}"),
+                format!(
+                    "`{field}` does not apply to exporters of type {} (only to {})",
+                    kind.as_str(),
+                    takers.join(", ")
+                ),
+            );
+        }
     }
 }
 

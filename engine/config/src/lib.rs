@@ -23,6 +23,7 @@ mod exporters;
 mod pipelines;
 mod risks;
 mod samplers;
+pub mod schema;
 mod security;
 mod units;
 mod validate;

@@ -93,7 +93,7 @@ exporters = ["a"]
         err,
         "weir.toml:5:12: receivers.spare: `spare` is defined but no pipeline uses it\n\
          weir.toml:8:1: exporters.a.endpoint: exporters of type otlp-http need an `endpoint` URL\n\
-         weir.toml:10:8: exporters.a.path: `path` does not apply to exporters of type otlp-http\n\
+         weir.toml:10:8: exporters.a.path: `path` does not apply to exporters of type otlp-http (only to file)\n\
          weir.toml:13:22: pipelines.traces.receivers: `nope` is not defined: add a [receivers.nope] table (defined: otlp, spare)"
     );
 }
