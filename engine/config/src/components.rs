@@ -2,7 +2,6 @@
 //!
 //! Every field's doc comment is its user documentation; defaults are written once, here.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,7 +14,7 @@ use toml::Spanned;
 use weir_core::FailurePolicy;
 
 use crate::connections::ConnectionConfig;
-use crate::security::{AuthConfig, ClientTlsConfig, ServerTlsConfig};
+use crate::security::{AuthConfig, ServerTlsConfig};
 use crate::units::{ByteSize, ListenAddr, Seconds, Timeout};
 
 /// `[admin]`: the operations listener with `/healthz`, `/readyz` and `/metrics`.
@@ -329,7 +328,7 @@ impl ProcessorConfig {
     }
 }
 
-fn default_plugin_memory() -> ByteSize {
+pub(crate) fn default_plugin_memory() -> ByteSize {
     ByteSize(64 << 20)
 }
 
@@ -365,81 +364,6 @@ impl From<OnError> for FailurePolicy {
             OnError::Drop => FailurePolicy::Drop,
             OnError::Refuse => FailurePolicy::Refuse,
         }
-    }
-}
-
-/// `[exporters.<name>]`: where batches go. One flat table; which keys apply depends on `type`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExporterConfig {
-    /// `"otlp-grpc"`, `"otlp-http"`, `"debug"` or `"file"`.
-    pub r#type: ExporterKind,
-    /// otlp-grpc / otlp-http: the backend URL, e.g. `"http://127.0.0.1:4317"`. For otlp-http,
-    /// `/v1/traces`, `/v1/metrics` or `/v1/logs` is appended, as the Collector does.
-    pub endpoint: Option<Spanned<String>>,
-    /// otlp-*: `"gzip"` (default), `"zstd"` or `"none"`.
-    pub compression: Option<Spanned<Compression>>,
-    /// otlp-*: time limit of one export attempt. Default `"5s"`.
-    pub timeout: Option<Spanned<Seconds>>,
-    /// otlp-*: extra headers (gRPC metadata) on every request, e.g. an API key.
-    pub headers: Option<Spanned<BTreeMap<String, String>>>,
-    /// debug: `"basic"` (default; a one-line summary per batch) or `"detailed"` (the batch as
-    /// OTLP JSON).
-    pub verbosity: Option<Spanned<Verbosity>>,
-    /// file: the file that receives one OTLP JSON request per line (appended).
-    pub path: Option<Spanned<String>>,
-    /// The bounded queue in front of the senders.
-    #[serde(default)]
-    pub sending_queue: QueueConfig,
-    /// Retries of failed exports (otlp-* and plugin).
-    pub retry_on_failure: Option<Spanned<RetryConfig>>,
-    /// plugin: `builtin:<name>` or the path of an exporter component.
-    pub plugin: Option<Spanned<String>>,
-    /// plugin: handed to the plugin's `init` as JSON.
-    pub config: Option<toml::Table>,
-    /// plugin: the hosts (`host:port`) its HTTP requests may go to; the host of a `config`
-    /// `endpoint` URL is allowed too. Any other request is refused.
-    pub allowed_hosts: Option<Spanned<Vec<String>>>,
-    /// plugin: linear-memory cap of one instance. Default `"64MiB"`.
-    pub memory_limit: Option<Spanned<ByteSize>>,
-    /// plugin: capabilities beyond the sandbox (clocks, environment variables).
-    pub grants: Option<GrantsConfig>,
-    /// otlp-* and plugin: TLS settings for `https://` (trusted CA, client certificate). Without
-    /// it, `https://` trusts the system's root certificates.
-    pub tls: Option<Spanned<ClientTlsConfig>>,
-}
-
-/// Exporter types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExporterKind {
-    /// OTLP over gRPC.
-    OtlpGrpc,
-    /// OTLP over HTTP, protobuf.
-    OtlpHttp,
-    /// Prints batches to stdout.
-    Debug,
-    /// Appends OTLP JSON lines to a file.
-    File,
-    /// A Wasm exporter plugin (`exporter` world).
-    Plugin,
-}
-
-impl ExporterKind {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExporterKind::OtlpGrpc => "otlp-grpc",
-            ExporterKind::OtlpHttp => "otlp-http",
-            ExporterKind::Debug => "debug",
-            ExporterKind::File => "file",
-            ExporterKind::Plugin => "plugin",
-        }
-    }
-
-    /// True for the OTLP exporters.
-    pub fn is_otlp(self) -> bool {
-        matches!(self, ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp)
     }
 }
 

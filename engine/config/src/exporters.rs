@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use crate::components::{ExporterConfig, ExporterKind};
+use crate::exporter_config::{ExporterKind, ExporterTable};
 use crate::validate::{Checker, MAX_QUEUE};
 
 /// Most concurrent senders of one exporter.
@@ -13,7 +13,7 @@ const MAX_CONSUMERS: usize = 1_000;
 /// Largest retry multiplier that still makes sense.
 const MAX_MULTIPLIER: f64 = 100.0;
 
-pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterConfig>) {
+pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterTable>) {
     let key = format!("exporters.{name}");
     let e = exp.get_ref();
     let kind = e.r#type;
@@ -100,7 +100,7 @@ pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<
 
 /// Refuses every key the exporter's `type` does not take (see [`crate::schema::EXPORTER_KEYS`]),
 /// pointing at the key where the table kept its position.
-fn check_keys_apply(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterConfig>) {
+fn check_keys_apply(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterTable>) {
     let e = exp.get_ref();
     let kind = e.r#type;
     let whole = Some(exp.span());
@@ -145,7 +145,7 @@ fn check_keys_apply(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterCo
 }
 
 /// The timeout and retry settings of exporters that send over the network.
-fn check_sending(c: &mut Checker<'_, '_>, key: &str, e: &ExporterConfig) {
+fn check_sending(c: &mut Checker<'_, '_>, key: &str, e: &ExporterTable) {
     if let Some(t) = &e.timeout
         && t.get_ref().0.is_zero()
     {
@@ -190,7 +190,7 @@ fn check_sending(c: &mut Checker<'_, '_>, key: &str, e: &ExporterConfig) {
 }
 
 /// `type = "plugin"`: which plugin, and where it may connect.
-fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterConfig>) {
+fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<ExporterTable>) {
     let e = exp.get_ref();
     match &e.plugin {
         None => c.err(
@@ -237,7 +237,7 @@ fn check_plugin_exporter(c: &mut Checker<'_, '_>, key: &str, exp: &Spanned<Expor
 fn check_exporter_tls(
     c: &mut Checker<'_, '_>,
     key: &str,
-    e: &ExporterConfig,
+    e: &ExporterTable,
     endpoint: Option<&str>,
 ) {
     if let Some(t) = &e.tls {

@@ -19,6 +19,7 @@ mod components;
 mod connections;
 mod env;
 mod error;
+mod exporter_config;
 mod exporters;
 mod pipelines;
 mod risks;
@@ -36,13 +37,16 @@ use toml::Spanned;
 use weir_core::Signal;
 
 pub use components::{
-    AdminConfig, Compression, ExporterConfig, ExporterKind, FsyncMode, GrantsConfig,
-    GrpcServerConfig, HttpServerConfig, JaegerSamplingConfig, OnError, ProcessorConfig,
-    QueueConfig, QueueStorage, ReceiverConfig, ReceiverKind, RetryConfig, SelfTestConfig,
-    ServiceConfig, Verbosity,
+    AdminConfig, Compression, FsyncMode, GrantsConfig, GrpcServerConfig, HttpServerConfig,
+    JaegerSamplingConfig, OnError, ProcessorConfig, QueueConfig, QueueStorage, ReceiverConfig,
+    ReceiverKind, RetryConfig, SelfTestConfig, ServiceConfig, Verbosity,
 };
 pub use connections::ConnectionConfig;
 pub use error::{ConfigError, Diagnostic};
+pub use exporter_config::{
+    DEFAULT_EXPORT_TIMEOUT, DebugExporter, ExporterConfig, ExporterKind, ExporterTable,
+    FileExporter, OtlpExporter, PluginExporter,
+};
 pub use pipelines::{AckMode, BatchConfig, PipelineGroup, PipelineSpec};
 pub use samplers::{
     BUILTIN_POLICY_TYPES, DecisionCacheConfig, HOST_POLICY_TYPES, PolicyConfig, PolicyFallback,
@@ -73,7 +77,7 @@ struct RawConfig {
     #[serde(default)]
     samplers: BTreeMap<Spanned<String>, Spanned<SamplerConfig>>,
     #[serde(default)]
-    exporters: BTreeMap<Spanned<String>, Spanned<ExporterConfig>>,
+    exporters: BTreeMap<Spanned<String>, Spanned<ExporterTable>>,
     #[serde(default)]
     pipelines: BTreeMap<Spanned<String>, Spanned<PipelineGroup>>,
 }

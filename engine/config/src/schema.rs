@@ -61,7 +61,7 @@ impl<'de> de::Deserializer<'de> for Fields<'_> {
 }
 
 /// Which exporter types take each `[exporters.<name>]` key (every key of
-/// [`crate::ExporterConfig`] is here; a test checks it). The checks refuse a key on a type
+/// [`crate::ExporterTable`] is here; a test checks it). The checks refuse a key on a type
 /// that does not take it, and `docs/configuration.md`'s "applies to" column must say the same.
 pub const EXPORTER_KEYS: &[(&str, &[ExporterKind])] = {
     use ExporterKind::{Debug, File, OtlpGrpc, OtlpHttp, Plugin};
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn every_exporter_key_says_which_types_take_it() {
         let mut declared: Vec<&str> = EXPORTER_KEYS.iter().map(|(k, _)| *k).collect();
-        let mut fields: Vec<&str> = keys::<crate::ExporterConfig>().to_vec();
+        let mut fields: Vec<&str> = keys::<crate::ExporterTable>().to_vec();
         declared.sort_unstable();
         fields.sort_unstable();
         assert_eq!(declared, fields);

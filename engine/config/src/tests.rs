@@ -49,12 +49,20 @@ fn a_good_config_resolves_every_pipeline() {
     let traces = &c.pipelines[1];
     assert_eq!(traces.exporters, ["backend", "debug"]);
     assert_eq!(traces.batch.send_batch_size, 100);
+    let crate::ExporterConfig::OtlpGrpc(backend) = &c.exporters["backend"] else {
+        panic!(
+            "backend is an otlp-grpc exporter: {:?}",
+            c.exporters["backend"]
+        );
+    };
+    assert_eq!(backend.endpoint.get_ref(), "http://127.0.0.1:9000");
+    assert_eq!(backend.timeout.0, std::time::Duration::from_secs(2));
+    // Defaults are filled in by the typed config, not by whoever reads it.
+    assert_eq!(backend.compression, crate::Compression::Gzip);
+    assert!(backend.retry_on_failure.enabled);
     assert_eq!(
-        c.exporters["backend"]
-            .endpoint
-            .as_ref()
-            .map(|e| e.get_ref().as_str()),
-        Some("http://127.0.0.1:9000")
+        backend.retry_on_failure.max_elapsed_time.0,
+        std::time::Duration::from_secs(300)
     );
     assert_eq!(
         c.receivers["otlp"]

@@ -255,6 +255,20 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         );
     }
 
+    let mut exporters = BTreeMap::new();
+    if c.diags.is_empty() {
+        for (name, table) in raw.exporters {
+            let span = table.span();
+            let key = format!("exporters.{}", name.get_ref());
+            match table.into_inner().typed() {
+                Ok(e) => {
+                    exporters.insert(name.into_inner(), e);
+                }
+                // The checks above report a missing key first; this keeps it an error anyway.
+                Err(missing) => c.err(span, format!("{key}.{missing}"), "is required"),
+            }
+        }
+    }
     if !c.diags.is_empty() {
         c.diags.sort_by_key(|d| (d.line, d.column));
         return Err(c.diags);
@@ -265,7 +279,7 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         receivers: inner(raw.receivers),
         processors: inner(raw.processors),
         samplers: inner(raw.samplers),
-        exporters: inner(raw.exporters),
+        exporters,
         pipelines,
         source: Default::default(),
     })

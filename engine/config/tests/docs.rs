@@ -202,7 +202,7 @@ fn every_table_documents_exactly_the_keys_its_type_takes() {
     assert_same(
         exporters,
         whole(exporters),
-        set(keys::<ExporterConfig>()),
+        set(keys::<ExporterTable>()),
         &[],
     );
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use weir_config::{ExporterConfig, Verbosity};
+use weir_config::{DebugExporter, Verbosity};
 use weir_core::Batch;
 
 use crate::attempt::Attempt;
@@ -14,14 +14,10 @@ pub(crate) struct DebugSink {
 }
 
 impl DebugSink {
-    pub(crate) fn new(name: &str, config: &ExporterConfig) -> DebugSink {
+    pub(crate) fn new(name: &str, config: &DebugExporter) -> DebugSink {
         DebugSink {
             name: name.to_string(),
-            verbosity: config
-                .verbosity
-                .as_ref()
-                .map(|v| *v.get_ref())
-                .unwrap_or_default(),
+            verbosity: config.verbosity,
         }
     }
 

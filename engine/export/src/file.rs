@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
 
-use weir_config::ExporterConfig;
+use weir_config::FileExporter;
 use weir_core::Batch;
 
 use crate::ExportError;
@@ -19,15 +19,8 @@ pub(crate) struct FileSink {
 }
 
 impl FileSink {
-    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<FileSink, ExportError> {
-        let path = config
-            .path
-            .as_ref()
-            .map(|p| p.get_ref().clone())
-            .ok_or_else(|| ExportError::Config {
-                exporter: name.to_string(),
-                message: "a file exporter needs a `path`".into(),
-            })?;
+    pub(crate) fn new(name: &str, config: &FileExporter) -> Result<FileSink, ExportError> {
+        let path = config.path.get_ref().clone();
         let file = OpenOptions::new()
             .create(true)
             .append(true)

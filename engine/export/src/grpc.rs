@@ -11,7 +11,7 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
-use weir_config::{Compression, ExporterConfig};
+use weir_config::{Compression, OtlpExporter};
 
 use crate::settings::OtlpSettings;
 use crate::tls::TlsDial;
@@ -37,7 +37,7 @@ impl GrpcSink {
     /// A client of `config`'s endpoint; `tls` is the client config for an `https://` one.
     pub(crate) fn new(
         name: &str,
-        config: &ExporterConfig,
+        config: &OtlpExporter,
         tls: Option<Arc<ClientConfig>>,
     ) -> Result<GrpcSink, ExportError> {
         let OtlpSettings {

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use weir_config::{Compression, ExporterConfig};
+use weir_config::{Compression, OtlpExporter};
 
 use crate::settings::OtlpSettings;
 use tokio_rustls::rustls::ClientConfig;
@@ -31,7 +31,7 @@ impl HttpSink {
     /// A client of `config`'s endpoint; `tls` is the client config for an `https://` one.
     pub(crate) fn new(
         name: &str,
-        config: &ExporterConfig,
+        config: &OtlpExporter,
         tls: Option<Arc<ClientConfig>>,
     ) -> Result<HttpSink, ExportError> {
         let OtlpSettings {

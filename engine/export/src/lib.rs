@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use weir_config::{ExporterConfig, ExporterKind};
+use weir_config::ExporterConfig;
 use weir_core::telemetry::Telemetry;
 use weir_core::{Batch, QueueSender, Signal, batch_queue_held, blocking, disk_queue};
 
@@ -115,35 +115,23 @@ pub fn start(
     telemetry: &Telemetry,
     abandon: CancellationToken,
 ) -> Result<RunningExporter, ExportError> {
-    let sink = match config.r#type {
-        ExporterKind::Plugin => {
+    let sink = match config {
+        ExporterConfig::Plugin(_) => {
             worker::Sink::Plugin(plugin.ok_or_else(|| ExportError::Config {
                 exporter: name.to_string(),
                 message: "its plugin was not loaded".into(),
             })?)
         }
-        ExporterKind::OtlpGrpc => {
-            worker::Sink::Grpc(Box::new(grpc::GrpcSink::new(name, config, tls)?))
+        ExporterConfig::OtlpGrpc(otlp) => {
+            worker::Sink::Grpc(Box::new(grpc::GrpcSink::new(name, otlp, tls)?))
         }
-        ExporterKind::OtlpHttp => worker::Sink::Http(http::HttpSink::new(name, config, tls)?),
-        ExporterKind::Debug => worker::Sink::Debug(debug::DebugSink::new(name, config)),
-        ExporterKind::File => worker::Sink::File(file::FileSink::new(name, config)?),
+        ExporterConfig::OtlpHttp(otlp) => worker::Sink::Http(http::HttpSink::new(name, otlp, tls)?),
+        ExporterConfig::Debug(debug) => worker::Sink::Debug(debug::DebugSink::new(name, debug)),
+        ExporterConfig::File(file) => worker::Sink::File(file::FileSink::new(name, file)?),
     };
-    let retry = match config.r#type {
-        ExporterKind::OtlpGrpc | ExporterKind::OtlpHttp | ExporterKind::Plugin => config
-            .retry_on_failure
-            .as_ref()
-            .map(|r| r.get_ref().clone())
-            .unwrap_or_default(),
-        // A failed file write (disk full) may clear up: the default backoff applies.
-        ExporterKind::File => weir_config::RetryConfig::default(),
-        ExporterKind::Debug => weir_config::RetryConfig {
-            enabled: false,
-            ..Default::default()
-        },
-    };
+    let retry = config.retry();
     let (size, capacity) = telemetry.exporter_queue(name);
-    let q = &config.sending_queue;
+    let q = config.sending_queue();
     let (queue, rx) = match (q.storage, queue_dir) {
         (weir_config::QueueStorage::Disk, Some(dir)) => {
             let fsync = match q.fsync {
@@ -175,11 +163,7 @@ pub fn start(
             batch_queue_held(q.queue_size, size, held)
         }
     };
-    let consumers = match config.r#type {
-        // Lines from one file exporter stay in the order batches arrived.
-        ExporterKind::File | ExporterKind::Debug => 1,
-        _ => config.sending_queue.num_consumers,
-    };
+    let consumers = config.senders();
     let shared = Arc::new(worker::Shared {
         name: name.to_string(),
         sink,

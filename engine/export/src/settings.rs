@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use weir_config::{Compression, ExporterConfig};
+use weir_config::{Compression, OtlpExporter};
 
 use crate::ExportError;
 
@@ -10,18 +10,18 @@ use crate::ExportError;
 pub(crate) struct OtlpSettings {
     /// The configured URL, without a trailing `/`.
     pub endpoint: String,
-    /// Time limit of one attempt (default 5 s).
+    /// Time limit of one attempt.
     pub timeout: Duration,
-    /// Request compression (default gzip).
+    /// Request compression.
     pub compression: Compression,
     /// Extra headers; gRPC sends them as metadata.
     pub headers: http::HeaderMap,
 }
 
 impl OtlpSettings {
-    pub(crate) fn new(name: &str, config: &ExporterConfig) -> Result<OtlpSettings, ExportError> {
+    pub(crate) fn new(name: &str, config: &OtlpExporter) -> Result<OtlpSettings, ExportError> {
         let mut headers = http::HeaderMap::new();
-        for (k, v) in config.headers.iter().flat_map(|h| h.get_ref()) {
+        for (k, v) in &config.headers {
             let bad = |reason: String| ExportError::Header {
                 exporter: name.to_string(),
                 header: k.clone(),
@@ -32,20 +32,9 @@ impl OtlpSettings {
             headers.insert(key, value);
         }
         Ok(OtlpSettings {
-            endpoint: config
-                .endpoint
-                .as_ref()
-                .map(|e| e.get_ref().trim_end_matches('/').to_string())
-                .unwrap_or_default(),
-            timeout: config
-                .timeout
-                .as_ref()
-                .map_or(Duration::from_secs(5), |t| t.get_ref().0),
-            compression: config
-                .compression
-                .as_ref()
-                .map(|c| *c.get_ref())
-                .unwrap_or_default(),
+            endpoint: config.endpoint.get_ref().trim_end_matches('/').to_string(),
+            timeout: config.timeout.0,
+            compression: config.compression,
             headers,
         })
     }

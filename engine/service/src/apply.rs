@@ -257,7 +257,7 @@ impl Live {
             let tls = crate::security::exporter(new, name, cfg)?;
             let sink = crate::exporters::load(|| plugins.engine(), new, name, cfg, tls.clone())?;
             let queue_dir = cfg
-                .sending_queue
+                .sending_queue()
                 .dir
                 .as_ref()
                 .map(|d| new.resolve_path(d.get_ref()));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use weir_config::{Config, ExporterKind, PolicyConfig};
+use weir_config::{Config, ExporterConfig, PolicyConfig};
 
 /// A component of the gateway that is built from files.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,8 +128,8 @@ pub fn referenced(config: &Config) -> Vec<(Component, PathBuf)> {
     }
     for (name, e) in &config.exporters {
         let c = || Component::Exporter(name.clone());
-        if e.r#type == ExporterKind::Plugin
-            && let Some(path) = e.plugin.as_ref().and_then(|f| file(f.get_ref()))
+        if let ExporterConfig::Plugin(p) = e
+            && let Some(path) = file(p.plugin.get_ref())
         {
             out.push((c(), path));
         }

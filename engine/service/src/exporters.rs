@@ -5,15 +5,12 @@
 use std::sync::Arc;
 
 use anyhow::bail;
-use weir_config::{Config, ExporterConfig, ExporterKind, PathStep};
+use weir_config::{Config, ExporterConfig, PathStep, PluginExporter};
 use weir_core::{Batch, blocking};
 use weir_export::{Attempt, PluginSink};
 use weir_wasm::{AllowList, ExporterPlugin, SendOutcome, WasmEngine};
 
 use crate::processors::{load_error, plugin_settings};
-
-/// The default budget of one `send`, network included.
-const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An exporter plugin as `weir-export` sees it.
 struct WasmSink(ExporterPlugin);
@@ -37,22 +34,12 @@ impl PluginSink for WasmSink {
 /// The hosts exporter `cfg` may reach: `allowed_hosts`, and the hosts of its `config.endpoint`
 /// and `config.*_endpoint` URLs (a URL with credentials in it allows nothing: the host refuses
 /// `user@host` authorities).
-fn allowed_hosts(cfg: &ExporterConfig) -> Vec<String> {
-    let mut hosts: Vec<String> = cfg
-        .allowed_hosts
-        .as_ref()
-        .map(|h| h.get_ref().clone())
-        .unwrap_or_default();
-    let urls = cfg
-        .config
-        .iter()
-        .flatten()
-        .filter_map(|(key, value)| match value {
-            toml::Value::String(url) if key == "endpoint" || key.ends_with("_endpoint") => {
-                Some(url)
-            }
-            _ => None,
-        });
+fn allowed_hosts(cfg: &PluginExporter) -> Vec<String> {
+    let mut hosts: Vec<String> = cfg.allowed_hosts.clone();
+    let urls = cfg.config.iter().filter_map(|(key, value)| match value {
+        toml::Value::String(url) if key == "endpoint" || key.ends_with("_endpoint") => Some(url),
+        _ => None,
+    });
     for url in urls {
         if let Some((_, rest)) = url.split_once("://") {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
@@ -73,12 +60,10 @@ pub(crate) fn load(
     cfg: &ExporterConfig,
     tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 ) -> anyhow::Result<Option<Arc<dyn PluginSink>>> {
-    if cfg.r#type != ExporterKind::Plugin {
+    let ExporterConfig::Plugin(cfg) = cfg else {
         return Ok(None);
-    }
-    let Some(plugin) = &cfg.plugin else {
-        bail!("exporter {name}: no plugin");
     };
+    let plugin = &cfg.plugin;
     let key = format!("exporters.{name}.plugin");
     let at_plugin = |message: String| config.diagnostic(plugin.span(), key.clone(), message);
     let (origin, bytes) = match plugin.get_ref().strip_prefix("builtin:") {
@@ -108,17 +93,11 @@ pub(crate) fn load(
             }
         }
     };
-    let config_json = serde_json::to_string(&cfg.config.clone().unwrap_or_default())?;
+    let config_json = serde_json::to_string(&cfg.config)?;
     let mut settings = plugin_settings(
-        weir_core::CallBudget::fixed(
-            cfg.timeout
-                .as_ref()
-                .map_or(DEFAULT_TIMEOUT, |t| t.get_ref().0),
-        ),
-        cfg.memory_limit
-            .as_ref()
-            .map_or(64 << 20, |m| m.get_ref().0),
-        &cfg.grants.clone().unwrap_or_default(),
+        weir_core::CallBudget::fixed(cfg.timeout.0),
+        cfg.memory_limit.0,
+        &cfg.grants,
     );
     settings.grants.clocks = true;
     let mut allow = AllowList::new(name, allowed_hosts(cfg));

@@ -37,7 +37,7 @@ fn alpn(kind: ExporterKind) -> &'static [&'static [u8]] {
 /// requests may go to https hosts); `None` for plaintext endpoints and file/debug exporters.
 /// The files of an exporter's `tls` table, resolved.
 pub(crate) fn exporter_files(config: &Config, e: &ExporterConfig) -> Vec<std::path::PathBuf> {
-    let Some(t) = &e.tls else { return Vec::new() };
+    let Some(t) = e.tls() else { return Vec::new() };
     let t = t.get_ref();
     [&t.ca_file, &t.cert_file, &t.key_file]
         .into_iter()
@@ -51,16 +51,17 @@ pub(crate) fn exporter(
     name: &str,
     e: &ExporterConfig,
 ) -> anyhow::Result<Option<Arc<ClientConfig>>> {
-    let https = e
-        .endpoint
-        .as_ref()
-        .is_some_and(|ep| ep.get_ref().starts_with("https://"));
-    if !(https || e.r#type == ExporterKind::Plugin) {
+    let endpoint = match e {
+        ExporterConfig::OtlpGrpc(o) | ExporterConfig::OtlpHttp(o) => Some(&o.endpoint),
+        _ => None,
+    };
+    let https = endpoint.is_some_and(|ep| ep.get_ref().starts_with("https://"));
+    if !(https || e.kind() == ExporterKind::Plugin) {
         return Ok(None);
     }
-    let tls = e.tls.as_ref().map(|t| t.get_ref());
+    let tls = e.tls().map(|t| t.get_ref());
     let resolve = |p: &str| config.resolve_path(p);
-    let built = weir_tls::client_config(tls, &resolve, alpn(e.r#type)).map_err(|err| {
+    let built = weir_tls::client_config(tls, &resolve, alpn(e.kind())).map_err(|err| {
         let key = format!("exporters.{name}.tls");
         let at = |field: &Option<toml::Spanned<String>>| field.as_ref().map(toml::Spanned::span);
         let span = tls
@@ -71,8 +72,8 @@ pub(crate) fn exporter(
                 "server_name" => at(&t.server_name),
                 _ => None,
             })
-            .or_else(|| e.tls.as_ref().map(toml::Spanned::span))
-            .or_else(|| e.endpoint.as_ref().map(toml::Spanned::span))
+            .or_else(|| e.tls().map(toml::Spanned::span))
+            .or_else(|| endpoint.map(toml::Spanned::span))
             .unwrap_or(0..0);
         let key = if err.field.is_empty() {
             key
@@ -160,8 +161,7 @@ pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
     for (name, e) in &config.exporters {
         exporter(config, name, e)?;
         let insecure = e
-            .tls
-            .as_ref()
+            .tls()
             .and_then(|t| t.get_ref().insecure_skip_verify.as_ref())
             .filter(|v| *v.get_ref());
         if let Some(v) = insecure {
