@@ -66,6 +66,7 @@ fn refuses_a_core_module_another_world_and_a_filesystem_import() {
     assert!(out.contains("a component, but not a Weir plugin"), "{out}");
     assert!(
         err.contains("it implements none of Weir's plugin worlds")
+            && err.contains("processor: init, process, signals")
             && err.contains("It looks like a WASI command"),
         "{err}"
     );
@@ -77,6 +78,12 @@ fn refuses_a_core_module_another_world_and_a_filesystem_import() {
         "{out}"
     );
     assert!(err.contains("it imports `wasi:filesystem/"), "{err}");
+    // The reason comes from the world in wit/sandbox.wit that the plugin is judged by.
+    assert!(
+        err.contains("(not in the `processor-host` world of wit/sandbox.wit)"),
+        "{err}"
+    );
+    assert!(out.contains("wasi:cli/stdout@0.2."), "{out}");
 
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();

@@ -17,13 +17,11 @@ use weir_core::Batch;
 
 use crate::CallError;
 use crate::bindings::exporter::{ExportError, Exporter, ExporterPre};
+use crate::contract::World;
 use crate::engine::{WasmEngine, deadline_ticks};
 use crate::host::PluginState;
 use crate::plugin::{PluginSettings, prepare, start_instance};
 use crate::{Error, Result};
-
-/// The exports an exporter component must have.
-const EXPORTER_EXPORTS: [&str; 2] = ["init", "send-batch"];
 
 /// The hosts (`host:port`) an exporter's HTTP requests may go to; every other request is
 /// refused with `HTTP-request-denied` and counted. Empty: none. Host names compare without
@@ -241,7 +239,7 @@ impl ExporterPlugin {
             engine,
             (name, origin, bytes),
             &settings,
-            ("exporter", &EXPORTER_EXPORTS),
+            World::Exporter,
             ExporterPre::new,
         )?;
         allow.plugin = name.into();

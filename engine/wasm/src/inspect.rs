@@ -1,12 +1,12 @@
 //! `weir plugin check`: what a component file is to Weir — which plugin world(s) it implements,
 //! against which version of `weir:plugin`, and what it imports (the capabilities it asks for),
-//! each with whether Weir grants it.
+//! each judged against its world in `wit/sandbox.wit` (see [`World::refuses`]).
 
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
+use crate::contract::World;
 use crate::engine::WasmEngine;
-use crate::sandbox::refused_import;
 
 /// The `weir:plugin` package version this build provides, from `wit/plugin.wit`.
 pub fn wit_version() -> &'static str {
@@ -16,13 +16,6 @@ pub fn wit_version() -> &'static str {
         .map_or("?", |v| v.trim_end_matches(';'))
 }
 
-/// The worlds a plugin can implement and the exports each needs.
-const WORLDS: [(&str, &[&str]); 3] = [
-    ("processor", &["init", "signals", "process"]),
-    ("sampler", &["init", "evaluate"]),
-    ("exporter", &["init", "send-batch"]),
-];
-
 /// How Weir treats one import.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
@@ -31,7 +24,7 @@ pub enum Access {
     /// Provided, but empty or frozen unless the plugin's `grants` say otherwise.
     Restricted(&'static str),
     /// Refused: the plugin does not load.
-    Refused(&'static str),
+    Refused(String),
 }
 
 /// One import of a component.
@@ -56,9 +49,9 @@ pub struct Inspection {
     pub imports: Vec<Import>,
 }
 
-/// What Weir grants import `name` of a component; `exporter`: the component is an exporter.
-fn access(name: &str, exporter: bool) -> Access {
-    if let Some(why) = refused_import(name, exporter) {
+/// What Weir grants import `name` of a component of `world`.
+fn access(name: &str, world: World) -> Access {
+    if let Some(why) = world.refuses(name) {
         return Access::Refused(why);
     }
     let interface = name.split('@').next().unwrap_or(name);
@@ -96,18 +89,20 @@ pub fn inspect(engine: &WasmEngine, bytes: &[u8]) -> Result<Inspection, String> 
         .exports(engine.engine())
         .map(|(n, _)| n.to_string())
         .collect();
-    let worlds: Vec<&'static str> = WORLDS
-        .iter()
-        .filter(|(_, needed)| needed.iter().all(|n| exports.iter().any(|e| e == n)))
-        .map(|(w, _)| *w)
+    let found: Vec<World> = World::ALL
+        .into_iter()
+        .filter(|w| w.exports().iter().all(|n| exports.contains(n)))
         .collect();
-    let exporter = worlds.contains(&"exporter");
+    // Imports are judged by the world it implements (the most permissive, if several; a
+    // processor's rules when it implements none, to say what it would be refused as one).
+    let world = found.last().copied().unwrap_or(World::Processor);
+    let worlds: Vec<&'static str> = found.iter().map(|w| w.name()).collect();
     let imports: Vec<Import> = ty
         .imports(engine.engine())
         .filter(|(_, item)| !matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
         .map(|(name, _)| Import {
             name: name.to_string(),
-            access: access(name, exporter),
+            access: access(name, world),
         })
         .collect();
     let mut wit_versions: Vec<String> = imports
@@ -135,10 +130,14 @@ impl Inspection {
             } else {
                 ""
             };
+            let needed: Vec<String> = World::ALL
+                .iter()
+                .map(|w| format!("{}: {}", w.name(), w.exports().join(", ")))
+                .collect();
             out.push(format!(
-                "it implements none of Weir's plugin worlds (processor: init, signals, process; \
-                 sampler: init, evaluate; exporter: init, send-batch); it exports: {}.{looks} Build it \
+                "it implements none of Weir's plugin worlds ({}); it exports: {}.{looks} Build it \
                  against a world of wit/.",
+                needed.join("; "),
                 if self.exports.is_empty() {
                     "nothing".to_string()
                 } else {
@@ -205,7 +204,7 @@ mod tests {
             exports: vec!["init".into(), "signals".into(), "process".into()],
             imports: vec![Import {
                 name: "weir:plugin/telemetry@0.0.9".into(),
-                access: access("weir:plugin/telemetry@0.0.9", false),
+                access: access("weir:plugin/telemetry@0.0.9", World::Processor),
             }],
         };
         let problems = found.problems();
@@ -220,13 +219,16 @@ mod tests {
     #[test]
     fn clocks_and_environment_are_restricted_sockets_refused() {
         assert!(matches!(
-            access("wasi:clocks/wall-clock@0.2.6", false),
+            access("wasi:clocks/wall-clock@0.2.6", World::Processor),
             Access::Restricted(_)
         ));
         assert!(matches!(
-            access("wasi:sockets/tcp@0.2.6", false),
+            access("wasi:sockets/tcp@0.2.6", World::Processor),
             Access::Refused(_)
         ));
-        assert_eq!(access("wasi:io/streams@0.2.6", false), Access::Granted);
+        assert_eq!(
+            access("wasi:io/streams@0.2.6", World::Processor),
+            Access::Granted
+        );
     }
 }

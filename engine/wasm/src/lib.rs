@@ -16,6 +16,7 @@
 
 mod bindings;
 mod breaker;
+mod contract;
 pub mod engine;
 mod exporter;
 mod host;

@@ -11,6 +11,7 @@ use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use weir_core::Signal;
 
 use crate::bindings::{Processor, ProcessorPre};
+use crate::contract::World;
 use crate::engine::{MAX_PLUGIN_MEMORY, WasmEngine};
 use crate::host::PluginState;
 use crate::sandbox::{self, Grants, Limiter, OutputTail};
@@ -113,7 +114,7 @@ impl ProcessorPlugin {
             engine,
             (name, origin, bytes),
             &settings,
-            ("processor", &PROCESSOR_EXPORTS),
+            World::Processor,
             ProcessorPre::new,
         )?;
         let mut plugin = ProcessorPlugin {
@@ -161,9 +162,6 @@ impl ProcessorPlugin {
     }
 }
 
-/// The exports a processor component must have.
-const PROCESSOR_EXPORTS: [&str; 3] = ["init", "signals", "process"];
-
 /// The checks every plugin kind shares: the file is a component (not a core module), within the
 /// memory cap, exports what `world` needs and imports nothing the sandbox refuses. Returns it
 /// compiled and pre-instantiated with Weir's imports and WASI, typed for its world by `typed`.
@@ -171,7 +169,7 @@ pub(crate) fn prepare<P>(
     engine: &WasmEngine,
     (name, origin, bytes): (&str, &str, &[u8]),
     settings: &PluginSettings,
-    (world, needed): (&str, &[&str]),
+    world: World,
     typed: impl FnOnce(InstancePre<PluginState>) -> wasmtime::Result<P>,
 ) -> Result<P> {
     let bad = |message: String| Error::Plugin {
@@ -199,21 +197,23 @@ pub(crate) fn prepare<P>(
         .exports(engine.engine())
         .map(|(n, _)| n.to_string())
         .collect();
-    for export in needed {
+    for export in world.exports() {
         if !exports.iter().any(|e| e == export) {
             return Err(bad(format!(
-                "not a weir:plugin {world}: it does not export `{export}` (it exports: {}); \
-                 build it against the `{world}` world of wit/",
+                "not a weir:plugin {}: it does not export `{export}` (it exports: {}); \
+                 build it against the `{}` world of wit/",
+                world.name(),
                 if exports.is_empty() {
                     "nothing".to_string()
                 } else {
                     exports.join(", ")
-                }
+                },
+                world.name()
             )));
         }
     }
-    let http = world == "exporter";
-    let refused = sandbox::refused_imports(&component, http);
+    let http = world == World::Exporter;
+    let refused = sandbox::refused_imports(&component, world);
     if let Some((import, why)) = refused.first() {
         return Err(bad(format!("imports `{import}`: {why}")));
     }
@@ -231,7 +231,8 @@ pub(crate) fn prepare<P>(
         .and_then(typed)
         .map_err(|e| {
             bad(format!(
-                "does not match the weir:plugin {world} world: {e:#}"
+                "does not match the weir:plugin {} world: {e:#}",
+                world.name()
             ))
         })
 }

@@ -17,13 +17,11 @@ use weir_sampling::{Decision, Evaluate, PolicyError, Verdict};
 use crate::CallError;
 use crate::bindings::sampler::{self, Sampler, SamplerPre};
 use crate::breaker::{Breaker, BreakerSettings};
+use crate::contract::World;
 use crate::engine::{WasmEngine, deadline_ticks};
 use crate::host::PluginState;
 use crate::plugin::{PluginSettings, check_memory, prepare, start_instance};
 use crate::{Error, Result};
-
-/// The exports a sampler component must have.
-const SAMPLER_EXPORTS: [&str; 2] = ["init", "evaluate"];
 
 /// A compiled, checked policy plugin, ready to instantiate.
 pub struct PolicyPlugin {
@@ -81,7 +79,7 @@ impl PolicyPlugin {
             engine,
             (name, origin, bytes),
             &settings,
-            ("sampler", &SAMPLER_EXPORTS),
+            World::Sampler,
             SamplerPre::new,
         )?;
         Self::initialised(name, pre, engine.clone(), settings, config_json)

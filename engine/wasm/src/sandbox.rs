@@ -1,4 +1,4 @@
-//! What a plugin may touch: the imports Weir accepts, a WASI context with no filesystem, no
+//! What a plugin may touch: the imports its world in `wit/sandbox.wit` allows, a WASI context with no filesystem, no
 //! sockets and (unless granted) no environment and frozen clocks, a memory cap that remembers
 //! being hit, and stdout/stderr forwarded into Weir's log.
 
@@ -16,6 +16,8 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx};
 
+use crate::contract::World;
+
 /// Capabilities a plugin's config grants beyond the default sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
@@ -25,30 +27,16 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
 }
 
-/// Why an import is refused, or `None` if Weir provides it. `http`: the plugin is an exporter,
-/// which may use `wasi:http` (restricted to its allowed hosts).
-pub(crate) fn refused_import(name: &str, http: bool) -> Option<&'static str> {
-    let interface = name.split('@').next().unwrap_or(name);
-    let (package, _) = interface.split_once('/').unwrap_or((interface, ""));
-    match package {
-        "weir:plugin" | "wasi:io" | "wasi:random" | "wasi:clocks" | "wasi:cli" => None,
-        "wasi:filesystem" => Some("plugins get no filesystem access"),
-        "wasi:sockets" => Some("plugins get no network sockets"),
-        "wasi:http" if http => None,
-        "wasi:http" => Some("only exporter plugins may make HTTP requests"),
-        _ => Some("Weir does not provide this interface"),
-    }
-}
-
-/// Every import of `component` that Weir refuses, with the reason.
-pub(crate) fn refused_imports(component: &Component, http: bool) -> Vec<(String, &'static str)> {
+/// Every import of `component` that a plugin of `world` may not have (see
+/// [`World::refuses`]), with the reason.
+pub(crate) fn refused_imports(component: &Component, world: World) -> Vec<(String, String)> {
     let engine = component.engine();
     component
         .component_type()
         .imports(engine)
         // Type imports (`use telemetry.{batch}` in a world) are not capabilities.
         .filter(|(_, item)| !matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
-        .filter_map(|(name, _)| refused_import(name, http).map(|why| (name.to_string(), why)))
+        .filter_map(|(name, _)| world.refuses(name).map(|why| (name.to_string(), why)))
         .collect()
 }
 
