@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use weir_core::Batch;
 use weir_core::telemetry::Telemetry;
-use weir_sampling::{Decision, Policy, Sampler, SamplerSettings};
+use weir_tail_sampling::{Decision, Policy, Sampler, SamplerSettings};
 use weir_tests::fixtures::kv;
 use weir_tests::plugins;
 use weir_wasm::{BreakerSettings, WasmPolicy};

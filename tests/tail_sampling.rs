@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use weir_core::Batch;
 use weir_core::telemetry::Telemetry;
-use weir_sampling::{Decision, Policy, Sampler, SamplerSettings};
+use weir_tail_sampling::{Decision, Policy, Sampler, SamplerSettings};
 use weir_tests::fixtures::hex;
 use weir_tests::{Backend, Gateway, Transport, eventually, plugins, python};
 
@@ -291,7 +291,7 @@ fn probabilistic_tail_policy_agrees_with_the_head_sampler() {
         let mut b = one();
         stage.process(&mut b).unwrap();
         let head_kept = b.item_count() == 1;
-        let tail_kept = weir_sampling::Evaluate::evaluate(&mut tail, &mut one())
+        let tail_kept = weir_tail_sampling::Evaluate::evaluate(&mut tail, &mut one())
             .unwrap()
             .decision
             == Decision::Keep;

@@ -197,7 +197,7 @@ pub(crate) fn test(
         );
         let mut trace = batch;
         let mut evaluate = || {
-            weir_sampling::Evaluate::evaluate(&mut policy, &mut trace)
+            weir_tail_sampling::Evaluate::evaluate(&mut policy, &mut trace)
                 .map_err(|e| anyhow::anyhow!("{name}: {} ({})", e.message, e.kind))
         };
         let started = Instant::now();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use weir_core::Batch;
 use weir_core::telemetry::SamplerMetrics;
-use weir_sampling::Sampler;
+use weir_tail_sampling::Sampler;
 
 use crate::report::{ConfigReport, Report, WorkloadReport, ratio};
 use crate::workload::{Source, Truths, trace_key};

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use weir_core::Batch;
 use weir_core::telemetry::Telemetry;
-use weir_sampling::{Decision, Evaluate, Policy, PolicyError, Sampler, SamplerSettings, Verdict};
+use weir_tail_sampling::{
+    Decision, Evaluate, Policy, PolicyError, Sampler, SamplerSettings, Verdict,
+};
 
 use crate::*;
 

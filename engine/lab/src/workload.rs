@@ -12,7 +12,7 @@ use weir_core::otlp::common::v1::InstrumentationScope;
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
-pub(crate) use weir_sampling::trace_key;
+pub(crate) use weir_tail_sampling::trace_key;
 
 use crate::scenario::{GenSpan, Generator, Operation, Scenario};
 

@@ -19,7 +19,7 @@
 //! Where a batch goes, from a socket to a backend: `weir-listen` accepts the connection,
 //! `weir-receiver` decodes OTLP and hands the batch to a [`weir_pipeline::Fanout`], the
 //! pipeline (`weir-pipeline`) batches it and runs its stages (processors through `weir-wasm`,
-//! tail samplers from `weir-sampling`), then puts it in each exporter's queue, from which
+//! tail samplers from `weir-tail-sampling`), then puts it in each exporter's queue, from which
 //! `weir-export` sends it.
 
 mod apply;

@@ -12,7 +12,7 @@ use weir_config::{
 };
 use weir_core::telemetry::Telemetry;
 use weir_core::{Signal, blocking};
-use weir_sampling::{Decision, OnShutdown, Policy, Sampler, SamplerSettings};
+use weir_tail_sampling::{Decision, OnShutdown, Policy, Sampler, SamplerSettings};
 use weir_wasm::{BreakerSettings, PolicyPlugin, WasmPolicy};
 
 use crate::processors::{Plugins, key_of, load_error, plugin_settings};

@@ -3,7 +3,7 @@
 //! - [`engine`]: the one hardened wasmtime engine (epochs, pooling, limits, compiled cache);
 //! - [`ProcessorPlugin`]: a checked, compiled processor component, pre-instantiated;
 //! - [`PolicyPlugin`] / [`WasmPolicy`]: a tail-sampling policy component (`sampler` world) and
-//!   one sampler's instance of it, a leaf of `weir_sampling`'s policy tree;
+//!   one sampler's instance of it, a leaf of `weir_tail_sampling`'s policy tree;
 //! - [`ExporterPlugin`]: an exporter component (`exporter` world) whose `wasi:http` requests
 //!   may go only to its [`AllowList`];
 //! - [`inspect`]: what a component file is to Weir (worlds, WIT version, imports), for

@@ -12,7 +12,7 @@ use wasmtime::component::Resource;
 use weir_columns::Session;
 use weir_core::Batch;
 use weir_core::telemetry::PluginMetrics;
-use weir_sampling::{Decision, Evaluate, PolicyError, Verdict};
+use weir_tail_sampling::{Decision, Evaluate, PolicyError, Verdict};
 
 use crate::CallError;
 use crate::bindings::sampler::{self, Sampler, SamplerPre};
@@ -210,7 +210,7 @@ impl WasmPolicy {
                     },
                     reason: {
                         let mut reason = v.reason;
-                        weir_sampling::cut_reason(&mut reason);
+                        weir_tail_sampling::cut_reason(&mut reason);
                         reason
                     },
                 })

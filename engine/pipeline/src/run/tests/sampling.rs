@@ -2,7 +2,9 @@
 
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use weir_sampling::{Decision, Evaluate, Policy, PolicyError, Sampler, SamplerSettings, Verdict};
+use weir_tail_sampling::{
+    Decision, Evaluate, Policy, PolicyError, Sampler, SamplerSettings, Verdict,
+};
 
 use super::*;
 
