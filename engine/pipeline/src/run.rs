@@ -9,17 +9,17 @@ use futures::future::join_all;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
-use weir_core::telemetry::{Counter, PipelineMetrics, Telemetry};
-use weir_core::{
-    Ack, Batch, ConsumeError, FailurePolicy, Outcome, QueueSender, Signal, Stage, TaskStage,
-    blocking,
-};
+use weir_core::telemetry::{PipelineMetrics, Telemetry};
+use weir_core::{Ack, Batch, ConsumeError, Outcome, QueueSender, Signal, blocking};
 
 use crate::fanout::{PipelineInput, Request};
 
 mod reconfig;
+mod stages;
 
 pub use reconfig::{PipelineControl, Reconfigure, StageUpdate};
+pub use stages::Step;
+use stages::{Slot, run_stage, slot};
 
 /// The granularity of tail-sampling decisions: every trace due within one tick is decided at
 /// its end.
@@ -69,58 +69,6 @@ pub struct PipelineSettings {
     /// for more: it takes what waits in the input queue (up to `send_batch_size`) and processes
     /// it at once.
     pub ack_processed: bool,
-}
-
-/// One stage and the counter of the items it removed.
-struct StageSlot {
-    stage: Box<dyn Stage>,
-    dropped: Counter,
-}
-
-/// One stage of a pipeline, of either kind, as the config builds it.
-pub enum Step {
-    /// A function stage: a batch in, a batch out (a processor).
-    Function(Box<dyn Stage>),
-    /// A task stage: it holds what it takes and emits later (a tail sampler).
-    Task(Box<dyn TaskStage>),
-}
-
-impl Step {
-    /// The configured name.
-    pub fn name(&self) -> &str {
-        match self {
-            Step::Function(s) => s.name(),
-            Step::Task(t) => t.name(),
-        }
-    }
-}
-
-impl From<Box<dyn Stage>> for Step {
-    fn from(stage: Box<dyn Stage>) -> Step {
-        Step::Function(stage)
-    }
-}
-
-/// A running stage of either kind.
-enum Slot {
-    Function(StageSlot),
-    Task(Box<dyn TaskStage>),
-}
-
-impl Slot {
-    fn name(&self) -> &str {
-        match self {
-            Slot::Function(s) => s.stage.name(),
-            Slot::Task(t) => t.name(),
-        }
-    }
-
-    fn task(&mut self) -> Option<&mut Box<dyn TaskStage>> {
-        match self {
-            Slot::Task(t) => Some(t),
-            Slot::Function(_) => None,
-        }
-    }
 }
 
 /// A running pipeline; drive it with [`Pipeline::run`].
@@ -471,87 +419,6 @@ impl Pipeline {
             self.metrics.dropped_shutdown.inc_by(items as u64);
             tracing::warn!(pipeline = %self.settings.id, items, "dropping {place} at the shutdown deadline");
         }
-    }
-}
-
-/// A running slot for `step`, with its dropped-items counter.
-fn slot(step: Step, settings: &PipelineSettings, telemetry: &Telemetry) -> Slot {
-    match step {
-        Step::Function(stage) => Slot::Function(StageSlot {
-            dropped: telemetry.processor_dropped(&settings.id, stage.name(), settings.signal),
-            stage,
-        }),
-        Step::Task(task) => Slot::Task(task),
-    }
-}
-
-/// Runs one function stage over `batch` in pipeline `id`: `Ok(true)` to go on, `Ok(false)` when
-/// nothing is left to send, `Err` when a `refuse` stage failed and the batch can still be
-/// refused (`refusable`).
-fn run_stage(
-    slot: &mut StageSlot,
-    batch: &mut Batch,
-    refusable: bool,
-    id: &str,
-) -> Result<bool, ConsumeError> {
-    let before = batch.item_count();
-    let outcome = if slot.stage.is_blocking() {
-        blocking(|| slot.stage.process(batch))
-    } else {
-        slot.stage.process(batch)
-    };
-    match outcome {
-        Ok(()) => {
-            let after = batch.item_count();
-            if after < before {
-                slot.dropped.inc_by((before - after) as u64);
-            }
-            Ok(after > 0)
-        }
-        // A stage skipped by its open circuit breaker is logged once, by the breaker (and
-        // counted in weir_processor_circuit_skipped_items_total), not per batch.
-        Err(e) => match slot.stage.failure_policy() {
-            FailurePolicy::Pass if e.skipped() => {
-                tracing::debug!(pipeline = %id, error = %e,
-                    "processor skipped; passing the batch on unchanged (on_error = pass)");
-                Ok(true)
-            }
-            FailurePolicy::Pass => {
-                tracing::warn!(pipeline = %id, error = %e,
-                    "processor failed; passing the batch on unchanged (on_error = pass)");
-                Ok(true)
-            }
-            FailurePolicy::Refuse if refusable => {
-                // Nothing of the batch was acknowledged: its clients get a retryable refusal
-                // (the receivers count the items as refused).
-                if e.skipped() {
-                    tracing::debug!(pipeline = %id, error = %e, items = before,
-                        "processor skipped; refusing the batch (on_error = refuse)");
-                } else {
-                    tracing::warn!(pipeline = %id, error = %e, items = before,
-                        "processor failed; refusing the batch (on_error = refuse)");
-                }
-                Err(ConsumeError::Refused {
-                    pipeline: id.to_string(),
-                    stage: slot.stage.name().to_string(),
-                    message: e.source.to_string(),
-                    retry_after: REFUSED_RETRY_AFTER,
-                })
-            }
-            policy @ (FailurePolicy::Drop | FailurePolicy::Refuse) => {
-                // Without a waiting client (`ack = "received"`, or after a task stage) `refuse`
-                // can only drop; either way the items are counted.
-                slot.dropped.inc_by(before as u64);
-                if e.skipped() {
-                    tracing::debug!(pipeline = %id, error = %e, items = before,
-                        "processor skipped; dropping the batch (on_error = {})", policy.as_str());
-                } else {
-                    tracing::warn!(pipeline = %id, error = %e, items = before,
-                        "processor failed; dropping the batch (on_error = {})", policy.as_str());
-                }
-                Ok(false)
-            }
-        },
     }
 }
 

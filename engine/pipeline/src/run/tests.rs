@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use weir_core::telemetry::Telemetry;
-use weir_core::{ConsumeError, Consumer, StageError, batch_queue};
+use weir_core::{ConsumeError, Consumer, FailurePolicy, Stage, StageError, batch_queue};
 
 use super::*;
 use crate::Fanout;
