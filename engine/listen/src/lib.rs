@@ -7,7 +7,8 @@
 //! - HTTP/2 keep-alive PINGs find dead peers;
 //! - when `accept` fails for lack of file descriptors (EMFILE/ENFILE), the loop backs off
 //!   instead of spinning, logs once, counts, and reports the listener failed (`/readyz` 503)
-//!   until an accept succeeds again;
+//!   until an accept succeeds again, or, with no client waiting, until a descriptor can be
+//!   had again;
 //! - the listen backlog is configurable, and [`raise_fd_limit`] lifts the soft limit on open
 //!   files to the hard one at start;
 //! - with `tls`, connections are TLS (the handshake must finish within
@@ -133,6 +134,24 @@ fn out_of_resources(e: &io::Error) -> bool {
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// How often a listener that ran out of descriptors, with no connection waiting, looks whether
+/// it could accept again.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+
+/// True if the process can open one more descriptor now (a duplicate of the listener's,
+/// closed at once): what an accept needs besides a waiting connection.
+#[cfg(unix)]
+fn descriptor_available(listener: &TcpListener) -> bool {
+    use std::os::fd::AsFd;
+    listener.as_fd().try_clone_to_owned().is_ok()
+}
+
+/// Elsewhere there is no cheap probe: a listener recovers with its next accepted connection.
+#[cfg(not(unix))]
+fn descriptor_available(_listener: &TcpListener) -> bool {
+    false
+}
+
 /// Serves `router` on `listener` until `shutdown` fires, then closes connections gracefully
 /// (in-flight requests are answered) and returns once all are closed.
 pub async fn serve(
@@ -156,6 +175,16 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
             // The next connection, or why there is none.
             r = listener.accept() => r,
+            // Not ready since an accept ran out of descriptors, and no connection has come to
+            // prove otherwise: the failed accept may have found the queue empty (readiness
+            // outlives the last connection), so wait for no client and look whether a
+            // descriptor can be had now.
+            () = tokio::time::sleep(PROBE_EVERY), if health.is_failed() => {
+                if descriptor_available(&listener) && health.recover() {
+                    tracing::info!(listener = %options.name, "accepting connections again");
+                }
+                continue;
+            }
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
