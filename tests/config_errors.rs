@@ -152,6 +152,12 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "weir.toml:4:1: exporters.out.sending_queue.dir: storage = \"disk\" needs a dir for the queue's files",
         ),
         (
+            "two exporters on one disk queue",
+            replace("type = \"debug\"", "type = \"debug\"\nsending_queue = { storage = \"disk\", dir = \"q\" }\n[exporters.two]\ntype = \"debug\"\nsending_queue = { storage = \"disk\", dir = \"q/\" }")
+                .replace("exporters = [\"out\"]", "exporters = [\"out\", \"two\"]"),
+            "weir.toml:9:43: exporters.two.sending_queue.dir: \"q/\" is already the disk queue of exporter out: each disk queue needs a dir of its own",
+        ),
+        (
             "a memory spike as large as the limit",
             format!("[service]\nmemory_limit = \"64MiB\"\nmemory_spike = \"64MiB\"\n\n{BASE}"),
             "weir.toml:3:16: service.memory_spike: must be less than memory_limit",

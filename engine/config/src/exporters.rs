@@ -13,6 +13,38 @@ const MAX_CONSUMERS: usize = 1_000;
 /// Largest retry multiplier that still makes sense.
 const MAX_MULTIPLIER: f64 = 100.0;
 
+/// Two exporters cannot share a disk queue: its directory is locked by one owner, and each
+/// exporter must send only what it queued.
+pub(crate) fn check_queue_dirs_apart(
+    c: &mut Checker<'_, '_>,
+    exporters: &std::collections::BTreeMap<Spanned<String>, Spanned<ExporterTable>>,
+) {
+    let mut owners: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    for (name, exp) in exporters {
+        let q = &exp.get_ref().sending_queue;
+        let Some(dir) = q
+            .dir
+            .as_ref()
+            .filter(|_| q.storage == crate::QueueStorage::Disk)
+        else {
+            continue;
+        };
+        let norm = dir.get_ref().trim().trim_end_matches('/').to_string();
+        if let Some(first) = owners.get(&norm) {
+            c.err(
+                dir.span(),
+                format!("exporters.{}.sending_queue.dir", name.get_ref()),
+                format!(
+                    "{:?} is already the disk queue of exporter {first}: each disk queue needs a dir of its own",
+                    dir.get_ref()
+                ),
+            );
+        } else {
+            owners.insert(norm, name.get_ref());
+        }
+    }
+}
+
 pub(crate) fn check_exporter(c: &mut Checker<'_, '_>, name: &str, exp: &Spanned<ExporterTable>) {
     let key = format!("exporters.{name}");
     let e = exp.get_ref();

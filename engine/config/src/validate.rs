@@ -63,6 +63,7 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
     for (name, exp) in &raw.exporters {
         crate::exporters::check_exporter(&mut c, name.get_ref(), exp);
     }
+    crate::exporters::check_queue_dirs_apart(&mut c, &raw.exporters);
 
     let receivers: BTreeMap<&str, Range<usize>> = raw
         .receivers

@@ -139,7 +139,8 @@ pub struct QueueReceiver {
 }
 
 /// One batch taken from a queue. Call [`Delivery::done`] once it is delivered or given up on
-/// (and counted); a durable one left undone is sent again after the next start.
+/// (and counted); a durable one dropped undone goes back to its disk queue, to be read again
+/// by the next reader (after the next start at the latest).
 #[derive(Debug)]
 pub struct Delivery {
     /// The batch to send.
@@ -154,6 +155,11 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         if let Some((gauge, bytes)) = self.held.take() {
             gauge.dec_by(gauge_value(bytes));
+        }
+        // Not done: the record goes back to its disk queue for the next reader (a sender that
+        // stopped leaves it to those that take over); on disk it stays either way.
+        if let Some((spool, seq)) = self.record.take() {
+            spool.release(seq);
         }
     }
 }

@@ -18,13 +18,16 @@ mod settings;
 mod tls;
 mod worker;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weir_config::ExporterConfig;
 use weir_core::telemetry::Telemetry;
-use weir_core::{Batch, QueueSender, Signal, batch_queue_held, blocking, disk_queue};
+use weir_core::{
+    Batch, QueueReceiver, QueueSender, Signal, batch_queue_held, blocking, disk_queue,
+};
 
 pub use attempt::Attempt;
 
@@ -92,29 +95,82 @@ pub enum ExportError {
 /// all of them fills the queue (and pushes back) instead of memory.
 const PARKED_PER_SENDER: usize = 10;
 
+/// An exporter built and not yet sending: pipelines can be given `queue` now; [`start`]
+/// (`PreparedExporter::start`) spawns the senders once the change it is part of is committed.
+/// Dropped instead, it closes its queue (a disk queue taken over stays with its owner).
+pub struct PreparedExporter {
+    /// Clone one into every pipeline that lists this exporter.
+    pub queue: QueueSender,
+    shared: Arc<worker::Shared>,
+    rx: QueueReceiver,
+    consumers: usize,
+    disk: Option<DiskQueue>,
+    /// The senders of the exporter whose disk queue this one takes over: retired at start.
+    predecessor: Option<CancellationToken>,
+}
+
 /// A started exporter: pipelines send into `queue`; `tasks` end once the queue is closed and
-/// drained (or the abandon token fired).
+/// drained, the abandon token fired, or (with a disk queue) a successor took the queue over.
 pub struct RunningExporter {
     /// Clone one into every pipeline that lists this exporter.
     pub queue: QueueSender,
     /// The sender tasks.
     pub tasks: Vec<JoinHandle<()>>,
+    /// Its disk queue, for the next version of this exporter to take over on a reload.
+    pub disk: Option<DiskQueue>,
 }
 
-/// Builds the exporter `name` (of type `plugin`: around `plugin`) and starts its sender tasks.
+/// A running exporter's disk queue and what retires the senders reading it. A reload that
+/// changes an exporter but keeps its queue's directory hands the open queue to the new
+/// senders ([`prepare`]'s `take_over`): the directory stays locked by this process, what is
+/// queued keeps its order, and the batches the old senders held go back to the queue.
+#[derive(Clone)]
+pub struct DiskQueue {
+    dir: PathBuf,
+    spool: Arc<weir_spool::Spool>,
+    queue: QueueSender,
+    rx: QueueReceiver,
+    retire: CancellationToken,
+}
+
+impl DiskQueue {
+    /// The queue's directory, as resolved when it was opened.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True if `dir` names this queue's directory (compared as canonical paths, so
+    /// `q/./a` and an absolute spelling of it match).
+    pub fn is_in(&self, dir: &Path) -> bool {
+        self.dir == dir
+            || matches!(
+                (std::fs::canonicalize(&self.dir), std::fs::canonicalize(dir)),
+                (Ok(a), Ok(b)) if a == b
+            )
+    }
+}
+
+/// Builds the exporter `name` (of type `plugin`: around `plugin`) without starting it.
 /// `tls` is the client config of an `https://` endpoint (`weir_tls::client_config`).
 /// `queue_dir` is the resolved directory of a disk sending queue (what it still holds from a
-/// previous run is sent first). Firing `abandon` makes the senders stop retrying and count
-/// whatever is left as dropped (the shutdown deadline) — or leave it in the disk queue.
-pub fn start(
+/// previous run is sent first); `take_over` is a running exporter's disk queue in that same
+/// directory, which this one continues instead of opening it again. Firing `abandon` makes
+/// the senders stop retrying and count whatever is left as dropped (the shutdown deadline) —
+/// or leave it in the disk queue.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "what building one exporter takes"
+)]
+pub fn prepare(
     name: &str,
     config: &ExporterConfig,
     tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     plugin: Option<Arc<dyn PluginSink>>,
-    queue_dir: Option<&std::path::Path>,
+    queue_dir: Option<&Path>,
+    take_over: Option<&DiskQueue>,
     telemetry: &Telemetry,
     abandon: CancellationToken,
-) -> Result<RunningExporter, ExportError> {
+) -> Result<PreparedExporter, ExportError> {
     let sink = match config {
         ExporterConfig::Plugin(_) => {
             worker::Sink::Plugin(plugin.ok_or_else(|| ExportError::Config {
@@ -132,49 +188,111 @@ pub fn start(
     let retry = config.retry();
     let (size, capacity) = telemetry.exporter_queue(name);
     let q = config.sending_queue();
-    let (queue, rx) = match (q.storage, queue_dir) {
+    let retire = abandon.child_token();
+    let (queue, rx, disk, predecessor) = match (q.storage, queue_dir) {
         (weir_config::QueueStorage::Disk, Some(dir)) => {
-            let fsync = match q.fsync {
-                weir_config::FsyncMode::Always => weir_spool::Fsync::Always,
-                weir_config::FsyncMode::Batch => weir_spool::Fsync::Batch,
-                weir_config::FsyncMode::Never => weir_spool::Fsync::Never,
+            let options = spool_options(q);
+            let (spool, queue, rx, predecessor) = match take_over.filter(|t| t.is_in(dir)) {
+                Some(t) => {
+                    t.spool.set_options(options);
+                    tracing::info!(exporter = name, dir = %dir.display(), batches = t.spool.len(),
+                        "the changed exporter takes over its disk queue");
+                    (
+                        t.spool.clone(),
+                        t.queue.clone(),
+                        t.rx.clone(),
+                        Some(t.retire.clone()),
+                    )
+                }
+                None => {
+                    let spool = open_spool(name, dir, options)?;
+                    let (queue, rx) = disk_queue(spool.clone(), size);
+                    (spool, queue, rx, None)
+                }
             };
-            let options = weir_spool::SpoolOptions::new(q.max_size.0, fsync);
-            let (spool, found) =
-                blocking(|| weir_spool::Spool::open(dir, options)).map_err(|error| {
-                    ExportError::Queue {
-                        exporter: name.to_string(),
-                        error,
-                    }
-                })?;
-            if found.records > 0 {
-                tracing::info!(exporter = name, batches = found.records, dir = %dir.display(),
-                    "disk queue holds batches from a previous run; sending them first");
-            }
-            if found.lost > 0 || found.damaged > 0 {
-                tracing::warn!(exporter = name, lost_batches = found.lost, damaged_stretches = found.damaged,
-                    dir = %dir.display(), "disk queue was damaged; the intact batches are sent, the damaged ones are lost");
-            }
-            disk_queue(Arc::new(spool), size)
+            let disk = DiskQueue {
+                dir: dir.to_path_buf(),
+                spool,
+                queue: queue.clone(),
+                rx: rx.clone(),
+                retire: retire.clone(),
+            };
+            (queue, rx, Some(disk), predecessor)
         }
         _ => {
             capacity.set(i64::try_from(q.queue_size).unwrap_or(i64::MAX));
             let held = telemetry.memory_held(&format!("exporter/{name}"));
-            batch_queue_held(q.queue_size, size, held)
+            let (queue, rx) = batch_queue_held(q.queue_size, size, held);
+            (queue, rx, None, None)
         }
     };
-    let consumers = config.senders();
+    let consumers = config.senders().max(1);
     let shared = Arc::new(worker::Shared {
         name: name.to_string(),
         sink,
         retry,
         metrics: Signal::ALL.map(|s| telemetry.exporter(name, s)),
-        abandon,
-        parked: parked::Parked::new(PARKED_PER_SENDER * consumers.max(1)),
+        abandon: retire,
+        shutdown: abandon,
+        parked: parked::Parked::new(PARKED_PER_SENDER * consumers),
         health: telemetry.health_handle(&format!("exporter/{name}")),
     });
-    let tasks = (0..consumers.max(1))
-        .map(|_| tokio::spawn(worker::run(shared.clone(), rx.clone())))
-        .collect();
-    Ok(RunningExporter { queue, tasks })
+    Ok(PreparedExporter {
+        queue,
+        shared,
+        rx,
+        consumers,
+        disk,
+        predecessor,
+    })
+}
+
+impl PreparedExporter {
+    /// Starts the senders; an exporter whose disk queue this one took over stops taking
+    /// batches from it now and gives back those it holds.
+    pub fn start(self) -> RunningExporter {
+        if let Some(old) = self.predecessor {
+            old.cancel();
+        }
+        let tasks = (0..self.consumers)
+            .map(|_| tokio::spawn(worker::run(self.shared.clone(), self.rx.clone())))
+            .collect();
+        RunningExporter {
+            queue: self.queue,
+            tasks,
+            disk: self.disk,
+        }
+    }
+}
+
+/// The spool settings of a sending queue's config.
+fn spool_options(q: &weir_config::QueueConfig) -> weir_spool::SpoolOptions {
+    let fsync = match q.fsync {
+        weir_config::FsyncMode::Always => weir_spool::Fsync::Always,
+        weir_config::FsyncMode::Batch => weir_spool::Fsync::Batch,
+        weir_config::FsyncMode::Never => weir_spool::Fsync::Never,
+    };
+    weir_spool::SpoolOptions::new(q.max_size.0, fsync)
+}
+
+/// Opens exporter `name`'s disk queue in `dir` and says what it found from a previous run.
+fn open_spool(
+    name: &str,
+    dir: &Path,
+    options: weir_spool::SpoolOptions,
+) -> Result<Arc<weir_spool::Spool>, ExportError> {
+    let (spool, found) =
+        blocking(|| weir_spool::Spool::open(dir, options)).map_err(|error| ExportError::Queue {
+            exporter: name.to_string(),
+            error,
+        })?;
+    if found.records > 0 {
+        tracing::info!(exporter = name, batches = found.records, dir = %dir.display(),
+            "disk queue holds batches from a previous run; sending them first");
+    }
+    if found.lost > 0 || found.damaged > 0 {
+        tracing::warn!(exporter = name, lost_batches = found.lost, damaged_stretches = found.damaged,
+            dir = %dir.display(), "disk queue was damaged; the intact batches are sent, the damaged ones are lost");
+    }
+    Ok(Arc::new(spool))
 }

@@ -52,8 +52,12 @@ pub(crate) struct Shared {
     pub retry: RetryConfig,
     /// Indexed like [`Signal::ALL`].
     pub metrics: [ExporterMetrics; 3],
-    /// Fired at the shutdown deadline: stop retrying, count what is left as dropped.
+    /// Fired at the shutdown deadline (a child of `shutdown`), or when a changed exporter
+    /// takes over this one's disk queue: stop taking and retrying batches; memory-queued ones
+    /// left are counted as dropped, disk-queued ones go back to their queue.
     pub abandon: CancellationToken,
+    /// Fired at the shutdown deadline only: tells the two reasons for `abandon` apart.
+    pub shutdown: CancellationToken,
     /// Batches waiting for their next attempt.
     pub parked: Parked,
     /// Set while the backend refuses every batch for a configuration reason (`/readyz` says so).
@@ -121,8 +125,12 @@ pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
         abandoned(&shared, &p, "waiting to be retried");
     }
     if rx.is_durable() {
-        // What is still on disk is sent after the next start: nothing is lost.
-        tracing::info!(exporter = %shared.name, "shutdown deadline: leaving the rest of the disk queue for the next start");
+        if shared.shutdown.is_cancelled() {
+            // What is still on disk is sent after the next start: nothing is lost.
+            tracing::info!(exporter = %shared.name, "shutdown deadline: leaving the rest of the disk queue for the next start");
+        } else {
+            tracing::debug!(exporter = %shared.name, "disk queue handed over to the exporter's new configuration; this sender stops");
+        }
         return;
     }
     // Pipelines stop at the same deadline and then drop their queue senders, which closes the
@@ -216,12 +224,17 @@ async fn attempt(shared: &Shared, mut p: Pending) {
     }
 }
 
-/// Accounts for a batch the shutdown deadline interrupted (`what`: in flight or retrying). A
-/// durable one stays in its disk queue (not marked done).
+/// Accounts for a batch the shutdown deadline (or a takeover of the disk queue) interrupted
+/// (`what`: in flight or retrying). A durable one stays in its disk queue (not marked done;
+/// dropping its delivery gives it back to the queue's next reader).
 fn abandoned(shared: &Shared, p: &Pending, what: &str) {
     let items = p.delivery.batch.item_count() as u64;
     if p.delivery.is_durable() {
-        tracing::info!(exporter = %shared.name, items, "shutdown deadline: a batch {what} stays in the disk queue for the next start");
+        if shared.shutdown.is_cancelled() {
+            tracing::info!(exporter = %shared.name, items, "shutdown deadline: a batch {what} stays in the disk queue for the next start");
+        } else {
+            tracing::debug!(exporter = %shared.name, items, "a batch {what} goes back to the disk queue for the exporter's new configuration");
+        }
     } else {
         shared
             .metrics(p.delivery.batch.signal())

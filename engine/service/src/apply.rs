@@ -89,6 +89,8 @@ pub(crate) struct Live {
     plugins: Plugins,
     policies: Policies,
     exporters: BTreeMap<String, QueueSender>,
+    /// The disk queues of running exporters, for a changed exporter to take over.
+    disk_queues: BTreeMap<String, weir_export::DiskQueue>,
     pipelines: BTreeMap<String, LivePipeline>,
     receivers: BTreeMap<String, LiveReceiver>,
     /// Swaps processors whose plugin files changed; kept in step with the config.
@@ -139,6 +141,7 @@ impl Live {
             plugins: Plugins::default(),
             policies: Policies::default(),
             exporters: BTreeMap::new(),
+            disk_queues: BTreeMap::new(),
             pipelines: BTreeMap::new(),
             receivers: BTreeMap::new(),
             reloader: Arc::new(Reloader::default()),
@@ -239,18 +242,22 @@ impl Live {
             policies.load(&mut plugins, new, name, s)?;
         }
 
-        // Exporters: start the new and changed ones. If a later step fails they are dropped,
-        // which closes their queues, and their tasks end at once.
+        // Exporters: build the new and changed ones; they start sending once committed. If a
+        // later step fails they are dropped, which closes their queues. A changed exporter
+        // whose disk queue stays in the same directory takes the running queue over.
         let same_exporter = |name: &str| {
             plan.exporters.get(name) == Some(&Action::Keep) && self.exporters.contains_key(name)
         };
         let mut exporters: BTreeMap<String, QueueSender> = BTreeMap::new();
-        // Joined at shutdown once committed; on a failure they end as their queues close.
-        let mut exporter_tasks = Vec::new();
+        let mut disk_queues = BTreeMap::new();
+        let mut prepared = Vec::new();
         for (name, cfg) in &new.exporters {
             if same_exporter(name) {
                 if let Some(q) = self.exporters.get(name) {
                     exporters.insert(name.clone(), q.clone());
+                }
+                if let Some(d) = self.disk_queues.get(name) {
+                    disk_queues.insert(name.clone(), d.clone());
                 }
                 continue;
             }
@@ -261,17 +268,24 @@ impl Live {
                 .dir
                 .as_ref()
                 .map(|d| new.resolve_path(d.get_ref()));
-            let running = weir_export::start(
+            let take_over = queue_dir.as_deref().and_then(|dir| {
+                self.disk_queues
+                    .iter()
+                    .find(|(n, d)| !same_exporter(n) && d.is_in(dir))
+                    .map(|(_, d)| d)
+            });
+            let exporter = weir_export::prepare(
                 name,
                 cfg,
                 tls,
                 sink,
                 queue_dir.as_deref(),
+                take_over,
                 &self.telemetry,
                 self.abandon.clone(),
             )?;
-            exporter_tasks.extend(running.tasks);
-            exporters.insert(name.clone(), running.queue);
+            exporters.insert(name.clone(), exporter.queue.clone());
+            prepared.push((name.clone(), exporter));
         }
 
         // Pipelines.
@@ -362,7 +376,14 @@ impl Live {
         }
 
         // Commit: nothing below fails.
-        self.tasks.exporters.append(&mut exporter_tasks);
+        for (name, exporter) in prepared {
+            let running = exporter.start();
+            self.tasks.exporters.extend(running.tasks);
+            if let Some(d) = running.disk {
+                disk_queues.insert(name, d);
+            }
+        }
+        self.disk_queues = disk_queues;
         let mut applying = Vec::new();
         for (id, plan) in plans {
             match plan {

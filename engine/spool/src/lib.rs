@@ -15,7 +15,7 @@
 
 mod record;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -138,6 +138,11 @@ struct State {
     head: u64,
     /// Sequence numbers waiting or handed out and not yet acknowledged.
     outstanding: BTreeSet<u64>,
+    /// Records handed to a reader and not yet acknowledged, to be given back by
+    /// [`Spool::release`].
+    handed: BTreeMap<u64, Entry>,
+    /// Limits and syncing, changeable while the spool is open ([`Spool::set_options`]).
+    options: SpoolOptions,
     bytes: u64,
     last_sync: Instant,
     head_written: u64,
@@ -150,7 +155,6 @@ pub struct Spool {
     /// Held (locked) for the spool's life.
     _lock: File,
     dir: PathBuf,
-    options: SpoolOptions,
     state: Mutex<State>,
     /// `append` wakes one waiting reader; `close` wakes them all.
     ready: Notify,
@@ -255,13 +259,14 @@ impl Spool {
         let spool = Spool {
             _lock: lock,
             dir: dir.to_path_buf(),
-            options,
             state: Mutex::new(State {
                 segments,
                 next_seq,
                 pending,
                 head,
                 outstanding,
+                handed: BTreeMap::new(),
+                options,
                 bytes,
                 last_sync: Instant::now(),
                 head_written: head,
@@ -294,17 +299,17 @@ impl Spool {
             return Err(SpoolError::Closed);
         }
         let len = (record::HEADER + payload.len()) as u64;
-        if st.bytes + len > self.options.max_size {
+        if st.bytes + len > st.options.max_size {
             return Err(SpoolError::Full {
                 used: st.bytes,
-                max: self.options.max_size,
+                max: st.options.max_size,
             });
         }
         let seq = st.next_seq;
         let roll = st
             .segments
             .back()
-            .is_none_or(|s| s.bytes > 0 && s.bytes + len > self.options.segment_size);
+            .is_none_or(|s| s.bytes > 0 && s.bytes + len > st.options.segment_size);
         if roll {
             let path = self.dir.join(format!("{seq:020}.seg"));
             let file = OpenOptions::new()
@@ -314,7 +319,7 @@ impl Spool {
                 .write(true)
                 .open(&path)
                 .map_err(|e| self.io(e))?;
-            if self.options.fsync != Fsync::Never
+            if st.options.fsync != Fsync::Never
                 && let Ok(d) = File::open(&self.dir)
             {
                 let _ = d.sync_all();
@@ -326,7 +331,7 @@ impl Spool {
                 bytes: 0,
             });
         }
-        let sync = match self.options.fsync {
+        let sync = match st.options.fsync {
             Fsync::Always => true,
             Fsync::Batch => st.last_sync.elapsed() >= SYNC_EVERY,
             Fsync::Never => false,
@@ -379,10 +384,9 @@ impl Spool {
             match entry {
                 Some(e) => match read_record(&e) {
                     Some(payload) => {
-                        return Some(Record {
-                            seq: e.seq,
-                            payload,
-                        });
+                        let seq = e.seq;
+                        self.lock().handed.insert(seq, e);
+                        return Some(Record { seq, payload });
                     }
                     // Damaged since it was scanned: one record lost (its items are unknown).
                     None => {
@@ -401,10 +405,32 @@ impl Spool {
     /// again after a restart, once every older record is done too.
     pub fn ack(&self, seq: u64) -> Result<(), SpoolError> {
         let mut st = self.lock();
+        st.handed.remove(&seq);
         if !st.outstanding.remove(&seq) {
             return Ok(());
         }
         self.advance_head(&mut st).map_err(|e| self.io(e))
+    }
+
+    /// Gives record `seq`, handed out and not done, back to the queue: the next reader gets it
+    /// before any newer record (a sender that stops, e.g. because its exporter was replaced,
+    /// leaves its batches to the senders that take over). Nothing happens to a record that
+    /// was acknowledged or never handed out.
+    pub fn release(&self, seq: u64) {
+        let mut st = self.lock();
+        let Some(e) = st.handed.remove(&seq) else {
+            return;
+        };
+        let at = st.pending.partition_point(|p| p.seq < seq);
+        st.pending.insert(at, e);
+        drop(st);
+        self.ready.notify_one();
+    }
+
+    /// Changes the size limit and syncing of an open spool (a reloaded exporter's new
+    /// settings); a smaller `max_size` refuses appends until enough is delivered.
+    pub fn set_options(&self, options: SpoolOptions) {
+        self.lock().options = options;
     }
 
     /// Moves `head` past every done record, deletes segments wholly below it and writes the
@@ -418,7 +444,7 @@ impl Spool {
             }
         }
         if st.head != st.head_written {
-            write_head(&self.dir, st.head, self.options.fsync)?;
+            write_head(&self.dir, st.head, st.options.fsync)?;
             st.head_written = st.head;
         }
         Ok(())
@@ -438,7 +464,7 @@ impl Spool {
     pub fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
-        if self.options.fsync != Fsync::Never
+        if st.options.fsync != Fsync::Never
             && let Some(s) = st.segments.back()
         {
             let _ = s.file.sync_data();

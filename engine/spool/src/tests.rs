@@ -231,3 +231,43 @@ fn a_directory_has_one_spool_at_a_time() {
     drop(first);
     Spool::open(dir.path(), options(1 << 20)).expect("free again");
 }
+
+#[tokio::test]
+async fn a_released_record_is_read_again_before_newer_ones_and_an_acked_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path());
+    for i in 0..5 {
+        s.append(format!("r{i}").as_bytes()).unwrap();
+    }
+    let first = drain(&s, 3).await;
+    assert_eq!(texts(&first), ["r0", "r1", "r2"]);
+    // r0 is done; r2 and r1 are given back (out of order): they come back in order, first.
+    s.ack(first[0].seq).unwrap();
+    s.release(first[2].seq);
+    s.release(first[1].seq);
+    // Releasing a done record, or one released already, changes nothing.
+    s.release(first[0].seq);
+    s.release(first[1].seq);
+    let again = drain(&s, 4).await;
+    assert_eq!(texts(&again), ["r1", "r2", "r3", "r4"]);
+    assert_eq!(s.len(), 4);
+    for r in &again {
+        s.ack(r.seq).unwrap();
+    }
+    s.close();
+    assert!(s.next().await.is_none(), "nothing left");
+}
+
+#[tokio::test]
+async fn new_options_apply_to_an_open_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path());
+    s.append(&[0; 100]).unwrap();
+    s.set_options(options(150));
+    assert!(
+        matches!(s.append(&[0; 100]), Err(SpoolError::Full { max: 150, .. })),
+        "the smaller limit holds at once"
+    );
+    s.set_options(options(1 << 20));
+    s.append(&[0; 100]).unwrap();
+}

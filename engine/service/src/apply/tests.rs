@@ -138,3 +138,89 @@ async fn a_reload_replaces_an_exporter_and_a_bad_one_changes_nothing() {
         "the refused exporter never started"
     );
 }
+
+/// A logs pipeline into exporter `out` described by `exporter` (its table's keys), with a
+/// disk queue in `dir/queue`.
+fn disk_config(dir: &Path, exporter: &str) -> Config {
+    let text = format!(
+        r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+[exporters.out]
+{exporter}
+sending_queue = {{ storage = "disk", dir = "{}" }}
+[pipelines.logs]
+receivers = ["otlp"]
+exporters = ["out"]
+batch = {{ send_batch_size = 0 }}
+"#,
+        dir.join("queue").display()
+    );
+    Config::parse("weir.toml", &text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Stops `live` and waits for every task (exporters deliver what their queues hold).
+async fn shut_down(live: Live) {
+    let stopping = live.stop();
+    stopping
+        .closing
+        .store(true, std::sync::atomic::Ordering::Release);
+    stopping.stop_receivers.cancel();
+    for task in stopping
+        .tasks
+        .receivers
+        .into_iter()
+        .chain(stopping.tasks.pipelines)
+        .chain(stopping.tasks.exporters)
+    {
+        task.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_exporter_takes_over_its_disk_queue_with_the_batches_the_old_one_held() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let telemetry = Telemetry::new();
+    // Nothing listens on port 1: every attempt fails, and the senders hold the batches
+    // parked for their retries.
+    let unreachable = r#"type = "otlp-http"
+endpoint = "http://127.0.0.1:1"
+retry_on_failure = { initial_interval = "1s", max_interval = "1s", max_elapsed_time = "100000h" }"#;
+    let mut live = Live::start(disk_config(dir.path(), unreachable), &telemetry)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    for n in 1..=3 {
+        send(&live, n).await;
+    }
+    // Every batch was tried and failed: the senders hold them all.
+    let failed = telemetry.exporter("out", Signal::Logs).failed;
+    for _ in 0..1000 {
+        if failed.get() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(failed.get() >= 6, "{} items failed", failed.get());
+
+    // The exporter becomes a file exporter on the same queue directory: the reload works
+    // (the directory is locked by the running queue) and the new senders get every batch.
+    let out = dir.path().join("out.jsonl");
+    let file = format!("type = \"file\"\npath = \"{}\"", out.display());
+    let applied = live
+        .apply(Desired::read(disk_config(dir.path(), &file)))
+        .await
+        .unwrap_or_else(|e| panic!("a changed exporter keeps its disk queue: {e:#}"));
+    assert_eq!(applied.changes, ["exporter out", "pipeline logs"]);
+    send(&live, 4).await;
+    shut_down(live).await;
+
+    let mut got = lines(&out);
+    got.sort_unstable();
+    assert_eq!(got, [1, 2, 3, 4], "each acknowledged batch delivered once");
+    let (spool, _) = weir_spool::Spool::open(
+        &dir.path().join("queue"),
+        weir_spool::SpoolOptions::new(1 << 30, weir_spool::Fsync::Never),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spool.len(), 0, "nothing left to send again after a restart");
+}
