@@ -453,3 +453,64 @@ batch = {{ send_batch_size = 0 }}
         0.0
     );
 }
+
+/// An exporter plugin (`builtin:otlp-http`) whose backend answers 401 gives the batch up as
+/// rejected; the host saw the 401 and treats it like a native exporter's configuration
+/// refusal: the exporter is marked failed with the fix to make, keeps the batch, and delivers
+/// it once the backend accepts again. Nothing is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_exporter_refused_for_its_configuration_fails_and_loses_nothing() {
+    let backend = Backend::start().await;
+    backend.script(Transport::Http, &[Reply::Unauthenticated; 2]);
+    let gw = Gateway::start(&format!(
+        r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.p]
+type = "plugin"
+plugin = "builtin:otlp-http"
+config = {{ endpoint = "{}" }}
+retry_on_failure = {{ initial_interval = "100ms", max_interval = "1s", max_elapsed_time = "2s" }}
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["p"]
+batch = {{ send_batch_size = 0 }}
+"#,
+        backend.http_url()
+    ))
+    .await;
+    let body = numbered_spans(0, 5).encode_to_vec();
+    assert_eq!(gw.post_otlp("traces", body).await.unwrap().status(), 200);
+    let failed = gw
+        .wait_logged(
+            "backend refuses this exporter's requests; the exporter is marked failed (/readyz is 503), keeps its data and takes no more batches (pipelines push back) until the backend accepts again",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(failed[0]["exporter"], "p");
+    assert!(
+        failed[0]["fix"].to_string().contains("credentials"),
+        "{}",
+        failed[0]
+    );
+    let ok = eventually(Duration::from_secs(30), || async {
+        backend.delivered_items(Transport::Http) == 5
+    })
+    .await;
+    assert!(ok, "not delivered after recovery:\n{}", gw.log_text());
+    gw.wait_logged(
+        "backend accepts batches again; exporter no longer failed",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        gw.try_metric("weir_exporter_dropped_items_total", &[])
+            .await
+            .unwrap_or(0.0),
+        0.0
+    );
+}

@@ -143,21 +143,30 @@ fn classify(
     }
     let message = format!("POST {url}: HTTP {status}");
     match status.as_u16() {
-        429 | 502 | 503 | 504 => Attempt::Retryable { message, throttle },
-        401 | 403 => Attempt::Misconfigured {
-            message,
-            hint: "the backend refuses the credentials: check `headers` (e.g. authorization)",
+        // 408: the request took too long to arrive (Weir's own listeners answer it when a
+        // body misses `body_read_timeout`); HTTP says it may be repeated.
+        408 | 429 | 502 | 503 | 504 => Attempt::Retryable { message, throttle },
+        code => match config_refusal_hint(code) {
+            Some(hint) => Attempt::Misconfigured { message, hint },
+            None => Attempt::Permanent { message },
         },
-        404 | 405 => Attempt::Misconfigured {
-            message,
-            hint: "nothing takes OTLP at this URL: check `endpoint` (the signal path is added \
-                   to it, e.g. /v1/traces)",
-        },
-        415 => Attempt::Misconfigured {
-            message,
-            hint: "the backend does not accept this encoding: check `compression`",
-        },
-        _ => Attempt::Permanent { message },
+    }
+}
+
+/// For an HTTP status by which a backend refuses an exporter's configuration rather than the
+/// data (credentials, URL, encoding), what to change; `None` for any other status. Used for
+/// native exporters and for the responses exporter plugins got.
+pub fn config_refusal_hint(status: u16) -> Option<&'static str> {
+    match status {
+        401 | 403 => {
+            Some("the backend refuses the credentials: check `headers` (e.g. authorization)")
+        }
+        404 | 405 => Some(
+            "nothing takes data at this URL: check `endpoint` (for OTLP the signal path is \
+             added to it, e.g. /v1/traces)",
+        ),
+        415 => Some("the backend does not accept this encoding: check `compression`"),
+        _ => None,
     }
 }
 
@@ -185,7 +194,7 @@ mod tests {
     fn retries_only_the_listed_statuses() {
         let b = Bytes::new();
         let s = Some(Duration::from_secs(2));
-        for code in [429, 502, 503, 504] {
+        for code in [408, 429, 502, 503, 504] {
             let st = StatusCode::from_u16(code).expect("valid");
             assert!(
                 matches!(classify("u", st, s, Signal::Logs, &b), Attempt::Retryable { throttle, .. } if throttle == s)

@@ -30,6 +30,7 @@ use weir_core::{
 };
 
 pub use attempt::Attempt;
+pub use http::config_refusal_hint;
 
 /// An exporter implemented outside this crate, such as a Wasm exporter plugin: it sends one
 /// batch and says how it went; queueing, retries and counting stay here. `send` blocks (it runs

@@ -26,7 +26,15 @@ impl PluginSink for WasmSink {
                 message,
                 throttle: retry_after,
             },
-            SendOutcome::Rejected { message } => Attempt::Permanent { message },
+            // A plugin that gives up on a batch because the backend refused its credentials,
+            // URL or encoding is misconfigured, like a native exporter getting that answer:
+            // it is marked failed and keeps its data instead of dropping every batch.
+            SendOutcome::Rejected { message, status } => {
+                match status.and_then(weir_export::config_refusal_hint) {
+                    Some(hint) => Attempt::Misconfigured { message, hint },
+                    None => Attempt::Permanent { message },
+                }
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! instance.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub struct AllowList {
     /// The exporter's TLS client config for `https://` requests, and the name certificates are
     /// checked against when not the URL's host.
     tls: Option<(Arc<tokio_rustls::rustls::ClientConfig>, Option<String>)>,
+    /// The status of the last response of the current `send-batch` call (0: none yet), fresh
+    /// for each call: a plugin's rejection can then be told apart as the backend refusing the
+    /// exporter's configuration (401, 404, 415 …) rather than the data.
+    last_status: Arc<AtomicU16>,
 }
 
 /// `host[:port]` as (lower-case host without a trailing dot, port); `None` if it is not one or
@@ -70,6 +74,7 @@ impl AllowList {
             timeout: None,
             deadline: None,
             tls: None,
+            last_status: Arc::default(),
         }
     }
 
@@ -149,19 +154,26 @@ impl WasiHttpHooks for AllowList {
                 first_byte: clamp(asked.first_byte_timeout).unwrap_or(left),
                 between_bytes: clamp(asked.between_bytes_timeout).unwrap_or(left),
             };
+            let last_status = self.last_status.clone();
             return Box::new(async move {
                 let sent = crate::outgoing::send_tls(request, waits, config, server_name);
-                tokio::time::timeout(left, sent)
+                let responded = tokio::time::timeout(left, sent)
                     .await
-                    .map_err(|_| wasmtime_wasi_http::Error::ConnectionTimeout)?
+                    .map_err(|_| wasmtime_wasi_http::Error::ConnectionTimeout)?;
+                if let Ok((res, _)) = &responded {
+                    last_status.store(res.status().as_u16(), Ordering::Relaxed);
+                }
+                responded
             });
         }
+        let last_status = self.last_status.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
             let sent = wasmtime_wasi_http::default_send_request(request, options);
             let (res, io) = tokio::time::timeout(left, sent)
                 .await
                 .map_err(|_| wasmtime_wasi_http::Error::ConnectionTimeout)??;
+            last_status.store(res.status().as_u16(), Ordering::Relaxed);
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -187,10 +199,13 @@ pub enum SendOutcome {
         /// The delay the plugin asked for.
         retry_after: Option<Duration>,
     },
-    /// Do not retry: drop and count.
+    /// Do not retry: drop and count — unless `status` says the backend refused the exporter's
+    /// configuration rather than the data.
     Rejected {
         /// Why.
         message: String,
+        /// The HTTP status of the last response the plugin got during the call, if any.
+        status: Option<u16>,
     },
 }
 
@@ -309,6 +324,8 @@ impl ExporterPlugin {
         // epoch deadline, which also runs during them, only stops a plugin that spins, so that
         // a slow but successful send is not taken for a failure (and sent again).
         store.data_mut().allow.deadline = Some(std::time::Instant::now() + timeout);
+        let last_status = Arc::new(AtomicU16::new(0));
+        store.data_mut().allow.last_status = last_status.clone();
         store.set_epoch_deadline(deadline_ticks(
             timeout.saturating_mul(2) + Duration::from_secs(1),
         ));
@@ -331,7 +348,10 @@ impl ExporterPlugin {
                 message: r.message,
                 retry_after: r.retry_after_ms.map(Duration::from_millis),
             }),
-            Ok(Err(ExportError::Rejected(message))) => Ok(SendOutcome::Rejected { message }),
+            Ok(Err(ExportError::Rejected(message))) => Ok(SendOutcome::Rejected {
+                message,
+                status: Some(last_status.load(Ordering::Relaxed)).filter(|s| *s != 0),
+            }),
             Err(e) => Err(CallError::classify("send", &mut store, &e, timeout)),
         };
         match outcome {

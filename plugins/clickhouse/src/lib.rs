@@ -126,7 +126,7 @@ impl ClickHouse {
         let text = String::from_utf8_lossy(&r.body[..r.body.len().min(1024)]).into_owned();
         let message = format!("HTTP {}: {}", r.status, text.trim());
         let retryable_code = error_code(&r).is_some_and(|c| RETRYABLE_CODES.contains(&c));
-        if matches!(r.status, 429 | 502 | 503 | 504) || retryable_code {
+        if matches!(r.status, 408 | 429 | 502 | 503 | 504) || retryable_code {
             Err(ExportError::retryable(message))
         } else {
             Err(ExportError::Rejected(message))

@@ -11,7 +11,7 @@
 //! `endpoint` gets `/v1/traces`, `/v1/metrics` or `/v1/logs` appended unless a
 //! `traces_endpoint` / `metrics_endpoint` / `logs_endpoint` is given. A partial success in the
 //! response (`rejected_spans`, `rejected_data_points`, `rejected_log_records`) is reported as
-//! such; 429, 502, 503 and 504 are retried (honouring `Retry-After`); other statuses are
+//! such; 408, 429, 502, 503 and 504 are retried (honouring `Retry-After`); other statuses are
 //! rejected.
 
 use std::collections::BTreeMap;

@@ -25,16 +25,17 @@ impl Response {
     }
 
     /// The usual mapping of a response to an export outcome, as OTLP/HTTP defines it: 2xx is
-    /// sent; 429, 502, 503 and 504 are retryable (honouring `Retry-After` in seconds); any
-    /// other status is rejected.
+    /// sent; 429, 502, 503 and 504 are retryable (honouring `Retry-After` in seconds), and so
+    /// is 408 (the request took too long to arrive; HTTP says it may be repeated); any other
+    /// status is rejected.
     pub fn outcome(&self) -> Result<Sent, ExportError> {
-        self.outcome_with(|status| matches!(status, 429 | 502 | 503 | 504))
+        self.outcome_with(|status| matches!(status, 408 | 429 | 502 | 503 | 504))
     }
 
     /// Like [`Response::outcome`] with every 5xx retryable, as Prometheus remote write and
     /// Elasticsearch ask of their clients.
     pub fn outcome_retrying_5xx(&self) -> Result<Sent, ExportError> {
-        self.outcome_with(|status| status == 429 || status >= 500)
+        self.outcome_with(|status| matches!(status, 408 | 429) || status >= 500)
     }
 
     /// 2xx is sent; statuses `retryable` accepts are retryable (honouring `Retry-After` in
@@ -224,5 +225,49 @@ fn from_code(url: &str, code: &wasip2::http::types::ErrorCode) -> HttpError {
     HttpError {
         message: format!("{url}: {code:?}"),
         denied: matches!(code, wasip2::http::types::ErrorCode::HttpRequestDenied),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16) -> Response {
+        Response {
+            status,
+            headers: vec![("retry-after".into(), b"3".to_vec())],
+            body: b"why".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_otlp_mapping_retries_408_429_and_gateway_errors_and_rejects_the_rest() {
+        for s in [408, 429, 502, 503, 504] {
+            assert!(
+                matches!(
+                    response(s).outcome(),
+                    Err(ExportError::Retryable {
+                        retry_after_ms: Some(3000),
+                        ..
+                    })
+                ),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 404, 413, 415, 500] {
+            assert!(
+                matches!(response(s).outcome(), Err(ExportError::Rejected(_))),
+                "{s}"
+            );
+        }
+        assert!(response(204).outcome().is_ok());
+        assert!(matches!(
+            response(500).outcome_retrying_5xx(),
+            Err(ExportError::Retryable { .. })
+        ));
+        assert!(matches!(
+            response(408).outcome_retrying_5xx(),
+            Err(ExportError::Retryable { .. })
+        ));
     }
 }
