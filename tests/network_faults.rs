@@ -85,6 +85,77 @@ async fn assert_all_delivered(backend: &Backend, acked: &BTreeSet<u32>, front: &
     );
 }
 
+/// A backend that ends every HTTP/2 connection with GOAWAY ENHANCE_YOUR_CALM after a few
+/// streams, dropping the stream it was on, while clients keep sending: each such export is
+/// retried on a new connection, and every acknowledged request arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_sending_goaway_enhance_your_calm_gets_everything_acknowledged() {
+    let backend = weir_tests::goaway::GoawayBackend::start(4).await;
+    let front = Gateway::start(&format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{}"
+retry_on_failure = {{ initial_interval = "50ms", max_interval = "500ms", max_elapsed_time = "60s" }}
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["backend"]
+batch = {{ send_batch_size = 0 }}
+"#,
+        backend.url()
+    ))
+    .await;
+    let acked = load(&front, 4, Duration::from_secs(3)).await;
+    assert!(
+        acked.len() > 50,
+        "too little load: {} requests",
+        acked.len()
+    );
+    let delivered = || {
+        let batches: Vec<_> = backend
+            .received()
+            .into_iter()
+            .map(weir_core::Batch::Traces)
+            .collect();
+        let mut spans = std::collections::BTreeMap::<u32, u32>::new();
+        for (req, _) in span_numbers(&batches) {
+            *spans.entry(req).or_default() += 1;
+        }
+        spans
+            .into_iter()
+            .filter(|(_, n)| *n >= 10)
+            .map(|(r, _)| r)
+            .collect::<BTreeSet<u32>>()
+    };
+    let all = eventually(Duration::from_secs(60), || async {
+        delivered().is_superset(&acked)
+    })
+    .await;
+    let missing = acked.difference(&delivered()).count();
+    assert!(
+        all,
+        "{missing} acknowledged requests never delivered:\n{}",
+        front.log_text()
+    );
+    assert!(backend.goaways() > 5, "only {} GOAWAYs", backend.goaways());
+    assert!(
+        !front.logged("export failed; retrying").is_empty(),
+        "the GOAWAYs were not retried:\n{}",
+        front.log_text()
+    );
+    assert_eq!(
+        front
+            .try_metric("weir_exporter_dropped_items_total", &[])
+            .await
+            .unwrap_or(0.0),
+        0.0
+    );
+}
+
 /// A gateway in front of a second Weir that is stopped with SIGSTOP while clients keep
 /// sending, then resumed. The front exporter's short timeouts reset stream after stream on one
 /// HTTP/2 connection; when the stopped process wakes to a pile of resets its HTTP/2 server may

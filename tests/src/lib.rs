@@ -14,6 +14,7 @@ mod backend;
 pub mod clickhouse;
 pub mod fixtures;
 pub mod gateway;
+pub mod goaway;
 pub mod golden;
 pub mod plugins;
 pub mod prometheus;
