@@ -81,6 +81,14 @@ struct Args {
     /// front of the sink over `https://`; then a handshake-rate phase.
     #[arg(long)]
     tls: bool,
+    /// The sink answers every Nth request UNAVAILABLE (2: half of them), to measure what gets
+    /// through to a partly failing backend; 0: none.
+    #[arg(long, default_value_t = 0)]
+    fail_every: u64,
+    /// The exporter's `retry_on_failure.initial_interval` (and `max_interval`, so every retry
+    /// waits about this long).
+    #[arg(long, default_value = "5s")]
+    retry_interval: String,
 }
 
 /// The config of the `i`th plugin.
@@ -111,6 +119,9 @@ fn processors_toml(args: &Args) -> String {
 #[derive(Clone)]
 struct Sink {
     spans: Arc<AtomicU64>,
+    /// Requests seen, and every how many one is refused (0: none).
+    seen: Arc<AtomicU64>,
+    fail_every: u64,
     /// Arrival in µs since `base`, by request id (0 = not yet).
     arrivals: Arc<Vec<AtomicU64>>,
     base: Instant,
@@ -124,6 +135,12 @@ impl TraceService for Sink {
         &self,
         r: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.fail_every > 0 && seen.is_multiple_of(self.fail_every) {
+            return Err(tonic::Status::unavailable(
+                "weir-load: failing every --fail-every'th request",
+            ));
+        }
         let now = self.base.elapsed().as_micros() as u64 + 1;
         let req = r.into_inner();
         for rs in &req.resource_spans {
@@ -180,6 +197,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let sink = Sink {
         spans: Arc::default(),
+        seen: Arc::default(),
+        fail_every: args.fail_every,
         arrivals: Arc::new((0..MAX_REQUESTS).map(|_| AtomicU64::new(0)).collect()),
         base: Instant::now(),
     };
@@ -229,6 +248,7 @@ grpc = {{ endpoint = "127.0.0.1:0", max_recv_msg_size = "16MiB" }}
 type = "otlp-grpc"
 endpoint = "{exporter_url}"
 compression = "{}"
+retry_on_failure = {{ initial_interval = "{retry}", max_interval = "{retry}" }}
 {exporter_tls}
 {queue}
 {processor}
@@ -245,6 +265,7 @@ ack = "{}"
         args.batch_timeout,
         args.ack,
         processor = processors_toml(&args),
+        retry = args.retry_interval,
         processors = (0..args.plugin.len())
             .map(|i| format!("\"p{i}\""))
             .collect::<Vec<_>>()
@@ -311,12 +332,14 @@ ack = "{}"
         t.await?;
     }
     let sent_elapsed = start.elapsed();
-    // Let in-flight exports land, then count.
+    // Let in-flight exports land, then count (with a failing sink, retries land a backoff
+    // later: wait until all that was acknowledged arrived, or a minute).
     let settle = Instant::now();
     let mut last = u64::MAX;
-    while settle.elapsed() < Duration::from_secs(30) {
+    let acked_now = acknowledged.load(Ordering::Relaxed);
+    while settle.elapsed() < Duration::from_secs(if args.fail_every > 0 { 60 } else { 30 }) {
         let now = sink.spans.load(Ordering::Relaxed);
-        if now == last {
+        if now - before >= acked_now || (now == last && args.fail_every == 0) {
             break;
         }
         last = now;

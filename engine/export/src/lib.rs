@@ -91,10 +91,20 @@ pub enum ExportError {
     },
 }
 
-/// Batches per sender task that may wait for a retry outside the queue: enough that a backend
-/// failing part of its requests does not slow the rest down, bounded so that a backend failing
-/// all of them fills the queue (and pushes back) instead of memory.
+/// Batches per sender task that may wait for a retry outside the queue, at least: enough that
+/// a backend failing part of its requests does not slow the rest down, bounded so that a
+/// backend failing all of them fills the queue (and pushes back) instead of memory.
 const PARKED_PER_SENDER: usize = 10;
+
+/// How many batches may wait parked for their retries. With a memory queue as many as the
+/// queue holds: they were in memory already, and a backend failing half its requests keeps a
+/// batch parked for about two backoffs on average, so parking must hold what arrives in that
+/// time or intake drops to `limit / backoff`. Batches from a disk queue are decoded into memory
+/// to be parked: there the per-sender bound alone holds.
+fn parked_limit(consumers: usize, memory_queue: Option<usize>) -> usize {
+    let per_sender = PARKED_PER_SENDER * consumers;
+    memory_queue.map_or(per_sender, |size| size.max(per_sender))
+}
 
 /// An exporter built and not yet sending: pipelines can be given `queue` now; [`start`]
 /// (`PreparedExporter::start`) spawns the senders once the change it is part of is committed.
@@ -235,7 +245,10 @@ pub fn prepare(
         metrics: Signal::ALL.map(|s| telemetry.exporter(name, s)),
         abandon: retire,
         shutdown: abandon,
-        parked: parked::Parked::new(PARKED_PER_SENDER * consumers),
+        parked: parked::Parked::new(parked_limit(
+            consumers,
+            disk.is_none().then_some(q.queue_size),
+        )),
         health: telemetry.health_handle(&format!("exporter/{name}")),
     });
     Ok(PreparedExporter {
