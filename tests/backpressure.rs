@@ -144,3 +144,107 @@ batch = {{ send_batch_size = 0 }}
         );
     }
 }
+
+/// An exporter its backend refuses for a configuration reason (401) takes no new batches: once
+/// its small queue is full, clients get retryable refusals instead of acknowledgements, nothing
+/// is dropped, and once the backend accepts again everything acknowledged arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_exporter_fills_its_queue_and_then_clients_are_refused_not_dropped() {
+    let backend = Backend::start().await;
+    backend.script(Transport::Http, &[weir_tests::Reply::Unauthenticated; 6]);
+    let gw = Gateway::start(&format!(
+        r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.backend]
+type = "otlp-http"
+endpoint = "{}"
+retry_on_failure = {{ initial_interval = "100ms", max_interval = "1s" }}
+sending_queue = {{ queue_size = 2, num_consumers = 1 }}
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["backend"]
+queue_size = 2
+batch = {{ send_batch_size = 0 }}
+"#,
+        backend.http_url()
+    ))
+    .await;
+    assert_eq!(
+        gw.post_otlp("traces", request(0).encode_to_vec())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    gw.wait_logged(
+        "backend refuses this exporter's requests; the exporter is marked failed (/readyz is 503), keeps its data and takes no more batches (pipelines push back) until the backend accepts again",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // 20 clients at once while the exporter is failed (five 1 s probes at least).
+    let posts = (1..=20u32).map(|n| {
+        let gw = &gw;
+        async move {
+            let r = gw
+                .post_otlp("traces", request(n).encode_to_vec())
+                .await
+                .unwrap();
+            (
+                n,
+                r.status().as_u16(),
+                r.headers().contains_key("retry-after"),
+            )
+        }
+    });
+    let answers = futures::future::join_all(posts).await;
+    let mut accepted: BTreeSet<u32> = [0].into();
+    let mut refused = 0;
+    for (n, status, retry_after) in answers {
+        match status {
+            200 => {
+                accepted.insert(n);
+            }
+            503 => {
+                assert!(retry_after, "a refusal says when to retry");
+                refused += 1;
+            }
+            other => panic!("request {n}: unexpected status {other}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "nothing refused: the failed exporter took data in"
+    );
+    assert!(
+        accepted.len() < 10,
+        "accepted {accepted:?} into queues of 2"
+    );
+
+    let want = accepted.len() * 10;
+    let done = eventually(Duration::from_secs(60), || async {
+        backend.delivered_items(Transport::Http) >= want
+    })
+    .await;
+    assert!(done, "not delivered after recovery:\n{}", gw.log_text());
+    let mut got = span_numbers(&backend.delivered(Transport::Http));
+    got.sort();
+    let mut expected = span_numbers(
+        &accepted
+            .iter()
+            .map(|n| Batch::Traces(request(*n)))
+            .collect::<Vec<_>>(),
+    );
+    expected.sort();
+    assert_eq!(got, expected, "everything acknowledged, once");
+    assert_eq!(
+        gw.try_metric("weir_exporter_dropped_items_total", &[])
+            .await
+            .unwrap_or(0.0),
+        0.0
+    );
+}

@@ -165,7 +165,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown ack",
             with("ack = \"never\"\n"),
-            "weir.toml:10:7: pipelines.traces.ack: unknown variant `never`, expected `processed` or `received`",
+            "weir.toml:10:7: pipelines.traces.ack: unknown variant `never`, expected one of `processed`, `queued`, `received`",
         ),
         (
             "a misspelt part of a plugin timeout",

@@ -176,3 +176,74 @@ async fn the_shutdown_deadline_bounds_the_drain_and_counts_the_loss() {
         7.0
     );
 }
+
+/// A slow backend (300 ms a request, one sender) and a 1 s deadline: some of what was
+/// acknowledged is delivered, the rest is dropped at the deadline. The one summary line's
+/// total is what was acknowledged minus what was delivered — give or take the batch that was
+/// being sent at the deadline, which is counted as dropped and may have arrived all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_summary_is_what_was_acknowledged_minus_what_was_delivered() {
+    let backend = Backend::start().await;
+    backend.delay(Duration::from_millis(300));
+    let mut gw = Gateway::start(&format!(
+        r#"
+[service]
+shutdown_timeout = "1s"
+
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.backend]
+type = "otlp-http"
+endpoint = "{}"
+sending_queue = {{ num_consumers = 1 }}
+
+[pipelines.logs]
+receivers = ["otlp"]
+exporters = ["backend"]
+batch = {{ send_batch_size = 0 }}
+"#,
+        backend.http_url()
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/logs", gw.url("otlp", "http"));
+    let mut acked = 0u64;
+    for n in 1..=12 {
+        assert_eq!(post(&client, &url, n).await.unwrap().status(), 200);
+        acked += n as u64;
+    }
+    assert!(gw.terminate().await.success());
+    // A request the backend was still answering when the gateway went away may land now.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let delivered = backend.delivered_items(Transport::Http) as u64;
+    let logs = gw.logs.lock().unwrap().clone();
+    let summary: Vec<_> = logs
+        .iter()
+        .filter(|l| {
+            l["message"]
+                == "shutdown: items dropped at the deadline (acknowledged but not delivered)"
+        })
+        .collect();
+    assert_eq!(summary.len(), 1, "{}", gw.log_text());
+    let dropped = summary[0]["dropped_items"].as_u64().unwrap();
+    let in_flight: u64 = logs
+        .iter()
+        .filter(|l| l["message"] == "dropping a batch in flight at the shutdown deadline")
+        .filter_map(|l| l["items"].as_u64())
+        .sum();
+    let lost = acked - delivered;
+    assert!(
+        delivered > 0 && lost > 0,
+        "the deadline should cut the drain short: {delivered} of {acked} delivered"
+    );
+    assert!(
+        dropped - in_flight <= lost && lost <= dropped,
+        "acknowledged {acked}, delivered {delivered}, summary {dropped} (in flight {in_flight}):\n{}",
+        gw.log_text()
+    );
+    assert_eq!(
+        summary[0]["detail"],
+        format!("exporter/backend logs={dropped}")
+    );
+}

@@ -172,3 +172,126 @@ queue_size = 1000
     );
     println!("peak RSS {peak} bytes (limit {limit}); {want} spans acknowledged");
 }
+
+/// The linear memory of plugin instances is accounted per plugin: a redact stage in two
+/// pipelines holds two instances' worth, and a reload that removes the plugin gives it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_memory_is_accounted_per_plugin_and_given_back() {
+    let config = |processors: &str| {
+        let defined = if processors.is_empty() {
+            ""
+        } else {
+            "[processors.r]\nplugin = \"builtin:redact\"\n"
+        };
+        format!(
+            r#"
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+{defined}
+
+[exporters.out]
+type = "debug"
+verbosity = "basic"
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["out"]
+processors = [{processors}]
+
+[pipelines.logs]
+receivers = ["otlp"]
+exporters = ["out"]
+processors = [{processors}]
+"#
+        )
+    };
+    let gw = Gateway::start(&config("\"r\"")).await;
+    // Data through both stages, then at least one 64 KiB page per instance.
+    assert_eq!(status(&gw).await, 200);
+    let logs = prost::Message::encode_to_vec(&match weir_tests::fixtures::logs(3) {
+        weir_core::Batch::Logs(r) => r,
+        _ => unreachable!(),
+    });
+    assert_eq!(gw.post_otlp("logs", logs).await.unwrap().status(), 200);
+    let held = gw
+        .metric("weir_plugin_memory_bytes", &[("plugin", "r")])
+        .await;
+    assert!(held >= 2.0 * 65_536.0, "{held} bytes");
+
+    gw.rewrite_config(&config(""));
+    assert_eq!(gw.reload().await["config"]["outcome"], "applied");
+    let given_back = eventually(Duration::from_secs(10), || async {
+        gw.metric("weir_plugin_memory_bytes", &[("plugin", "r")])
+            .await
+            < held
+    })
+    .await;
+    assert!(given_back, "the removed stages' memory is still counted");
+}
+
+/// The status of one small OTLP/HTTP request.
+async fn status(gw: &Gateway) -> u16 {
+    let body = prost::Message::encode_to_vec(&numbered_spans(1, 3));
+    gw.post_otlp("traces", body)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// `memory_limit` follows config reloads: set below what the gateway already holds, receivers
+/// refuse at once (retryably, counted as memory_limit); removed again, they accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_sets_and_removes_the_memory_limit() {
+    let config = |service: &str| {
+        format!(
+            r#"
+[service]
+{service}
+
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.out]
+type = "debug"
+verbosity = "basic"
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["out"]
+"#
+        )
+    };
+    let gw = Gateway::start(&config("")).await;
+    assert_eq!(status(&gw).await, 200);
+    // Any running gateway holds more than 32 MiB (the smallest limit allowed).
+    gw.rewrite_config(&config("memory_limit = \"32MiB\""));
+    assert_eq!(gw.reload().await["config"]["outcome"], "applied");
+    let refused = eventually(Duration::from_secs(10), || async {
+        status(&gw).await == 503
+    })
+    .await;
+    assert!(refused, "a lower limit did not apply:\n{}", gw.log_text());
+    assert_eq!(gw.metric("weir_memory_limited", &[]).await, 1.0);
+    assert!(
+        gw.metric(
+            "weir_receiver_refused_items_total",
+            &[("reason", "memory_limit")]
+        )
+        .await
+            >= 3.0
+    );
+    gw.rewrite_config(&config(""));
+    assert_eq!(gw.reload().await["config"]["outcome"], "applied");
+    let accepted = eventually(Duration::from_secs(10), || async {
+        status(&gw).await == 200
+    })
+    .await;
+    assert!(
+        accepted,
+        "removing the limit did not apply:\n{}",
+        gw.log_text()
+    );
+    assert_eq!(gw.metric("weir_memory_limited", &[]).await, 0.0);
+}

@@ -267,6 +267,12 @@ fn repeated_failures_open_the_circuit_breaker() {
         metric(&t, "weir_plugin_errors_total", Some("circuit_open")),
         2.0
     );
+    // The breaker's state and what went past it unprocessed: 2 skipped batches of 2 spans.
+    assert_eq!(metric(&t, "weir_processor_circuit_open", None), 1.0);
+    assert_eq!(
+        metric(&t, "weir_processor_circuit_skipped_items_total", None),
+        4.0
+    );
 }
 
 #[test]

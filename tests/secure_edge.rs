@@ -428,3 +428,100 @@ exporters = ["backend"]
     );
     assert!(ok >= 5, "the client kept sending ({ok} requests)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_with_basic_auth_arrives_as_its_user_and_a_wrong_password_is_challenged() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, server, _) = pki(dir.path());
+    let users = dir.path().join("users.htpasswd");
+    let hash = bcrypt::hash("hunter2", 4).unwrap();
+    std::fs::write(&users, format!("alice:{hash}\n")).unwrap();
+    let backend = Backend::start().await;
+    let mut config = format!(
+        r#"
+[receivers.basic]
+grpc = "127.0.0.1:0"
+http = "127.0.0.1:0"
+tls = {{ cert_file = "{cert}", key_file = "{key}" }}
+auth = {{ basic = {{ htpasswd_file = "{users}" }} }}
+tenant_attribute = "tenant"
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{backend}"
+"#,
+        cert = p(&server.cert),
+        key = p(&server.key),
+        users = p(&users),
+        backend = backend.grpc_url(),
+    );
+    for signal in ["traces", "metrics", "logs"] {
+        config.push_str(&format!(
+            "[pipelines.{signal}]\nreceivers = [\"basic\"]\nexporters = [\"backend\"]\n"
+        ));
+    }
+    let gw = Gateway::start(&config).await;
+    let ca = p(&pki.ca_file("edge"));
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let good = format!("authorization=Basic%20{}", b64("alice:hunter2"));
+    for protocol in ["grpc", "http"] {
+        let url = format!("https://{}", gw.addr("basic", protocol));
+        let run = format!("basic-{protocol}");
+        let sent = python::emit_env(
+            protocol,
+            &url,
+            &run,
+            &[
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca),
+                ("OTEL_EXPORTER_OTLP_HEADERS", &good),
+            ],
+        )
+        .await;
+        assert!(python::emitted_items(&sent) > 0);
+        let arrived = eventually(Duration::from_secs(30), || {
+            let ok = !tenants(&backend, &run, "tenant").is_empty();
+            async move { ok }
+        })
+        .await;
+        assert!(arrived, "{protocol}: nothing arrived:\n{}", gw.log_text());
+        let t = tenants(&backend, &run, "tenant");
+        assert!(t.iter().all(|t| t == "alice"), "{protocol}: {t:?}");
+    }
+
+    // A wrong password, read off the wire: 401 with the Basic challenge, UNAUTHENTICATED.
+    let https = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            (*client_tls(&pki.ca_file("edge"), None, weir_tls::ALPN_HTTP)).clone(),
+        )
+        .build()
+        .unwrap();
+    let r = https
+        .post(format!(
+            "https://localhost:{}/v1/traces",
+            gw.addr("basic", "http").port()
+        ))
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", format!("Basic {}", b64("alice:guess")))
+        .body(weir_tests::fixtures::numbered_spans(1, 3).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"weir\"");
+    let h2 = client_tls(&pki.ca_file("edge"), None, weir_tls::ALPN_H2);
+    let wrong = format!("Basic {}", b64("mallory:hunter2"));
+    let status = grpc_export(gw.addr("basic", "grpc"), h2, Some(&wrong)).await;
+    assert_eq!(
+        status.map_err(|s| s.code()),
+        Err(tonic::Code::Unauthenticated)
+    );
+    assert!(
+        gw.metric(
+            "weir_auth_failures_total",
+            &[("listener", "receiver/basic"), ("reason", "invalid")]
+        )
+        .await
+            >= 2.0
+    );
+}

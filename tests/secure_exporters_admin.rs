@@ -247,6 +247,33 @@ fn validate_names_the_line_of_an_unusable_tls_file() {
         err.contains("expired.pem: the certificate of receiver/otlp/grpc expired on 2020-01-01"),
         "{err}"
     );
+    // An exporter's client certificate past its expiry: a warning naming file and exporter.
+    let expired_client = "[receivers.otlp]\ngrpc = \"127.0.0.1:0\"\n[exporters.out]\ntype = \"otlp-grpc\"\nendpoint = \"https://collector:4317\"\ntls = { cert_file = \"expired.pem\", key_file = \"expired-key.pem\" }\n[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"out\"]\n";
+    let (code, err) = validate(expired_client.to_string());
+    assert_eq!(
+        code,
+        Some(0),
+        "an expired client certificate is a warning: {err}"
+    );
+    assert!(
+        err.contains("expired.pem: the client certificate \"localhost\" of exporter out expired on 2020-01-01")
+            && err.contains("the backend will refuse it"),
+        "{err}"
+    );
+    // Credentials others can read or do without, beyond loopback (validate binds nothing).
+    std::fs::write(
+        dir.path().join("tokens.toml"),
+        "[[tokens]]\ntenant = \"a\"\ntoken = \"t0ken\"\n",
+    )
+    .unwrap();
+    let exposed = "[admin]\nlisten = \"0.0.0.0:9901\"\n[receivers.otlp]\nhttp = \"0.0.0.0:4318\"\nauth = { bearer_tokens_file = \"tokens.toml\" }\n[exporters.out]\ntype = \"debug\"\n[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"out\"]\n";
+    let (code, err) = validate(exposed.to_string());
+    assert_eq!(code, Some(0), "exposure is a warning: {err}");
+    assert!(
+        err.contains("warning: admin.listen 0.0.0.0:9901: the admin listener is reachable beyond this host and has no bearer_token")
+            && err.contains("warning: receivers.otlp: this receiver checks credentials without TLS"),
+        "{err}"
+    );
     let insecure = "[receivers.otlp]\ngrpc = \"127.0.0.1:0\"\n[exporters.out]\ntype = \"otlp-grpc\"\nendpoint = \"https://collector:4317\"\ntls = { insecure_skip_verify = true }\n[pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"out\"]\n";
     let (code, err) = validate(insecure.to_string());
     assert_eq!(code, Some(0), "insecure_skip_verify is a warning: {err}");
@@ -350,4 +377,42 @@ exporters = ["grpc"]
         one_tenant("tenant-two"),
         "the exporter kept its old certificate"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_token_for_reads_every_admin_endpoint_needs_the_token() {
+    let gw = Gateway::start(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+bearer_token = "admin-s3cret"
+token_for_reads = true
+
+[receivers.otlp]
+http = "127.0.0.1:0"
+
+[exporters.out]
+type = "debug"
+
+[pipelines.traces]
+receivers = ["otlp"]
+exporters = ["out"]
+"#,
+    )
+    .await;
+    let c = reqwest::Client::new();
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let url = format!("http://{}{path}", gw.admin);
+        let none = c.get(&url).send().await.unwrap();
+        assert_eq!(none.status(), 401, "{path} without the token");
+        let wrong = c.get(&url).bearer_auth("guess").send().await.unwrap();
+        assert_eq!(wrong.status(), 401, "{path} with a wrong token");
+        let right = c
+            .get(&url)
+            .bearer_auth("admin-s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 200, "{path} with the token");
+    }
 }

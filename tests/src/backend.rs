@@ -74,6 +74,8 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     grpc_script: Mutex<VecDeque<Reply>>,
     http_script: Mutex<VecDeque<Reply>>,
+    /// How long each request takes before it is recorded and answered (a slow backend).
+    delay: Mutex<Duration>,
 }
 
 /// The backend; dropped, it stops serving.
@@ -186,6 +188,11 @@ impl Backend {
         self.stall.send_replace(false);
     }
 
+    /// Makes every request take `d` before it is recorded and answered: a slow backend.
+    pub fn delay(&self, d: Duration) {
+        *self.state.delay.lock().unwrap() = d;
+    }
+
     /// Every request so far, in arrival order.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
@@ -219,6 +226,10 @@ impl Svc {
     async fn record(&self, transport: Transport, batch: Batch) -> Reply {
         let mut stall = self.stall.clone();
         let _ = stall.wait_for(|s| !*s).await;
+        let delay = *self.state.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let reply = match transport {
             Transport::Grpc => self.state.grpc_script.lock().unwrap().pop_front(),
             Transport::Http => self.state.http_script.lock().unwrap().pop_front(),

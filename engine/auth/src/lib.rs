@@ -272,10 +272,12 @@ impl Authenticator {
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
                 inner.generation.fetch_add(1, Ordering::AcqRel);
                 self.verified().clear();
+                inner.metrics.reloaded.inc();
                 tracing::info!(listener = %inner.listener, file = %inner.path.display(), "credentials reloaded");
                 Ok(true)
             }
             Err(e) => {
+                inner.metrics.reload_failed.inc();
                 tracing::error!(listener = %inner.listener, error = %e,
                     "credentials file changed but does not load; the previous credentials stay in force");
                 Err(e)

@@ -28,16 +28,37 @@ fn headers(value: &str) -> http::HeaderMap {
 }
 
 fn load(dir: &tempfile::TempDir, table: &str) -> Result<Authenticator, AuthError> {
+    load_counted(dir, table, &weir_core::telemetry::Telemetry::new())
+}
+
+/// [`load`], counting in `t`.
+fn load_counted(
+    dir: &tempfile::TempDir,
+    table: &str,
+    t: &weir_core::telemetry::Telemetry,
+) -> Result<Authenticator, AuthError> {
     let cfg = auth_config(table);
     let base = dir.path().to_path_buf();
     let resolve = move |p: &str| -> PathBuf { base.join(p) };
-    let t = weir_core::telemetry::Telemetry::new();
     Authenticator::load(
         &cfg,
         &resolve,
         "receiver/in/grpc",
         t.auth("receiver/in/grpc"),
     )
+}
+
+/// The value of `weir_auth_credentials_reloads_total{result}` in `t`.
+fn reloads(t: &weir_core::telemetry::Telemetry, result: &str) -> String {
+    let text = t.render();
+    text.lines()
+        .find(|l| {
+            l.starts_with("weir_auth_credentials_reloads_total{")
+                && l.contains(&format!("result=\"{result}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("absent")
+        .to_string()
 }
 
 #[tokio::test]
@@ -81,7 +102,8 @@ async fn a_changed_tokens_file_applies_and_a_broken_one_keeps_the_old_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("tokens.toml");
     std::fs::write(&file, "[[tokens]]\ntenant = \"a\"\ntoken = \"one\"\n").expect("write");
-    let a = load(&dir, "{ bearer_tokens_file = \"tokens.toml\" }").expect("loads");
+    let t = weir_core::telemetry::Telemetry::new();
+    let a = load_counted(&dir, "{ bearer_tokens_file = \"tokens.toml\" }", &t).expect("loads");
     assert!(!a.reload().expect("unchanged"));
     std::fs::write(&file, "[[tokens]]\ntenant = \"a\"\ntoken = \"two\"\n").expect("write");
     assert!(a.reload().expect("reloads"));
@@ -98,6 +120,8 @@ async fn a_changed_tokens_file_applies_and_a_broken_one_keeps_the_old_tokens() {
         a.check(&headers("Bearer two")).await.is_ok(),
         "old tokens stay in force"
     );
+    assert_eq!(reloads(&t, "ok"), "1");
+    assert_eq!(reloads(&t, "failed"), "1");
 }
 
 #[tokio::test]
@@ -180,6 +204,18 @@ async fn basic_auth_checks_bcrypt_entries() {
     assert_eq!(a.check(&basic("bob", "pw-1")).await, Err(Refused::Invalid));
     assert_eq!(a.check(&headers("Basic !!!")).await, Err(Refused::Invalid));
     assert_eq!(a.challenge(), "Basic realm=\"weir\"");
+    // A new password in the file: the remembered old one stops working at once.
+    let hash = bcrypt::hash("pw-2", 4).expect("hash");
+    std::fs::write(dir.path().join("htpasswd"), format!("alice:{hash}\n")).expect("write");
+    assert!(a.reload().expect("reloads"));
+    assert_eq!(
+        a.check(&basic("alice", "pw-1")).await,
+        Err(Refused::Invalid)
+    );
+    assert_eq!(
+        a.check(&basic("alice", "pw-2")).await,
+        Ok(Tenant("alice".into()))
+    );
     std::fs::write(dir.path().join("md5"), "bob:$apr1$abc$def\n").expect("write");
     let md5 = load(&dir, "{ basic = { htpasswd_file = \"md5\" } }").expect_err("not bcrypt");
     assert!(

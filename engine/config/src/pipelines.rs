@@ -51,8 +51,11 @@ pub struct PipelineSpec {
 pub enum AckMode {
     /// Once the request's items passed every processor (up to a tail sampler) and sit in every
     /// exporter's queue. A processor with `on_error = "refuse"` that fails refuses the request
-    /// with a retryable status; nothing acknowledged was lost on the way.
+    /// with a retryable status; nothing acknowledged was lost on the way. With disk sending
+    /// queues this is "queued on disk in every exporter", so `queued` (the and
+    /// Vector's word for it) is accepted as another name.
     #[default]
+    #[serde(alias = "queued")]
     Processed,
     /// As soon as the request is in the pipeline's input queue (the Collector's batch
     /// processor): lowest latency, but a processor failure after that can only drop, and a

@@ -157,3 +157,16 @@ type = "debug"
         );
     }
 }
+
+#[cfg(test)]
+mod ack_tests {
+    use crate::{AckMode, Config};
+
+    #[test]
+    fn queued_is_another_name_for_processed() {
+        let text = "[receivers.otlp]\ngrpc = \"127.0.0.1:0\"\n[exporters.out]\ntype = \"debug\"\n\
+                    [pipelines.traces]\nreceivers = [\"otlp\"]\nexporters = [\"out\"]\nack = \"queued\"\n";
+        let config = Config::parse("w.toml", text, &|_| None).expect("valid");
+        assert_eq!(config.pipelines[0].ack, AckMode::Processed);
+    }
+}

@@ -18,6 +18,7 @@ use crate::Signal;
 
 mod buckets;
 mod health;
+mod plugin_memory;
 mod sampler;
 mod security;
 pub use health::{BreakerMetrics, HealthHandle, ListenerMetrics};
@@ -70,6 +71,7 @@ pub struct Telemetry {
     reloads: Family<Labels, Counter>,
     health: health::Health,
     security: security::Security,
+    plugin_memory: plugin_memory::PluginMemory,
 }
 
 impl Default for Telemetry {
@@ -117,9 +119,11 @@ impl Telemetry {
             reloads: Family::default(),
             health: health::Health::default(),
             security: security::Security::default(),
+            plugin_memory: plugin_memory::PluginMemory::default(),
         };
         t.health.register(&mut registry);
         t.security.register(&mut registry);
+        t.plugin_memory.register(&mut registry);
         registry.register(
             "receiver_accepted_items",
             "Items a receiver acknowledged to its client",
@@ -234,6 +238,7 @@ impl Telemetry {
 
     /// Renders every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
+        self.plugin_memory.refresh();
         let mut out = String::new();
         let registry = match self.registry.lock() {
             Ok(r) => r,

@@ -82,6 +82,8 @@ pub(crate) struct Live {
     closing: Arc<AtomicBool>,
     /// Set by the memory limiter while above the soft limit: receivers refuse meanwhile.
     memory: Arc<AtomicBool>,
+    /// The memory limiter's limits, sent anew by every applied config.
+    memory_limits: tokio::sync::watch::Sender<Option<(u64, u64)>>,
     /// Fired at the shutdown deadline: exporters and pipelines stop and count what is left.
     abandon: CancellationToken,
     /// Fired when shutdown begins: every receiver stops.
@@ -136,6 +138,7 @@ impl Live {
             telemetry: telemetry.clone(),
             closing: Arc::new(AtomicBool::new(false)),
             memory: Arc::new(AtomicBool::new(false)),
+            memory_limits: tokio::sync::watch::Sender::new(config.service.memory_limits()),
             abandon: CancellationToken::new(),
             stop_receivers: CancellationToken::new(),
             plugins: Plugins::default(),
@@ -166,6 +169,11 @@ impl Live {
     /// The flag the memory limiter sets to make receivers refuse.
     pub(crate) fn memory_gate(&self) -> Arc<AtomicBool> {
         self.memory.clone()
+    }
+
+    /// The memory limits in force, updated by every applied config.
+    pub(crate) fn memory_limits(&self) -> crate::memory::Limits {
+        self.memory_limits.subscribe()
     }
 
     /// The desired state in force.
@@ -209,6 +217,12 @@ impl Live {
         }
         // Swaps last: the config part is committed; a version that fails to load leaves the
         // old one running (reported), and the next reload tries again.
+        let limits = new.config.service.memory_limits();
+        self.memory_limits.send_if_modified(|l| {
+            let changed = *l != limits;
+            *l = limits;
+            changed
+        });
         let swaps = self.reloader.swap(&plan.swaps(), &self.telemetry).await;
         if let Some(old) = &old {
             for failed in swaps.iter().filter(|o| o.failed()) {
@@ -418,8 +432,8 @@ impl Live {
         for (name, fanout) in kept {
             if let Some(r) = self.receivers.get(&name) {
                 // A reload re-reads certificate and credential files now, not at the next
-                // watch tick.
-                r.security.reload_files();
+                // watch tick (file reads and bcrypt/PEM parsing: off the async workers).
+                weir_core::blocking(|| r.security.reload_files());
                 for (switch, f) in r.switches.iter().zip(fanout) {
                     if let (Some(switch), Some(f)) = (switch, f) {
                         switch.set(f);

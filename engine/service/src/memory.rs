@@ -14,9 +14,14 @@ use weir_core::telemetry::Telemetry;
 /// How often the resident memory is read.
 const EVERY: Duration = Duration::from_millis(50);
 
-/// Runs the limiter until `stop` fires: sets `over` while RSS > `soft`.
+/// The limits in force, `(soft, hard)` in bytes (`None`: no `memory_limit`); a config reload
+/// sends new ones.
+pub(crate) type Limits = tokio::sync::watch::Receiver<Option<(u64, u64)>>;
+
+/// Runs the limiter until `stop` fires: sets `over` while RSS > the soft limit. Without a
+/// limit it reads nothing and waits for one (a reload may set it).
 pub(crate) async fn run(
-    (soft, hard): (u64, u64),
+    mut limits: Limits,
     over: Arc<AtomicBool>,
     telemetry: Telemetry,
     stop: CancellationToken,
@@ -26,9 +31,30 @@ pub(crate) async fn run(
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
+        let current = *limits.borrow_and_update();
+        let Some((soft, hard)) = current else {
+            // No limit (any more): nothing is refused for memory.
+            over.store(false, Ordering::Release);
+            limited_gauge.set(0);
+            was_over = false;
+            tokio::select! {
+                // Shutdown: the limiter is no longer needed.
+                () = stop.cancelled() => return,
+                // A reload set (or kept) the limits; gone: no reloads any more.
+                changed = limits.changed() => if changed.is_err() { return },
+            }
+            continue;
+        };
         tokio::select! {
             // Shutdown: the limiter is no longer needed.
             () = stop.cancelled() => return,
+            // A reload changed the limits: apply them now.
+            changed = limits.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
             // Time for the next reading.
             _ = tick.tick() => {}
         }

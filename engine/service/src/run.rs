@@ -58,6 +58,7 @@ impl Service {
             tracing::warn!(%risk, "this configuration can lose acknowledged data");
         }
         let telemetry = Telemetry::new();
+        telemetry.plugin_memory_source(weir_wasm::plugin_memory);
         let ready = Arc::new(AtomicBool::new(false));
         match weir_listen::raise_fd_limit() {
             Ok(l) if l.before < l.soft => tracing::info!(
@@ -117,18 +118,15 @@ impl Service {
             plugins: config.service.watch_plugins.0,
             poll: config.service.watch_poll,
         };
-        let memory_limits = config.service.memory_limits();
         let started = tokio::time::Instant::now();
         let live = Live::start(config, &telemetry).await?;
-        // Stopped with the admin listener, at the very end.
-        if let Some(limits) = memory_limits {
-            tokio::spawn(crate::memory::run(
-                limits,
-                live.memory_gate(),
-                telemetry.clone(),
-                admin_shutdown.clone(),
-            ));
-        }
+        // Stopped with the admin listener, at the very end; limits follow config reloads.
+        tokio::spawn(crate::memory::run(
+            live.memory_limits(),
+            live.memory_gate(),
+            telemetry.clone(),
+            admin_shutdown.clone(),
+        ));
         if let Some((from_cache, compiled)) = live.cache_stats() {
             // Plugins found in the compiled-code cache start in milliseconds instead of seconds.
             tracing::info!(from_cache, compiled, elapsed = ?started.elapsed(), "plugins loaded");

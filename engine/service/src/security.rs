@@ -121,18 +121,17 @@ pub(crate) fn admin(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Op
         })
 }
 
-/// Warns about credentials that others can read or do without: an admin listener reachable
-/// beyond loopback without a token, or with a token but no TLS, and receivers that take
-/// credentials in plaintext beyond loopback.
-pub(crate) fn warn_exposed(config: &Config) {
+/// Credentials that others can read or do without: an admin listener reachable beyond
+/// loopback without a token, or with a token but no TLS, and receivers that take credentials
+/// in plaintext beyond loopback. `weir validate` prints these, `weir run` logs them.
+pub(crate) fn exposure_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
     let admin = &config.admin;
     if !admin.listen.0.ip().is_loopback() {
         if admin.bearer_token.is_none() {
-            tracing::warn!(address = %admin.listen,
-                "the admin listener is reachable beyond this host and has no bearer_token: anyone who reaches it can read /metrics; set [admin] bearer_token (reloads stay loopback-only until you do)");
+            out.push(format!("admin.listen {}: the admin listener is reachable beyond this host and has no bearer_token: anyone who reaches it can read /metrics; set [admin] bearer_token (reloads stay loopback-only until you do)", admin.listen.0));
         } else if admin.tls.is_none() {
-            tracing::warn!(address = %admin.listen,
-                "the admin bearer_token travels in plaintext beyond this host: add [admin] tls");
+            out.push(format!("admin.listen {}: the admin bearer_token travels in plaintext beyond this host: add [admin] tls", admin.listen.0));
         }
     }
     for (name, rc) in &config.receivers {
@@ -144,9 +143,21 @@ pub(crate) fn warn_exposed(config: &Config) {
         .flatten()
         .any(|a| !a.ip().is_loopback());
         if rc.auth.is_some() && rc.tls.is_none() && exposed {
-            tracing::warn!(receiver = %name,
-                "this receiver checks credentials without TLS: tokens and passwords cross the network in plaintext; add `tls`");
+            out.push(format!("receivers.{name}: this receiver checks credentials without TLS: tokens and passwords cross the network in plaintext; add `tls`"));
         }
+    }
+    out
+}
+
+/// Logs [`exposure_warnings`] and exporters' expired certificates at start.
+pub(crate) fn warn_exposed(config: &Config) {
+    let expired = config.exporters.iter().flat_map(|(name, e)| {
+        e.tls().map_or_else(Vec::new, |t| {
+            weir_tls::client_warnings(t.get_ref(), &|p| config.resolve_path(p), name)
+        })
+    });
+    for w in exposure_warnings(config).into_iter().chain(expired) {
+        tracing::warn!("{w}");
     }
 }
 
@@ -160,6 +171,13 @@ pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     for (name, e) in &config.exporters {
         exporter(config, name, e)?;
+        if let Some(tls) = e.tls() {
+            warnings.extend(weir_tls::client_warnings(
+                tls.get_ref(),
+                &|p| config.resolve_path(p),
+                name,
+            ));
+        }
         let insecure = e
             .tls()
             .and_then(|t| t.get_ref().insecure_skip_verify.as_ref())
@@ -176,6 +194,7 @@ pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
             );
         }
     }
+    warnings.extend(exposure_warnings(config));
     if let Some(admin) = admin(config, &telemetry)? {
         warnings.extend(admin.warnings());
     }

@@ -160,5 +160,50 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// Warnings about an exporter's TLS files that load but will not work: a client certificate
+/// (`cert_file`) or a trusted CA (`ca_file`) past its expiry. For the log and `weir validate`;
+/// files that do not load are [`client_config`]'s errors.
+pub fn client_warnings(
+    cfg: &ClientTlsConfig,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    exporter: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut look = |field: &'static str, path: Option<&str>, what: &str| {
+        let Some(path) = path.map(resolve) else {
+            return;
+        };
+        let Ok(chain) = files::certs(field, &path) else {
+            return;
+        };
+        for info in chain.iter().filter_map(|c| CertInfo::of(c)) {
+            if info.expired() {
+                out.push(format!(
+                    "{}: {what} {:?} of exporter {exporter} expired on {}; {}",
+                    path.display(),
+                    info.subject,
+                    info.not_after_text(),
+                    if field == "cert_file" {
+                        "the backend will refuse it"
+                    } else {
+                        "servers it signed will not be trusted"
+                    }
+                ));
+            }
+        }
+    };
+    look(
+        "cert_file",
+        cfg.cert_file.as_ref().map(|p| p.get_ref().as_str()),
+        "the client certificate",
+    );
+    look(
+        "ca_file",
+        cfg.ca_file.as_ref().map(|p| p.get_ref().as_str()),
+        "the CA certificate",
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests;

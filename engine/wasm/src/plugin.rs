@@ -290,7 +290,10 @@ pub(crate) fn new_store(
         session: None,
         wasi: sandbox::wasi_ctx(&settings.grants, stdout, stderr.clone()),
         table: ResourceTable::new(),
-        limiter: Limiter::new(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX)),
+        limiter: Limiter::new(
+            name.clone(),
+            usize::try_from(settings.memory_limit).unwrap_or(usize::MAX),
+        ),
         stderr,
         counts: Vec::new(),
         http: wasmtime_wasi_http::WasiHttpCtx::new(),

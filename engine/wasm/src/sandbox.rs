@@ -82,11 +82,13 @@ pub(crate) struct Limiter {
     limits: StoreLimits,
     /// Set when a memory grow was refused.
     pub(crate) memory_hit: bool,
+    /// This instance's memory in the accounting ([`crate::plugin_memory`]).
+    share: crate::memory::MemoryShare,
 }
 
 impl Limiter {
-    /// A limiter capping linear memory at `bytes` per instance.
-    pub(crate) fn new(bytes: usize) -> Limiter {
+    /// A limiter capping linear memory at `bytes` per instance of `plugin`.
+    pub(crate) fn new(plugin: std::sync::Arc<str>, bytes: usize) -> Limiter {
         let limits = StoreLimitsBuilder::new()
             .memory_size(bytes)
             .table_elements(100_000)
@@ -98,6 +100,7 @@ impl Limiter {
         Limiter {
             limits,
             memory_hit: false,
+            share: crate::memory::MemoryShare::new(plugin),
         }
     }
 }
@@ -110,7 +113,9 @@ impl ResourceLimiter for Limiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let r = self.limits.memory_growing(current, desired, maximum);
-        if !matches!(r, Ok(true)) {
+        if matches!(r, Ok(true)) {
+            self.share.grew(current, desired);
+        } else {
             self.memory_hit = true;
         }
         r

@@ -15,6 +15,7 @@ pub(super) struct Security {
     reloads: Family<Labels, Counter>,
     expiry: Family<Labels, Gauge>,
     auth_failures: Family<Labels, Counter>,
+    auth_reloads: Family<Labels, Counter>,
 }
 
 impl Security {
@@ -39,6 +40,11 @@ impl Security {
             "Requests refused for missing or wrong credentials (401 / UNAUTHENTICATED), by reason",
             self.auth_failures.clone(),
         );
+        registry.register(
+            "auth_credentials_reloads",
+            "Credential files (tokens, htpasswd) re-read after they changed: result=\"ok\" (the next request uses them) or \"failed\" (the old credentials stay in force)",
+            self.auth_reloads.clone(),
+        );
     }
 }
 
@@ -62,6 +68,10 @@ pub struct AuthMetrics {
     pub missing: Counter,
     /// Credentials sent but not valid.
     pub invalid: Counter,
+    /// Credential files reloaded.
+    pub reloaded: Counter,
+    /// Credential files that changed but did not load.
+    pub reload_failed: Counter,
 }
 
 impl super::Telemetry {
@@ -93,9 +103,19 @@ impl super::Telemetry {
                 ])
                 .clone()
         };
+        let result = |r: &str| {
+            s.auth_reloads
+                .get_or_create(&vec![
+                    ("listener", listener.to_string()),
+                    ("result", r.to_string()),
+                ])
+                .clone()
+        };
         AuthMetrics {
             missing: reason("missing"),
             invalid: reason("invalid"),
+            reloaded: result("ok"),
+            reload_failed: result("failed"),
         }
     }
 }
