@@ -286,3 +286,75 @@ async fn out_of_file_descriptors_backs_off_reports_not_ready_and_recovers() {
             >= 1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_body_that_stops_arriving_gets_deadline_exceeded() {
+    let gw = Gateway::start(&config(r#"body_read_timeout = "1s""#)).await;
+    let tcp = TcpStream::connect(gw.addr("otlp", "grpc")).await.unwrap();
+    let (mut h2, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            gw.addr("otlp", "grpc")
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut body) = h2.send_request(request, false).unwrap();
+    // A message frame announcing 1,000 bytes, of which 3 ever come.
+    body.send_data(
+        bytes::Bytes::from_static(&[0, 0, 0, 3, 232, 1, 2, 3]),
+        false,
+    )
+    .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .expect("answered within the body timeout")
+        .unwrap();
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(status.as_deref(), Some("4"), "{:?}", response.headers());
+    assert_eq!(
+        gw.metric(
+            "weir_listener_connections_closed_total",
+            &[
+                ("listener", "receiver/otlp/grpc"),
+                ("reason", "slow_request")
+            ],
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_peer_that_never_answers_pings_is_closed() {
+    let gw = Gateway::start(&config(
+        r#"idle_timeout = "0s", keepalive_interval = "1s", keepalive_timeout = "1s""#,
+    ))
+    .await;
+    // An HTTP/2 client preface and empty SETTINGS, then silence: no SETTINGS ack, no PING ack.
+    let mut raw = TcpStream::connect(gw.addr("otlp", "grpc")).await.unwrap();
+    raw.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match raw.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a peer that never answers PINGs stayed connected"
+    );
+}
