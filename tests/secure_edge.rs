@@ -114,6 +114,7 @@ async fn python_sdk_over_tls_mtls_and_tokens_arrives_with_its_tenant() {
     let gw = Gateway::start(&config).await;
     let ca = p(&pki.ca_file("edge"));
     let (ck, cc) = (p(&client.key), p(&client.cert));
+    let mut total = 0;
     for protocol in ["grpc", "http"] {
         let url = |r: &str| format!("https://{}", gw.addr(r, protocol));
         let run = format!("token-{protocol}");
@@ -157,7 +158,20 @@ async fn python_sdk_over_tls_mtls_and_tokens_arrives_with_its_tenant() {
         let t = tenants(&backend, &run_m, "tenant");
         assert!(t.iter().all(|t| t == "tenant-mtls"), "{protocol}: {t:?}");
         assert!(want > 0 && want_m > 0);
+        total += want + want_m;
     }
+    // Every item the SDK reported sending arrived, once.
+    let all = eventually(Duration::from_secs(30), || {
+        let n = backend.delivered_items(Transport::Grpc);
+        async move { n >= total }
+    })
+    .await;
+    assert!(
+        all,
+        "{} of {total} items arrived",
+        backend.delivered_items(Transport::Grpc)
+    );
+    assert_eq!(backend.delivered_items(Transport::Grpc), total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,3 +195,49 @@ fn unusable_files_say_what_is_wrong() {
     .expect_err("empty CA");
     assert_eq!(e.field, "ca_file");
 }
+
+#[tokio::test]
+async fn min_version_1_3_refuses_a_tls_1_2_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new(dir.path(), "edge").expect("pki");
+    let server_cert = pki.server("server").expect("server cert");
+    let t = Telemetry::new();
+    let mut f = files(&server_cert, None);
+    f.min_version = TlsVersion::V1_3;
+    let tls = ServerTls::load(f, "l", t.tls("l")).expect("loads");
+    let ca = pki.ca_file("edge");
+    let roots = Arc::new(files::roots("ca_file", &ca).expect("roots"));
+    let only_1_2 = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let refused = handshake(&tls, Arc::new(only_1_2)).await;
+    assert!(refused.is_err(), "a TLS 1.2 client got in: {refused:?}");
+    assert_eq!(handshake(&tls, client(&ca, None)).await, Ok(None));
+}
+
+#[tokio::test]
+async fn server_name_replaces_the_host_certificates_are_checked_against() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new(dir.path(), "edge").expect("pki");
+    let server_cert = pki.server("server").expect("server cert for localhost");
+    let t = Telemetry::new();
+    let tls = ServerTls::load(files(&server_cert, None), "l", t.tls("l")).expect("loads");
+    let ca = pki.ca_file("edge");
+    let named = |name: &str| {
+        let cfg = ClientTlsConfig {
+            ca_file: spanned(&ca),
+            server_name: Some(Spanned::new(0..0, name.to_string())),
+            ..Default::default()
+        };
+        client_config(Some(&cfg), &|p| PathBuf::from(p), ALPN_H2).expect("client config")
+    };
+    // The dial says "localhost"; the certificate is checked against server_name instead.
+    assert_eq!(handshake(&tls, named("localhost")).await, Ok(None));
+    let refused = handshake(&tls, named("collector.example")).await;
+    assert!(
+        refused.is_err(),
+        "a certificate not for server_name was accepted: {refused:?}"
+    );
+}
