@@ -117,20 +117,7 @@ async fn a_reload_replaces_an_exporter_and_a_bad_one_changes_nothing() {
     );
 
     // Shutdown drains both exporters: the old one wrote what it held before the reload.
-    let stopping = live.stop();
-    stopping
-        .closing
-        .store(true, std::sync::atomic::Ordering::Release);
-    stopping.stop_receivers.cancel();
-    for task in stopping
-        .tasks
-        .receivers
-        .into_iter()
-        .chain(stopping.tasks.pipelines)
-        .chain(stopping.tasks.exporters)
-    {
-        task.await.unwrap_or_else(|e| panic!("{e}"));
-    }
+    shut_down(live).await;
     assert_eq!(lines(&dir.path().join("a.jsonl")), [1]);
     assert_eq!(lines(&dir.path().join("b.jsonl")), [2, 3]);
     assert!(
