@@ -153,9 +153,9 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "two exporters on one disk queue",
-            replace("type = \"debug\"", "type = \"debug\"\nsending_queue = { storage = \"disk\", dir = \"q\" }\n[exporters.two]\ntype = \"debug\"\nsending_queue = { storage = \"disk\", dir = \"q/\" }")
+            replace("type = \"debug\"", "type = \"debug\"\nsending_queue = { storage = \"disk\", dir = \"q\" }\n[exporters.two]\ntype = \"debug\"\nsending_queue = { storage = \"disk\", dir = \"./q/\" }")
                 .replace("exporters = [\"out\"]", "exporters = [\"out\", \"two\"]"),
-            "weir.toml:9:43: exporters.two.sending_queue.dir: \"q/\" is already the disk queue of exporter out: each disk queue needs a dir of its own",
+            "weir.toml:9:43: exporters.two.sending_queue.dir: \"./q/\" is already the disk queue of exporter out: each disk queue needs a dir of its own",
         ),
         (
             "a memory spike as large as the limit",

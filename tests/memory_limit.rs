@@ -265,8 +265,11 @@ exporters = ["out"]
     };
     let gw = Gateway::start(&config("")).await;
     assert_eq!(status(&gw).await, 200);
-    // Any running gateway holds more than 32 MiB (the smallest limit allowed).
-    gw.rewrite_config(&config("memory_limit = \"32MiB\""));
+    // The smallest limit allowed with the largest spike: a soft limit of 1 MiB, which any
+    // running gateway is above.
+    gw.rewrite_config(&config(
+        "memory_limit = \"32MiB\"\nmemory_spike = \"31MiB\"",
+    ));
     assert_eq!(gw.reload().await["config"]["outcome"], "applied");
     let refused = eventually(Duration::from_secs(10), || async {
         status(&gw).await == 503

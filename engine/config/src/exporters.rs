@@ -19,7 +19,8 @@ pub(crate) fn check_queue_dirs_apart(
     c: &mut Checker<'_, '_>,
     exporters: &std::collections::BTreeMap<Spanned<String>, Spanned<ExporterTable>>,
 ) {
-    let mut owners: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    let mut owners: std::collections::BTreeMap<std::path::PathBuf, &str> =
+        std::collections::BTreeMap::new();
     for (name, exp) in exporters {
         let q = &exp.get_ref().sending_queue;
         let Some(dir) = q
@@ -29,7 +30,11 @@ pub(crate) fn check_queue_dirs_apart(
         else {
             continue;
         };
-        let norm = dir.get_ref().trim().trim_end_matches('/').to_string();
+        // `q`, `q/` and `./q` name one directory: compare the path without `.` steps.
+        let norm: std::path::PathBuf = std::path::Path::new(dir.get_ref().trim())
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         if let Some(first) = owners.get(&norm) {
             c.err(
                 dir.span(),

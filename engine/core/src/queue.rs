@@ -158,7 +158,11 @@ impl Drop for Delivery {
         }
         // Not done: the record goes back to its disk queue for the next reader (a sender that
         // stopped leaves it to those that take over); on disk it stays either way.
-        if let Some((spool, seq)) = self.record.take() {
+        // While a sender panics (a sink that panics on this batch) the record is not handed
+        // on, or the next sender would take it and panic too; it is read again after a restart.
+        if let Some((spool, seq)) = self.record.take()
+            && !std::thread::panicking()
+        {
             spool.release(seq);
         }
     }

@@ -97,10 +97,12 @@ pub enum ExportError {
 const PARKED_PER_SENDER: usize = 10;
 
 /// How many batches may wait parked for their retries. With a memory queue as many as the
-/// queue holds: they were in memory already, and a backend failing half its requests keeps a
-/// batch parked for about two backoffs on average, so parking must hold what arrives in that
-/// time or intake drops to `limit / backoff`. Batches from a disk queue are decoded into memory
-/// to be parked: there the per-sender bound alone holds.
+/// queue holds: a backend failing half its requests keeps a batch parked for about two backoffs
+/// on average, so parking must hold what arrives in that time or intake drops to
+/// `limit / backoff`. The queue refills while batches are parked, so an exporter holds at most
+/// 2 × `queue_size` batches (counted in `weir_memory_held_bytes`; `memory_limit` guards the
+/// total). Batches from a disk queue are decoded into memory to be parked: there the
+/// per-sender bound alone holds.
 fn parked_limit(consumers: usize, memory_queue: Option<usize>) -> usize {
     let per_sender = PARKED_PER_SENDER * consumers;
     memory_queue.map_or(per_sender, |size| size.max(per_sender))
@@ -116,8 +118,9 @@ pub struct PreparedExporter {
     rx: QueueReceiver,
     consumers: usize,
     disk: Option<DiskQueue>,
-    /// The senders of the exporter whose disk queue this one takes over: retired at start.
-    predecessor: Option<CancellationToken>,
+    /// The senders of the exporter whose disk queue this one takes over: retired at start,
+    /// when the queue also takes this exporter's size limit and syncing.
+    predecessor: Option<(CancellationToken, weir_spool::SpoolOptions)>,
 }
 
 /// A started exporter: pipelines send into `queue`; `tasks` end once the queue is closed and
@@ -204,17 +207,12 @@ pub fn prepare(
         (weir_config::QueueStorage::Disk, Some(dir)) => {
             let options = spool_options(q);
             let (spool, queue, rx, predecessor) = match take_over.filter(|t| t.is_in(dir)) {
-                Some(t) => {
-                    t.spool.set_options(options);
-                    tracing::info!(exporter = name, dir = %dir.display(), batches = t.spool.len(),
-                        "the changed exporter takes over its disk queue");
-                    (
-                        t.spool.clone(),
-                        t.queue.clone(),
-                        t.rx.clone(),
-                        Some(t.retire.clone()),
-                    )
-                }
+                Some(t) => (
+                    t.spool.clone(),
+                    t.queue.clone(),
+                    t.rx.clone(),
+                    Some((t.retire.clone(), options)),
+                ),
                 None => {
                     let spool = open_spool(name, dir, options)?;
                     let (queue, rx) = disk_queue(spool.clone(), size);
@@ -265,7 +263,10 @@ impl PreparedExporter {
     /// Starts the senders; an exporter whose disk queue this one took over stops taking
     /// batches from it now and gives back those it holds.
     pub fn start(self) -> RunningExporter {
-        if let Some(old) = self.predecessor {
+        if let (Some((old, options)), Some(disk)) = (self.predecessor, &self.disk) {
+            disk.spool.set_options(options);
+            tracing::info!(exporter = %self.shared.name, dir = %disk.dir.display(), batches = disk.spool.len(),
+                "the changed exporter takes over its disk queue");
             old.cancel();
         }
         let tasks = (0..self.consumers)

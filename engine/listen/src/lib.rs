@@ -130,6 +130,19 @@ fn out_of_resources(e: &io::Error) -> bool {
     }
 }
 
+/// True for EMFILE/ENFILE: no descriptor to accept with (as opposed to no memory).
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
 /// The shortest and longest wait after an accept failed for lack of resources.
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -168,6 +181,11 @@ pub async fn serve(
     let tasks = TaskTracker::new();
     let max = options.config.max_connections.max(1);
     let mut backoff = BACKOFF_MIN;
+    // Set while the last accept failed for lack of descriptors: then a free descriptor is
+    // what it takes to accept again, and the loop looks for one.
+    let mut out_of_fds = false;
+    // Set while this listener reports itself failed (so a healthy accept takes no lock).
+    let mut failed = false;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -179,9 +197,13 @@ pub async fn serve(
             // prove otherwise: the failed accept may have found the queue empty (readiness
             // outlives the last connection), so wait for no client and look whether a
             // descriptor can be had now.
-            () = tokio::time::sleep(PROBE_EVERY), if health.is_failed() => {
-                if descriptor_available(&listener) && health.recover() {
-                    tracing::info!(listener = %options.name, "accepting connections again");
+            () = tokio::time::sleep(PROBE_EVERY), if out_of_fds => {
+                if descriptor_available(&listener) {
+                    out_of_fds = false;
+                    failed = false;
+                    if health.recover() {
+                        tracing::info!(listener = %options.name, "accepting connections again");
+                    }
                 }
                 continue;
             }
@@ -191,6 +213,8 @@ pub async fn serve(
             Err(e) => {
                 metrics.accept_errors.inc();
                 if out_of_resources(&e) {
+                    out_of_fds = is_out_of_descriptors(&e);
+                    failed = true;
                     if health.fail(&format!("cannot accept connections: {e}")) {
                         tracing::error!(listener = %options.name, error = %e,
                             "cannot accept connections (out of file descriptors or memory); backing off, not ready until it can");
@@ -205,7 +229,8 @@ pub async fn serve(
             }
         };
         backoff = BACKOFF_MIN;
-        if health.recover() {
+        out_of_fds = false;
+        if std::mem::take(&mut failed) && health.recover() {
             tracing::info!(listener = %options.name, "accepting connections again");
         }
         if open.load(Ordering::Acquire) >= max {

@@ -9,6 +9,7 @@
 //!
 //! This binary holds a single test: it lowers its own limit on open files.
 
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     reason = "in tests a failed unwrap is the failure report"

@@ -265,6 +265,7 @@ impl Live {
         let mut exporters: BTreeMap<String, QueueSender> = BTreeMap::new();
         let mut disk_queues = BTreeMap::new();
         let mut prepared = Vec::new();
+        let mut claimed: BTreeSet<&str> = BTreeSet::new();
         for (name, cfg) in &new.exporters {
             if same_exporter(name) {
                 if let Some(q) = self.exporters.get(name) {
@@ -282,11 +283,18 @@ impl Live {
                 .dir
                 .as_ref()
                 .map(|d| new.resolve_path(d.get_ref()));
+            // One successor per queue: a second exporter naming the same dir (spelt another
+            // way) gets no takeover and fails to open the locked dir instead.
             let take_over = queue_dir.as_deref().and_then(|dir| {
                 self.disk_queues
                     .iter()
-                    .find(|(n, d)| !same_exporter(n) && d.is_in(dir))
-                    .map(|(_, d)| d)
+                    .find(|(n, d)| {
+                        !same_exporter(n) && !claimed.contains(n.as_str()) && d.is_in(dir)
+                    })
+                    .map(|(n, d)| {
+                        claimed.insert(n.as_str());
+                        d
+                    })
             });
             let exporter = weir_export::prepare(
                 name,

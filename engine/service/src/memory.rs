@@ -30,28 +30,38 @@ pub(crate) async fn run(
     let mut was_over = false;
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // False once the running gateway stopped changing (shutdown): the last limits stay.
+    let mut reloadable = true;
+    let mut current = *limits.borrow_and_update();
     loop {
-        let current = *limits.borrow_and_update();
         let Some((soft, hard)) = current else {
             // No limit (any more): nothing is refused for memory.
+            if was_over {
+                tracing::info!("memory limit removed: accepting data");
+            }
             over.store(false, Ordering::Release);
             limited_gauge.set(0);
             was_over = false;
             tokio::select! {
                 // Shutdown: the limiter is no longer needed.
                 () = stop.cancelled() => return,
-                // A reload set (or kept) the limits; gone: no reloads any more.
-                changed = limits.changed() => if changed.is_err() { return },
+                // A reload set the limits (gone: no reloads any more, and none to apply).
+                changed = limits.changed(), if reloadable => match changed {
+                    Ok(()) => current = *limits.borrow_and_update(),
+                    Err(_) => reloadable = false,
+                },
             }
             continue;
         };
         tokio::select! {
             // Shutdown: the limiter is no longer needed.
             () = stop.cancelled() => return,
-            // A reload changed the limits: apply them now.
-            changed = limits.changed() => {
-                if changed.is_err() {
-                    return;
+            // A reload changed the limits: apply them now. Gone (shutdown has begun): keep
+            // these until the end.
+            changed = limits.changed(), if reloadable => {
+                match changed {
+                    Ok(()) => current = *limits.borrow_and_update(),
+                    Err(_) => reloadable = false,
                 }
                 continue;
             }
