@@ -173,4 +173,17 @@ fn plugin_test_runs_a_golden_fixture_and_diffs_a_wrong_one() {
         err.contains("services: list at least one service.name"),
         "{err}"
     );
+
+    // A call that fails says so plainly, not "N in, N out".
+    let failing = dir.path().join("error.json");
+    std::fs::write(&failing, r#"{"mode":"error"}"#).unwrap();
+    let (code, out, err) = plugin_test(&[&plugins::wasm("misbehave"), &input, &failing]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("the call FAILED after")
+            && err.contains("(error)")
+            && err.contains("no output"),
+        "{err}"
+    );
+    assert!(!err.contains("out, in"), "{err}");
 }

@@ -269,6 +269,30 @@ function message(e) {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
+/**
+ * Where an Error thrown by plugin code was raised: `file.js:LINE:COLUMN` of the innermost
+ * stack frame outside this SDK (V8's `at f (file:L:C)` and SpiderMonkey's `f@file:L:C`
+ * frames alike), or "" when the stack says nothing usable.
+ */
+export function where(e) {
+  if (!(e instanceof Error) || typeof e.stack !== "string") return "";
+  for (const line of e.stack.split("\n")) {
+    const m = line.match(/([^\/\s(@]+\.[cm]?js):(\d+)(?::(\d+))?\)?\s*$/);
+    if (m && m[1] !== "weir-plugin.js") return m[3] ? `${m[1]}:${m[2]}:${m[3]}` : `${m[1]}:${m[2]}`;
+  }
+  return "";
+}
+
+/**
+ * The message of an exception thrown while handling a batch, with where it was raised; the
+ * stack (bounded) goes to stderr, which Weir logs under the plugin's name.
+ */
+function callMessage(e) {
+  const at = where(e);
+  if (e instanceof Error && typeof e.stack === "string") console.error(e.stack.slice(0, 4000));
+  return at ? `${message(e)} (at ${at})` : message(e);
+}
+
 /** `init`: builds the plugin's instance from its config JSON; a throw rejects the config. */
 function construct(Cls, config) {
   try {
@@ -293,7 +317,7 @@ export function processor(Cls) {
       try {
         instance.process(new Batch(handle));
       } catch (e) {
-        throw message(e);
+        throw callMessage(e);
       }
     },
   };
@@ -318,7 +342,7 @@ export function policy(Cls) {
       try {
         v = instance.evaluate(new Batch(handle));
       } catch (e) {
-        throw message(e);
+        throw callMessage(e);
       }
       if (!v || !["sample", "drop", "no-opinion"].includes(v.decision)) {
         throw `evaluate returned ${show(v)}: return keep(...), drop(...) or NO_OPINION`;

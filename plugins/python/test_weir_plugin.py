@@ -144,3 +144,35 @@ class SdkTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ErrorsTest(unittest.TestCase):
+    def test_an_error_names_its_type_message_and_where_it_was_raised(self):
+        import io
+
+        def lookup(table):
+            return table["production"]
+
+        def process():
+            return lookup({})
+
+        stderr, sys.stderr = sys.stderr, io.StringIO()
+        try:
+            with self.assertRaises(RuntimeError) as caught:
+                weir_plugin._guarded(process)
+            written = sys.stderr.getvalue()
+        finally:
+            sys.stderr = stderr
+        message = str(caught.exception)
+        self.assertTrue(message.startswith("KeyError: 'production' (at "), message)
+        self.assertIn("test_weir_plugin.py:", message)
+        self.assertTrue(message.endswith(" in lookup)"), message)
+        self.assertIn("Traceback (most recent call last)", written)
+        self.assertIn('table["production"]', written)
+
+    def test_a_value_error_stays_as_it_is_for_pointing_at_the_key(self):
+        def init():
+            raise ValueError("team: must be a string")
+        with self.assertRaises(RuntimeError) as caught:
+            weir_plugin._guarded(init)
+        self.assertEqual(str(caught.exception), "team: must be a string")

@@ -35,6 +35,7 @@ fixture)`` returns the batch afterwards as OTLP/JSON (see ``testing.py``).
 """
 
 import json
+import os
 import sys
 
 
@@ -351,17 +352,41 @@ except ImportError:  # plain Python: tests
     _Err = RuntimeError
 
 
+_WHERE_FRAMES = 3
+"""How many of the innermost plugin frames an error message names."""
+
+_TRACEBACK_CHARS = 4000
+"""The most of a traceback written to stderr (Weir's log) for one error."""
+
+
+def _where(e):
+    """``file.py:LINE in function`` of the innermost frames of ``e`` outside this SDK, innermost
+    last, or ``""``."""
+    import traceback
+    here = os.path.basename(__file__)
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if os.path.basename(f.filename) != here]
+    return "; ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
+                     for f in frames[-_WHERE_FRAMES:])
+
+
 def _guarded(fn, *args):
     """Calls plugin code; any exception becomes the call's error string (what Weir shows). A
     ValueError's message is shown as it is, so that ``raise ValueError("team: must be a
     string")`` in ``__init__`` lets Weir point at the ``team`` key in the config file; other
-    exceptions are prefixed with their type."""
+    exceptions are prefixed with their type and say where they were raised (file and line),
+    and their traceback goes to stderr, which Weir logs under the plugin's name."""
     try:
         return fn(*args)
     except ValueError as e:
         raise _Err(str(e))
     except Exception as e:  # noqa: BLE001 - any failure is the plugin's error message
-        raise _Err(f"{type(e).__name__}: {e}")
+        import traceback
+        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        sys.stderr.write(text[-_TRACEBACK_CHARS:])
+        where = _where(e)
+        at = f" (at {where})" if where else ""
+        raise _Err(f"{type(e).__name__}: {e}{at}")
 
 
 def export(cls):

@@ -113,8 +113,34 @@ pub(crate) struct RunArgs {
     /// and 127.0.0.1:4318 (HTTP) into the debug exporter.
     #[arg(long, short, env = "WEIR_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where the embedded default's OTLP/gRPC receiver listens (default 127.0.0.1:4317, or
+    /// WEIR_GRPC). A config file sets its own addresses.
+    #[arg(long, value_name = "ADDR")]
+    pub grpc: Option<std::net::SocketAddr>,
+    /// Where the embedded default's OTLP/HTTP receiver listens (default 127.0.0.1:4318, or
+    /// WEIR_HTTP).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Where the embedded default's admin listener (/metrics, /readyz) listens (default
+    /// 127.0.0.1:8888, or WEIR_ADMIN).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+impl RunArgs {
+    /// The listener flags given, by name (they apply to the embedded default only).
+    pub(crate) fn listener_flags(&self) -> Vec<&'static str> {
+        [
+            ("--grpc", self.grpc.is_some()),
+            ("--http", self.http.is_some()),
+            ("--admin", self.admin.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
+    }
 }
 
 #[derive(Debug, ClapArgs)]

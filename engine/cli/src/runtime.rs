@@ -10,10 +10,30 @@ use crate::args::RunArgs;
 /// Runs the gateway until a termination signal, then drains.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = match &args.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => {
+            let flags = args.listener_flags();
+            if !flags.is_empty() {
+                anyhow::bail!(
+                    "{} set(s) the addresses of the embedded default config; with --config {}, set them in the file ([receivers.<name>] grpc/http, [admin] listen)",
+                    flags.join(", "),
+                    path.display()
+                );
+            }
+            Config::load(path)?
+        }
         None => {
             tracing::info!("no --config given; running the embedded default config");
-            Config::embedded_default()?
+            let flag = |name: &str| match name {
+                "WEIR_GRPC" => args.grpc,
+                "WEIR_HTTP" => args.http,
+                "WEIR_ADMIN" => args.admin,
+                _ => None,
+            };
+            Config::embedded_default_with(&|name| {
+                flag(name)
+                    .map(|a| a.to_string())
+                    .or_else(|| std::env::var(name).ok())
+            })?
         }
     };
     // Watch for SIGTERM/SIGINT before anything reports ready, so an orchestrator that stops us

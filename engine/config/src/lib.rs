@@ -205,7 +205,16 @@ impl Config {
 
     /// The embedded default config.
     pub fn embedded_default() -> Result<Config, ConfigError> {
-        Config::parse(EMBEDDED_NAME, EMBEDDED_DEFAULT, &|k| std::env::var(k).ok())
+        Config::embedded_default_with(&|k| std::env::var(k).ok())
+    }
+
+    /// The embedded default with its listen addresses looked up in `lookup` (`WEIR_GRPC`,
+    /// `WEIR_HTTP`, `WEIR_ADMIN`; unset ones keep 127.0.0.1:4317, :4318 and :8888): what
+    /// `weir run --grpc/--http/--admin` and the environment change.
+    pub fn embedded_default_with(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED_NAME, EMBEDDED_DEFAULT, lookup)
     }
 
     /// Parses and validates `text`; `name` is used in messages, `lookup` resolves `${VAR}`.

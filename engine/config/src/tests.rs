@@ -282,3 +282,30 @@ fn a_pipeline_may_list_several_samplers_but_each_once() {
         "{twice}"
     );
 }
+
+#[test]
+fn the_embedded_default_takes_its_addresses_from_the_lookup() {
+    let c = Config::embedded_default_with(&|k| match k {
+        "WEIR_GRPC" => Some("127.0.0.1:14317".into()),
+        "WEIR_ADMIN" => Some("127.0.0.1:18888".into()),
+        _ => None,
+    })
+    .expect("valid");
+    let otlp = &c.receivers["otlp"];
+    assert_eq!(
+        otlp.grpc
+            .as_ref()
+            .map(|g| g.endpoint.0.to_string())
+            .as_deref(),
+        Some("127.0.0.1:14317")
+    );
+    assert_eq!(
+        otlp.http
+            .as_ref()
+            .map(|h| h.endpoint.0.to_string())
+            .as_deref(),
+        Some("127.0.0.1:4318"),
+        "unset ones keep the standard port"
+    );
+    assert_eq!(c.admin.listen.0.to_string(), "127.0.0.1:18888");
+}

@@ -4,7 +4,7 @@
 import { describe, test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import {
-  Strings, Values, Batch, Item, ITEM, RESOURCE, processor, policy, keep, drop, NO_OPINION, log, counterAdd,
+  Strings, Values, Batch, Item, ITEM, RESOURCE, processor, policy, keep, drop, NO_OPINION, log, counterAdd, where,
 } from "../weir-plugin.js";
 import { FakeBatch, packU32, strings } from "../testing/fake-batch.mjs";
 import { calls, reset } from "../testing/fake-host.mjs";
@@ -400,7 +400,10 @@ describe("processor()", () => {
     });
     plugin.init("{}");
     const { handle } = twoSpans();
-    assert.throws(() => plugin.process(handle), (e) => e === "RangeError: no");
+    assert.throws(
+      () => plugin.process(handle),
+      (e) => typeof e === "string" && /^RangeError: no \(at sdk\.test\.mjs:\d+:\d+\)$/.test(e),
+    );
     // The write already reached the host, which drops it because the call failed.
     assert.equal(handle.writes.length, 1);
     const strings = processor(class { process() { throw "status: bad"; } });
@@ -456,7 +459,10 @@ describe("policy()", () => {
   test("errors from the constructor and from evaluate become messages", () => {
     const bad = policy(class { constructor() { throw new Error("values: list at least one value"); } });
     assert.throws(() => bad.init("{}"), (e) => e === "Error: values: list at least one value");
-    assert.throws(() => evaluating(() => { throw new Error("boom"); }), (e) => e === "Error: boom");
+    assert.throws(
+      () => evaluating(() => { throw new Error("boom"); }),
+      (e) => typeof e === "string" && /^Error: boom \(at sdk\.test\.mjs:\d+:\d+\)$/.test(e),
+    );
     assert.throws(() => evaluating(() => { throw "boom"; }), (e) => e === "boom");
   });
 });
@@ -486,5 +492,17 @@ describe("host imports", () => {
     assert.deepEqual(calls.counters, []);
     counterAdd("c", "l", 2n ** 64n - 1n);
     assert.deepEqual(calls.counters, [["c", "l", 2n ** 64n - 1n]]);
+  });
+});
+
+describe("where()", () => {
+  test("names the innermost frame outside the SDK, in V8's and SpiderMonkey's stack formats", () => {
+    const v8 = new Error("x");
+    v8.stack = "Error: x\n    at lookup (file:///p/weir-plugin.js:3:1)\n    at process (file:///p/app.js:14:11)\n    at run (file:///p/app.js:30:2)";
+    assert.equal(where(v8), "app.js:14:11");
+    const sm = new Error("x");
+    sm.stack = "lookup@weir-plugin.js:3:1\nprocess@app.js:14:11\n";
+    assert.equal(where(sm), "app.js:14:11");
+    assert.equal(where("a string"), "");
   });
 });

@@ -110,9 +110,25 @@ impl Config {
         &self.0
     }
 
-    /// Deserializes the config; the error names the problem in terms a user can fix.
+    /// Deserializes the config; the error starts with the path of the key at fault
+    /// (`actions[1].pattern: …`), so that Weir points at that key's line in the config file,
+    /// as it does for the other SDKs' plugins. Where in the JSON handed to the plugin the
+    /// problem was (serde_json's "at line 1 column 13") is left out: that text is Weir's, not
+    /// the user's file.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_str(&self.0).map_err(|e| format!("invalid config: {e}"))
+        let mut de = serde_json::Deserializer::from_str(&self.0);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let message = inner
+                .rfind(" at line ")
+                .map_or(inner.as_str(), |i| &inner[..i]);
+            if path.is_empty() || path == "." {
+                format!("invalid config: {message}")
+            } else {
+                format!("{path}: {message}")
+            }
+        })
     }
 }
 
@@ -267,4 +283,45 @@ macro_rules! export_processor {
         }
         $crate::__private::export!(__WeirProcessorExport with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::Config;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only deserialized")]
+    struct Action {
+        key: String,
+        pattern: Option<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only deserialized")]
+    struct Settings {
+        percent: f64,
+        actions: Vec<Action>,
+    }
+
+    #[test]
+    fn config_errors_start_with_the_key_at_fault() {
+        let e = Config::new(r#"{"percent": "ten", "actions": []}"#)
+            .parse::<Settings>()
+            .unwrap_err();
+        assert_eq!(e, "percent: invalid type: string \"ten\", expected f64");
+        let e = Config::new(r#"{"percent": 1, "actions": [{"key": "a"}, {"key": 3}]}"#)
+            .parse::<Settings>()
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "actions[1].key: invalid type: integer `3`, expected a string"
+        );
+        let e = Config::new(r#"{"percent": 1}"#)
+            .parse::<Settings>()
+            .unwrap_err();
+        assert_eq!(e, "invalid config: missing field `actions`");
+        assert!(!e.contains("line 1"), "{e}");
+    }
 }
