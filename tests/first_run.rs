@@ -14,6 +14,17 @@ use std::time::Duration;
 
 use weir_tests::gateway::binary;
 
+/// `weir run` on the embedded default with every listener on an ephemeral port.
+const RUN_EPHEMERAL: [&str; 7] = [
+    "run",
+    "--grpc",
+    "127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+];
+
 /// Starts `weir` with `args`; returns the child and a channel of its stderr lines.
 fn spawn(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(binary())
@@ -52,17 +63,7 @@ fn lines_until(rx: &mpsc::Receiver<String>, until: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_default_listens_where_the_flags_say_and_serves_otlp() {
-    let (mut child, rx) = spawn(&[
-        "run",
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-    ]);
+    let (mut child, rx) = spawn(&[&RUN_EPHEMERAL[..], &["--log-format", "json"]].concat());
     let lines = lines_until(&rx, "weir is ready");
     let logs: Vec<serde_json::Value> = lines
         .iter()
@@ -132,15 +133,7 @@ fn listener_flags_beside_a_config_file_are_refused() {
 
 #[test]
 fn text_logs_into_a_pipe_have_no_colour_codes() {
-    let (mut child, rx) = spawn(&[
-        "run",
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let (mut child, rx) = spawn(&RUN_EPHEMERAL);
     let lines = lines_until(&rx, "weir is ready");
     let _ = child.kill();
     let _ = child.wait();
