@@ -62,14 +62,6 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
-/// The resident memory of process `pid`, in bytes.
-fn rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 fn config(args: &Args, backend: &Backend, dir: &std::path::Path) -> String {
     let queue = match args.queue.as_str() {
         "disk" => format!(
@@ -150,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
                 let p = u32::try_from(pid.load(Ordering::Relaxed)).unwrap_or(0);
-                if let Some(r) = rss(p) {
+                if let Some(r) = weir_tests::resident_bytes(p) {
                     peak.fetch_max(r, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

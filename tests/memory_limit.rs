@@ -19,14 +19,6 @@ use weir_tests::{Backend, Gateway, Transport, eventually};
 const LIMIT_MIB: u64 = 192;
 const SPANS: usize = 400;
 
-/// The resident memory of process `pid`, in bytes.
-fn rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_backend_cannot_push_memory_past_the_limit() {
     let backend = Backend::start().await;
@@ -54,7 +46,7 @@ queue_size = 1000
     ))
     .await;
     let pid = gw.pid();
-    let before = rss(pid).unwrap();
+    let before = weir_tests::resident_bytes(pid).unwrap();
     assert!(
         before < (LIMIT_MIB << 20) / 2,
         "the idle gateway already uses {before} bytes"
@@ -93,7 +85,7 @@ queue_size = 1000
     let start = Instant::now();
     let mut refusing_since: Option<Instant> = None;
     while start.elapsed() < Duration::from_secs(90) {
-        peak = peak.max(rss(pid).unwrap());
+        peak = peak.max(weir_tests::resident_bytes(pid).unwrap());
         if refused.load(Ordering::Relaxed) > 0 {
             let since = *refusing_since.get_or_insert_with(Instant::now);
             if since.elapsed() > Duration::from_secs(5) {

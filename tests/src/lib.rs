@@ -36,6 +36,15 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The resident memory of process `pid`, in bytes (`VmRSS` of `/proc/<pid>/status`); `None`
+/// once it is gone.
+pub fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
 pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
 where

@@ -215,14 +215,15 @@ impl Live {
             self.desired = old;
             return Err(e);
         }
-        // Swaps last: the config part is committed; a version that fails to load leaves the
-        // old one running (reported), and the next reload tries again.
+        // The memory limiter follows the new limits (it is told only when they changed).
         let limits = new.config.service.memory_limits();
         self.memory_limits.send_if_modified(|l| {
             let changed = *l != limits;
             *l = limits;
             changed
         });
+        // Swaps last: the config part is committed; a version that fails to load leaves the
+        // old one running (reported), and the next reload tries again.
         let swaps = self.reloader.swap(&plan.swaps(), &self.telemetry).await;
         if let Some(old) = &old {
             for failed in swaps.iter().filter(|o| o.failed()) {

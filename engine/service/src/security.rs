@@ -121,10 +121,11 @@ pub(crate) fn admin(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Op
         })
 }
 
-/// Credentials that others can read or do without: an admin listener reachable beyond
-/// loopback without a token, or with a token but no TLS, and receivers that take credentials
-/// in plaintext beyond loopback. `weir validate` prints these, `weir run` logs them.
-pub(crate) fn exposure_warnings(config: &Config) -> Vec<String> {
+/// Credentials that others can read or do without, or that will not work: an admin listener
+/// reachable beyond loopback without a token, or with a token but no TLS; receivers that take
+/// credentials in plaintext beyond loopback; exporters whose client certificate or CA has
+/// expired. `weir validate` prints these, `weir run` logs them.
+pub(crate) fn credential_warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let admin = &config.admin;
     if !admin.listen.0.ip().is_loopback() {
@@ -146,17 +147,21 @@ pub(crate) fn exposure_warnings(config: &Config) -> Vec<String> {
             out.push(format!("receivers.{name}: this receiver checks credentials without TLS: tokens and passwords cross the network in plaintext; add `tls`"));
         }
     }
+    for (name, e) in &config.exporters {
+        if let Some(tls) = e.tls() {
+            out.extend(weir_tls::client_warnings(
+                tls.get_ref(),
+                &|p| config.resolve_path(p),
+                name,
+            ));
+        }
+    }
     out
 }
 
-/// Logs [`exposure_warnings`] and exporters' expired certificates at start.
+/// Logs [`credential_warnings`] at start.
 pub(crate) fn warn_exposed(config: &Config) {
-    let expired = config.exporters.iter().flat_map(|(name, e)| {
-        e.tls().map_or_else(Vec::new, |t| {
-            weir_tls::client_warnings(t.get_ref(), &|p| config.resolve_path(p), name)
-        })
-    });
-    for w in exposure_warnings(config).into_iter().chain(expired) {
+    for w in credential_warnings(config) {
         tracing::warn!("{w}");
     }
 }
@@ -171,13 +176,6 @@ pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     for (name, e) in &config.exporters {
         exporter(config, name, e)?;
-        if let Some(tls) = e.tls() {
-            warnings.extend(weir_tls::client_warnings(
-                tls.get_ref(),
-                &|p| config.resolve_path(p),
-                name,
-            ));
-        }
         let insecure = e
             .tls()
             .and_then(|t| t.get_ref().insecure_skip_verify.as_ref())
@@ -194,7 +192,7 @@ pub(crate) fn check(config: &Config) -> anyhow::Result<Vec<String>> {
             );
         }
     }
-    warnings.extend(exposure_warnings(config));
+    warnings.extend(credential_warnings(config));
     if let Some(admin) = admin(config, &telemetry)? {
         warnings.extend(admin.warnings());
     }
