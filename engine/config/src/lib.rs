@@ -15,6 +15,7 @@
 //! exporters = ["backend"]
 //! ```
 
+mod collector;
 mod components;
 mod connections;
 mod env;
@@ -22,6 +23,7 @@ mod error;
 mod exporter_config;
 mod exporters;
 mod pipelines;
+mod raw;
 mod risks;
 mod samplers;
 pub mod schema;
@@ -32,10 +34,10 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
 use toml::Spanned;
 use weir_core::Signal;
 
+pub use collector::{component_hint, key_hint};
 pub use components::{
     AdminConfig, Compression, FsyncMode, GrantsConfig, GrpcServerConfig, HttpServerConfig,
     JaegerSamplingConfig, OnError, ProcessorConfig, QueueConfig, QueueStorage, ReceiverConfig,
@@ -62,23 +64,16 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
 /// The file name used in messages about [`EMBEDDED_DEFAULT`].
 pub const EMBEDDED_NAME: &str = "<embedded default>";
 
-/// The whole file as written, before cross-table validation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file as written, before cross-table validation (read entry by entry, see
+/// [`raw::read`]).
+#[derive(Debug, Default)]
 struct RawConfig {
-    #[serde(default)]
     admin: AdminConfig,
-    #[serde(default)]
     service: ServiceConfig,
-    #[serde(default)]
     receivers: BTreeMap<Spanned<String>, Spanned<ReceiverConfig>>,
-    #[serde(default)]
     processors: BTreeMap<Spanned<String>, Spanned<ProcessorConfig>>,
-    #[serde(default)]
     samplers: BTreeMap<Spanned<String>, Spanned<SamplerConfig>>,
-    #[serde(default)]
     exporters: BTreeMap<Spanned<String>, Spanned<ExporterTable>>,
-    #[serde(default)]
     pipelines: BTreeMap<Spanned<String>, Spanned<PipelineGroup>>,
 }
 
@@ -223,6 +218,32 @@ impl Config {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        match Config::parse_partial(name, text, lookup)? {
+            (config, diags) if diags.is_empty() => Ok(config),
+            (_, diags) => Err(ConfigError::Invalid(diags)),
+        }
+    }
+
+    /// Reads and validates the file at `path` as far as it goes: see [`Config::parse_partial`].
+    pub fn load_partial(path: &Path) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
+        Config::parse_partial(&path.display().to_string(), &text, &|k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    /// Parses `text` and returns the config made of the components that are valid, with every
+    /// problem found; an error only when nothing can be read (a TOML syntax error, an unset
+    /// variable). `weir validate` uses it to check the plugins of the valid components too, so
+    /// one run reports every independent problem; a config with problems must not be run.
+    pub fn parse_partial(
+        name: &str,
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         let original = error::Source { name, text };
         let expanded = env::expand(&original, lookup).map_err(ConfigError::Invalid)?;
         // Expansion keeps line breaks, so lines still match the file; columns after an expanded
@@ -231,11 +252,11 @@ impl Config {
             name,
             text: &expanded,
         };
-        let raw: RawConfig = toml::from_str(&expanded)
-            .map_err(|e| ConfigError::Invalid(vec![src.parse_error(e.span(), e.message())]))?;
-        let mut config = validate::validate(&src, raw).map_err(ConfigError::Invalid)?;
+        let (raw, broken, read_errors) =
+            raw::read(&src).map_err(|d| ConfigError::Invalid(vec![d]))?;
+        let (mut config, diags) = validate::validate(&src, raw, &broken, read_errors);
         config.source = (name.to_string(), expanded);
-        Ok(config)
+        Ok((config, diags))
     }
 }
 

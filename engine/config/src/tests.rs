@@ -111,11 +111,12 @@ fn serde_errors_name_the_key() {
     let err = parse("[exporters.a]\ntype = \"debug\"\ntimeout = 5\n").expect_err("invalid");
     assert_eq!(
         err,
-        "weir.toml:3:11: exporters.a.timeout: invalid type: integer `5`, expected a string"
+        "weir.toml:1:1: pipelines: no pipelines: add at least one [pipelines.<signal>] table\n\
+         weir.toml:3:11: exporters.a.timeout: invalid type: integer `5`, expected a string"
     );
     let err = parse("[exporters.a]\ntype = \"debug\"\nverbosty = \"basic\"\n").expect_err("x");
     assert!(
-        err.starts_with("weir.toml:3:1: exporters.a.verbosty: unknown field `verbosty`"),
+        err.contains("\nweir.toml:3:1: exporters.a.verbosty: unknown field `verbosty`"),
         "{err}"
     );
 }
@@ -308,4 +309,96 @@ fn the_embedded_default_takes_its_addresses_from_the_lookup() {
         "unset ones keep the standard port"
     );
     assert_eq!(c.admin.listen.0.to_string(), "127.0.0.1:18888");
+}
+
+#[test]
+fn one_run_reports_every_independent_problem() {
+    // A policy-type typo, a bad plugin key and a dangling reference: all three at once, and no
+    // "not defined" noise about the sampler and processor whose tables did not read.
+    let text = r#"
+[receivers.otlp]
+grpc = "127.0.0.1:4317"
+
+[processors.scrub]
+plugin = "builtin:redact"
+confg = {}
+
+[samplers.tail]
+[[samplers.tail.policies]]
+name = "errors"
+type = "status-cod"
+
+[exporters.out]
+type = "debug"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["scrub", "tail"]
+exporters = ["out", "missing"]
+"#;
+    let err = parse(text).expect_err("invalid");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with("weir.toml:7:1: processors.scrub.confg: unknown field `confg`"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("weir.toml:12:8: samplers.tail.policies[0].type:"),
+        "{err}"
+    );
+    assert!(lines[1].contains("status-cod"), "{err}");
+    assert!(
+        lines[2]
+            .starts_with("weir.toml:20:21: pipelines.traces.exporters: `missing` is not defined"),
+        "{err}"
+    );
+}
+
+#[test]
+fn collector_shaped_configs_get_pointed_at_weir_places() {
+    let text = r#"
+extensions = {}
+
+[receivers.otlp]
+protocols = { grpc = { endpoint = "127.0.0.1:4317" } }
+
+[processors.batch]
+send_batch_size = 1000
+
+[exporters.out]
+type = "debug"
+
+[service]
+pipelines = {}
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["memory_limiter"]
+exporters = ["out"]
+"#;
+    let err = parse(text).expect_err("invalid");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 5, "{err}");
+    assert!(
+        lines[0].contains("extensions") && lines[0].contains("/healthz"),
+        "{err}"
+    );
+    assert!(
+        lines[1].contains("receivers.otlp.protocols") && lines[1].contains("without `protocols`"),
+        "{err}"
+    );
+    assert!(
+        lines[2].contains("processors.batch")
+            && lines[2].contains("built into every Weir pipeline"),
+        "{err}"
+    );
+    assert!(
+        lines[3].contains("service.pipelines") && lines[3].contains("top-level"),
+        "{err}"
+    );
+    assert!(
+        lines[4].contains("`memory_limiter` is not defined") && lines[4].contains("[service]"),
+        "{err}"
+    );
 }

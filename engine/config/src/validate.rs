@@ -9,10 +9,14 @@ use weir_core::Signal;
 
 use crate::error::{Diagnostic, Source};
 use crate::pipelines::PipelineSpec;
+use crate::raw::Broken;
 use crate::{Config, Pipeline, RawConfig};
 
 /// Largest queue, in batches or requests: queues preallocate their slots.
 pub(crate) const MAX_QUEUE: usize = 1_000_000;
+
+/// The end of the message about a component no pipeline lists.
+const UNUSED: &str = " but no pipeline uses it";
 
 /// Collects diagnostics so that one run reports every problem.
 pub(crate) struct Checker<'a, 'b> {
@@ -31,10 +35,19 @@ impl Checker<'_, '_> {
     }
 }
 
-pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
+/// Checks `raw` (what read of the file); `broken` names the entries that did not read and
+/// `read_errors` says why, so that one run reports every independent problem. Returns the
+/// config made of what is valid and every problem found (the config is only usable whole
+/// when there is none).
+pub(crate) fn validate(
+    src: &Source<'_>,
+    raw: RawConfig,
+    broken: &Broken,
+    read_errors: Vec<Diagnostic>,
+) -> (Config, Vec<Diagnostic>) {
     let mut c = Checker {
         src,
-        diags: Vec::new(),
+        diags: read_errors,
     };
 
     check_receivers(&mut c, &raw);
@@ -143,47 +156,43 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         }
         for (id, span, spec) in specs {
             let path = format!("pipelines.{}", id.replace('/', "."));
-            let mut resolve =
-                |kind: &'static str,
-                 list: &[Spanned<String>],
-                 known: &BTreeMap<&str, Range<usize>>,
-                 required: bool|
-                 -> Vec<String> {
-                    if required && list.is_empty() {
+            let mut resolve = |kind: &'static str,
+                               list: &[Spanned<String>],
+                               known: &BTreeMap<&str, Range<usize>>,
+                               required: bool|
+             -> Vec<String> {
+                if required && list.is_empty() {
+                    c.err(
+                        span.clone(),
+                        format!("{path}.{kind}"),
+                        format!("a pipeline needs at least one of its {kind}"),
+                    );
+                }
+                let mut seen = BTreeSet::new();
+                let mut out = Vec::new();
+                for item in list {
+                    let n = item.get_ref();
+                    if !seen.insert(n.as_str()) {
                         c.err(
-                            span.clone(),
-                            format!("{path}.{kind}"),
-                            format!("a pipeline needs at least one of its {kind}"),
-                        );
-                    }
-                    let mut seen = BTreeSet::new();
-                    let mut out = Vec::new();
-                    for item in list {
-                        let n = item.get_ref();
-                        if !seen.insert(n.as_str()) {
-                            c.err(
-                                item.span(),
-                                format!("{path}.{kind}"),
-                                format!("`{n}` is listed twice"),
-                            );
-                        } else if !known.contains_key(n.as_str()) {
-                            let known_list = known.keys().copied().collect::<Vec<_>>().join(", ");
-                            let section = kind;
-                            c.err(
                             item.span(),
                             format!("{path}.{kind}"),
-                            format!(
-                                "`{n}` is not defined: add a [{section}.{n}] table (defined: {})",
-                                if known_list.is_empty() { "none" } else { &known_list }
-                            ),
+                            format!("`{n}` is listed twice"),
                         );
-                        } else {
-                            used.insert((kind, n.clone()));
-                            out.push(n.clone());
-                        }
+                    } else if broken.has(kind, n) {
+                        // Defined, but its table did not read: that error is reported.
+                    } else if !known.contains_key(n.as_str()) {
+                        c.err(
+                            item.span(),
+                            format!("{path}.{kind}"),
+                            undefined(kind, n, known),
+                        );
+                    } else {
+                        used.insert((kind, n.clone()));
+                        out.push(n.clone());
                     }
-                    out
-                };
+                }
+                out
+            };
             let r = resolve("receivers", &spec.receivers, &receivers, true);
             let p = resolve("processors", &spec.processors, &processors, false);
             let e = resolve("exporters", &spec.exporters, &exporters, true);
@@ -231,11 +240,17 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
         }
     }
 
-    for (kind, known) in [
-        ("receivers", &receivers),
-        ("processors", &processors),
-        ("exporters", &exporters),
-    ] {
+    let unused_checks = if broken.pipelines {
+        // A pipeline that did not read may be the one using them.
+        Vec::new()
+    } else {
+        vec![
+            ("receivers", &receivers),
+            ("processors", &processors),
+            ("exporters", &exporters),
+        ]
+    };
+    for (kind, known) in unused_checks {
         for (name, span) in known {
             if !used.contains(&(kind, name.to_string())) {
                 let is_sampler = raw.samplers.keys().any(|s| s.get_ref() == name);
@@ -243,12 +258,12 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
                 c.err(
                     span.clone(),
                     format!("{section}.{name}"),
-                    format!("`{name}` is defined but no pipeline uses it"),
+                    format!("`{name}` is defined{UNUSED}"),
                 );
             }
         }
     }
-    if raw.pipelines.is_empty() {
+    if raw.pipelines.is_empty() && !broken.pipelines {
         c.err(
             0..0,
             "pipelines",
@@ -257,33 +272,34 @@ pub(crate) fn validate(src: &Source<'_>, raw: RawConfig) -> Result<Config, Vec<D
     }
 
     let mut exporters = BTreeMap::new();
-    if c.diags.is_empty() {
-        for (name, table) in raw.exporters {
-            let span = table.span();
-            let key = format!("exporters.{}", name.get_ref());
-            match table.into_inner().typed() {
-                Ok(e) => {
-                    exporters.insert(name.into_inner(), e);
-                }
-                // The checks above report a missing key first; this keeps it an error anyway.
-                Err(missing) => c.err(span, format!("{key}.{missing}"), "is required"),
+    let clean = c.diags.is_empty();
+    for (name, table) in raw.exporters {
+        let span = table.span();
+        let key = format!("exporters.{}", name.get_ref());
+        match table.into_inner().typed() {
+            Ok(e) => {
+                exporters.insert(name.into_inner(), e);
             }
+            // The checks above report a missing key first; this keeps it an error anyway.
+            Err(missing) if clean => c.err(span, format!("{key}.{missing}"), "is required"),
+            Err(_) => {}
         }
     }
-    if !c.diags.is_empty() {
-        c.diags.sort_by_key(|d| (d.line, d.column));
-        return Err(c.diags);
-    }
-    Ok(Config {
+    c.diags.sort_by_key(|d| (d.line, d.column));
+    // The partial config leaves out components with problems, so that `weir validate` does not
+    // report them twice (once here, once from their plugin).
+    let diags = &c.diags;
+    let config = Config {
         admin: raw.admin,
         service: raw.service,
-        receivers: inner(raw.receivers),
-        processors: inner(raw.processors),
-        samplers: inner(raw.samplers),
-        exporters,
+        receivers: keep(diags, "receivers", inner(raw.receivers)),
+        processors: keep(diags, "processors", inner(raw.processors)),
+        samplers: keep(diags, "samplers", inner(raw.samplers)),
+        exporters: keep(diags, "exporters", exporters),
         pipelines,
         source: Default::default(),
-    })
+    };
+    (config, c.diags)
 }
 
 fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
@@ -369,6 +385,38 @@ fn check_receivers(c: &mut Checker<'_, '_>, raw: &RawConfig) {
         ),
         _ => {}
     }
+}
+
+/// Why pipeline reference `name` in `kind` does not resolve, with where a Collector component
+/// of that name lives in Weir.
+fn undefined(kind: &str, name: &str, known: &BTreeMap<&str, Range<usize>>) -> String {
+    let known_list = known.keys().copied().collect::<Vec<_>>().join(", ");
+    let defined = if known_list.is_empty() {
+        "none"
+    } else {
+        &known_list
+    };
+    match crate::collector::component_hint(kind, name) {
+        Some(hint) => format!(
+            "`{name}` is not defined (defined: {defined}); coming from the Collector? {hint}"
+        ),
+        None => {
+            format!("`{name}` is not defined: add a [{kind}.{name}] table (defined: {defined})")
+        }
+    }
+}
+
+/// The entries of `section` that no diagnostic is about (being unused aside).
+fn keep<T>(diags: &[Diagnostic], section: &str, m: BTreeMap<String, T>) -> BTreeMap<String, T> {
+    m.into_iter()
+        .filter(|(name, _)| {
+            let key = format!("{section}.{name}");
+            !diags.iter().any(|d| {
+                (d.key == key || d.key.starts_with(&format!("{key}.")))
+                    && !d.message.ends_with(UNUSED)
+            })
+        })
+        .collect()
 }
 
 /// Drops the positions of a validated table.

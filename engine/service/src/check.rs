@@ -16,20 +16,37 @@ pub fn check(path: &Path) -> Result<(String, Vec<String>), crate::Error> {
 }
 
 fn check_inner(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
-    let config = Config::load(path)?;
-    crate::jaeger::load(&config)?;
-    let mut warnings = crate::security::check(&config)?;
+    // Every independent problem in one run: the config's own, then those of the plugins of
+    // every component that is valid.
+    let (config, diags) = Config::load_partial(path)?;
+    let mut problems: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    let mut note = |r: anyhow::Result<()>| {
+        if let Err(e) = r {
+            problems.push(format!("{e:#}"));
+        }
+    };
+    note(crate::jaeger::load(&config).map(drop));
+    let mut warnings = Vec::new();
+    note(crate::security::check(&config).map(|w| warnings = w));
     let mut plugins = Plugins::default();
     for (name, p) in &config.processors {
-        plugins.load(&config, name, p)?;
+        note(plugins.load(&config, name, p).map(drop));
     }
     let mut policies = Policies::default();
     for (name, s) in &config.samplers {
-        policies.load(&mut plugins, &config, name, s)?;
+        note(policies.load(&mut plugins, &config, name, s).map(drop));
     }
     for (name, e) in &config.exporters {
-        let tls = crate::security::exporter(&config, name, e)?;
-        crate::exporters::load(|| plugins.engine(), &config, name, e, tls)?;
+        note(crate::security::exporter(&config, name, e).and_then(|tls| {
+            crate::exporters::load(|| plugins.engine(), &config, name, e, tls).map(drop)
+        }));
+    }
+    // The receivers' and exporters' TLS files are read by both `security::check` and
+    // `security::exporter`: name each problem once.
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("\n"));
     }
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     warnings.extend(config.data_loss_risks().iter().map(ToString::to_string));
