@@ -11,7 +11,10 @@
 //!   ] },
 //! ]
 //! ```
-//! Actions run in order and each sees what the earlier ones wrote.
+//! Actions run in order and each sees what the earlier ones wrote. `hash`, `extract` and
+//! `convert` (see `transform`) change values as the Collector's attributes processor does.
+
+mod transform;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -36,6 +39,12 @@ struct ActionConfig {
     from_attribute: Option<String>,
     patterns: Option<Vec<PatternConfig>>,
     to: Option<String>,
+    /// `hash` only: the HMAC key (at least 16 bytes).
+    hash_key: Option<String>,
+    /// `extract` only: a regex whose named groups become attributes.
+    pattern: Option<String>,
+    /// `convert` only: int, double, string or bool.
+    converted_type: Option<String>,
     #[serde(default = "item")]
     level: String,
     when: Option<ConditionConfig>,
@@ -84,6 +93,12 @@ enum Op {
     Set(Mode, Source),
     Delete,
     Rename(String),
+    /// Replace the value with its keyed hash.
+    Hash(Vec<u8>),
+    /// Write the named groups of a match on the value to attributes of their names.
+    Extract(transform::Extract),
+    /// Change the value's type.
+    Convert(transform::Kind),
 }
 
 /// A compiled action.
@@ -168,8 +183,15 @@ impl Action {
                 Ok(())
             }
         };
-        if c.action != "rename" && c.to.is_some() {
-            return Err(format!("{at}.to: only `rename` takes `to`"));
+        for (key, set, owner) in [
+            ("to", c.to.is_some(), "rename"),
+            ("hash_key", c.hash_key.is_some(), "hash"),
+            ("pattern", c.pattern.is_some(), "extract"),
+            ("converted_type", c.converted_type.is_some(), "convert"),
+        ] {
+            if set && c.action != owner {
+                return Err(format!("{at}.{key}: only `{owner}` takes `{key}`"));
+            }
         }
         let op = match c.action.as_str() {
             "insert" => Op::Set(Mode::Insert, source()?),
@@ -189,9 +211,40 @@ impl Action {
                         .ok_or(format!("{at}.to: `rename` needs `to`"))?,
                 )
             }
+            "hash" => {
+                no_source("hash")?;
+                let key = c.hash_key.clone().ok_or(format!(
+                    "{at}.hash_key: `hash` needs a key of at least {} bytes (keep it secret, e.g. \
+                     hash_key = \"${{ENRICH_HASH_KEY}}\")",
+                    transform::MIN_HASH_KEY
+                ))?;
+                if key.len() < transform::MIN_HASH_KEY {
+                    return Err(format!(
+                        "{at}.hash_key: {} bytes is too short; use at least {}",
+                        key.len(),
+                        transform::MIN_HASH_KEY
+                    ));
+                }
+                Op::Hash(key.into_bytes())
+            }
+            "extract" => {
+                no_source("extract")?;
+                let pattern = c.pattern.as_deref().ok_or(format!(
+                    "{at}.pattern: `extract` needs a regex with named groups"
+                ))?;
+                Op::Extract(transform::Extract::compile(pattern, at)?)
+            }
+            "convert" => {
+                no_source("convert")?;
+                let kind = c.converted_type.as_deref().ok_or(format!(
+                    "{at}.converted_type: `convert` needs a type (int, double, string or bool)"
+                ))?;
+                Op::Convert(transform::Kind::parse(kind, at)?)
+            }
             other => {
                 return Err(format!(
-                    "{at}.action: unknown action {other:?} (one of: insert, update, upsert, delete, rename)"
+                    "{at}.action: unknown action {other:?} (one of: insert, update, upsert, \
+                     delete, rename, hash, extract, convert)"
                 ));
             }
         };
@@ -239,6 +292,10 @@ impl Processor for Enrich {
                 Op::Rename(to) => Some(view.column(level, to)),
                 _ => None,
             };
+            let targets: Vec<usize> = match &action.op {
+                Op::Extract(e) => e.groups.iter().map(|g| view.column(level, g)).collect(),
+                _ => Vec::new(),
+            };
             for owner in owners {
                 let o = owner as usize;
                 let present = view.has(key, o);
@@ -263,6 +320,27 @@ impl Processor for Enrich {
                             view.set(to, o, v);
                         }
                         view.set(key, o, None);
+                    }
+                    Op::Hash(k) if present => {
+                        let hashed = view.get(key, o).and_then(|v| transform::hash(k, &v));
+                        if let Some(h) = hashed {
+                            view.set(key, o, Some(h));
+                        }
+                    }
+                    Op::Extract(e) if present => {
+                        let found = view.text(key, o).map(|s| e.apply(s)).unwrap_or_default();
+                        for (group, text) in found {
+                            if let Some(&column) = targets.get(group) {
+                                view.set(column, o, Some(Value::Str(text)));
+                            }
+                        }
+                    }
+                    Op::Convert(kind) if present => {
+                        let converted =
+                            view.get(key, o).and_then(|v| transform::convert(&v, *kind));
+                        if let Some(v) = converted {
+                            view.set(key, o, Some(v));
+                        }
                     }
                     _ => {}
                 }
