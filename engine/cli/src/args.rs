@@ -18,6 +18,11 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Check a config file and exit: 0 when valid, 1 with every problem listed otherwise.
     Validate(ValidateArgs),
+    /// Convert an OpenTelemetry Collector config (YAML) into a Weir config (TOML, on stdout or
+    /// --output). Exit 0 when everything converted, 3 when some settings did not (they are kept
+    /// in the output as NOT CONVERTED comments and listed on stderr), 1 when the file cannot be
+    /// read or is not a Collector config.
+    Convert(ConvertArgs),
     /// Compare tail-sampling policy configurations on a synthetic or recorded workload.
     Lab(LabArgs),
     /// Work with plugin files.
@@ -148,6 +153,15 @@ pub(crate) struct ValidateArgs {
     /// The TOML config to check.
     #[arg(long, short)]
     pub config: PathBuf,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ConvertArgs {
+    /// The Collector config (`otelcol.yaml`).
+    pub file: PathBuf,
+    /// Write the Weir config here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -38,6 +38,7 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Convert(c) => convert(&c),
         Command::Lab(l) => match lab::run(&l) {
             Ok(out) => {
                 println!(
@@ -122,4 +123,44 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `weir convert`: the Weir config to stdout (or `--output`), what did not convert to stderr.
+fn convert(args: &args::ConvertArgs) -> ExitCode {
+    let name = args.file.display().to_string();
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{name}: cannot read: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let conversion = match weir_convert::convert(&name, &text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &conversion.toml) {
+                eprintln!("{}: cannot write: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        None => print!("{}", conversion.toml),
+    }
+    if conversion.unmapped.is_empty() {
+        eprintln!("{name}: converted; check it with `weir validate --config <the output>`");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "{name}: {} setting(s) not converted (kept as NOT CONVERTED comments in the output):",
+        conversion.unmapped.len()
+    );
+    for u in &conversion.unmapped {
+        eprintln!("  {u}");
+    }
+    ExitCode::from(3)
 }
