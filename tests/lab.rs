@@ -1,6 +1,8 @@
 //! `weir lab` end to end: a recording made by the gateway's `file` exporter from a run of the
 //! OpenTelemetry Python SDK replays with exact ground truth; a scenario gives a byte-identical
-//! report for the same seed; bad inputs are reported with file and key.
+//! report for the same seed; bad inputs are reported with file and key; the HTML report, laid
+//! out by headless Chromium, shows every series with legends beside the plots and each policy
+//! set's definition.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -208,9 +210,11 @@ fn bad_inputs_name_the_file_and_key() {
     );
 }
 
-/// Runs headless Chromium (Debian's `chromium`, installed by scripts/test.sh) on `args`.
+/// Runs headless Chromium (Debian's `chromium`, installed by scripts/test.sh) on `args`, killed
+/// after a minute: a hung browser fails the test instead of stalling the suite.
 fn chromium(args: &[&str]) -> Output {
-    Command::new("chromium")
+    let mut command = tokio::process::Command::new("chromium");
+    command
         .args([
             "--headless",
             "--no-sandbox",
@@ -223,23 +227,128 @@ fn chromium(args: &[&str]) -> Output {
             "--v=0",
         ])
         .args(args)
-        .output()
+        .kill_on_drop(true);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(async {
+            // Spawned inside the runtime, which owns the child's pipes.
+            tokio::time::timeout(Duration::from_secs(60), command.output()).await
+        })
+        .unwrap_or_else(|_| panic!("chromium {args:?} ran over a minute"))
         .unwrap_or_else(|e| {
             panic!("cannot run chromium ({e}): run `bash scripts/test.sh`, it installs it")
         })
 }
 
+/// Measures the laid-out report in the browser and appends the result, as JSON, in
+/// `<pre id="measure">`: per chart its plot area, legend and keys, overlapping labels, and per
+/// mark how many of its sample points hit it (`elementFromPoint`: hidden under another mark,
+/// a point misses); the figures' boxes; the table's names and definitions; the summary.
+const MEASURE: &str = r#"<script>(function () {
+  const box = e => { const r = e.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; };
+  const overlap = (a, b) => a.l < b.r - 0.5 && b.l < a.r - 0.5 && a.t < b.b - 0.5 && b.t < a.b - 0.5;
+  const hit = (m, x, y) => document.elementFromPoint(x, y) === m ? 1 : 0;
+  const out = { charts: {} };
+  for (const id of ['recall', 'memory']) {
+    const svg = document.getElementById(id);
+    const legend = document.querySelector('.legend[data-chart="' + id + '"]');
+    const labels = [...svg.querySelectorAll('text')].map(box);
+    let overlaps = 0;
+    for (let i = 0; i < labels.length; i++)
+      for (let j = i + 1; j < labels.length; j++) overlaps += overlap(labels[i], labels[j]) ? 1 : 0;
+    const marks = [...svg.querySelectorAll('[data-series]')].map(m => {
+      let hits = 0;
+      if (m.tagName === 'polyline') {
+        const len = m.getTotalLength(), ctm = m.getScreenCTM();
+        for (let k = 0; k <= 400; k++) {
+          const at = m.getPointAtLength(len * k / 400);
+          const p = new DOMPoint(at.x, at.y).matrixTransform(ctm);
+          hits += hit(m, p.x, p.y);
+        }
+      } else {
+        const b = box(m);
+        for (let i = 0; i <= 8; i++)
+          for (let j = 0; j <= 8; j++) hits += hit(m, b.l + (b.r - b.l) * i / 8, b.t + (b.b - b.t) * j / 8);
+      }
+      return { series: Number(m.dataset.series), kind: m.getAttribute('class'), hits: hits, box: box(m) };
+    });
+    out.charts[id] = {
+      svg: box(svg), plot: box(svg.querySelector('.plot-area')), legend: box(legend),
+      keys: [...legend.querySelectorAll('li.key')].map(li => ({ series: Number(li.dataset.series), text: li.textContent, box: box(li) })),
+      ticks: svg.querySelectorAll('text.tick').length, overlaps: overlaps, marks: marks,
+    };
+  }
+  out.figures = [...document.querySelectorAll('figure')].map(box);
+  out.page = { width: innerWidth, scroll_width: document.documentElement.scrollWidth, main: box(document.querySelector('main')) };
+  out.rows = [...document.querySelectorAll('tbody tr')].map(tr => ({ name: tr.querySelector('b').textContent, definition: tr.querySelector('.definition').textContent }));
+  out.summary = document.getElementById('trade-off').textContent;
+  const pre = document.createElement('pre');
+  pre.id = 'measure';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();</script>"#;
+
+/// The report at `page` laid out by Chromium, as [`MEASURE`] reports it.
+fn measure(page: &Path) -> Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let measured = page.with_file_name("measure.html");
+    std::fs::write(
+        &measured,
+        html.replace("</body>", &format!("{MEASURE}</body>")),
+    )
+    .unwrap();
+    let dom = chromium(&["--dump-dom", &format!("file://{}", measured.display())]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let open = "<pre id=\"measure\">";
+    let start = dom.find(open).expect("the measuring script ran") + open.len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let json = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).unwrap()
+}
+
+/// A box from [`MEASURE`]: (left, top, right, bottom) in CSS pixels.
+fn rect(v: &Value) -> [f64; 4] {
+    ["l", "t", "r", "b"].map(|k| v[k].as_f64().unwrap())
+}
+
+fn overlaps(a: [f64; 4], b: [f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
 #[test]
-fn the_html_report_renders_in_headless_chromium_with_its_charts() {
+fn the_html_report_renders_readably_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("shop.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
-    let policies = dir.path().join("policies.toml");
-    std::fs::write(&policies, POLICIES).unwrap();
-    lab(&scenario, &policies, &dir.path().join("out"));
-    let page = format!("file://{}", dir.path().join("out/report.html").display());
+    // The same file twice: two pairs of identical series, which must not hide each other.
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    std::fs::write(&a, POLICIES).unwrap();
+    std::fs::write(&b, POLICIES).unwrap();
+    let o = weir_lab(
+        &scenario,
+        &[&a, &b],
+        &dir.path().join("out"),
+        &["--no-timing"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names = ["all", "errors", "b/all", "b/errors"];
+    let report_html = dir.path().join("out/report.html");
+    let page = format!("file://{}", report_html.display());
 
-    // The rendered DOM has both charts with their marks, and the page logged no errors.
+    // The rendered DOM has both charts with a mark per policy set, and the page logged no
+    // errors.
     let dom = chromium(&["--dump-dom", &page]);
     assert!(
         dom.status.success(),
@@ -248,19 +357,96 @@ fn the_html_report_renders_in_headless_chromium_with_its_charts() {
     );
     let html = String::from_utf8_lossy(&dom.stdout);
     assert!(html.contains("<svg id=\"recall\"") && html.contains("<svg id=\"memory\""));
-    assert_eq!(
-        html.matches("<circle class=\"point\"").count(),
-        2,
-        "one per policy"
-    );
-    assert_eq!(html.matches("<polyline class=\"series\"").count(), 2);
+    for mark in [
+        "<circle class=\"point error\"",
+        "<rect class=\"point slow\"",
+        "<polyline class=\"series\"",
+    ] {
+        assert_eq!(html.matches(mark).count(), names.len(), "{mark}");
+    }
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(
         !log.contains("CONSOLE") && !log.contains("Uncaught"),
         "the page logged errors:\n{log}"
     );
 
-    // The screenshot shows them: much more drawn than on an empty page of the same size.
+    // Laid out: every series visible, legends beside the plots, no overlapping labels.
+    let m = measure(&report_html);
+    for (chart, marks_per_set) in [("recall", 2), ("memory", 1)] {
+        let c = &m["charts"][chart];
+        let plot = rect(&c["plot"]);
+        let svg = rect(&c["svg"]);
+        assert!(
+            !overlaps(rect(&c["legend"]), plot),
+            "{chart}: the legend sits on the plot: {c}"
+        );
+        let keys = c["keys"].as_array().unwrap();
+        let texts: Vec<&str> = keys.iter().map(|k| k["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, names, "{chart}: a legend key per set, in order");
+        assert!(keys.iter().all(|k| !overlaps(rect(&k["box"]), plot)));
+        assert_eq!(c["overlaps"], 0, "{chart}: labels overlap: {c}");
+        assert!(c["ticks"].as_u64().unwrap() >= 6, "{chart}: tick labels");
+        let marks = c["marks"].as_array().unwrap();
+        assert_eq!(marks.len(), names.len() * marks_per_set, "{chart}");
+        for mark in marks {
+            assert!(
+                mark["hits"].as_u64().unwrap() >= 3,
+                "{chart}: {} of {} is hidden under another mark",
+                mark["kind"],
+                names[mark["series"].as_u64().unwrap() as usize]
+            );
+            let b = rect(&mark["box"]);
+            assert!(
+                b[0] >= svg[0] && b[2] <= svg[2] && b[1] >= svg[1] && b[3] <= svg[3],
+                "{chart}: {mark} is cut off"
+            );
+        }
+    }
+    // The charts sit side by side across the page, and nothing scrolls sideways.
+    let figures: Vec<[f64; 4]> = m["figures"].as_array().unwrap().iter().map(rect).collect();
+    assert_eq!(figures.len(), 2);
+    let main = rect(&m["page"]["main"]);
+    assert!(
+        (figures[0][1] - figures[1][1]).abs() < 1.0 && figures[1][0] > figures[0][2],
+        "side by side: {figures:?}"
+    );
+    assert!(
+        figures[1][2] - figures[0][0] > 0.85 * (main[2] - main[0]),
+        "the charts fill the width: {figures:?} in {main:?}"
+    );
+    let layout = &m["page"];
+    assert!(
+        layout["scroll_width"].as_f64().unwrap() <= layout["width"].as_f64().unwrap(),
+        "nothing scrolls sideways: {layout}"
+    );
+    // Each set's definition is in its row; the summary names the trade-off.
+    let rows = m["rows"].as_array().unwrap();
+    let defs: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["definition"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        defs,
+        [
+            ("all", "every trace; wait 5s"),
+            ("errors", "status ERROR; wait 5s"),
+            ("b/all", "every trace; wait 5s"),
+            ("b/errors", "status ERROR; wait 5s"),
+        ]
+    );
+    let summary = m["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("“errors” keeps the fewest spans (4.")
+            && summary.contains("“all” and “b/all” give the same results"),
+        "{summary}"
+    );
+
+    // The screenshot shows it: much more drawn than on an empty page of the same size.
     let empty = dir.path().join("empty.html");
     std::fs::write(&empty, "<!doctype html><html><body></body></html>").unwrap();
     let shot = |url: &str, png: &Path| {

@@ -63,6 +63,7 @@ fn load_candidates(
     } else {
         completed(&text, &names)
     };
+    let tables = table.get("samplers").and_then(|s| s.as_table());
     let name = path.display().to_string();
     let config = Config::parse(&name, &text, &|k| std::env::var(k).ok())?;
     let mut plugins = Plugins::default();
@@ -90,10 +91,16 @@ fn load_candidates(
         let pipeline = format!("lab-{}", taken.len());
         let mut cfg = cfg.clone();
         cfg.record_policy = false;
+        let definition = tables
+            .and_then(|t| t.get(sampler))
+            .and_then(|t| t.as_table())
+            .map(|t| weir_lab::describe(sampler, t))
+            .unwrap_or_default();
         out.push(Candidate {
             sampler: policies.build(sampler, &cfg, &pipeline, telemetry)?,
             metrics: telemetry.sampler(sampler, &pipeline),
             name: label,
+            definition,
         });
     }
     Ok(out)

@@ -1,155 +1,86 @@
-//! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network) with the
-//! table, a chart of cost (kept share) against recall per policy, and buffered memory over
-//! virtual time.
+//! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network): the
+//! trade-off in a paragraph, two charts side by side with their legends beside the plots, and
+//! the table with each policy set's definition in its row.
 
 use std::fmt::Write as _;
 
 use crate::report::{COLUMNS, Report};
+use crate::svg::{esc, memory_chart, recall_chart, style};
 
-/// Series colours, cycled.
-const COLOURS: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
-];
+const CSS: &str = "\
+*{box-sizing:border-box}\
+body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fff;line-height:1.45}\
+main{max-width:1360px;margin:0 auto;padding:20px 28px}\
+h1{font-size:1.6em;margin:0 0 4px}\
+h2{font-size:1.15em;margin:28px 0 8px}\
+.workload{color:#555;margin:0 0 14px}\
+#trade-off{font-size:1.05em;background:#f3f6fa;border-left:4px solid #1f77b4;padding:10px 16px;margin:0}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:20px 32px;margin-top:18px}\
+figure{margin:0}\
+figure svg{display:block}\
+figure>svg{width:100%;height:auto}\
+figcaption{font-size:14px;color:#444;margin-bottom:6px}\
+figcaption b{color:#222;font-size:15px}\
+.legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0 0;padding:0 0 0 64px;font-size:13px}\
+.legend li{display:flex;align-items:center;gap:6px}\
+.legend .mark-key{color:#555}\
+table{border-collapse:collapse;width:100%;font-size:14px}\
+td,th{border-bottom:1px solid #ddd;padding:6px 8px;text-align:right;vertical-align:top;white-space:nowrap}\
+th{border-bottom:2px solid #999;background:#f7f7f7}\
+td.policy,th:first-child{text-align:left}\
+td.policy{white-space:normal;min-width:18em;max-width:34em}\
+td.policy svg{vertical-align:middle;margin-right:6px}\
+.definition{color:#444;font-size:13px;margin-top:2px}\
+details{font-size:12px;color:#555}\
+details pre{background:#f7f7f7;padding:6px 8px;margin:4px 0;white-space:pre-wrap}\
+.note{color:#555;font-size:13px}";
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-const W: f64 = 640.0;
-const H: f64 = 360.0;
-const PAD: f64 = 50.0;
-
-/// Kept share (x) against error and slow recall (y): one circle (errors) and one square (slow)
-/// per policy.
-fn recall_chart(r: &Report) -> String {
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg id="recall" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="kept share against recall">"#
-    );
-    axes(&mut svg, ("kept spans (share)", "1"), ("recall", "1"));
-    for (i, c) in r.configs.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let x = PAD + c.kept_spans_share * (W - 2.0 * PAD);
-        let ye = H - PAD - c.error_recall * (H - 2.0 * PAD);
-        let ys = H - PAD - c.slow_recall * (H - 2.0 * PAD);
-        let _ = write!(
-            svg,
-            r#"<circle class="point" cx="{x:.1}" cy="{ye:.1}" r="6" fill="{colour}"><title>{n}: error recall {e:.3} at {k:.3} kept</title></circle><rect class="point" x="{xs:.1}" y="{ys2:.1}" width="10" height="10" fill="none" stroke="{colour}" stroke-width="2"><title>{n}: slow recall {s:.3} at {k:.3} kept</title></rect><text x="{tx:.1}" y="{ty:.1}" font-size="11" fill="{colour}">{n}</text>"#,
-            n = esc(&c.name),
-            e = c.error_recall,
-            s = c.slow_recall,
-            k = c.kept_spans_share,
-            xs = x - 5.0,
-            ys2 = ys - 5.0,
-            tx = x + 8.0,
-            // Labels of nearby points would overlap: stagger them.
-            ty = ye - 8.0 - 12.0 * (i % 3) as f64,
-        );
-    }
-    svg.push_str(
-        r##"<text x="460" y="20" font-size="11">● error recall  □ slow recall</text></svg>"##,
-    );
-    svg
-}
-
-/// Buffered bytes over virtual time, one line per policy.
-fn memory_chart(r: &Report) -> String {
-    let t_max = r
-        .configs
-        .iter()
-        .flat_map(|c| c.memory.iter().map(|(t, _)| *t))
-        .fold(1.0f64, f64::max);
-    let b_max = r
-        .configs
-        .iter()
-        .flat_map(|c| c.memory.iter().map(|(_, b)| *b))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg id="memory" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="buffered bytes over time">"#
-    );
-    let t_label = format!("{t_max:.0} s");
-    let b_label = format!("{:.2} MiB", b_max / (1u64 << 20) as f64);
-    axes(
-        &mut svg,
-        ("virtual seconds", &t_label),
-        ("buffered bytes", &b_label),
-    );
-    for (i, c) in r.configs.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let points: Vec<String> = c
-            .memory
-            .iter()
-            .map(|(t, b)| {
-                format!(
-                    "{:.1},{:.1}",
-                    PAD + t / t_max * (W - 2.0 * PAD),
-                    H - PAD - *b as f64 / b_max * (H - 2.0 * PAD)
-                )
-            })
-            .collect();
-        let _ = write!(
-            svg,
-            r#"<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{}"><title>{}</title></polyline><text x="{lx}" y="{ly}" font-size="11" fill="{colour}">{}</text>"#,
-            points.join(" "),
-            esc(&c.name),
-            esc(&c.name),
-            lx = W - PAD - 120.0,
-            ly = PAD + 14.0 * (i as f64 + 1.0),
-        );
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-/// Both axes with their names, `0` at the origin and the maximum at each end.
-fn axes(svg: &mut String, (x_label, x_max): (&str, &str), (y_label, y_max): (&str, &str)) {
-    let _ = write!(
-        svg,
-        r##"<line x1="{PAD}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{b}" stroke="#444"/><text x="{cx}" y="{xl}" font-size="12" text-anchor="middle">{x_label}</text><text x="14" y="{cy}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {cy})">{y_label}</text><text x="{PAD}" y="{t0}" font-size="10" text-anchor="middle">0</text><text x="{r}" y="{t0}" font-size="10" text-anchor="middle">{x_max}</text><text x="{yl}" y="{ym}" font-size="10" text-anchor="end">{y_max}</text>"##,
-        b = H - PAD,
-        r = W - PAD,
-        cx = W / 2.0,
-        xl = H - 12.0,
-        cy = H / 2.0,
-        t0 = H - PAD + 14.0,
-        yl = PAD - 4.0,
-        ym = PAD + 4.0,
-    );
-}
-
-/// The whole page.
-pub fn render(r: &Report) -> String {
+/// The table: per policy set its swatch, name, definition (a line, and the TOML behind a
+/// toggle) and results.
+fn table(r: &Report) -> String {
     let mut rows = String::new();
-    for c in &r.configs {
-        rows.push_str("<tr>");
-        for cell in c.cells() {
+    for (i, c) in r.configs.iter().enumerate() {
+        let (colour, _, _) = style(i);
+        let mut cells = c.cells().into_iter();
+        let name = cells.next().unwrap_or_default();
+        let _ = write!(
+            rows,
+            r#"<tr data-series="{i}"><td class="policy"><svg width="12" height="12" aria-hidden="true"><circle cx="6" cy="6" r="5" fill="{colour}"/></svg><b>{}</b><div class="definition">{}</div><details><summary>as TOML</summary><pre>{}</pre></details></td>"#,
+            esc(&name),
+            esc(&c.definition.summary),
+            esc(c.definition.toml.trim_end()),
+        );
+        for cell in cells {
             let _ = write!(rows, "<td>{}</td>", esc(&cell));
         }
         rows.push_str("</tr>");
     }
-    let header: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
+    let mut header: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
+    header = header.replacen("<th>policy</th>", "<th>policy set</th>", 1);
+    format!("<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
+}
+
+/// The whole page.
+pub fn render(r: &Report) -> String {
     let w = &r.workload;
+    let (recall, recall_legend) = recall_chart(r);
+    let (memory, memory_legend) = memory_chart(r);
     format!(
         r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Weir policy lab: {name}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:1em}}</style>
-</head><body>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Weir policy lab: {name}</title>
+<style>{CSS}</style>
+</head><body><main>
 <h1>Policy lab: {name}</h1>
-<p>{traces} traces, {spans} spans over {secs:.0} virtual seconds; {errors} error traces, {slow} slow traces (longer than {thr:.0} ms), {ops} (service, operation) pairs.</p>
-<p>Shares of the workload kept (traces, spans, bytes), kept spans per virtual second, recall of error and slow traces, (service, operation) pairs covered, kept traces complete at decision, traces evicted early, peak buffered MiB, sampler throughput.</p>
-<table><thead><tr>{header}</tr></thead>
-<tbody>{rows}</tbody></table>
-<figure>{recall}<figcaption>Cost against value: further left keeps less, higher misses fewer error (●) and slow (□) traces.</figcaption></figure>
-<figure>{memory}<figcaption>Bytes buffered by each sampler over the workload's virtual time.</figcaption></figure>
-</body></html>
+<p class="workload">{traces} traces, {spans} spans over {secs:.0} virtual seconds; {errors} error traces, {slow} slow traces (longer than {thr:.0} ms), {ops} (service, operation) pairs.</p>
+<p id="trade-off">{summary}</p>
+<section class="charts">
+<figure id="recall-figure"><figcaption><b>Cost against value.</b> Further left keeps less; higher catches more error (●) and slow (□) traces. Marks of policy sets with nearly the same kept share are set side by side; hover one, or see the table, for exact numbers.</figcaption>{recall}{recall_legend}</figure>
+<figure id="memory-figure"><figcaption><b>Memory.</b> Bytes each sampler buffers over the workload's virtual time. Lines that coincide differ in dash and width.</figcaption>{memory}{memory_legend}</figure>
+</section>
+<h2>Results and definitions</h2>
+{table}
+<p class="note">Shares of the workload kept (traces, spans, bytes), kept spans per virtual second, recall of error and slow traces, (service, operation) pairs covered, kept traces complete at decision, traces evicted early, peak buffered MiB, sampler throughput. A policy set keeps a trace when any of its policies keeps it, unless one vetoes it (“never”).</p>
+</main></body></html>
 "#,
         name = esc(&w.name),
         traces = w.traces,
@@ -159,7 +90,7 @@ pub fn render(r: &Report) -> String {
         slow = w.slow_traces,
         thr = w.slow_threshold_ms,
         ops = w.operations,
-        recall = recall_chart(r),
-        memory = memory_chart(r),
+        summary = esc(&r.summary()),
+        table = table(r),
     )
 }

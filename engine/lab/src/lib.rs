@@ -7,14 +7,22 @@
 //!                               ├─▶ batches by arrival ┼─▶ Sampler B ─┼─▶ Report (JSON, table, HTML)
 //! recording ─────▶ Recorded ────┘   + ground truth     └─▶ …          ┘
 //! ```
+//!
+//! Each report says what each policy set is ([`describe`]: a line in words and its TOML) and
+//! sums the trade-off up in a paragraph ([`Report::summary`]).
 
+mod chart;
+mod describe;
 mod html;
 mod recording;
 mod report;
 mod run;
 mod scenario;
+mod summary;
+mod svg;
 mod workload;
 
+pub use describe::{Definition, describe};
 pub use html::render as render_html;
 pub use recording::Recorded;
 pub use report::{ConfigReport, Report, WorkloadReport};

@@ -1,12 +1,16 @@
-//! The lab's report: one entry per policy configuration, as JSON (`report.json`), a terminal
-//! table, and a self-contained HTML page with inline SVG charts (`report.html`).
+//! The lab's report: one entry per policy configuration, each with its definition, as JSON
+//! (`report.json`), a terminal table, and a self-contained HTML page with inline SVG charts
+//! (`report.html`). The terminal table and the page both carry the trade-off in a paragraph
+//! ([`Report::summary`]).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::describe::Definition;
+
 /// What the workload held.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct WorkloadReport {
     /// The scenario's name or the recording's file name.
     pub name: String,
@@ -30,10 +34,12 @@ pub struct WorkloadReport {
 
 /// One policy configuration's results. Shares and recalls are in [0, 1]; a recall whose
 /// denominator is 0 (no error traces, say) is 1.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ConfigReport {
     /// The sampler's name.
     pub name: String,
+    /// What the policy set is: a line in words and its TOML.
+    pub definition: Definition,
     /// Traces kept (at least one span).
     pub kept_traces: u64,
     /// Spans kept.
@@ -160,7 +166,8 @@ impl Report {
         s
     }
 
-    /// The terminal table.
+    /// The terminal report: the workload, the table, each set's definition in a line, and the
+    /// trade-off paragraph wrapped at 100 columns.
     pub fn table(&self) -> String {
         let w = &self.workload;
         let mut out = format!(
@@ -194,6 +201,32 @@ impl Report {
         for c in &self.configs {
             let _ = writeln!(out, "{}", line(c.cells()));
         }
+        out.push('\n');
+        for c in &self.configs {
+            let _ = writeln!(out, "{}: {}", c.name, c.definition.summary);
+        }
+        out.push('\n');
+        out.push_str(&wrap(&self.summary(), 100));
         out
     }
+}
+
+/// `text` broken into lines of at most `width` characters (longer words stay whole).
+pub(crate) fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if line > 0 && line + 1 + n > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += n;
+    }
+    out.push('\n');
+    out
 }

@@ -9,6 +9,7 @@ use weir_core::Batch;
 use weir_core::telemetry::SamplerMetrics;
 use weir_tail_sampling::Sampler;
 
+use crate::describe::Definition;
 use crate::report::{ConfigReport, Report, WorkloadReport, ratio};
 use crate::workload::{Source, Truths, trace_key};
 
@@ -20,6 +21,8 @@ pub struct Candidate {
     pub sampler: Sampler,
     /// Its metrics (the lab reads early evictions from them).
     pub metrics: SamplerMetrics,
+    /// What it is, for the report ([`crate::describe`] makes one from the sampler's table).
+    pub definition: Definition,
 }
 
 /// Options of a run.
@@ -230,6 +233,7 @@ fn report(
             let busy = tally.busy.as_secs_f64();
             ConfigReport {
                 name: c.name,
+                definition: c.definition,
                 kept_traces,
                 kept_spans: tally.kept_span_count,
                 kept_traces_share: ratio(kept_traces, truths.traces.len() as u64),

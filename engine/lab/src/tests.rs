@@ -12,6 +12,8 @@ use weir_tail_sampling::{
 
 use crate::*;
 
+mod report;
+
 /// A native policy over the whole trace.
 struct Native(fn(&Batch) -> bool);
 
@@ -67,6 +69,10 @@ fn candidate(name: &str, f: fn(&Batch) -> bool, wait: Duration) -> Candidate {
         name: name.into(),
         sampler: Sampler::new(name, settings, vec![policy], metrics.clone()),
         metrics,
+        definition: Definition {
+            summary: format!("native {name}"),
+            toml: String::new(),
+        },
     }
 }
 
