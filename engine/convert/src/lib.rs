@@ -225,6 +225,18 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
             .insert(at, ("exporters".into(), strs(exporters), Vec::new()));
         tables.push(t);
     }
+    // The Collector ignores components no pipeline lists; Weir refuses them, so they stay out.
+    let mut unused = Vec::new();
+    for section in ["receivers", "processors", "exporters"] {
+        for id in yaml::get(root, section).map(yaml::keys).unwrap_or_default() {
+            if !done.contains_key(&(section, id.clone())) {
+                unused.push(format!("{section}.{id}: left out, no pipeline uses it"));
+            }
+        }
+    }
+    if !unused.is_empty() {
+        cx.receivers.push(Item::Comment(unused));
+    }
     for (section, what) in [("extensions", "extension"), ("connectors", "connector")] {
         if let Some(node) = yaml::get(root, section) {
             for id in yaml::keys(node) {
