@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use tonic::codec::CompressionEncoding;
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -16,22 +17,28 @@ use weir_config::{Compression, OtlpExporter};
 use crate::settings::OtlpSettings;
 use crate::tls::TlsDial;
 use tokio_rustls::rustls::ClientConfig;
-use weir_core::Batch;
+use weir_core::{Batch, Signal};
 
-use crate::ExportError;
 use crate::attempt::Attempt;
+use crate::{ExportError, unary};
 
-/// Largest response Weir reads from a backend.
-const MAX_RESPONSE: usize = 4 << 20;
-
-/// An OTLP/gRPC client for all three signals over one lazily connected channel.
+/// An OTLP/gRPC client for all three signals over one lazily connected channel. A batch is
+/// encoded, compressed and framed once ([`GrpcSink::encode`]); every attempt sends the same
+/// bytes ([`crate::unary`]).
 pub(crate) struct GrpcSink {
-    traces: TraceServiceClient<Channel>,
-    metrics: MetricsServiceClient<Channel>,
-    logs: LogsServiceClient<Channel>,
-    headers: MetadataMap,
+    channel: Channel,
+    /// The configured headers, as gRPC metadata.
+    headers: http::HeaderMap,
+    compression: Compression,
     timeout: Duration,
 }
+
+/// The OTLP export method of each signal, indexed like [`Signal::ALL`].
+const PATHS: [&str; 3] = [
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+];
 
 impl GrpcSink {
     /// A client of `config`'s endpoint; `tls` is the client config for an `https://` one.
@@ -71,59 +78,50 @@ impl GrpcSink {
             }
             _ => endpoint.connect_lazy(),
         };
-        let headers = MetadataMap::from_headers(headers);
-        let encoding = match compression {
-            Compression::Gzip => Some(CompressionEncoding::Gzip),
-            Compression::Zstd => Some(CompressionEncoding::Zstd),
-            Compression::None => None,
-        };
-        macro_rules! client {
-            ($ty:ident) => {{
-                let mut c = $ty::new(channel.clone())
-                    .max_decoding_message_size(MAX_RESPONSE)
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd);
-                if let Some(enc) = encoding {
-                    c = c.send_compressed(enc);
-                }
-                c
-            }};
-        }
         Ok(GrpcSink {
-            traces: client!(TraceServiceClient),
-            metrics: client!(MetricsServiceClient),
-            logs: client!(LogsServiceClient),
-            headers,
+            channel,
+            headers: MetadataMap::from_headers(headers).into_headers(),
+            compression,
             timeout,
         })
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(message);
-        *req.metadata_mut() = self.headers.clone();
-        req.set_timeout(self.timeout);
-        req
+    /// `batch`'s export request as one gRPC frame, compressed: made once per batch, sent by
+    /// every attempt.
+    pub(crate) fn encode(&self, batch: &Batch) -> Result<Bytes, String> {
+        let encoded = match batch {
+            Batch::Traces(r) => r.encode_to_vec(),
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+        };
+        unary::frame(&encoded, self.compression)
+            .map_err(|e| format!("cannot compress the request: {e}"))
     }
 
-    pub(crate) async fn send(&self, batch: &Batch) -> Attempt {
-        // One export call per signal; the request is cloned because a retry needs it again.
-        macro_rules! export {
-            ($client:ident, $request:expr, $rejected:ident) => {
-                self.$client
-                    .clone()
-                    .export(self.request($request.clone()))
-                    .await
-                    .map(|resp| {
-                        resp.into_inner()
-                            .partial_success
-                            .map(|p| (p.$rejected, p.error_message))
-                    })
-            };
-        }
-        let result = match batch {
-            Batch::Traces(r) => export!(traces, r, rejected_spans),
-            Batch::Metrics(r) => export!(metrics, r, rejected_data_points),
-            Batch::Logs(r) => export!(logs, r, rejected_log_records),
+    /// One export call of `encoded` (from [`GrpcSink::encode`]) for `signal`.
+    pub(crate) async fn send(&self, signal: Signal, encoded: Bytes) -> Attempt {
+        let result = match signal {
+            Signal::Traces => self
+                .call::<ExportTraceServiceResponse>(signal, encoded)
+                .await
+                .map(|r| {
+                    r.partial_success
+                        .map(|p| (p.rejected_spans, p.error_message))
+                }),
+            Signal::Metrics => self
+                .call::<ExportMetricsServiceResponse>(signal, encoded)
+                .await
+                .map(|r| {
+                    r.partial_success
+                        .map(|p| (p.rejected_data_points, p.error_message))
+                }),
+            Signal::Logs => self
+                .call::<ExportLogsServiceResponse>(signal, encoded)
+                .await
+                .map(|r| {
+                    r.partial_success
+                        .map(|p| (p.rejected_log_records, p.error_message))
+                }),
         };
         match result {
             Ok(partial) => {
@@ -135,6 +133,20 @@ impl GrpcSink {
             }
             Err(status) => classify(&status),
         }
+    }
+
+    /// One call of `signal`'s export method with `framed`, the response decoded as `U`.
+    async fn call<U: Message + Default>(&self, signal: Signal, framed: Bytes) -> Result<U, Status> {
+        let msg = unary::call(
+            &self.channel,
+            PATHS[signal.index()],
+            &self.headers,
+            unary::encoding(self.compression),
+            self.timeout,
+            framed,
+        )
+        .await?;
+        U::decode(msg).map_err(|e| Status::internal(format!("cannot decode the response: {e}")))
     }
 }
 

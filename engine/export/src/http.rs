@@ -66,20 +66,25 @@ impl HttpSink {
         })
     }
 
-    pub(crate) async fn send(&self, batch: &Batch) -> Attempt {
-        let signal = batch.signal();
+    /// `batch`'s request body, encoded and compressed: made once per batch (on a blocking-safe
+    /// thread, see [`crate::worker`]) and sent by every attempt.
+    pub(crate) fn encode(&self, batch: &Batch) -> Result<Bytes, String> {
         let raw = match batch {
             Batch::Traces(r) => r.encode_to_vec(),
             Batch::Metrics(r) => r.encode_to_vec(),
             Batch::Logs(r) => r.encode_to_vec(),
         };
-        let (body, encoding) = match compress(self.compression, raw) {
-            Ok(b) => b,
-            Err(e) => {
-                return Attempt::Permanent {
-                    message: format!("cannot compress the request: {e}"),
-                };
-            }
+        compress(self.compression, raw)
+            .map(|(body, _)| Bytes::from(body))
+            .map_err(|e| format!("cannot compress the request: {e}"))
+    }
+
+    /// One POST of `body` (from [`HttpSink::encode`]) for `signal`.
+    pub(crate) async fn send(&self, signal: Signal, body: Bytes) -> Attempt {
+        let encoding = match self.compression {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
         };
         let url = &self.urls[signal.index()];
         let mut req = self

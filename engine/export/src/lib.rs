@@ -16,6 +16,7 @@ mod parked;
 mod retry;
 mod settings;
 mod tls;
+mod unary;
 mod worker;
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,9 @@ pub(crate) struct Pending {
     pub first: Instant,
     /// Its backoff state.
     pub backoff: Backoff,
+    /// The batch as an OTLP sink sends it, made by its first attempt and reused by retries
+    /// (`None` before it, and for sinks that take the batch itself).
+    pub wire: Option<bytes::Bytes>,
 }
 
 /// A parked batch, ordered by due time (earliest first in the max-heap), then by arrival.
@@ -140,6 +143,7 @@ mod tests {
 
     fn pending() -> Pending {
         Pending {
+            wire: None,
             delivery: Delivery::in_memory(Batch::empty(Signal::Traces)),
             first: Instant::now(),
             backoff: Backoff::new(&RetryConfig::default()),

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use tokio_util::sync::CancellationToken;
 use weir_config::RetryConfig;
 use weir_core::telemetry::{ExporterMetrics, HealthHandle};
@@ -24,15 +26,32 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
-    async fn send(&self, batch: &Batch) -> Attempt {
+    /// The bytes an OTLP sink sends for `batch` (protobuf, compressed by the HTTP sink itself):
+    /// made once, on the first attempt, and kept with the batch for its retries, so a retried
+    /// batch is neither encoded nor compressed again. `None` for sinks that take the batch.
+    /// Encoding and compressing a large batch takes milliseconds: it runs where blocking is
+    /// allowed ([`blocking`]), not on a thread other connections need.
+    fn encode(&self, batch: &Batch) -> Result<Option<Bytes>, String> {
         match self {
-            Sink::Grpc(s) => s.send(batch).await,
-            Sink::Http(s) => s.send(batch).await,
-            Sink::Debug(s) => blocking(|| s.send(batch)),
-            Sink::File(s) => blocking(|| s.send(batch)),
+            Sink::Grpc(s) => blocking(|| s.encode(batch)).map(Some),
+            Sink::Http(s) => blocking(|| s.encode(batch)).map(Some),
+            Sink::Debug(_) | Sink::File(_) | Sink::Plugin(_) => Ok(None),
+        }
+    }
+
+    /// One attempt at `batch`; `wire` is what [`Sink::encode`] made of it.
+    async fn send(&self, batch: &Batch, wire: Option<Bytes>) -> Attempt {
+        match (self, wire) {
+            (Sink::Grpc(s), Some(w)) => s.send(batch.signal(), w).await,
+            (Sink::Http(s), Some(w)) => s.send(batch.signal(), w).await,
+            (Sink::Grpc(_) | Sink::Http(_), None) => Attempt::Permanent {
+                message: "internal: the batch was not encoded before sending".into(),
+            },
+            (Sink::Debug(s), _) => blocking(|| s.send(batch)),
+            (Sink::File(s), _) => blocking(|| s.send(batch)),
             // The plugin gets its own copy (it is lent to the plugin's store), on a blocking
             // thread, so that a shutdown deadline can stop waiting for it.
-            Sink::Plugin(s) => {
+            (Sink::Plugin(s), _) => {
                 let (sink, batch) = (s.clone(), batch.clone());
                 tokio::task::spawn_blocking(move || sink.send(batch))
                     .await
@@ -114,6 +133,7 @@ pub(crate) async fn run(shared: Arc<Shared>, rx: QueueReceiver) {
                         delivery,
                         first: Instant::now(),
                         backoff: Backoff::new(&shared.retry),
+                        wire: None,
                     };
                     attempt(&shared, p).await;
                 }
@@ -157,6 +177,21 @@ async fn sleep_until(due: Option<Instant>) {
 /// counted); on a retryable failure it is parked for its backoff; on a configuration refusal
 /// the exporter is marked failed and the batch parked for the next probe.
 async fn attempt(shared: &Shared, mut p: Pending) {
+    if p.wire.is_none() {
+        match shared.sink.encode(&p.delivery.batch) {
+            Ok(w) => p.wire = w,
+            Err(message) => {
+                let items = p.delivery.batch.item_count() as u64;
+                let m = shared.metrics(p.delivery.batch.signal());
+                m.failed.inc_by(items);
+                m.dropped_rejected.inc_by(items);
+                tracing::error!(exporter = %shared.name, items, reason = %message,
+                    "cannot encode the batch; dropping it");
+                p.delivery.done();
+                return;
+            }
+        }
+    }
     let batch = &p.delivery.batch;
     let m = shared.metrics(batch.signal());
     let items = batch.item_count() as u64;
@@ -168,7 +203,7 @@ async fn attempt(shared: &Shared, mut p: Pending) {
             abandoned(shared, &p, "in flight");
             return;
         }
-        a = shared.sink.send(batch) => a,
+        a = shared.sink.send(batch, p.wire.clone()) => a,
     };
     match outcome {
         Attempt::Delivered { rejected, message } => {
