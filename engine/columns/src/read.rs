@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use prost::Message;
 use weir_core::Batch;
 use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value};
 
@@ -352,11 +351,7 @@ impl Session {
 
     /// The batch as an OTLP protobuf export request.
     pub fn otlp(&self) -> Vec<u8> {
-        match &self.batch {
-            Batch::Traces(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Logs(r) => r.encode_to_vec(),
-        }
+        self.batch.encode_to_vec()
     }
 
     /// The batch as OTLP/JSON (the encoding of OTLP/HTTP with `application/json`).

@@ -100,6 +100,16 @@ impl Batch {
         }
     }
 
+    /// The batch as an OTLP protobuf export request (what exporters send).
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        use prost::Message;
+        match self {
+            Batch::Traces(r) => r.encode_to_vec(),
+            Batch::Metrics(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+        }
+    }
+
     /// The number of items: spans, metric data points (histogram buckets do not count
     /// separately, as in the Collector) or log records.
     pub fn item_count(&self) -> usize {

@@ -89,12 +89,7 @@ impl GrpcSink {
     /// `batch`'s export request as one gRPC frame, compressed: made once per batch, sent by
     /// every attempt.
     pub(crate) fn encode(&self, batch: &Batch) -> Result<Bytes, String> {
-        let encoded = match batch {
-            Batch::Traces(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Logs(r) => r.encode_to_vec(),
-        };
-        unary::frame(&encoded, self.compression)
+        unary::frame(&batch.encode_to_vec(), self.compression)
             .map_err(|e| format!("cannot compress the request: {e}"))
     }
 
@@ -141,7 +136,7 @@ impl GrpcSink {
             &self.channel,
             PATHS[signal.index()],
             &self.headers,
-            unary::encoding(self.compression),
+            crate::compress::encoding_name(self.compression),
             self.timeout,
             framed,
         )

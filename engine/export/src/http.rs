@@ -1,6 +1,5 @@
 //! `type = "otlp-http"`: OTLP/HTTP protobuf to `<endpoint>/v1/<signal>`, gzip by default.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use weir_core::{Batch, Signal};
 
 use crate::ExportError;
 use crate::attempt::Attempt;
+use crate::compress::{compress, encoding_name};
 
 /// An OTLP/HTTP protobuf client.
 pub(crate) struct HttpSink {
@@ -69,23 +69,16 @@ impl HttpSink {
     /// `batch`'s request body, encoded and compressed: made once per batch (on a blocking-safe
     /// thread, see [`crate::worker`]) and sent by every attempt.
     pub(crate) fn encode(&self, batch: &Batch) -> Result<Bytes, String> {
-        let raw = match batch {
-            Batch::Traces(r) => r.encode_to_vec(),
-            Batch::Metrics(r) => r.encode_to_vec(),
-            Batch::Logs(r) => r.encode_to_vec(),
-        };
-        compress(self.compression, raw)
-            .map(|(body, _)| Bytes::from(body))
-            .map_err(|e| format!("cannot compress the request: {e}"))
+        let raw = batch.encode_to_vec();
+        match compress(self.compression, &raw) {
+            Ok(body) => Ok(Bytes::from(body.unwrap_or(raw))),
+            Err(e) => Err(format!("cannot compress the request: {e}")),
+        }
     }
 
     /// One POST of `body` (from [`HttpSink::encode`]) for `signal`.
     pub(crate) async fn send(&self, signal: Signal, body: Bytes) -> Attempt {
-        let encoding = match self.compression {
-            Compression::None => None,
-            Compression::Gzip => Some("gzip"),
-            Compression::Zstd => Some("zstd"),
-        };
+        let encoding = encoding_name(self.compression);
         let url = &self.urls[signal.index()];
         let mut req = self
             .client
@@ -172,22 +165,6 @@ pub fn config_refusal_hint(status: u16) -> Option<&'static str> {
         ),
         415 => Some("the backend does not accept this encoding: check `compression`"),
         _ => None,
-    }
-}
-
-/// Compresses `raw` and names the Content-Encoding.
-fn compress(c: Compression, raw: Vec<u8>) -> std::io::Result<(Vec<u8>, Option<&'static str>)> {
-    match c {
-        Compression::None => Ok((raw, None)),
-        Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(raw.len() / 4),
-                flate2::Compression::fast(),
-            );
-            enc.write_all(&raw)?;
-            Ok((enc.finish()?, Some("gzip")))
-        }
-        Compression::Zstd => Ok((zstd::bulk::compress(&raw, 1)?, Some("zstd"))),
     }
 }
 

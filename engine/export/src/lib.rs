@@ -8,6 +8,7 @@
 //! ```
 
 mod attempt;
+mod compress;
 mod debug;
 mod file;
 mod grpc;

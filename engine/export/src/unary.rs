@@ -3,7 +3,7 @@
 //! at a fixed gzip level 6; framing here lets a batch be encoded and compressed once, at the
 //! fast level (as the HTTP exporter does), and every retry send the same bytes.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -19,20 +19,9 @@ use weir_config::Compression;
 const MAX_RESPONSE: usize = 4 << 20;
 
 /// `encoded` protobuf as one gRPC message frame (flag, length, message), compressed with
-/// `compression` (gzip at the fast level, zstd at level 1).
+/// `compression` ([`crate::compress`]).
 pub(crate) fn frame(encoded: &[u8], compression: Compression) -> std::io::Result<Bytes> {
-    let compressed = match compression {
-        Compression::None => None,
-        Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(encoded.len() / 4),
-                flate2::Compression::fast(),
-            );
-            enc.write_all(encoded)?;
-            Some(enc.finish()?)
-        }
-        Compression::Zstd => Some(zstd::bulk::compress(encoded, 1)?),
-    };
+    let compressed = crate::compress::compress(compression, encoded)?;
     let payload = compressed.as_deref().unwrap_or(encoded);
     let len = u32::try_from(payload.len()).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "request larger than 4GiB")
@@ -44,16 +33,8 @@ pub(crate) fn frame(encoded: &[u8], compression: Compression) -> std::io::Result
     Ok(out.freeze())
 }
 
-/// The `grpc-encoding` of requests framed with `compression`.
-pub(crate) fn encoding(compression: Compression) -> Option<&'static str> {
-    match compression {
-        Compression::None => None,
-        Compression::Gzip => Some("gzip"),
-        Compression::Zstd => Some("zstd"),
-    }
-}
-
-/// One call of `path` with `framed` (from [`frame`]); returns the response message's bytes.
+/// One call of `path` with `framed` (from [`frame`], whose `grpc-encoding` is
+/// `grpc_encoding`); returns the response message's bytes.
 /// Transport failures keep their error as the status's source (so they are retried); a status
 /// the server sent has none.
 pub(crate) async fn call(
