@@ -317,3 +317,26 @@ fn one_run_reports_config_and_plugin_problems_together() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_unreadable_certificate_is_named_in_one_run() {
+    // Two receivers and the admin listener with certificate files that are not there: each
+    // is its own problem, and `weir validate` names all three.
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE.replace(
+        "receivers = [\"otlp\"]",
+        "receivers = [\"otlp\", \"second\"]",
+    ) + "\n[receivers.second]\ngrpc = \"127.0.0.1:0\"\ntls = { cert_file = \"second.pem\", key_file = \"second.key\" }\n\
+         \n[admin]\nlisten = \"127.0.0.1:0\"\ntls = { cert_file = \"admin.pem\", key_file = \"admin.key\" }\n";
+    let text = text.replace(
+        "grpc = \"127.0.0.1:0\"\n\n[exporters.out]",
+        "grpc = \"127.0.0.1:0\"\ntls = { cert_file = \"first.pem\", key_file = \"first.key\" }\n\n[exporters.out]",
+    );
+    std::fs::write(dir.path().join("weir.toml"), &text).unwrap();
+    let out = weir(dir.path(), &["validate", "--config", "weir.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for file in ["first.pem", "second.pem", "admin.pem"] {
+        assert!(stderr.contains(file), "{file} not named:\n{stderr}\n{text}");
+    }
+}

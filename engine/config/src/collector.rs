@@ -25,7 +25,7 @@ pub fn component_hint(section: &str, name: &str) -> Option<&'static str> {
             "use `plugin = \"builtin:filter\"`; see docs/processors/filter.md"
         }
         ("processors", "probabilistic_sampler") => {
-            "use `plugin = \"builtin:head-sample\"` with `config.percentage`; see \
+            "use `plugin = \"builtin:head-sample\"` with `config.percent`; see \
              docs/processors/head-sample.md"
         }
         ("processors", "tail_sampling") => {

@@ -25,8 +25,8 @@ pub(crate) struct Broken {
 
 impl Broken {
     /// Whether `name` of `section` is defined but did not read.
-    pub fn has(&self, section: &str, name: &str) -> bool {
-        self.names.iter().any(|(s, n)| *s == section && n == name)
+    pub fn has(&self, section: &'static str, name: &str) -> bool {
+        self.names.contains(&(section, name.to_string()))
     }
 }
 

@@ -15,9 +15,6 @@ use crate::{Config, Pipeline, RawConfig};
 /// Largest queue, in batches or requests: queues preallocate their slots.
 pub(crate) const MAX_QUEUE: usize = 1_000_000;
 
-/// The end of the message about a component no pipeline lists.
-const UNUSED: &str = " but no pipeline uses it";
-
 /// Collects diagnostics so that one run reports every problem.
 pub(crate) struct Checker<'a, 'b> {
     src: &'a Source<'b>,
@@ -250,16 +247,19 @@ pub(crate) fn validate(
             ("exporters", &exporters),
         ]
     };
+    // Kept apart until the partial config is made: being unused is no flaw of the component
+    // itself, so it stays in the partial config and `weir validate` checks its plugin too.
+    let mut unused = Vec::new();
     for (kind, known) in unused_checks {
         for (name, span) in known {
             if !used.contains(&(kind, name.to_string())) {
                 let is_sampler = raw.samplers.keys().any(|s| s.get_ref() == name);
                 let section = if is_sampler { "samplers" } else { kind };
-                c.err(
+                unused.push(src.at(
                     span.clone(),
                     format!("{section}.{name}"),
-                    format!("`{name}` is defined{UNUSED}"),
-                );
+                    format!("`{name}` is defined but no pipeline uses it"),
+                ));
             }
         }
     }
@@ -285,7 +285,6 @@ pub(crate) fn validate(
             Err(_) => {}
         }
     }
-    c.diags.sort_by_key(|d| (d.line, d.column));
     // The partial config leaves out components with problems, so that `weir validate` does not
     // report them twice (once here, once from their plugin).
     let diags = &c.diags;
@@ -299,6 +298,8 @@ pub(crate) fn validate(
         pipelines,
         source: Default::default(),
     };
+    c.diags.append(&mut unused);
+    c.diags.sort_by_key(|d| (d.line, d.column));
     (config, c.diags)
 }
 
@@ -406,15 +407,14 @@ fn undefined(kind: &str, name: &str, known: &BTreeMap<&str, Range<usize>>) -> St
     }
 }
 
-/// The entries of `section` that no diagnostic is about (being unused aside).
+/// The entries of `section` that no diagnostic is about.
 fn keep<T>(diags: &[Diagnostic], section: &str, m: BTreeMap<String, T>) -> BTreeMap<String, T> {
     m.into_iter()
         .filter(|(name, _)| {
             let key = format!("{section}.{name}");
-            !diags.iter().any(|d| {
-                (d.key == key || d.key.starts_with(&format!("{key}.")))
-                    && !d.message.ends_with(UNUSED)
-            })
+            !diags
+                .iter()
+                .any(|d| d.key == key || d.key.starts_with(&format!("{key}.")))
         })
         .collect()
 }

@@ -20,14 +20,13 @@ fn check_inner(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
     // every component that is valid.
     let (config, diags) = Config::load_partial(path)?;
     let mut problems: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    let mut warnings = crate::security::check(&config, &mut problems);
     let mut note = |r: anyhow::Result<()>| {
         if let Err(e) = r {
             problems.push(format!("{e:#}"));
         }
     };
     note(crate::jaeger::load(&config).map(drop));
-    let mut warnings = Vec::new();
-    note(crate::security::check(&config).map(|w| warnings = w));
     let mut plugins = Plugins::default();
     for (name, p) in &config.processors {
         note(plugins.load(&config, name, p).map(drop));
@@ -41,10 +40,6 @@ fn check_inner(path: &Path) -> anyhow::Result<(String, Vec<String>)> {
             crate::exporters::load(|| plugins.engine(), &config, name, e, tls).map(drop)
         }));
     }
-    // The receivers' and exporters' TLS files are read by both `security::check` and
-    // `security::exporter`: name each problem once.
-    let mut seen = std::collections::HashSet::new();
-    problems.retain(|p| seen.insert(p.clone()));
     if !problems.is_empty() {
         anyhow::bail!("{}", problems.join("\n"));
     }
