@@ -67,6 +67,7 @@ fn every_collector_example_converts_into_a_config_that_validates() {
                 "{name}: exit {other:?} with {listed} listed and {commented} commented\n{stderr}"
             )),
         }
+        failures.extend(silently_dropped(&yaml, &toml, &stderr));
         let path = dir
             .path()
             .join(yaml.file_stem().unwrap())
@@ -94,13 +95,66 @@ fn every_collector_example_converts_into_a_config_that_validates() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
 
+/// Every component a Collector pipeline lists that the Weir config does not carry (as a
+/// component of that name, as the pipeline's `batch` or as `[service]` memory limits) and that
+/// `weir convert` did not list as not converted: what was dropped silently.
+fn silently_dropped(yaml: &Path, toml: &str, stderr: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(yaml).unwrap();
+    let root = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
+    let doc: toml::Table = toml.parse().unwrap();
+    let listed = |path: &str| {
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("  {path}:")) || l.starts_with(&format!("  {path}.")))
+    };
+    let name = |y: &yaml_rust2::Yaml| y.as_str().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    let Some(pipelines) = root["service"]["pipelines"].as_hash() else {
+        return out;
+    };
+    for (id, p) in pipelines {
+        let (signal, named) = match name(id).split_once('/') {
+            Some((s, n)) => (s.to_string(), Some(n.to_string())),
+            None => (name(id), None),
+        };
+        let group = doc.get("pipelines").and_then(|t| t.get(&signal));
+        let pipeline = match &named {
+            Some(n) => group.and_then(|g| g.get(n)),
+            None => group,
+        };
+        for section in ["receivers", "processors", "exporters"] {
+            for c in p[section].as_vec().into_iter().flatten().map(name) {
+                let kind = c.split('/').next().unwrap_or_default();
+                let carried = doc.get(section).is_some_and(|t| {
+                    t.get(&c).is_some()
+                        || t.get(format!("{c}-grpc")).is_some()
+                        || t.get(format!("{c}-http")).is_some()
+                }) || doc.get("samplers").is_some_and(|t| t.get(&c).is_some())
+                    || (kind == "batch" && pipeline.is_some_and(|p| p.get("batch").is_some()))
+                    || (kind == "memory_limiter"
+                        && doc
+                            .get("service")
+                            .is_some_and(|s| s.get("memory_limit").is_some()));
+                if !carried && !listed(&format!("{section}.{c}")) {
+                    out.push(format!(
+                        "{}: {section}.{c} of pipeline {} vanished without a NOT CONVERTED line\n{stderr}",
+                        yaml.display(),
+                        name(id)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn a_gateway_config_keeps_its_limits_batching_sampling_and_backend() {
     let data = weir_tests::repo_root().join("tests/data/otelcol/full-gateway.yaml");
     let dir = tempfile::tempdir().unwrap();
     let (code, toml, stderr) = convert(&data, dir.path());
     assert_eq!(code, Some(3), "{stderr}");
-    // The two settings Weir does not carry out, and nothing else.
+    // The four settings Weir does not carry out, and nothing else.
     assert!(
         stderr.contains("processors.batch/large.send_batch_max_size"),
         "{stderr}"
@@ -109,9 +163,12 @@ fn a_gateway_config_keeps_its_limits_batching_sampling_and_backend() {
         stderr.contains("processors.attributes/env.actions[2].action"),
         "{stderr}"
     );
+    // Where health checks and Weir's own logs are set now: said, as nothing carries them.
+    assert!(stderr.contains("extensions.health_check"), "{stderr}");
+    assert!(stderr.contains("service.telemetry.logs"), "{stderr}");
     assert_eq!(
         stderr.lines().filter(|l| l.starts_with("  ")).count(),
-        2,
+        4,
         "{stderr}"
     );
     let doc: toml::Table = toml.parse().unwrap();
@@ -153,8 +210,50 @@ fn a_gateway_config_keeps_its_limits_batching_sampling_and_backend() {
 fn every_tail_sampling_policy_type_of_the_readme_converts() {
     let data = weir_tests::repo_root().join("tests/data/otelcol/tail_sampling.yaml");
     let dir = tempfile::tempdir().unwrap();
-    let (_, toml, stderr) = convert(&data, dir.path());
+    let (code, toml, stderr) = convert(&data, dir.path());
+    // Not converted: a string policy's cache size, and the ottl_condition policy whose span
+    // event condition has no Weir form.
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("  ")).count(),
+        3,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("policies[12]: policy `test-policy-13`"),
+        "{stderr}"
+    );
     let doc: toml::Table = toml.parse().unwrap();
+    // The composite keeps its budget, its policy order and each share.
+    let composite = doc["samplers"]["tail_sampling"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"].as_str() == Some("composite"))
+        .unwrap();
+    assert_eq!(
+        composite["max_total_spans_per_second"].as_integer(),
+        Some(1000)
+    );
+    let shares: Vec<(&str, Option<f64>)> = composite["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p.get("percent").and_then(toml::Value::as_float),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("test-composite-policy-1", Some(50.0)),
+            ("test-composite-policy-2", Some(25.0)),
+            ("test-composite-policy-3", None),
+        ]
+    );
     let mut types = Vec::new();
     fn walk(policies: &toml::Value, types: &mut Vec<String>) {
         for p in policies.as_array().into_iter().flatten() {

@@ -149,7 +149,17 @@ fn convert(args: &args::ConvertArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        None => print!("{}", conversion.toml),
+        // `weir convert x.yaml | head` closes the pipe early: not an error worth a panic.
+        None => {
+            let written =
+                std::io::Write::write_all(&mut std::io::stdout(), conversion.toml.as_bytes());
+            if let Err(e) = written.and_then(|()| std::io::Write::flush(&mut std::io::stdout()))
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                eprintln!("cannot write the output: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     if conversion.unmapped.is_empty() {
         eprintln!("{name}: converted; check it with `weir validate --config <the output>`");

@@ -54,9 +54,6 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml) -> Became 
                     .collect();
                 t.set("headers", Value::Table(headers));
             }
-            if let Some(tls) = get(node, "tls").filter(|_| endpoint.starts_with("https://")) {
-                t.set("tls", client_tls(cx, &format!("{path}.tls"), tls));
-            }
             if !grpc {
                 for k in [
                     "traces_endpoint",
@@ -158,7 +155,14 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml) -> Became 
             ]
         }
         "elasticsearch" => {
-            let first = yaml::strings(node, "endpoints").into_iter().next();
+            let endpoints = yaml::strings(node, "endpoints");
+            if endpoints.len() > 1 {
+                cx.lost(
+                    &format!("{path}.endpoints"),
+                    "builtin:elasticsearch sends to one endpoint: the first is kept",
+                );
+            }
+            let first = endpoints.into_iter().next();
             plugin(
                 &mut t,
                 "elasticsearch",
@@ -206,6 +210,7 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml) -> Became 
         }
     };
     helper(cx, &path, node, &mut t, kind);
+    tls(cx, &path, node, &mut t);
     for k in yaml::keys(node) {
         if !taken.contains(&k.as_str()) && !HELPER.contains(&k.as_str()) {
             let why = match k.as_str() {
@@ -346,6 +351,32 @@ fn id_dir(path: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The exporter's `tls`, which Weir takes for an `https://` endpoint only (OTLP exporters'
+/// and plugins' alike); `insecure` alone needs none.
+fn tls(cx: &mut Cx, path: &str, node: &Yaml, t: &mut Table) {
+    let Some(tls) = get(node, "tls") else { return };
+    let endpoint = t.keys.iter().find_map(|(k, v, _)| match (k.as_str(), v) {
+        ("endpoint", Value::String(e)) => Some(e.clone()),
+        ("config", Value::Table(c)) => c
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    });
+    if endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("https://"))
+    {
+        let v = client_tls(cx, &format!("{path}.tls"), tls);
+        t.set("tls", v);
+    } else if yaml::keys(tls).iter().any(|k| k != "insecure") {
+        cx.lost(
+            &format!("{path}.tls"),
+            "Weir takes `tls` only with an endpoint written as https://… (set it there)",
+        );
+    }
 }
 
 /// An exporter's client `tls` table.

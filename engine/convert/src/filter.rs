@@ -29,7 +29,13 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
                     "only OTTL conditions (span, metric, datapoint, log_record) convert; the \
                      older include/exclude form does not: rewrite it as builtin:filter rules",
                 );
-                cx.kept(Section::Processors, line, &format!("{id}.{signal}.{k}"), s);
+                let quoted = get(s, &k).unwrap_or(&Yaml::Null);
+                cx.kept(
+                    Section::Processors,
+                    line,
+                    &format!("{id}.{signal}.{k}"),
+                    quoted,
+                );
                 lost += 1;
             }
         }
@@ -41,7 +47,7 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
                     lost += 1;
                     continue;
                 }
-                match condition(cond) {
+                match condition(cond, "") {
                     Ok(mut rule) => {
                         rule.insert(
                             "signals".into(),
@@ -87,7 +93,11 @@ pub(crate) fn transform(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
     let path = format!("processors.{id}");
     let mut actions = Vec::new();
     let mut lost = 0;
-    for key in ["trace_statements", "metric_statements", "log_statements"] {
+    for (key, signal) in [
+        ("trace_statements", "traces"),
+        ("metric_statements", "metrics"),
+        ("log_statements", "logs"),
+    ] {
         let Some(Yaml::Array(groups)) = get(node, key) else {
             continue;
         };
@@ -108,8 +118,20 @@ pub(crate) fn transform(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
                 lost += 1;
                 continue;
             }
+            // Enrich acts on items and resources; other contexts have no Weir form.
+            if !matches!(
+                context.as_str(),
+                "" | "span" | "log" | "datapoint" | "resource"
+            ) {
+                cx.lost(
+                    &format!("{path}.{key}[{g}]"),
+                    format!("statements in context `{context}` do not convert"),
+                );
+                lost += statements.len();
+                continue;
+            }
             for (i, st) in statements.iter().enumerate() {
-                match statement(st, &context) {
+                match statement(st, &context, signal) {
                     Ok(a) => actions.push(Value::Table(a)),
                     Err(why) => {
                         cx.lost(&format!("{path}.{key}[{g}][{i}]"), format!("`{st}`: {why}"));
@@ -117,6 +139,15 @@ pub(crate) fn transform(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
                     }
                 }
             }
+        }
+    }
+    for k in yaml::keys(node) {
+        if !matches!(
+            k.as_str(),
+            "trace_statements" | "metric_statements" | "log_statements" | "error_mode"
+        ) {
+            cx.lost(&format!("{path}.{k}"), "not converted");
+            lost += 1;
         }
     }
     if actions.is_empty() {
@@ -145,8 +176,9 @@ pub(crate) fn transform(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
     Became::Components(vec![id.to_string()])
 }
 
-/// One `set(target, value)` / `delete_key(map, "key")` statement, with an optional `where`.
-fn statement(st: &str, context: &str) -> Result<toml::Table, String> {
+/// One `set(target, value)` / `delete_key(map, "key")` statement of `signal`'s statements,
+/// with an optional `where`; the action is limited to that signal, as in the Collector.
+fn statement(st: &str, context: &str, signal: &str) -> Result<toml::Table, String> {
     let (call, cond) = match split_outside_quotes(st, " where ") {
         Some((c, w)) => (c.trim(), Some(w.trim())),
         None => (st.trim(), None),
@@ -194,9 +226,15 @@ fn statement(st: &str, context: &str) -> Result<toml::Table, String> {
     } else {
         return Err("only set(...) and delete_key(...) convert".into());
     }
-    if let Some(w) = cond {
-        a.insert("when".into(), Value::Table(condition(w)?));
-    }
+    let mut when = match cond {
+        Some(w) => condition(w, context)?,
+        None => toml::Table::new(),
+    };
+    when.insert(
+        "signals".into(),
+        Value::Array(vec![Value::String(signal.into())]),
+    );
+    a.insert("when".into(), Value::Table(when));
     Ok(a)
 }
 
@@ -248,7 +286,7 @@ fn strip_context(p: &str, context: &str) -> String {
 }
 
 /// An OTTL condition as one Weir condition table (an `and`-chain, each part setting other keys).
-pub(crate) fn condition(cond: &str) -> Result<toml::Table, String> {
+pub(crate) fn condition(cond: &str, context: &str) -> Result<toml::Table, String> {
     if split_outside_quotes(cond, " or ").is_some() || cond.trim_start().starts_with("not ") {
         return Err("`or` and `not` do not convert: write one rule per alternative".into());
     }
@@ -259,7 +297,7 @@ pub(crate) fn condition(cond: &str) -> Result<toml::Table, String> {
             Some((a, b)) => (a.trim().to_string(), Some(b.trim().to_string())),
             None => (rest.trim().to_string(), None),
         };
-        for (k, v) in comparison(&part)? {
+        for (k, v) in comparison(&part, context)? {
             if rule.contains_key(&k) || (k == "equals" && rule.contains_key("regex")) {
                 return Err(format!("more than one test of `{k}` in one rule"));
             }
@@ -280,7 +318,7 @@ pub(crate) fn condition(cond: &str) -> Result<toml::Table, String> {
 }
 
 /// One comparison as condition keys.
-fn comparison(part: &str) -> Result<Vec<(String, Value)>, String> {
+fn comparison(part: &str, context: &str) -> Result<Vec<(String, Value)>, String> {
     let kv = |k: &str, v: Value| (k.to_string(), v);
     if let Some(args) = part
         .strip_prefix("IsMatch(")
@@ -293,7 +331,7 @@ fn comparison(part: &str) -> Result<Vec<(String, Value)>, String> {
         return Ok(match target.trim() {
             "name" => vec![kv("name_regex", re)],
             t => {
-                let (level, key) = attribute_path(t, "")?;
+                let (level, key) = attribute_path(t, context)?;
                 let which = if level == "resource" {
                     "resource_attribute"
                 } else {
@@ -332,11 +370,14 @@ fn comparison(part: &str) -> Result<Vec<(String, Value)>, String> {
         ("severity_number", "<" | ">=") => {
             let level = rhs
                 .strip_prefix("SEVERITY_NUMBER_")
-                .map(|l| {
-                    l.trim_end_matches(|c: char| c.is_ascii_digit())
-                        .to_ascii_lowercase()
-                })
                 .ok_or("expected SEVERITY_NUMBER_…")?;
+            // WARN2..WARN4 sit between Weir's levels: no threshold says the same.
+            if level.ends_with(|c: char| c.is_ascii_digit()) {
+                return Err(format!(
+                    "{rhs}: Weir's severity thresholds are whole levels"
+                ));
+            }
+            let level = level.to_ascii_lowercase();
             let key = if op == "<" {
                 "severity_below"
             } else {
@@ -345,7 +386,7 @@ fn comparison(part: &str) -> Result<Vec<(String, Value)>, String> {
             Ok(vec![kv(key, Value::String(level))])
         }
         (attr, "==" | "!=") => {
-            let (level, key) = attribute_path(attr, "")?;
+            let (level, key) = attribute_path(attr, context)?;
             let which = if level == "resource" {
                 "resource_attribute"
             } else {
@@ -416,18 +457,31 @@ mod tests {
 
     #[test]
     fn and_chains_of_simple_comparisons_convert() {
-        let r = condition(r#"attributes["http.route"] == "/healthz" and kind == SPAN_KIND_SERVER"#)
-            .unwrap();
+        let r = condition(
+            r#"attributes["http.route"] == "/healthz" and kind == SPAN_KIND_SERVER"#,
+            "",
+        )
+        .unwrap();
         assert_eq!(
             r.to_string().trim(),
             "attribute = \"http.route\"\nequals = \"/healthz\"\nspan_kind = [\"server\"]"
         );
-        let r = condition(r#"IsMatch(resource.attributes["service.name"], "^billing-")"#).unwrap();
+        let r = condition(
+            r#"IsMatch(resource.attributes["service.name"], "^billing-")"#,
+            "",
+        )
+        .unwrap();
         assert_eq!(r["resource_attribute"].as_str(), Some("service.name"));
-        let r = condition("severity_number < SEVERITY_NUMBER_WARN").unwrap();
+        let r = condition("severity_number < SEVERITY_NUMBER_WARN", "").unwrap();
         assert_eq!(r["severity_below"].as_str(), Some("warn"));
-        assert!(condition(r#"name == "a" or name == "b""#).is_err());
-        assert!(condition(r#"attributes["a"] == "x" and attributes["b"] == "y""#).is_err());
+        assert!(condition(r#"name == "a" or name == "b""#, "").is_err());
+        // WARN2 lies between Weir's whole levels.
+        assert!(condition("severity_number < SEVERITY_NUMBER_WARN2", "").is_err());
+        // In a resource context, `attributes` are the resource's.
+        let r = condition(r#"attributes["host.name"] != nil"#, "resource").unwrap();
+        assert_eq!(r["resource_attribute"].as_str(), Some("host.name"));
+        assert_eq!(r["exists"].as_bool(), Some(true));
+        assert!(condition(r#"attributes["a"] == "x" and attributes["b"] == "y""#, "").is_err());
     }
 
     #[test]
@@ -435,13 +489,23 @@ mod tests {
         let a = statement(
             r#"set(attributes["env"], "prod") where name == "GET""#,
             "span",
+            "traces",
         )
         .unwrap();
         assert_eq!(a["action"].as_str(), Some("upsert"));
         assert_eq!(a["value"].as_str(), Some("prod"));
-        assert!(a.contains_key("when"));
-        let a = statement(r#"delete_key(resource.attributes, "host.ip")"#, "").unwrap();
+        // Limited to the signal whose statements it came from, as in the Collector.
+        assert_eq!(a["when"]["name"].as_str(), Some("GET"));
+        assert_eq!(a["when"]["signals"][0].as_str(), Some("traces"));
+        let a = statement(r#"delete_key(resource.attributes, "host.ip")"#, "", "logs").unwrap();
         assert_eq!(a["level"].as_str(), Some("resource"));
-        assert!(statement(r#"replace_pattern(attributes["x"], "a", "b")"#, "span").is_err());
+        assert!(
+            statement(
+                r#"replace_pattern(attributes["x"], "a", "b")"#,
+                "span",
+                "traces"
+            )
+            .is_err()
+        );
     }
 }

@@ -157,7 +157,10 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
     }
     let pipelines = yaml::get(root, "service")
         .and_then(|s| yaml::get(s, "pipelines"))
-        .ok_or_else(|| shape("no service.pipelines: nothing to convert"))?;
+        .filter(|p| !yaml::keys(p).is_empty())
+        .ok_or_else(|| {
+            shape("no service.pipelines (a mapping of pipeline ids): nothing to convert")
+        })?;
 
     let mut cx = Cx::default();
     let mut done: BTreeMap<(&'static str, String), Became> = BTreeMap::new();
@@ -165,6 +168,8 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
     let mut skipped_pipelines = Vec::new();
     for id in yaml::keys(pipelines) {
         let Some(p) = yaml::get(pipelines, &id) else {
+            let line = cx.lost(&format!("service.pipelines.{id}"), "an empty pipeline");
+            skipped_pipelines.push(line);
             continue;
         };
         let (signal, name) = match id.split_once('/') {
@@ -188,7 +193,7 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
             for c in yaml::strings(p, section) {
                 let became = done
                     .entry((section, c.clone()))
-                    .or_insert_with(|| component(cx, root, section, &c, signal))
+                    .or_insert_with(|| component(cx, root, section, &c))
                     .clone();
                 match became {
                     Became::Components(n) => {
@@ -197,6 +202,12 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
                                 names.push(n);
                             }
                         }
+                    }
+                    Became::Batch(_) if t.keys.iter().any(|k| k.0 == "batch") => {
+                        cx.lost(
+                            &format!("service.pipelines.{id}.processors"),
+                            format!("`{c}`: a Weir pipeline batches once; the first batch processor's settings are kept"),
+                        );
                     }
                     Became::Batch(b) => {
                         t.set_noted("batch", b, format!("from the batch processor `{c}`"));
@@ -250,9 +261,9 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
 
     let mut items = vec![Item::Comment(vec![
         format!("Converted by `weir convert` from {file}."),
-        "Lines starting with NOT CONVERTED are settings Weir does not carry out; the command"
+        "Lines starting with NOT CONVERTED are settings Weir does not carry out (the command"
             .into(),
-        "listed them and exited non-zero. Check `weir validate --config <this file>`.".into(),
+        "lists them and exits 3). Check `weir validate --config <this file>`.".into(),
     ])];
     if !cx.unmapped.is_empty() {
         let mut lines = vec!["NOT CONVERTED (what Weir does not carry out, and why):".to_string()];
@@ -284,7 +295,7 @@ pub fn convert(file: &str, text: &str) -> Result<Conversion, ConvertError> {
 }
 
 /// Converts the component `id` of `section` (first use; later uses reuse the result).
-fn component(cx: &mut Cx, root: &Yaml, section: &str, id: &str, signal: &str) -> Became {
+fn component(cx: &mut Cx, root: &Yaml, section: &str, id: &str) -> Became {
     let table = yaml::get(root, section);
     let defined = table.is_some_and(|t| yaml::has(t, id));
     let node = table
@@ -301,7 +312,7 @@ fn component(cx: &mut Cx, root: &Yaml, section: &str, id: &str, signal: &str) ->
     let kind = id.split_once('/').map_or(id, |(k, _)| k);
     match section {
         "receivers" => receivers::convert(cx, id, kind, &node),
-        "processors" => processors::convert(cx, id, kind, &node, signal),
+        "processors" => processors::convert(cx, id, kind, &node),
         _ => exporters::convert(cx, id, kind, &node),
     }
 }
@@ -311,9 +322,10 @@ fn extension_or_connector(cx: &mut Cx, section: &str, what: &str, id: &str) {
     let kind = id.split_once('/').map_or(id, |(k, _)| k);
     let path = format!("{section}.{id}");
     let line = match kind {
-        "health_check" => format!(
-            "{path}: Weir serves /healthz and /readyz on its admin listener ([admin] listen, \
-             127.0.0.1:8888 by default)"
+        "health_check" => cx.lost(
+            &path,
+            "Weir serves /healthz and /readyz on its admin listener ([admin] listen, \
+             127.0.0.1:8888 by default): point probes there",
         ),
         "basicauth" | "bearertokenauth" | "oidc" => cx.lost(
             &path,
@@ -328,4 +340,55 @@ fn extension_or_connector(cx: &mut Cx, section: &str, what: &str, id: &str) {
         _ => cx.lost(&path, format!("Weir has no {what}s")),
     };
     cx.receivers.push(Item::Comment(vec![line]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(yaml: &str) -> Vec<String> {
+        convert("t.yaml", yaml)
+            .expect("converts")
+            .unmapped
+            .into_iter()
+            .map(|u| u.path)
+            .collect()
+    }
+
+    #[test]
+    fn odd_shapes_are_refused_or_listed_never_dropped() {
+        assert!(convert("t.yaml", "service:\n  pipelines: [traces]\n").is_err());
+        assert!(convert("t.yaml", "service:\n  pipelines: {}\n").is_err());
+        let two_batches = "receivers: {otlp: {protocols: {grpc: }}}\nprocessors: {batch: , batch/2: {send_batch_size: 10}}\nexporters: {debug: }\nservice:\n  pipelines:\n    traces: {receivers: [otlp], processors: [batch, batch/2], exporters: [debug]}\n    logs:\n";
+        let out = convert("t.yaml", two_batches).expect("converts");
+        let doc: toml::Table = out.toml.parse().expect("one batch key per pipeline");
+        assert_eq!(
+            doc["pipelines"]["traces"]["batch"]["send_batch_size"].as_integer(),
+            Some(8192)
+        );
+        assert_eq!(
+            paths(two_batches),
+            [
+                "service.pipelines.traces.processors",
+                "service.pipelines.logs"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_and_policy_missing_a_condition_is_left_out_whole() {
+        let yaml = "receivers: {otlp: {protocols: {grpc: }}}\nprocessors:\n  tail_sampling:\n    policies:\n      - {name: ok, type: always_sample}\n      - name: both\n        type: and\n        and:\n          and_sub_policy:\n            - {name: slow, type: latency, latency: {threshold_ms: 5}}\n            - {name: odd, type: ottl_condition, ottl_condition: {span: ['IsRootSpan()']}}\nexporters: {debug: }\nservice: {pipelines: {traces: {receivers: [otlp], processors: [tail_sampling], exporters: [debug]}}}\n";
+        let out = convert("t.yaml", yaml).expect("converts");
+        let doc: toml::Table = out.toml.parse().expect("toml");
+        let policies = doc["samplers"]["tail_sampling"]["policies"]
+            .as_array()
+            .expect("policies");
+        // Only `ok`: an `and` of `slow` alone would keep traces the Collector's would not.
+        assert_eq!(policies.len(), 1, "{}", out.toml);
+        assert!(
+            out.unmapped.iter().any(|u| u.why.contains("policy `both`")),
+            "{:?}",
+            out.unmapped
+        );
+    }
 }

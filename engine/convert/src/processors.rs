@@ -10,8 +10,8 @@ use crate::out::{Item, Table};
 use crate::yaml::{self, get, string};
 use crate::{Became, Cx, Section, header};
 
-/// Converts processor `id` of type `kind`, used in a `signal` pipeline.
-pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml, signal: &str) -> Became {
+/// Converts processor `id` of type `kind`.
+pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml) -> Became {
     let path = format!("processors.{id}");
     match kind {
         "batch" => batch(cx, &path, node),
@@ -24,7 +24,7 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml, signal: &s
             };
             enrich(cx, id, node, level)
         }
-        "probabilistic_sampler" => head_sample(cx, id, node, signal),
+        "probabilistic_sampler" => head_sample(cx, id, node),
         "redaction" => redaction(cx, id, node),
         "filter" => crate::filter::convert(cx, id, node),
         "tail_sampling" => crate::sampling::convert(cx, id, node),
@@ -82,6 +82,10 @@ fn batch(cx: &mut Cx, path: &str, node: &Yaml) -> Became {
 /// The memory limiter: Weir's limiter is process-wide, in `[service]`.
 fn memory_limiter(cx: &mut Cx, path: &str, node: &Yaml) -> Became {
     if cx.service.iter().any(|(k, _, _)| k == "memory_limit") {
+        cx.lost(
+            path,
+            "Weir has one process-wide memory limit: the first memory_limiter's is kept",
+        );
         return Became::Service;
     }
     match yaml::int(node, "limit_mib") {
@@ -109,15 +113,16 @@ fn memory_limiter(cx: &mut Cx, path: &str, node: &Yaml) -> Became {
             );
         }
     }
+    let absolute = yaml::int(node, "limit_mib").is_some();
     for k in yaml::keys(node) {
-        if !matches!(
-            k.as_str(),
-            "limit_mib"
-                | "spike_limit_mib"
-                | "check_interval"
-                | "limit_percentage"
-                | "spike_limit_percentage"
-        ) {
+        // Weir checks every 50 ms whatever check_interval says; a percentage beside limit_mib
+        // is not carried out (nor without it: said above).
+        let taken = match k.as_str() {
+            "limit_mib" | "spike_limit_mib" | "check_interval" => true,
+            "limit_percentage" => !absolute,
+            _ => false,
+        };
+        if !taken {
             cx.lost(
                 &format!("{path}.{k}"),
                 "Weir's memory limiter has no such setting",
@@ -251,18 +256,9 @@ pub(crate) fn scalar_value(v: &Yaml) -> Value {
     }
 }
 
-/// `probabilistic_sampler` as `builtin:head-sample`.
-fn head_sample(cx: &mut Cx, id: &str, node: &Yaml, signal: &str) -> Became {
+/// `probabilistic_sampler` as `builtin:head-sample` (traces, and logs by their trace id).
+fn head_sample(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
     let path = format!("processors.{id}");
-    if signal != "traces" {
-        let line = cx.lost(
-            &path,
-            "Weir's head sampling (builtin:head-sample) samples traces; sample logs with a \
-             filter or a processor plugin",
-        );
-        cx.kept(Section::Processors, line, id, node);
-        return Became::Nothing;
-    }
     let mut t = Table::new(header("processors", id));
     t.set("plugin", "builtin:head-sample");
     let mut config = toml::Table::new();
@@ -358,7 +354,10 @@ fn redaction(cx: &mut Cx, id: &str, node: &Yaml) -> Became {
             | "ignored_keys"
             | "hash_function" => {}
             "summary" => {
-                t.note("summary: Weir counts redactions in weir_plugin_counter_total{counter=\"redactions\"}, not in span attributes.");
+                cx.lost(
+                    &format!("{path}.summary"),
+                    "Weir counts redactions in weir_plugin_counter_total{counter=\"redactions\"}, not in span attributes",
+                );
             }
             _ => {
                 cx.lost(&format!("{path}.{k}"), "redact has no such setting");

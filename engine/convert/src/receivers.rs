@@ -101,10 +101,7 @@ fn grpc_listener(cx: &mut Cx, path: &str, node: Option<&Yaml>) -> Value {
         );
     }
     for k in yaml::keys(n) {
-        if !matches!(
-            k.as_str(),
-            "endpoint" | "max_recv_msg_size_mib" | "tls" | "include_metadata"
-        ) {
+        if !matches!(k.as_str(), "endpoint" | "max_recv_msg_size_mib" | "tls") {
             let why = match k.as_str() {
                 "auth" => {
                     "receiver authentication is Weir's `auth` table (bearer tokens, basic auth); see docs/security.md"
@@ -157,7 +154,7 @@ fn http_listener(cx: &mut Cx, path: &str, node: Option<&Yaml>) -> Value {
     }
     for k in yaml::keys(n) {
         match k.as_str() {
-            "endpoint" | "max_request_body_size" | "cors" | "tls" | "include_metadata" => {}
+            "endpoint" | "max_request_body_size" | "cors" | "tls" => {}
             "traces_url_path" | "metrics_url_path" | "logs_url_path" => {
                 cx.lost(
                     &format!("{path}.protocols.http.{k}"),
@@ -210,30 +207,39 @@ pub(crate) fn server_tls(cx: &mut Cx, path: &str, node: &Yaml) -> Value {
     Value::Table(t)
 }
 
-/// `service.telemetry`: the metrics address becomes the admin listener; the rest are notes.
+/// `service.telemetry`: the metrics address becomes the admin listener; the rest (Weir's own
+/// logs and metrics are set otherwise) is listed.
 pub(crate) fn telemetry(cx: &mut Cx, node: &Yaml) {
-    let mut notes = vec!["service.telemetry:".to_string()];
-    if let Some(metrics) = get(node, "metrics") {
-        if let Some(addr) = string(metrics, "address") {
-            cx.admin.push((
-                "listen".into(),
-                Value::String(listen(Some(addr), "127.0.0.1:8888")),
-                vec!["from service.telemetry.metrics.address: /metrics, /healthz, /readyz".into()],
-            ));
-        } else {
-            notes.push(
-                "  Weir's own metrics are at /metrics on the admin listener (127.0.0.1:8888)."
-                    .into(),
+    for k in yaml::keys(node) {
+        let path = format!("service.telemetry.{k}");
+        let Some(part) = get(node, &k) else { continue };
+        if k == "metrics" {
+            for m in yaml::keys(part) {
+                match (m.as_str(), string(part, &m)) {
+                    ("address", Some(addr)) => cx.admin.push((
+                        "listen".into(),
+                        Value::String(listen(Some(addr), "127.0.0.1:8888")),
+                        vec![
+                            "from service.telemetry.metrics.address: /metrics, /healthz, /readyz"
+                                .into(),
+                        ],
+                    )),
+                    _ => {
+                        cx.lost(
+                            &format!("{path}.{m}"),
+                            "Weir's own metrics are /metrics on the admin listener ([admin] listen)",
+                        );
+                    }
+                }
+            }
+        } else if k == "logs" {
+            cx.lost(
+                &path,
+                "Weir's own logs are set on the command line: `weir run --log-level LEVEL \
+                 --log-format text|json` (or WEIR_LOG)",
             );
+        } else {
+            cx.lost(&path, "Weir's own telemetry has no such setting");
         }
-    }
-    if let Some(level) = get(node, "logs").and_then(|l| string(l, "level")) {
-        notes.push(format!(
-            "  logs.level = {level}: run `weir run --log-level {}` (or set WEIR_LOG).",
-            level.to_ascii_lowercase()
-        ));
-    }
-    if notes.len() > 1 {
-        cx.receivers.push(Item::Comment(notes));
     }
 }

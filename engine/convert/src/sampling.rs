@@ -160,7 +160,7 @@ fn policy(
             };
             if keys.contains(&k.as_str()) {
                 config.insert(k, to_toml(v));
-            } else if k != "cache_max_size" {
+            } else {
                 cx.lost(
                     &format!("{path}.{kind}.{k}"),
                     "Weir's policy has no such setting",
@@ -244,11 +244,15 @@ fn policy(
             kept += 1;
         }
     }
-    if matches!(kind.as_str(), "and" | "drop" | "composite") && kept == 0 {
+    // `and` and `drop` mean something else with a sub-policy missing (a `drop` of fewer
+    // conditions drops more traces): all or nothing. A composite without one only loses that
+    // share.
+    let partial = matches!(kind.as_str(), "and" | "drop") && kept < subs.len();
+    if partial || (kind == "composite" && kept == 0) {
         out.truncate(parent);
         let line = cx.lost(
             path,
-            format!("policy `{name}`: none of its sub-policies converted"),
+            format!("policy `{name}`: left out, as not all of its sub-policies converted"),
         );
         out[0].note(line);
         return false;
@@ -304,7 +308,7 @@ fn ottl(cx: &mut Cx, path: &str, settings: &Yaml) -> Option<Value> {
     }
     let mut when = Vec::new();
     for (i, c) in yaml::strings(settings, "span").iter().enumerate() {
-        match crate::filter::condition(c) {
+        match crate::filter::condition(c, "") {
             Ok(rule) => when.push(Value::Table(rule)),
             Err(why) => {
                 cx.lost(&format!("{path}.span[{i}]"), format!("`{c}`: {why}"));
