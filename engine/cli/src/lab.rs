@@ -39,9 +39,8 @@ fn load_candidates(
         .with_context(|| format!("cannot read policy file {}", path.display()))?;
     let table: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
-    let names: Vec<String> = table
-        .get("samplers")
-        .and_then(|s| s.as_table())
+    let tables = table.get("samplers").and_then(|s| s.as_table());
+    let names: Vec<String> = tables
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
     if names.is_empty() {
@@ -63,7 +62,6 @@ fn load_candidates(
     } else {
         completed(&text, &names)
     };
-    let tables = table.get("samplers").and_then(|s| s.as_table());
     let name = path.display().to_string();
     let config = Config::parse(&name, &text, &|k| std::env::var(k).ok())?;
     let mut plugins = Plugins::default();

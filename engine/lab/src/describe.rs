@@ -137,7 +137,8 @@ fn list(v: Option<&Value>) -> impl Iterator<Item = &Table> {
 fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Float(f) => crate::chart::trim(*f),
+        // Shortest exact form: 12.5, 1, 0.0001 (a rounded 0.001% would misstate the policy).
+        Value::Float(f) => f.to_string(),
         Value::Array(a) => a.iter().map(scalar).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }

@@ -55,8 +55,12 @@ fn table(r: &Report) -> String {
         }
         rows.push_str("</tr>");
     }
-    let mut header: String = COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
-    header = header.replacen("<th>policy</th>", "<th>policy set</th>", 1);
+    // The first column holds each set's name and definition: a "policy set".
+    let header: String = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("<th>{}</th>", if i == 0 { "policy set" } else { c }))
+        .collect();
     format!("<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
 }
 

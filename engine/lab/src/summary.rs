@@ -31,13 +31,14 @@ fn times(a: f64, b: f64) -> String {
     }
 }
 
-/// Bytes in MiB for a sentence: `0.7 MiB`, `0.02 MiB`.
-fn mib(bytes: u64) -> String {
-    let m = bytes as f64 / (1u64 << 20) as f64;
-    if m >= 0.095 || m == 0.0 {
-        format!("{m:.1} MiB")
+/// Bytes for a sentence, in the unit the charts use: `0.7 MiB`, `12.3 KiB`, `512 B`.
+fn bytes(n: u64) -> String {
+    let (unit, size) = crate::chart::byte_unit(n as f64);
+    let v = n as f64 / size;
+    if unit == "B" || v >= 9.95 {
+        format!("{v:.0} {unit}")
     } else {
-        format!("{m:.2} MiB")
+        format!("{v:.1} {unit}")
     }
 }
 
@@ -98,7 +99,7 @@ impl Sets<'_> {
             ),
             (true, false) => format!("catching {} of error traces", pct(x.error_recall)),
             (false, true) => format!("catching {} of slow traces", pct(x.slow_recall)),
-            (false, false) => "with no error or slow traces to catch".into(),
+            (false, false) => "with no error or slow traces in this workload to catch".into(),
         }
     }
 
@@ -129,9 +130,14 @@ impl Sets<'_> {
         let top_error = top(self.errors, |x| x.error_recall);
         let top_slow = top(self.slow, |x| x.slow_recall);
         let mut first = format!(
-            "{} keeps the fewest spans ({}) while {}",
+            "{} keeps the fewest spans ({}){} {}",
             q(&cheapest.name),
             pct(cheapest.kept_spans_share),
+            if self.errors || self.slow {
+                " while"
+            } else {
+                ","
+            },
             self.catches(cheapest)
         );
         if (self.errors || self.slow) && top_error.is_none() && top_slow.is_none() {
@@ -209,7 +215,8 @@ impl Sets<'_> {
             (true, true) => "error and slow traces",
             (true, false) => "error traces",
             (false, true) => "slow traces",
-            (false, false) => "traces",
+            // Every recall is 1 when there is nothing to catch: fewer spans is all it says.
+            (false, false) => return Vec::new(),
         };
         c.iter()
             .enumerate()
@@ -239,8 +246,8 @@ impl Sets<'_> {
             format!(
                 "{} buffers the least ({} at its peak, against {} for {}).",
                 q(&low.name),
-                mib(lo),
-                mib(hi),
+                bytes(lo),
+                bytes(hi),
                 q(&high.name)
             )
         })
@@ -263,9 +270,10 @@ impl Sets<'_> {
             }
             if x.evicted_early > 0 {
                 out.push(format!(
-                    "{} hit its buffer bounds and decided {} traces early.",
+                    "{} hit its buffer bounds and decided {} trace{} early.",
                     q(&x.name),
-                    x.evicted_early
+                    x.evicted_early,
+                    if x.evicted_early == 1 { "" } else { "s" }
                 ));
             }
         }

@@ -28,7 +28,8 @@ const WIDTHS: [f64; 10] = [4.0, 3.0, 2.5, 2.0, 2.0, 1.75, 1.75, 1.5, 1.5, 1.5];
 pub(crate) fn style(i: usize) -> (&'static str, &'static str, f64) {
     (
         COLOURS[i % COLOURS.len()],
-        DASHES[i % DASHES.len()],
+        // Shifted each time the colours come round again, so series 0 and 10 differ.
+        DASHES[(i + i / COLOURS.len()) % DASHES.len()],
         WIDTHS[i % WIDTHS.len()],
     )
 }
@@ -167,8 +168,8 @@ pub(crate) fn recall_chart(r: &Report) -> (String, String) {
         format!(
             "{}: {what} recall {}, {} of spans kept",
             esc(&c.name),
-            percent_tick((v * 1000.0).round() / 1000.0),
-            percent_tick((c.kept_spans_share * 10000.0).round() / 10000.0)
+            crate::summary::pct(v),
+            crate::summary::pct(c.kept_spans_share)
         )
     };
     // Joins first, then squares, then circles: a circle inside its own square stays visible.

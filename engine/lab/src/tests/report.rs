@@ -332,3 +332,33 @@ fn both_reports_carry_definitions_and_the_summary() {
     // Two sets 3 % vs 50 %: a log axis.
     assert!(html.contains("(log scale)"));
 }
+
+#[test]
+fn a_workload_with_nothing_to_catch_claims_nothing_about_catching() {
+    let mut r = report(vec![set("a", 0.03, 1.0, 1.0), set("b", 0.10, 1.0, 1.0)]);
+    r.workload.error_traces = 0;
+    r.workload.slow_traces = 0;
+    let text = r.summary();
+    assert!(
+        text.contains("“a” keeps the fewest spans (3%), with no error"),
+        "{text}"
+    );
+    assert!(!text.contains("while with"), "{text}");
+    // Every recall is 1 when there is nothing to catch: no set "does better" by catching.
+    assert!(!text.contains("does better"), "{text}");
+}
+
+#[test]
+fn small_numbers_keep_their_size() {
+    let file: toml::Table = toml::from_str(
+        "[samplers.tiny]\n[[samplers.tiny.policies]]\nname = \"p\"\ntype = \"probabilistic\"\nconfig = { sampling_percentage = 0.0005 }\n",
+    )
+    .unwrap();
+    let d = describe("tiny", file["samplers"]["tiny"].as_table().unwrap());
+    assert!(d.summary.starts_with("0.0005% of traces"), "{}", d.summary);
+    let mut small = set("small", 0.03, 0.5, 0.5);
+    small.peak_buffered_bytes = 3 << 10;
+    let big = set("big", 0.05, 0.5, 0.5);
+    let text = report(vec![small, big]).summary();
+    assert!(text.contains("3.0 KiB"), "{text}");
+}
