@@ -148,10 +148,7 @@ batch = {{ send_batch_size = 0 }}
         front.log_text()
     );
     assert_eq!(
-        front
-            .try_metric("weir_exporter_dropped_items_total", &[])
-            .await
-            .unwrap_or(0.0),
+        front.metric("weir_exporter_dropped_items_total", &[]).await,
         0.0
     );
 }
@@ -214,10 +211,7 @@ batch = {{ send_batch_size = 0 }}
 
     assert_all_delivered(&backend, &acked, &front).await;
     assert_eq!(
-        front
-            .try_metric("weir_exporter_dropped_items_total", &[])
-            .await
-            .unwrap_or(0.0),
+        front.metric("weir_exporter_dropped_items_total", &[]).await,
         0.0,
         "{}",
         front.log_text()
@@ -513,9 +507,7 @@ batch = {{ send_batch_size = 0 }}
         .unwrap();
     assert_eq!(readyz.status(), 200);
     assert_eq!(
-        gw.try_metric("weir_exporter_dropped_items_total", &[])
-            .await
-            .unwrap_or(0.0),
+        gw.metric("weir_exporter_dropped_items_total", &[]).await,
         0.0
     );
     assert_eq!(
@@ -579,9 +571,7 @@ batch = {{ send_batch_size = 0 }}
     )
     .await;
     assert_eq!(
-        gw.try_metric("weir_exporter_dropped_items_total", &[])
-            .await
-            .unwrap_or(0.0),
+        gw.metric("weir_exporter_dropped_items_total", &[]).await,
         0.0
     );
 }

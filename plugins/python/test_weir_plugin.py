@@ -142,9 +142,6 @@ class SdkTest(unittest.TestCase):
         self.assertIn({"key": "db", "value": {"stringValue": "carts"}}, other)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class ErrorsTest(unittest.TestCase):
     def test_an_error_names_its_type_message_and_where_it_was_raised(self):
@@ -176,3 +173,7 @@ class ErrorsTest(unittest.TestCase):
         with self.assertRaises(RuntimeError) as caught:
             weir_plugin._guarded(init)
         self.assertEqual(str(caught.exception), "team: must be a string")
+
+
+if __name__ == "__main__":
+    unittest.main()
