@@ -47,11 +47,7 @@ pub(crate) fn convert(cx: &mut Cx, id: &str, kind: &str, node: &Yaml) -> Became 
                     }
                 }
             }
-            if let Some(Yaml::Hash(h)) = get(node, "headers") {
-                let headers: toml::Table = h
-                    .iter()
-                    .map(|(k, v)| (yaml::scalar(k), Value::String(yaml::scalar(v))))
-                    .collect();
+            if let Some(headers) = get(node, "headers").and_then(yaml::string_map) {
                 t.set("headers", Value::Table(headers));
             }
             if !grpc {
@@ -247,15 +243,14 @@ fn plugin(t: &mut Table, name: &str, node: &Yaml, keys: &[(&str, &str)]) {
     let mut config = toml::Table::new();
     for (from, to) in keys {
         match get(node, from) {
-            Some(Yaml::Hash(h)) => {
-                let m: toml::Table = h
-                    .iter()
-                    .map(|(k, v)| (yaml::scalar(k), Value::String(yaml::scalar(v))))
-                    .collect();
-                config.insert((*to).into(), Value::Table(m));
+            // Maps are headers: string values.
+            Some(h @ Yaml::Hash(_)) => {
+                if let Some(m) = yaml::string_map(h) {
+                    config.insert((*to).into(), Value::Table(m));
+                }
             }
             Some(v) => {
-                config.insert((*to).into(), crate::processors::scalar_value(v));
+                config.insert((*to).into(), yaml::to_toml(v));
             }
             None => {}
         }

@@ -196,7 +196,7 @@ fn action(cx: &mut Cx, at: &str, a: &Yaml, level: &str) -> Option<Value> {
         out.insert("level".into(), Value::String(level.into()));
     }
     if let Some(v) = get(a, "value") {
-        out.insert("value".into(), scalar_value(v));
+        out.insert("value".into(), yaml::to_toml(v));
     }
     if let Some(from) = string(a, "from_attribute") {
         out.insert("from_attribute".into(), Value::String(from));
@@ -244,16 +244,6 @@ fn action(cx: &mut Cx, at: &str, a: &Yaml, level: &str) -> Option<Value> {
         }
     }
     Some(Value::Table(out))
-}
-
-/// A YAML scalar as the TOML value of the same type.
-pub(crate) fn scalar_value(v: &Yaml) -> Value {
-    match v {
-        Yaml::Integer(i) => Value::Integer(*i),
-        Yaml::Boolean(b) => Value::Boolean(*b),
-        Yaml::Real(r) => r.parse().map_or(Value::String(r.clone()), Value::Float),
-        other => Value::String(yaml::scalar(other)),
-    }
 }
 
 /// `probabilistic_sampler` as `builtin:head-sample` (traces, and logs by their trace id).

@@ -159,7 +159,7 @@ fn policy(
                 continue;
             };
             if keys.contains(&k.as_str()) {
-                config.insert(k, to_toml(v));
+                config.insert(k, yaml::to_toml(v));
             } else {
                 cx.lost(
                     &format!("{path}.{kind}.{k}"),
@@ -317,17 +317,4 @@ fn ottl(cx: &mut Cx, path: &str, settings: &Yaml) -> Option<Value> {
         }
     }
     (!when.is_empty()).then_some(Value::Array(when))
-}
-
-/// A YAML value as TOML (lists and maps included).
-fn to_toml(v: &Yaml) -> Value {
-    match v {
-        Yaml::Array(a) => Value::Array(a.iter().map(to_toml).collect()),
-        Yaml::Hash(h) => Value::Table(
-            h.iter()
-                .map(|(k, v)| (yaml::scalar(k), to_toml(v)))
-                .collect(),
-        ),
-        other => crate::processors::scalar_value(other),
-    }
 }

@@ -95,6 +95,31 @@ pub(crate) fn duration(node: &Yaml, key: &str) -> Option<String> {
     }
 }
 
+/// A YAML value as the TOML value of the same shape and type (lists and maps included).
+pub(crate) fn to_toml(v: &Yaml) -> toml::Value {
+    use toml::Value;
+    match v {
+        Yaml::Integer(i) => Value::Integer(*i),
+        Yaml::Boolean(b) => Value::Boolean(*b),
+        Yaml::Real(r) => r.parse().map_or(Value::String(r.clone()), Value::Float),
+        Yaml::Array(a) => Value::Array(a.iter().map(to_toml).collect()),
+        Yaml::Hash(h) => Value::Table(h.iter().map(|(k, v)| (scalar(k), to_toml(v))).collect()),
+        other => Value::String(scalar(other)),
+    }
+}
+
+/// A mapping with every value as a string (headers); `None` for anything else.
+pub(crate) fn string_map(node: &Yaml) -> Option<toml::Table> {
+    match node {
+        Yaml::Hash(h) => Some(
+            h.iter()
+                .map(|(k, v)| (scalar(k), toml::Value::String(scalar(v))))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// `node` as YAML text, each line prefixed for a TOML comment, to keep what was not converted.
 pub(crate) fn quote(key: &str, node: &Yaml) -> Vec<String> {
     let mut wrapper = yaml_rust2::yaml::Hash::new();
