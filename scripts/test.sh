@@ -13,6 +13,10 @@ if [ -n "${WEIR_BLESS:-}" ]; then
   exit 2
 fi
 
+# A suite run gains nothing from incremental compilation's caches (gigabytes under target/ on a
+# small CI disk); a caller who wants them sets CARGO_INCREMENTAL=1.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # Formatting first: it is the cheapest check and needs nothing installed.
 say "cargo fmt --check (engine and plugins)"
 cargo fmt --all -- --check

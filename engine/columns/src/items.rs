@@ -198,6 +198,7 @@ macro_rules! with_points {
         }
     };
 }
+pub(crate) use with_points;
 
 /// What owns one or more consecutive items, for writing.
 pub(crate) enum ItemsMut<'a> {

@@ -7,10 +7,12 @@
 //! Writes are validated when they are requested and applied only by [`Session::finish`], so a
 //! call that fails leaves the batch exactly as it was.
 
+mod find;
 mod items;
 mod read;
 mod write;
 
+pub use find::{Found, Matcher, card_double, card_int};
 pub use write::InvalidWrite;
 
 use weir_core::{Batch, Signal};
@@ -178,6 +180,8 @@ pub struct Session {
     resources: u32,
     writes: Vec<write::Write>,
     replacement: Option<Batch>,
+    /// Items handed back with `replace-items`.
+    splice: Option<find::Splice>,
     invalid: Option<InvalidWrite>,
 }
 
@@ -192,6 +196,7 @@ impl Session {
             resources,
             writes: Vec::new(),
             replacement: None,
+            splice: None,
             invalid: None,
         }
     }
@@ -223,7 +228,7 @@ impl Session {
 
     /// True when the call asked for any change.
     pub fn has_writes(&self) -> bool {
-        !self.writes.is_empty() || self.replacement.is_some()
+        !self.writes.is_empty() || self.replacement.is_some() || self.splice.is_some()
     }
 
     /// Ends the call without applying anything and hands the batch back unchanged.
@@ -249,5 +254,7 @@ fn unpack_u32(bytes: &[u8]) -> Option<Vec<u32>> {
             .collect(),
     )
 }
+#[cfg(test)]
+mod find_tests;
 #[cfg(test)]
 mod tests;

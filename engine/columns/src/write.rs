@@ -50,7 +50,7 @@ pub(crate) enum Write {
     Drop(Vec<u32>),
 }
 
-fn invalid(call: &'static str, message: impl Into<String>) -> InvalidWrite {
+pub(crate) fn invalid(call: &'static str, message: impl Into<String>) -> InvalidWrite {
     InvalidWrite {
         call,
         message: message.into(),
@@ -159,10 +159,10 @@ impl Session {
         if self.invalid.is_some() {
             return;
         }
-        if self.replacement.is_some() {
+        if self.replacement.is_some() || self.splice.is_some() {
             return self.record_invalid(invalid(
                 call,
-                "cannot be combined with replace-otlp in the same call",
+                "cannot be combined with replace-otlp or replace-items in the same call",
             ));
         }
         match build(self) {
@@ -265,7 +265,7 @@ impl Session {
     /// bytes are returned as an error the plugin sees; invalid ids make the call invalid.
     pub fn replace_otlp(&mut self, bytes: &[u8]) -> Result<(), String> {
         const CALL: &str = "replace-otlp";
-        if !self.writes.is_empty() || self.replacement.is_some() {
+        if !self.writes.is_empty() || self.replacement.is_some() || self.splice.is_some() {
             self.record_invalid(invalid(
                 CALL,
                 "cannot be combined with other writes in the same call",
@@ -294,6 +294,7 @@ impl Session {
             mut batch,
             writes,
             replacement,
+            splice,
             invalid,
             items,
             resources,
@@ -303,6 +304,10 @@ impl Session {
         }
         if let Some(replacement) = replacement {
             return Ok(replacement);
+        }
+        if let Some(splice) = splice {
+            splice.apply(&mut batch);
+            return Ok(batch);
         }
         if writes.is_empty() {
             return Ok(batch);
@@ -475,7 +480,7 @@ fn apply_text(batch: &mut Batch, writes: &[Write]) {
 }
 
 /// Checks the ids of a batch a plugin handed back whole, with the rules receivers apply.
-fn check_ids(batch: &Batch) -> Result<(), String> {
+pub(crate) fn check_ids(batch: &Batch) -> Result<(), String> {
     let mut problem = None;
     let mut index = 0u32;
     items::for_each(batch, |_, _, item| {

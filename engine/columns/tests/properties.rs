@@ -342,3 +342,93 @@ fn generated_batches_are_valid_otlp() {
         assert_eq!(decoded, b);
     }
 }
+
+fn packed(items: &[u32]) -> Vec<u8> {
+    items.iter().flat_map(|i| i.to_le_bytes()).collect()
+}
+
+/// One item lent alone with `otlp-items`, without its resource, scope or metric metadata:
+/// what `find` must search for that item.
+fn own_text(s: &mut Session, item: u32) -> Vec<u8> {
+    let lent = s.otlp_items(&packed(&[item]));
+    let mut b = match s.signal() {
+        weir_core::Signal::Traces => Batch::Traces(Message::decode(lent.as_slice()).unwrap()),
+        weir_core::Signal::Metrics => Batch::Metrics(Message::decode(lent.as_slice()).unwrap()),
+        weir_core::Signal::Logs => Batch::Logs(Message::decode(lent.as_slice()).unwrap()),
+    };
+    match &mut b {
+        Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|r| {
+            r.resource = None;
+            r.scope_spans.iter_mut().for_each(|s| s.scope = None);
+        }),
+        Batch::Logs(r) => r.resource_logs.iter_mut().for_each(|r| {
+            r.resource = None;
+            r.scope_logs.iter_mut().for_each(|s| s.scope = None);
+        }),
+        Batch::Metrics(r) => r.resource_metrics.iter_mut().for_each(|r| {
+            r.resource = None;
+            r.scope_metrics.iter_mut().for_each(|s| {
+                s.scope = None;
+                s.metrics.iter_mut().for_each(|m| m.metadata.clear());
+            });
+        }),
+    }
+    b.encode_to_vec()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lent_items_handed_back_unchanged_leave_the_batch_as_it_was(
+        b in batch(),
+        pick in proptest::collection::vec(any::<bool>(), 120),
+    ) {
+        let mut s = Session::new(b.clone());
+        let list: Vec<u32> = (0..s.len()).filter(|&i| pick[i as usize % 120]).collect();
+        let lent = s.otlp_items(&packed(&list));
+        s.replace_items(&packed(&list), &lent).unwrap();
+        prop_assert_eq!(s.finish().unwrap(), b);
+    }
+
+    /// `find` misses no item holding a planted secret in its own text: an item it does not
+    /// report holds none of the planted values anywhere (resources, scopes and metric metadata
+    /// aside, which it reports as shared).
+    #[test]
+    fn find_misses_no_item_holding_a_planted_secret(
+        seed in any::<u64>(),
+        signal in 0u8..3,
+        n in 1usize..80,
+    ) {
+        let mut g = Generator::new(seed).plant_secrets(0.2);
+        let b = match signal {
+            0 => Batch::Traces(g.traces(n)),
+            1 => Batch::Metrics(g.metrics(n)),
+            _ => Batch::Logs(g.logs(n)),
+        };
+        let planted: Vec<String> = g
+            .planted()
+            .iter()
+            .filter(|p| p.kind != weir_synth::SecretKind::CardInteger)
+            .map(|p| p.value.clone())
+            .collect();
+        prop_assume!(!planted.is_empty());
+        let patterns: Vec<String> = planted.iter().map(|v| regex::escape(v)).collect();
+        let mut s = Session::new(b);
+        let found = s.find(&weir_columns::Matcher::new(&patterns, true).unwrap());
+        let reported: Vec<u32> = found
+            .items
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        for item in (0..s.len()).filter(|i| !reported.contains(i)) {
+            let text = own_text(&mut s, item);
+            for v in &planted {
+                prop_assert!(
+                    !text.windows(v.len()).any(|w| w == v.as_bytes()),
+                    "item {} holds {:?} but find did not report it", item, v
+                );
+            }
+        }
+    }
+}

@@ -226,18 +226,39 @@ mod tests {
     /// nothing the host does not provide.
     #[test]
     fn the_host_links_everything_the_hosted_worlds_allow() {
-        use wit_parser::{LiftLowerAbi, ManglingAndAbi};
         let (resolve, package) = resolve().expect("wit/ resolves");
+        link_everything(&resolve, package);
+    }
+
+    /// Plugins built against weir:plugin@0.1.0 (before the host kernels) still link: the
+    /// contract of that release, with every import its worlds allowed, against this host.
+    #[test]
+    fn plugins_built_against_0_1_0_still_link() {
+        const OLD: &str = include_str!("../testdata/plugin-0.1.0.wit");
+        assert!(OLD.contains("package weir:plugin@0.1.0;"));
+        let mut resolve = Resolve::new();
+        let deps = DEPS
+            .iter()
+            .map(|file| group(std::slice::from_ref(file)))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .expect("deps");
+        let old = group(&[("wit/plugin.wit", OLD), PACKAGE[1]]).expect("0.1.0 parses");
+        let package = resolve.push_groups(old, deps).expect("0.1.0 resolves");
+        link_everything(&resolve, package);
+    }
+
+    fn link_everything(resolve: &Resolve, package: wit_parser::PackageId) {
+        use wit_parser::{LiftLowerAbi, ManglingAndAbi};
         let engine = crate::WasmEngine::new(&crate::EngineSettings::default()).expect("engine");
         for world in World::ALL {
             let id = resolve
                 .select_world(&[package], Some(world.hosted()))
                 .expect("world");
             let abi = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
-            let mut module = wit_component::dummy_module(&resolve, id, abi);
+            let mut module = wit_component::dummy_module(resolve, id, abi);
             wit_component::embed_component_metadata(
                 &mut module,
-                &resolve,
+                resolve,
                 id,
                 wit_component::StringEncoding::UTF8,
             )

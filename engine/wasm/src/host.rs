@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use weir_columns::Session;
+use weir_columns::{Matcher, Session};
 
 use crate::bindings::weir::plugin::{log, metrics, telemetry};
 use crate::bindings::wit;
@@ -35,7 +35,13 @@ pub(crate) struct PluginState {
     pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
     /// Where `wasi:http` requests may go (nowhere unless the plugin is an exporter).
     pub(crate) allow: crate::exporter::AllowList,
+    /// Pattern lists `batch.find` compiled, most recent last (see [`MATCHERS_KEPT`]).
+    pub(crate) matchers: Vec<(Vec<String>, bool, Arc<Matcher>)>,
 }
+
+/// How many compiled pattern lists one instance keeps: a plugin passes the same list on every
+/// call (a few, if it searches in steps), and compiling is far slower than searching.
+const MATCHERS_KEPT: usize = 4;
 
 impl wasmtime_wasi_http::WasiHttpView for PluginState {
     fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
@@ -59,6 +65,26 @@ impl WasiView for PluginState {
 impl PluginState {
     fn session(&mut self) -> Option<&mut Session> {
         self.session.as_mut()
+    }
+
+    /// `patterns` compiled, from the instance's cache when they were compiled before.
+    fn matcher(&mut self, patterns: Vec<String>, cards: bool) -> Result<Arc<Matcher>, String> {
+        if let Some(at) = self
+            .matchers
+            .iter()
+            .position(|(p, c, _)| *c == cards && *p == patterns)
+        {
+            let hit = self.matchers.remove(at);
+            let m = hit.2.clone();
+            self.matchers.push(hit);
+            return Ok(m);
+        }
+        let m = Arc::new(Matcher::new(&patterns, cards)?);
+        if self.matchers.len() >= MATCHERS_KEPT {
+            self.matchers.remove(0);
+        }
+        self.matchers.push((patterns, cards, m.clone()));
+        Ok(m)
     }
 }
 
@@ -226,6 +252,34 @@ impl telemetry::HostBatch for PluginState {
     fn replace_otlp(&mut self, _: Resource<BatchHandle>, request: Vec<u8>) -> Result<(), String> {
         read!(self, Err("no batch is lent outside a call".into()), |s| s
             .replace_otlp(&request))
+    }
+
+    fn find(
+        &mut self,
+        _: Resource<BatchHandle>,
+        patterns: Vec<String>,
+        cards: bool,
+    ) -> Result<wit::Found, String> {
+        let m = self.matcher(patterns, cards)?;
+        let found = read!(self, weir_columns::Found::default(), |s| s.find(&m));
+        Ok(wit::Found {
+            items: found.items,
+            shared: found.shared,
+        })
+    }
+
+    fn otlp_items(&mut self, _: Resource<BatchHandle>, items: Vec<u8>) -> Vec<u8> {
+        read!(self, Vec::new(), |s| s.otlp_items(&items))
+    }
+
+    fn replace_items(
+        &mut self,
+        _: Resource<BatchHandle>,
+        items: Vec<u8>,
+        request: Vec<u8>,
+    ) -> Result<(), String> {
+        read!(self, Err("no batch is lent outside a call".into()), |s| s
+            .replace_items(&items, &request))
     }
 
     fn drop(&mut self, _: Resource<BatchHandle>) -> wasmtime::Result<()> {

@@ -16,6 +16,37 @@ pub fn wit_version() -> &'static str {
         .map_or("?", |v| v.trim_end_matches(';'))
 }
 
+/// Why a plugin built against `weir:plugin@{theirs}` does not load on this Weir (`ours`), or
+/// `None` if it does: the same `0.x` minor (or the same major from 1.0 on) at a version no
+/// newer than ours. Newer patch versions may call functions this Weir lacks.
+pub fn version_problem(theirs: &str, ours: &str) -> Option<String> {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let mut parts = v.split('.').map(str::parse::<u64>);
+        Some((
+            parts.next()?.ok()?,
+            parts.next()?.ok()?,
+            parts.next()?.ok()?,
+        ))
+    };
+    let (Some(t), Some(o)) = (parse(theirs), parse(ours)) else {
+        return (theirs != ours).then(|| {
+            format!("it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/")
+        });
+    };
+    let line = |v: (u64, u64, u64)| if v.0 == 0 { (0, v.1) } else { (v.0, 0) };
+    if line(t) != line(o) {
+        Some(format!(
+            "it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/"
+        ))
+    } else if t > o {
+        Some(format!(
+            "it was built against weir:plugin@{theirs}, newer than this Weir's weir:plugin@{ours}: upgrade Weir, or rebuild the plugin against this wit/"
+        ))
+    } else {
+        None
+    }
+}
+
 /// How Weir treats one import.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
@@ -147,10 +178,8 @@ impl Inspection {
         }
         let ours = wit_version();
         for v in &self.wit_versions {
-            if v != ours {
-                out.push(format!(
-                    "it was built against weir:plugin@{v}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/"
-                ));
+            if let Some(problem) = version_problem(v, ours) {
+                out.push(problem);
             }
         }
         for i in &self.imports {
@@ -197,6 +226,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn older_patch_versions_of_the_contract_load_and_others_do_not() {
+        assert_eq!(version_problem("0.1.0", "0.1.1"), None);
+        assert_eq!(version_problem("0.1.1", "0.1.1"), None);
+        let newer = version_problem("0.1.2", "0.1.1").unwrap_or_default();
+        assert!(newer.contains("newer than this Weir's"), "{newer}");
+        let other = version_problem("0.2.0", "0.1.1").unwrap_or_default();
+        assert!(other.contains("rebuild it"), "{other}");
+        assert!(version_problem("0.0.9", "0.1.1").is_some());
+        assert_eq!(version_problem("1.0.0", "1.2.0"), None);
+        assert!(version_problem("garbage", "0.1.1").is_some());
+    }
+
+    #[test]
     fn another_wit_version_is_a_problem() {
         let found = Inspection {
             worlds: vec!["processor"],
@@ -213,7 +255,7 @@ mod tests {
             problems[0].contains("built against weir:plugin@0.0.9"),
             "{problems:?}"
         );
-        assert_eq!(wit_version(), "0.1.0");
+        assert_eq!(wit_version(), "0.1.1");
     }
 
     #[test]

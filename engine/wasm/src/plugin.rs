@@ -298,6 +298,7 @@ pub(crate) fn new_store(
         counts: Vec::new(),
         http: wasmtime_wasi_http::WasiHttpCtx::new(),
         allow: crate::exporter::AllowList::default(),
+        matchers: Vec::new(),
     };
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);

@@ -91,6 +91,9 @@ pub struct Redactor {
     /// never decoded. `None` when it cannot be answered that way (an allow-list, key patterns,
     /// anchored custom patterns): then every batch is decoded.
     blob_filter: Option<regex::bytes::RegexSet>,
+    /// The blob filter's patterns, for the host's `find` kernel: Weir searches the batch
+    /// natively and lends only the items that may hold something. `None` when `blob_filter` is.
+    kernel: Option<Vec<String>>,
     /// Whether the card detector runs (it also looks at numbers, not only text).
     card: bool,
     blocked: HashSet<String>,
@@ -188,15 +191,17 @@ impl Redactor {
             .map(|d| d.loose_pattern().map(str::to_string))
             .chain(s.blocked_keys.iter().map(|k| Some(regex::escape(k))))
             .collect();
-        let blob_filter = match loose {
-            Some(p) if allowed.is_none() && blocked_patterns.is_none() => {
-                Some(regex::bytes::RegexSet::new(p).map_err(|e| format!("detectors: {e}"))?)
-            }
-            _ => None,
+        let (blob_filter, kernel) = match loose {
+            Some(p) if allowed.is_none() && blocked_patterns.is_none() => (
+                Some(regex::bytes::RegexSet::new(&p).map_err(|e| format!("detectors: {e}"))?),
+                Some(p),
+            ),
+            _ => (None, None),
         };
         let r = Redactor {
             prefilter,
             blob_filter,
+            kernel,
             action,
             card: detectors.iter().any(|d| d.name == "credit-card"),
             detectors,
@@ -233,6 +238,12 @@ impl Redactor {
         };
         filter.is_match(blob)
             || (self.card && (detect::has_card_varint(blob) || detect::has_card_double(blob)))
+    }
+
+    /// The patterns and card flag for the host's `find` kernel, or `None` when every batch
+    /// has to be read whole (allow-lists, key patterns, anchored custom patterns).
+    pub fn kernel(&self) -> Option<(&[String], bool)> {
+        self.kernel.as_deref().map(|p| (p, self.card))
     }
 
     /// True when attribute `key` survives the allow-list.
@@ -389,26 +400,51 @@ pub(crate) fn canonical(v: &AnyValue) -> String {
     }
 }
 
-/// The plugin: a [`Redactor`] run on each batch through the batch's OTLP form.
+/// The plugin: a [`Redactor`] run on each batch through the OTLP form of the items Weir's
+/// `find` kernel reports (or of the whole batch when it cannot be used).
 pub struct Redact {
     redactor: Redactor,
+    /// False once the host refused the kernel's patterns (then every batch is read whole).
+    use_kernel: bool,
 }
 
 impl Processor for Redact {
     fn init(config: Config) -> Result<Self, String> {
         Ok(Redact {
             redactor: Redactor::from_config(config.json())?,
+            use_kernel: true,
         })
     }
 
     fn process(&mut self, batch: &Batch) -> Result<(), String> {
-        let blob = batch.otlp();
-        if !self.redactor.may_need_redaction(&blob) {
+        // Only the items Weir finds something in cross into the plugin; the whole batch when
+        // something is in text many items share (a resource's attributes), or without a kernel.
+        let mut lent = None;
+        if let Some((patterns, cards)) = self.redactor.kernel().filter(|_| self.use_kernel) {
+            match batch.find(patterns, cards) {
+                Ok(found) if found.shared => {}
+                Ok(found) if found.items.is_empty() => return Ok(()),
+                Ok(found) => lent = Some(found.items),
+                Err(e) => {
+                    weir_plugin::log::warn(&format!(
+                        "Weir's find kernel refused the detectors' patterns ({e}); reading whole batches from now on"
+                    ));
+                    self.use_kernel = false;
+                }
+            }
+        }
+        let blob = match &lent {
+            Some(items) => batch.otlp_items(items),
+            None => batch.otlp(),
+        };
+        if lent.is_none() && !self.redactor.may_need_redaction(&blob) {
             return Ok(());
         }
         let (out, pass) = self.redactor.redact_otlp(batch.signal(), &blob)?;
-        if let Some(bytes) = out {
-            batch.replace_otlp(&bytes)?;
+        match (out, &lent) {
+            (Some(bytes), Some(items)) => batch.replace_items(items, &bytes)?,
+            (Some(bytes), None) => batch.replace_otlp(&bytes)?,
+            (None, _) => {}
         }
         for (label, n) in &pass.counts {
             weir_plugin::metrics::counter_add("redactions", label, *n);
@@ -447,6 +483,66 @@ mod tests {
             }],
         }
         .encode_to_vec()
+    }
+
+    /// Weir's `find` kernel accepts the patterns of every built-in detector and blocked keys
+    /// (else the plugin would read whole batches), and configs it cannot serve have none.
+    #[test]
+    fn the_host_kernel_takes_every_builtin_detectors_patterns() {
+        let all = format!(
+            r#"{{"detectors": {:?}, "blocked_keys": ["password", "a.b*c"], "custom_patterns": [{{"name": "order", "regex": "ORD-[0-9]{{6}}"}}]}}"#,
+            detect::BUILTIN
+        );
+        let r = Redactor::from_config(&all).unwrap();
+        let (patterns, cards) = r.kernel().unwrap();
+        assert!(cards);
+        assert_eq!(patterns.len(), detect::BUILTIN.len() + 3);
+        weir_columns::Matcher::new(patterns, cards).unwrap();
+        for no_kernel in [
+            r#"{"allowed_keys": ["x"]}"#,
+            r#"{"blocked_key_patterns": ["^secret"]}"#,
+            r#"{"custom_patterns": [{"name": "n", "regex": "^ORD"}]}"#,
+        ] {
+            assert!(
+                Redactor::from_config(no_kernel).unwrap().kernel().is_none(),
+                "{no_kernel}"
+            );
+        }
+    }
+
+    /// Through the SDK's native host: only the item holding a secret is lent and rewritten;
+    /// the others come back untouched.
+    #[test]
+    fn only_items_holding_something_are_rewritten() {
+        let span = |i: usize, value: &str| {
+            format!(
+                r#"{{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b716920333{i}","name":"op{i}","attributes":[{{"key":"k","value":{{"stringValue":"{value}"}}}}]}}"#
+            )
+        };
+        let spans: Vec<String> = (0..6)
+            .map(|i| {
+                span(
+                    i,
+                    if i == 3 {
+                        "mail ada@example.com"
+                    } else {
+                        "GET /orders"
+                    },
+                )
+            })
+            .collect();
+        let fixture = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            spans.join(",")
+        );
+        let out = weir_plugin::testing::run::<Redact>("{}", &fixture).unwrap();
+        let spans = &out["resourceSpans"][0]["scopeSpans"][0]["spans"];
+        let value = |i: usize| spans[i]["attributes"][0]["value"]["stringValue"].clone();
+        assert_eq!(value(3), "mail ****");
+        for i in [0, 1, 2, 4, 5] {
+            assert_eq!(value(i), "GET /orders", "span {i}");
+            assert_eq!(spans[i]["name"], format!("op{i}"));
+        }
     }
 
     #[test]

@@ -15,6 +15,16 @@ fn pack(indices: &[u32]) -> Vec<u8> {
     indices.iter().flat_map(|i| i.to_le_bytes()).collect()
 }
 
+/// What [`Batch::find`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The items in which something was found, ascending.
+    pub items: Vec<u32>,
+    /// Something was found in text many items share (resource or scope attributes, a
+    /// metric's metadata): look at the whole batch then.
+    pub shared: bool,
+}
+
 /// One batch of spans, metric data points or log records, lent by Weir for one call.
 ///
 /// Reads see the batch as it was when the call started. Writes take effect when `process`
@@ -181,6 +191,33 @@ impl<'a> Batch<'a> {
     /// cannot be combined with other writes in the same call.
     pub fn replace_otlp(&self, request: &[u8]) -> Result<(), String> {
         self.backend.replace_otlp(request)
+    }
+
+    /// Host kernel: the items in which any of `patterns` (Rust `regex` syntax, no anchors or
+    /// word boundaries) matches any string — names, attribute keys and values at any depth,
+    /// events, links, exemplars, log bodies, bytes values — or, with `cards`, that hold an
+    /// integer or whole double that is a card number. Weir searches natively, so the batch
+    /// never crosses into the plugin; see `batch.find` in `wit/plugin.wit`. Pass the same
+    /// pattern list on every call: the host keeps it compiled.
+    pub fn find(&self, patterns: &[String], cards: bool) -> Result<Found, String> {
+        let found = self.backend.find(patterns, cards)?;
+        Ok(Found {
+            items: found.items.chunks_exact(4).map(|c| u32_at(c, 0)).collect(),
+            shared: found.shared,
+        })
+    }
+
+    /// The listed items (ascending) as an OTLP protobuf export request, each under its
+    /// resource and scope (data points under their metric), and no other item.
+    pub fn otlp_items(&self, items: &[u32]) -> Vec<u8> {
+        self.backend.otlp_items(&pack(items))
+    }
+
+    /// Takes back the items of a request read with [`Batch::otlp_items`] of the same list; the
+    /// resources, scopes and metrics must come back unchanged. It cannot be combined with other
+    /// writes in the same call.
+    pub fn replace_items(&self, items: &[u32], request: &[u8]) -> Result<(), String> {
+        self.backend.replace_items(&pack(items), request)
     }
 
     /// Sends queued edits, keeping the order of writes.

@@ -3,7 +3,7 @@
 
 use crate::bindings::weir::plugin::telemetry::Batch as HostBatch;
 use crate::bindings::weir::plugin::types::{
-    AnyValue, AttributeLevel, AttributeTable, Edit, IdField, NumberField, Signal, Strings,
+    AnyValue, AttributeLevel, AttributeTable, Edit, Found, IdField, NumberField, Signal, Strings,
     TextField, ValueColumn,
 };
 
@@ -104,5 +104,22 @@ impl Backend<'_> {
     pub(crate) fn replace_otlp(&self, request: &[u8]) -> Result<(), String> {
         forward!(self, |h| h.replace_otlp(request), |n| n
             .replace_otlp(request))
+    }
+    pub(crate) fn find(&self, patterns: &[String], cards: bool) -> Result<Found, String> {
+        forward!(self, |h| h.find(patterns, cards), |n| {
+            let m = weir_columns::Matcher::new(patterns, cards)?;
+            let found = n.find(&m);
+            Ok(Found {
+                items: found.items,
+                shared: found.shared,
+            })
+        })
+    }
+    pub(crate) fn otlp_items(&self, items: &[u8]) -> Vec<u8> {
+        forward!(self, |h| h.otlp_items(items), |n| n.otlp_items(items))
+    }
+    pub(crate) fn replace_items(&self, items: &[u8], request: &[u8]) -> Result<(), String> {
+        forward!(self, |h| h.replace_items(items, request), |n| n
+            .replace_items(items, request))
     }
 }

@@ -1,0 +1,601 @@
+//! Host kernels: [`Session::find`] searches every string of a batch natively for a plugin's
+//! patterns (and numbers for card numbers), and [`Session::otlp_items`] /
+//! [`Session::replace_items`] lend and take back just the items where something was found.
+//! A redaction plugin keeps its policy (what to look for, how to replace it) while the bulk of
+//! the batch never crosses the Wasm boundary or goes through protobuf.
+
+use prost::Message;
+use regex::bytes::Regex;
+use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use weir_core::otlp::metrics::v1::{
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    metric::Data,
+};
+use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use weir_core::{Batch, Signal};
+
+use crate::items::{self, Item, ItemsMut, Point};
+use crate::write::{check_ids, invalid};
+use crate::{Session, push_u32, unpack_u32};
+
+/// A plugin's patterns compiled once: one regex over the concatenated strings of a batch, and
+/// whether integers and doubles are checked for card numbers.
+#[derive(Debug)]
+pub struct Matcher {
+    regex: Option<Regex>,
+    cards: bool,
+}
+
+impl Matcher {
+    /// Compiles `patterns` (Rust `regex` syntax). A pattern that does not compile, matches the
+    /// empty string, or uses an anchor or word boundary (`^`, `$`, `\b`, …) is an error naming
+    /// its index: `find` searches all strings of a batch in one pass, where such assertions
+    /// would not mean what they say.
+    pub fn new(patterns: &[String], cards: bool) -> Result<Matcher, String> {
+        for (i, p) in patterns.iter().enumerate() {
+            let hir = regex_syntax::parse(p).map_err(|e| format!("patterns[{i}]: {e}"))?;
+            if !hir.properties().look_set().is_empty() {
+                return Err(format!(
+                    "patterns[{i}]: {p:?} uses an anchor or word boundary (^, $, \\b, …); find searches every string of a batch in one pass and cannot honour them"
+                ));
+            }
+            if hir.properties().minimum_len() == Some(0) {
+                return Err(format!("patterns[{i}]: {p:?} matches the empty string"));
+            }
+        }
+        let regex = if patterns.is_empty() {
+            None
+        } else {
+            let joined: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+            Some(Regex::new(&joined.join("|")).map_err(|e| format!("patterns: {e}"))?)
+        };
+        Ok(Matcher { regex, cards })
+    }
+}
+
+/// What [`Session::find`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Packed u32: the items in which something was found, ascending.
+    pub items: Vec<u8>,
+    /// Something was found in text shared by many items: resource or scope attributes, or a
+    /// metric's metadata.
+    pub shared: bool,
+}
+
+/// The owner of text shared by several items.
+const SHARED: u32 = u32::MAX;
+
+/// The strings of a batch, back to back with a newline after each, cut into segments by owner.
+struct Gather<'m> {
+    m: &'m Matcher,
+    text: Vec<u8>,
+    /// End offset (exclusive) of each segment in `text`.
+    ends: Vec<usize>,
+    /// The item index (or [`SHARED`]) of each segment.
+    owners: Vec<u32>,
+    marked: Vec<bool>,
+    shared: bool,
+}
+
+impl Gather<'_> {
+    fn mark(&mut self, owner: u32) {
+        match self.marked.get_mut(owner as usize) {
+            Some(m) => *m = true,
+            None => self.shared = true,
+        }
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        if self.m.regex.is_some() {
+            self.text.extend_from_slice(s);
+            self.text.push(b'\n');
+        }
+    }
+
+    fn end(&mut self, owner: u32) {
+        self.ends.push(self.text.len());
+        self.owners.push(owner);
+    }
+
+    fn attributes(&mut self, owner: u32, attrs: &[KeyValue]) {
+        for kv in attrs {
+            self.push(kv.key.as_bytes());
+            if let Some(v) = &kv.value {
+                self.value(owner, v);
+            }
+        }
+    }
+
+    /// Every string and bytes value of `v` at any depth; integers and doubles for cards.
+    fn value(&mut self, owner: u32, v: &AnyValue) {
+        match &v.value {
+            Some(V::StringValue(s)) => self.push(s.as_bytes()),
+            Some(V::BytesValue(b)) => self.push(b),
+            Some(V::IntValue(i)) => {
+                if self.m.cards && card_int(*i) {
+                    self.mark(owner);
+                }
+            }
+            Some(V::DoubleValue(d)) => {
+                if self.m.cards && card_double(*d) {
+                    self.mark(owner);
+                }
+            }
+            Some(V::ArrayValue(a)) => a.values.iter().for_each(|v| self.value(owner, v)),
+            Some(V::KvlistValue(kv)) => self.attributes(owner, &kv.values),
+            // A dictionary index (profiles) holds no text of its own.
+            Some(V::BoolValue(_) | V::StringValueStrindex(_)) | None => {}
+        }
+    }
+
+    fn item(&mut self, owner: u32, item: &Item<'_>) {
+        match item {
+            Item::Span(s) => {
+                self.push(s.name.as_bytes());
+                self.push(s.trace_state.as_bytes());
+                self.attributes(owner, &s.attributes);
+                for e in &s.events {
+                    self.push(e.name.as_bytes());
+                    self.attributes(owner, &e.attributes);
+                }
+                for l in &s.links {
+                    self.push(l.trace_state.as_bytes());
+                    self.attributes(owner, &l.attributes);
+                }
+                if let Some(status) = &s.status {
+                    self.push(status.message.as_bytes());
+                }
+            }
+            Item::Log(l) => {
+                self.push(l.event_name.as_bytes());
+                self.push(l.severity_text.as_bytes());
+                if let Some(body) = &l.body {
+                    self.value(owner, body);
+                }
+                self.attributes(owner, &l.attributes);
+            }
+            Item::Point(_, p) => {
+                self.attributes(owner, p.attributes());
+                let exemplars = match p {
+                    Point::Number(p) => p.exemplars.as_slice(),
+                    Point::Histogram(p) => p.exemplars.as_slice(),
+                    Point::Exponential(p) => p.exemplars.as_slice(),
+                    Point::Summary(_) => &[],
+                };
+                for e in exemplars {
+                    self.attributes(owner, &e.filtered_attributes);
+                }
+            }
+        }
+        self.end(owner);
+    }
+
+    /// Resource and scope attributes, and metric metadata.
+    fn shared_text(&mut self, batch: &Batch) {
+        macro_rules! containers {
+            ($list:expr, $scopes:ident, |$scope:ident| $inner:block) => {
+                for r in $list {
+                    if let Some(res) = &r.resource {
+                        self.attributes(SHARED, &res.attributes);
+                    }
+                    for $scope in &r.$scopes {
+                        if let Some(s) = &$scope.scope {
+                            self.attributes(SHARED, &s.attributes);
+                        }
+                        $inner
+                    }
+                }
+            };
+        }
+        match batch {
+            Batch::Traces(r) => containers!(&r.resource_spans, scope_spans, |s| {}),
+            Batch::Logs(r) => containers!(&r.resource_logs, scope_logs, |s| {}),
+            Batch::Metrics(r) => containers!(&r.resource_metrics, scope_metrics, |s| {
+                for m in &s.metrics {
+                    self.attributes(SHARED, &m.metadata);
+                }
+            }),
+        }
+        self.end(SHARED);
+    }
+}
+
+/// A Luhn-valid 13–19 digit integer (what the redact plugin calls a card number).
+pub fn card_int(i: i64) -> bool {
+    let mut n = i.unsigned_abs();
+    if !(1_000_000_000_000..10_000_000_000_000_000_000).contains(&n) {
+        return false;
+    }
+    let (mut sum, mut odd) = (0u64, false);
+    while n > 0 {
+        let d = n % 10;
+        n /= 10;
+        sum += if odd {
+            if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+        } else {
+            d
+        };
+        odd = !odd;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// A whole-number double below 9e18 that is a card number by [`card_int`].
+pub fn card_double(d: f64) -> bool {
+    d.is_finite() && d.fract() == 0.0 && d.abs() < 9.0e18 && {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked to be a whole number below 9e18"
+        )]
+        let i = d as i64;
+        card_int(i)
+    }
+}
+
+impl Session {
+    /// The items in which `m` finds something: a pattern matching any of their strings (names,
+    /// trace states, status messages, attribute keys and values, event and link attributes,
+    /// log bodies, exemplar attributes — at any depth, bytes values included), or with cards
+    /// on an integer or whole double that is a card number. Strings are searched in one pass
+    /// over their concatenation, so an item may also be reported for a match that spans two of
+    /// its strings; it is never missed. Text shared by many items sets [`Found::shared`].
+    pub fn find(&self, m: &Matcher) -> Found {
+        let mut g = Gather {
+            m,
+            text: Vec::new(),
+            ends: Vec::new(),
+            owners: Vec::new(),
+            marked: vec![false; self.items as usize],
+            shared: false,
+        };
+        let mut index = 0u32;
+        items::for_each(&self.batch, |_, _, item| {
+            g.item(index, &item);
+            index += 1;
+        });
+        g.shared_text(&self.batch);
+        if let Some(regex) = &m.regex {
+            let segment = |pos: usize| g.ends.partition_point(|&e| e <= pos);
+            let mut hits = Vec::new();
+            for found in regex.find_iter(&g.text) {
+                let first = segment(found.start());
+                let last = segment(found.end().saturating_sub(1).max(found.start()));
+                hits.extend(g.owners.get(first..=last).unwrap_or_default());
+            }
+            hits.into_iter().for_each(|o| g.mark(o));
+        }
+        let mut items = Vec::new();
+        for (i, _) in (0u32..).zip(&g.marked).filter(|(_, m)| **m) {
+            push_u32(&mut items, i);
+        }
+        Found {
+            items,
+            shared: g.shared,
+        }
+    }
+
+    /// Checks a packed list of item indices: strictly ascending and in range.
+    fn item_list(&self, call: &'static str, packed: &[u8]) -> Result<Vec<u32>, String> {
+        let list = unpack_u32(packed)
+            .ok_or("an index list must be packed u32 (a multiple of 4 bytes)".to_string())?;
+        if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "{call}: item indices must be ascending without repeats ({} then {})",
+                w[0], w[1]
+            ));
+        }
+        if let Some(&last) = list.last()
+            && last >= self.items
+        {
+            return Err(format!(
+                "{call}: index {last} is out of range (the batch has {} {})",
+                self.items,
+                self.signal().item_name()
+            ));
+        }
+        Ok(list)
+    }
+
+    /// The listed items (packed u32, ascending) as an OTLP protobuf export request: each with
+    /// its resource and scope (and, for data points, its metric), and no other item. A bad
+    /// list makes the call a plugin error and reads as an empty request.
+    pub fn otlp_items(&mut self, packed: &[u8]) -> Vec<u8> {
+        match self.item_list("otlp-items", packed) {
+            Ok(list) => subset(&self.batch, &list).encode_to_vec(),
+            Err(message) => {
+                self.record_invalid(invalid("otlp-items", message));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Takes back the items of a request read with [`Session::otlp_items`] of the same list:
+    /// every item of `request` replaces the listed item at its place. Resources, scopes and
+    /// metrics must come back as they were lent (they are shared with other items), and this
+    /// cannot be combined with other writes in the same call.
+    pub fn replace_items(&mut self, packed: &[u8], request: &[u8]) -> Result<(), String> {
+        const CALL: &str = "replace-items";
+        if !self.writes.is_empty() || self.replacement.is_some() || self.splice.is_some() {
+            self.record_invalid(invalid(
+                CALL,
+                "cannot be combined with other writes in the same call",
+            ));
+            return Err("replace-items cannot be combined with other writes".into());
+        }
+        let list = match self.item_list(CALL, packed) {
+            Ok(list) => list,
+            Err(message) => {
+                self.record_invalid(invalid(CALL, message.clone()));
+                return Err(message);
+            }
+        };
+        let decoded = match self.signal() {
+            Signal::Traces => ExportTraceServiceRequest::decode(request).map(Batch::Traces),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(request).map(Batch::Metrics),
+            Signal::Logs => ExportLogsServiceRequest::decode(request).map(Batch::Logs),
+        };
+        let returned =
+            decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
+        if hollow(&returned) != hollow(&subset(&self.batch, &list)) {
+            let message = "the request must hold the listed items under the resources, scopes and metrics otlp-items lent, unchanged and in the same order";
+            self.record_invalid(invalid(CALL, message));
+            return Err(message.into());
+        }
+        if let Err(message) = check_ids(&returned) {
+            self.record_invalid(invalid(CALL, message));
+            return Err("invalid ids".into());
+        }
+        self.splice = Some(Splice {
+            items: list,
+            replacement: returned,
+        });
+        Ok(())
+    }
+}
+
+/// Items a plugin handed back with `replace-items`, applied by [`Session::finish`].
+#[derive(Debug)]
+pub(crate) struct Splice {
+    items: Vec<u32>,
+    replacement: Batch,
+}
+
+/// One item taken out of a batch.
+enum Owned {
+    Span(Span),
+    Log(LogRecord),
+    Number(NumberDataPoint),
+    Histogram(HistogramDataPoint),
+    Exponential(ExponentialHistogramDataPoint),
+    Summary(SummaryDataPoint),
+}
+
+/// A data point type that can be put back from an [`Owned`] item.
+trait PutBack: Sized {
+    fn from_owned(o: Owned) -> Option<Self>;
+}
+
+macro_rules! put_back {
+    ($($t:ty => $v:ident),*) => {$(
+        impl PutBack for $t {
+            fn from_owned(o: Owned) -> Option<Self> {
+                match o {
+                    Owned::$v(p) => Some(p),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+put_back!(
+    NumberDataPoint => Number,
+    HistogramDataPoint => Histogram,
+    ExponentialHistogramDataPoint => Exponential,
+    SummaryDataPoint => Summary
+);
+
+fn put<T: PutBack>(slot: &mut T, o: Owned) {
+    if let Some(v) = T::from_owned(o) {
+        *slot = v;
+    }
+}
+
+impl Splice {
+    /// Puts every returned item at its listed place.
+    pub(crate) fn apply(self, batch: &mut Batch) {
+        let mut taken: Vec<Owned> = Vec::with_capacity(self.items.len());
+        let mut replacement = self.replacement;
+        items::for_each_mut(&mut replacement, |_, owner| match owner {
+            ItemsMut::Span(s) => taken.push(Owned::Span(std::mem::take(s))),
+            ItemsMut::Log(l) => taken.push(Owned::Log(std::mem::take(l))),
+            ItemsMut::Metric(m) => match &mut m.data {
+                Some(Data::Gauge(x)) => taken.extend(x.data_points.drain(..).map(Owned::Number)),
+                Some(Data::Sum(x)) => taken.extend(x.data_points.drain(..).map(Owned::Number)),
+                Some(Data::Histogram(x)) => {
+                    taken.extend(x.data_points.drain(..).map(Owned::Histogram));
+                }
+                Some(Data::ExponentialHistogram(x)) => {
+                    taken.extend(x.data_points.drain(..).map(Owned::Exponential));
+                }
+                Some(Data::Summary(x)) => {
+                    taken.extend(x.data_points.drain(..).map(Owned::Summary));
+                }
+                None => {}
+            },
+        });
+        let mut next = self.items.into_iter().zip(taken).peekable();
+        items::for_each_mut(batch, |first, owner| match owner {
+            ItemsMut::Span(s) => {
+                if let Some((_, Owned::Span(new))) = next.next_if(|(i, _)| *i == first) {
+                    *s = new;
+                }
+            }
+            ItemsMut::Log(l) => {
+                if let Some((_, Owned::Log(new))) = next.next_if(|(i, _)| *i == first) {
+                    *l = new;
+                }
+            }
+            ItemsMut::Metric(m) => {
+                let mut i = first;
+                items::with_points!(&mut m.data, points => points.iter_mut().for_each(|p| {
+                    if let Some((_, new)) = next.next_if(|(at, _)| *at == i) {
+                        put(p, new);
+                    }
+                    i += 1;
+                }));
+            }
+        });
+    }
+}
+
+/// The listed items (ascending) with their resources, scopes and metrics; empty containers
+/// are left out.
+pub(crate) fn subset(batch: &Batch, list: &[u32]) -> Batch {
+    let mut index = 0u32;
+    let mut wanted = list.iter().copied().peekable();
+    let mut take = || {
+        let yes = wanted.next_if_eq(&index).is_some();
+        index += 1;
+        yes
+    };
+    macro_rules! pick {
+        ($items:expr) => {
+            $items
+                .iter()
+                .filter(|_| take())
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+    }
+    match batch {
+        Batch::Traces(r) => {
+            let mut out = ExportTraceServiceRequest::default();
+            for rs in &r.resource_spans {
+                let mut scopes = Vec::new();
+                for ss in &rs.scope_spans {
+                    let spans = pick!(ss.spans);
+                    if !spans.is_empty() {
+                        scopes.push(ScopeSpans {
+                            scope: ss.scope.clone(),
+                            spans,
+                            schema_url: ss.schema_url.clone(),
+                        });
+                    }
+                }
+                if !scopes.is_empty() {
+                    out.resource_spans.push(ResourceSpans {
+                        resource: rs.resource.clone(),
+                        scope_spans: scopes,
+                        schema_url: rs.schema_url.clone(),
+                    });
+                }
+            }
+            Batch::Traces(out)
+        }
+        Batch::Logs(r) => {
+            let mut out = ExportLogsServiceRequest::default();
+            for rl in &r.resource_logs {
+                let mut scopes = Vec::new();
+                for sl in &rl.scope_logs {
+                    let log_records = pick!(sl.log_records);
+                    if !log_records.is_empty() {
+                        scopes.push(ScopeLogs {
+                            scope: sl.scope.clone(),
+                            log_records,
+                            schema_url: sl.schema_url.clone(),
+                        });
+                    }
+                }
+                if !scopes.is_empty() {
+                    out.resource_logs.push(ResourceLogs {
+                        resource: rl.resource.clone(),
+                        scope_logs: scopes,
+                        schema_url: rl.schema_url.clone(),
+                    });
+                }
+            }
+            Batch::Logs(out)
+        }
+        Batch::Metrics(r) => {
+            let mut out = ExportMetricsServiceRequest::default();
+            for rm in &r.resource_metrics {
+                let mut scopes = Vec::new();
+                for sm in &rm.scope_metrics {
+                    let mut metrics = Vec::new();
+                    for m in &sm.metrics {
+                        let data = match &m.data {
+                            Some(Data::Gauge(x)) => Data::Gauge(Gauge {
+                                data_points: pick!(x.data_points),
+                            }),
+                            Some(Data::Sum(x)) => Data::Sum(Sum {
+                                data_points: pick!(x.data_points),
+                                aggregation_temporality: x.aggregation_temporality,
+                                is_monotonic: x.is_monotonic,
+                            }),
+                            Some(Data::Histogram(x)) => Data::Histogram(Histogram {
+                                data_points: pick!(x.data_points),
+                                aggregation_temporality: x.aggregation_temporality,
+                            }),
+                            Some(Data::ExponentialHistogram(x)) => {
+                                Data::ExponentialHistogram(ExponentialHistogram {
+                                    data_points: pick!(x.data_points),
+                                    aggregation_temporality: x.aggregation_temporality,
+                                })
+                            }
+                            Some(Data::Summary(x)) => Data::Summary(Summary {
+                                data_points: pick!(x.data_points),
+                            }),
+                            None => continue,
+                        };
+                        if weir_core::data_point_count(Some(&data)) > 0 {
+                            metrics.push(Metric {
+                                name: m.name.clone(),
+                                description: m.description.clone(),
+                                unit: m.unit.clone(),
+                                metadata: m.metadata.clone(),
+                                data: Some(data),
+                            });
+                        }
+                    }
+                    if !metrics.is_empty() {
+                        scopes.push(ScopeMetrics {
+                            scope: sm.scope.clone(),
+                            metrics,
+                            schema_url: sm.schema_url.clone(),
+                        });
+                    }
+                }
+                if !scopes.is_empty() {
+                    out.resource_metrics.push(ResourceMetrics {
+                        resource: rm.resource.clone(),
+                        scope_metrics: scopes,
+                        schema_url: rm.schema_url.clone(),
+                    });
+                }
+            }
+            Batch::Metrics(out)
+        }
+    }
+}
+
+/// `batch` with every item emptied: its resources, scopes and metrics, and how many items
+/// each holds.
+fn hollow(batch: &Batch) -> Batch {
+    let mut out = batch.clone();
+    items::for_each_mut(&mut out, |_, owner| match owner {
+        ItemsMut::Span(s) => *s = Span::default(),
+        ItemsMut::Log(l) => *l = LogRecord::default(),
+        ItemsMut::Metric(m) => {
+            items::with_points!(&mut m.data, points => points
+                .iter_mut()
+                .for_each(|p| *p = Default::default()));
+        }
+    });
+    out
+}

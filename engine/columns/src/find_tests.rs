@@ -1,0 +1,299 @@
+//! The host kernels: what `find` reports, and that `otlp-items` / `replace-items` touch only
+//! the listed items.
+
+use prost::Message;
+use weir_core::Batch;
+use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use weir_core::otlp::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value::Value as V,
+};
+use weir_core::otlp::metrics::v1::{
+    Exemplar, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+};
+use weir_core::otlp::resource::v1::Resource;
+use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+
+use crate::{Found, Matcher, Session, push_u32};
+
+fn kv(k: &str, v: V) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+
+fn s(v: &str) -> V {
+    V::StringValue(v.into())
+}
+
+fn packed(items: &[u32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    items.iter().for_each(|&i| push_u32(&mut out, i));
+    out
+}
+
+fn matcher(patterns: &[&str], cards: bool) -> Matcher {
+    let p: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+    Matcher::new(&p, cards).unwrap()
+}
+
+/// Eight spans; span `i` hides `secret` in place `i` (0 hides nothing).
+fn traces(secret: &str) -> Batch {
+    let plain = |name: &str| Span {
+        name: name.into(),
+        trace_id: vec![7; 16],
+        span_id: vec![1; 8],
+        attributes: vec![kv("http.route", s("/orders"))],
+        ..Default::default()
+    };
+    let mut spans: Vec<Span> = (0..8).map(|i| plain(&format!("op{i}"))).collect();
+    spans[1].name = format!("GET {secret}");
+    spans[2].attributes.push(kv(
+        "deep",
+        V::KvlistValue(KeyValueList {
+            values: vec![kv(
+                "list",
+                V::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(V::BytesValue(secret.as_bytes().to_vec())),
+                    }],
+                }),
+            )],
+        }),
+    ));
+    spans[3].events.push(span::Event {
+        name: "e".into(),
+        attributes: vec![kv(&format!("user:{secret}"), V::BoolValue(true))],
+        ..Default::default()
+    });
+    spans[4].links.push(span::Link {
+        trace_state: format!("k={secret}"),
+        ..Default::default()
+    });
+    spans[5].status = Some(Status {
+        message: format!("failed for {secret}"),
+        code: status::StatusCode::Error as i32,
+    });
+    spans[6]
+        .attributes
+        .push(kv("card", V::IntValue(4_111_111_111_111_111)));
+    spans[7]
+        .attributes
+        .push(kv("amount", V::DoubleValue(4_111_111_111_111_111.0)));
+    Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![
+            ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", s("shop"))],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: spans.drain(..5).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", s("pay"))],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        ],
+    })
+}
+
+#[test]
+fn find_reports_the_items_a_pattern_or_a_card_touches_at_any_depth() {
+    let session = Session::new(traces("ada@example.com"));
+    let email = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z]{2,}";
+    let found = session.find(&matcher(&[email], false));
+    assert_eq!(
+        found,
+        Found {
+            items: packed(&[1, 2, 3, 4, 5]),
+            shared: false
+        }
+    );
+    let found = session.find(&matcher(&[email], true));
+    assert_eq!(found.items, packed(&[1, 2, 3, 4, 5, 6, 7]));
+    assert_eq!(
+        session.find(&matcher(&[], true)).items,
+        packed(&[6, 7]),
+        "cards alone"
+    );
+    assert_eq!(
+        session.find(&matcher(&["nothing-here"], false)),
+        Found::default()
+    );
+    let shared = session.find(&matcher(&["shop"], false));
+    assert_eq!(
+        shared,
+        Found {
+            items: Vec::new(),
+            shared: true
+        },
+        "resource attributes are shared by items"
+    );
+}
+
+#[test]
+fn a_match_across_two_strings_reports_every_item_it_touches() {
+    // "/orders" ends item 0's text and "GET x" (its name) starts item 1's; a pattern that can
+    // span the newline between them reports both (never neither).
+    let session = Session::new(traces("x"));
+    let found = session.find(&matcher(&[r"/orders\s+GET"], false));
+    assert_eq!(found.items, packed(&[0, 1]));
+}
+
+#[test]
+fn patterns_find_cannot_honour_are_refused_with_their_index() {
+    let err = |p: &[&str]| {
+        let p: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        Matcher::new(&p, false).unwrap_err()
+    };
+    assert!(
+        err(&["ok", r"\bword\b"]).starts_with("patterns[1]: "),
+        "{}",
+        err(&["ok", r"\bx"])
+    );
+    assert!(err(&["^abc"]).contains("anchor or word boundary"));
+    assert!(err(&["a*"]).contains("matches the empty string"));
+    assert!(err(&["(unclosed"]).starts_with("patterns[0]: "));
+}
+
+#[test]
+fn replaced_items_go_back_to_their_places_and_nothing_else_changes() {
+    let original = traces("ada@example.com");
+    let mut session = Session::new(original.clone());
+    let list = packed(&[2, 6]);
+    let lent = session.otlp_items(&list);
+    let mut req = ExportTraceServiceRequest::decode(lent.as_slice()).unwrap();
+    assert_eq!(req.resource_spans.len(), 2, "each item keeps its resource");
+    assert_eq!(req.resource_spans[0].scope_spans[0].spans[0].name, "op2");
+    assert_eq!(req.resource_spans[1].scope_spans[0].spans[0].name, "op6");
+    req.resource_spans[0].scope_spans[0].spans[0].name = "changed-2".into();
+    req.resource_spans[1].scope_spans[0].spans[0]
+        .attributes
+        .clear();
+    session.replace_items(&list, &req.encode_to_vec()).unwrap();
+    let Batch::Traces(after) = session.finish().unwrap() else {
+        panic!()
+    };
+    let Batch::Traces(mut expected) = original else {
+        panic!()
+    };
+    expected.resource_spans[0].scope_spans[0].spans[2].name = "changed-2".into();
+    expected.resource_spans[1].scope_spans[0].spans[1]
+        .attributes
+        .clear();
+    assert_eq!(after, expected);
+}
+
+#[test]
+fn replace_items_refuses_what_it_cannot_put_back() {
+    let batch = traces("x");
+    let list = packed(&[1, 3]);
+    let lent = |s: &mut Session| {
+        ExportTraceServiceRequest::decode(s.otlp_items(&list).as_slice()).unwrap()
+    };
+    // A changed resource (shared with other items).
+    let mut s = Session::new(batch.clone());
+    let mut req = lent(&mut s);
+    req.resource_spans[0].resource = None;
+    assert!(s.replace_items(&list, &req.encode_to_vec()).is_err());
+    assert!(
+        s.finish()
+            .unwrap_err()
+            .1
+            .message
+            .contains("unchanged and in the same order")
+    );
+    // An item fewer.
+    let mut s = Session::new(batch.clone());
+    let mut req = lent(&mut s);
+    req.resource_spans[0].scope_spans[0].spans.pop();
+    assert!(s.replace_items(&list, &req.encode_to_vec()).is_err());
+    // Lists out of order or out of range, and mixing with other writes.
+    let mut s = Session::new(batch.clone());
+    let req = lent(&mut s).encode_to_vec();
+    assert!(s.replace_items(&packed(&[3, 1]), &req).is_err());
+    let mut s = Session::new(batch.clone());
+    assert!(s.otlp_items(&packed(&[8])).is_empty());
+    assert!(s.finish().unwrap_err().1.message.contains("out of range"));
+    let mut s = Session::new(batch.clone());
+    let req = lent(&mut s).encode_to_vec();
+    s.drop_items(&packed(&[0]));
+    assert!(s.replace_items(&list, &req).is_err());
+    let mut s = Session::new(batch);
+    let req = lent(&mut s).encode_to_vec();
+    s.replace_items(&list, &req).unwrap();
+    s.drop_items(&packed(&[0]));
+    assert!(s.finish().is_err(), "no other write after replace-items");
+}
+
+#[test]
+fn metric_points_are_found_lent_and_replaced_one_by_one() {
+    let point = |v: &str| NumberDataPoint {
+        attributes: vec![kv("user", s(v))],
+        exemplars: vec![Exemplar {
+            filtered_attributes: vec![kv("note", s(&format!("{v}-ex")))],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let batch = Batch::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "m".into(),
+                    metadata: vec![kv("owner", s("team-a"))],
+                    data: Some(Data::Sum(Sum {
+                        data_points: vec![point("a"), point("secret"), point("c")],
+                        aggregation_temporality: 2,
+                        is_monotonic: true,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let mut session = Session::new(batch);
+    assert_eq!(session.find(&matcher(&["c-ex"], false)).items, packed(&[2]));
+    assert!(
+        session.find(&matcher(&["team-a"], false)).shared,
+        "metadata is shared"
+    );
+    let list = packed(&[1]);
+    let mut req =
+        ExportMetricsServiceRequest::decode(session.otlp_items(&list).as_slice()).unwrap();
+    let Some(Data::Sum(sum)) = &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data else {
+        panic!()
+    };
+    assert_eq!((sum.data_points.len(), sum.is_monotonic), (1, true));
+    sum.data_points[0].attributes[0].value = Some(AnyValue {
+        value: Some(s("****")),
+    });
+    session.replace_items(&list, &req.encode_to_vec()).unwrap();
+    let Batch::Metrics(after) = session.finish().unwrap() else {
+        panic!()
+    };
+    let Some(Data::Sum(sum)) = &after.resource_metrics[0].scope_metrics[0].metrics[0].data else {
+        panic!()
+    };
+    let users: Vec<_> = sum
+        .data_points
+        .iter()
+        .map(|p| p.attributes[0].value.clone().unwrap().value.unwrap())
+        .collect();
+    assert_eq!(users, [s("a"), s("****"), s("c")]);
+}
