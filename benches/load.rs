@@ -89,6 +89,11 @@ struct Args {
     /// waits about this long).
     #[arg(long, default_value = "5s")]
     retry_interval: String,
+    /// Share of spans (0 to 1) that carry a secret for `builtin:redact` to find: an email, a
+    /// card number, a bearer token or an AWS key in an attribute, in turn (0.01: one span in
+    /// a hundred, as in realistic traffic).
+    #[arg(long, default_value_t = 0.0)]
+    secret_share: f64,
 }
 
 /// The config of the `i`th plugin.
@@ -166,6 +171,43 @@ impl TraceService for Sink {
 /// each other, semantic-convention attributes, errors, events; about 400 B per span on the wire).
 fn template(spans: usize) -> ExportTraceServiceRequest {
     weir_synth::Generator::new(1).traces(spans)
+}
+
+/// Adds a secret-bearing attribute to every `1 / share`th span of `t`; returns how many.
+fn plant(t: &mut ExportTraceServiceRequest, share: f64) -> usize {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    const SECRETS: [&str; 4] = [
+        "contact ada@example.com",
+        "paid with 4111 1111 1111 1111",
+        "auth Bearer 2YotnFZFEjr1zCsicMWpAA",
+        "key AKIAIOSFODNN7EXAMPLE",
+    ];
+    if share <= 0.0 {
+        return 0;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a small positive step"
+    )]
+    let every = (1.0 / share.min(1.0)).round().max(1.0) as usize;
+    let spans = t
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans);
+    let mut planted = 0;
+    for (i, span) in spans.enumerate().filter(|(i, _)| i % every == every / 2) {
+        span.attributes.push(KeyValue {
+            key: "app.note".into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(SECRETS[i % SECRETS.len()].into())),
+            }),
+            ..Default::default()
+        });
+        planted += 1;
+    }
+    planted
 }
 
 fn numbered(t: &ExportTraceServiceRequest, id: usize) -> ExportTraceServiceRequest {
@@ -289,7 +331,15 @@ ack = "{}"
         Some(_) => format!("https://localhost:{}", gw.addr("otlp", "grpc").port()),
         None => gw.url("otlp", "grpc"),
     };
-    let tpl = Arc::new(template(args.spans));
+    let mut tpl = template(args.spans);
+    let planted = plant(&mut tpl, args.secret_share);
+    if planted > 0 {
+        println!(
+            "{planted} of {} spans per request carry a secret",
+            args.spans
+        );
+    }
+    let tpl = Arc::new(tpl);
     let next_id = Arc::new(AtomicU64::new(0));
 
     // Phase 1: closed-loop throughput through weir.
