@@ -117,6 +117,20 @@ fn builtins(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The host kernel alone: Weir's native search of the whole batch for redact's patterns
+    // (what a batch with nothing to redact costs, before anything crosses into the plugin).
+    if let Some((patterns, cards)) = redactor.kernel() {
+        let matcher = weir_columns::Matcher::new(patterns, cards).unwrap();
+        let session = weir_columns::Session::new(input.clone());
+        assert_eq!(
+            session.find(&matcher).items.len(),
+            4 * (SPANS / 100),
+            "10 spans hold secrets"
+        );
+        g.bench_function("redact/find-kernel", |b| {
+            b.iter(|| std::hint::black_box(session.find(&matcher)))
+        });
+    }
     bench_plugin::<redact::Redact>(&mut g, "redact", REDACT, &input);
     bench_plugin::<enrich::Enrich>(&mut g, "enrich", ENRICH, &input);
     g.finish();
