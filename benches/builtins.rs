@@ -130,6 +130,12 @@ fn builtins(c: &mut Criterion) {
         g.bench_function("redact/find-kernel", |b| {
             b.iter(|| std::hint::black_box(session.find(&matcher)))
         });
+        // The same search on the load harness's traffic (weir-synth spans, ~400 B each).
+        let synth =
+            weir_columns::Session::new(Batch::Traces(weir_synth::Generator::new(1).traces(SPANS)));
+        g.bench_function("redact/find-kernel-synth", |b| {
+            b.iter(|| std::hint::black_box(synth.find(&matcher)))
+        });
     }
     bench_plugin::<redact::Redact>(&mut g, "redact", REDACT, &input);
     bench_plugin::<enrich::Enrich>(&mut g, "enrich", ENRICH, &input);
