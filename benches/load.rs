@@ -498,11 +498,25 @@ async fn latency(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut h = Histogram::<u64>::new(3).context("histogram")?;
+    // When the slow arrivals (over 10 ms) were sent, in seconds into the phase: a cluster tells
+    // a stall from a steady tail.
+    let start = sent.first().map_or(0, |&(_, at)| at);
+    let mut slow = Vec::new();
     for (id, at) in sent {
         let arrived = sink.arrivals[id].load(Ordering::Relaxed);
         if arrived > 0 {
-            h.record(arrived.saturating_sub(at).max(1))?;
+            let us = arrived.saturating_sub(at).max(1);
+            h.record(us)?;
+            if us > 10_000 {
+                slow.push((at - start) as f64 / 1e6);
+            }
         }
+    }
+    if let (Some(first), Some(last)) = (slow.first(), slow.last()) {
+        println!(
+            "  {} arrivals over 10 ms, sent between {first:.2} s and {last:.2} s into the phase",
+            slow.len()
+        );
     }
     Ok(h)
 }
