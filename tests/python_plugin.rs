@@ -51,3 +51,69 @@ fn a_python_plugin_tags_items_and_resources_and_rejects_a_bad_config() {
     );
     assert_eq!(counted, 20.0);
 }
+
+/// The Python SDK reaches Weir's host kernels: `find` marks exactly the items holding a match
+/// (at any depth), and items lent with `otlp_items` come back unchanged through `replace_items`.
+#[test]
+fn a_python_plugin_uses_the_find_kernel() {
+    let path = plugins::python_wasm("tag");
+    let engine = plugins::engine();
+    let settings = PluginSettings {
+        timeout: std::time::Duration::from_secs(5),
+        ..PluginSettings::default()
+    };
+    let mut batch = traces(20, 2);
+    if let Batch::Traces(r) = &mut batch {
+        let mut spans: Vec<_> = r
+            .resource_spans
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_spans)
+            .flat_map(|s| &mut s.spans)
+            .collect();
+        spans[3].name = "GET for ada@example.com".into();
+        spans[11]
+            .events
+            .push(weir_core::otlp::trace::v1::span::Event {
+                name: "mail".into(),
+                attributes: vec![weir_core::otlp::common::v1::KeyValue {
+                    key: "to".into(),
+                    value: Some(weir_core::otlp::common::v1::AnyValue {
+                        value: Some(weir_core::otlp::common::v1::any_value::Value::StringValue(
+                            "bob@example.org".into(),
+                        )),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+    }
+    let mark = r#"{"mark":{"key":"has.email","patterns":["[a-z]+@example\\.(com|org)"]}}"#;
+    let plugin = Arc::new(
+        ProcessorPlugin::load(engine, "pymark", &path, mark.into(), settings.clone()).unwrap(),
+    );
+    let (mut stage, telemetry) =
+        plugins::stage(plugin, FailurePolicy::Refuse, BreakerSettings::default());
+    let mut marked = batch.clone();
+    stage.process(&mut marked).unwrap();
+    let has: Vec<usize> = span_attribute(&marked, "has.email")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.as_ref().map(|_| i))
+        .collect();
+    assert_eq!(has, [3, 11]);
+    let counted = weir_tests::gateway::expect_sample(
+        &telemetry.render(),
+        "weir_plugin_counter_total",
+        &[("counter", "marked"), ("label", "items")],
+    );
+    assert_eq!(counted, 2.0);
+
+    let roundtrip = r#"{"mark":{"key":"k","patterns":["example"]},"roundtrip":true}"#;
+    let plugin = Arc::new(
+        ProcessorPlugin::load(engine, "pyround", &path, roundtrip.into(), settings).unwrap(),
+    );
+    let (mut stage, _) = plugins::stage(plugin, FailurePolicy::Refuse, BreakerSettings::default());
+    let mut same = batch.clone();
+    stage.process(&mut same).unwrap();
+    assert_eq!(same, batch);
+}

@@ -88,3 +88,13 @@ class HostBackend:
 
     def replace_otlp(self, request):
         self.h.replace_otlp(request)
+
+    def find(self, patterns, cards):
+        f = self.h.find(patterns, cards)
+        return (f.items, f.shared)
+
+    def otlp_items(self, packed):
+        return self.h.otlp_items(packed)
+
+    def replace_items(self, packed, request):
+        self.h.replace_items(packed, request)

@@ -317,6 +317,23 @@ class Batch:
     def replace_otlp(self, request):
         self._b.replace_otlp(request)
 
+    def find(self, patterns, cards=False):
+        """Host kernel: `(items, shared)` — the indices of the items in which any of
+        `patterns` (Rust regex syntax, no anchors or word boundaries) matches any string, at any
+        depth, or that hold a card number when `cards`; `shared` is true when something was
+        found in resource or scope attributes or metric metadata. Weir searches natively, so
+        the batch never crosses into Python. Only inside Weir (not on fixtures)."""
+        items, shared = self._b.find(list(patterns), cards)
+        return list(_u32(items)), shared
+
+    def otlp_items(self, items):
+        """The listed items (ascending) as an OTLP protobuf export request."""
+        return self._b.otlp_items(_pack(items))
+
+    def replace_items(self, items, request):
+        """Puts back the items of a request read with `otlp_items(items)`."""
+        self._b.replace_items(_pack(items), request)
+
     def _flush(self):
         if self._edits:
             self._b.apply(self._edits)
