@@ -5,7 +5,7 @@
 //! the batch never crosses the Wasm boundary or goes through protobuf.
 
 use prost::Message;
-use regex::bytes::Regex;
+use regex_automata::meta::Regex;
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -20,7 +20,7 @@ use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use weir_core::{Batch, Signal};
 
 use crate::items::{self, Item, ItemsMut, Point};
-use crate::write::{check_ids, invalid};
+use crate::write::{first_id_problem, invalid};
 use crate::{Session, push_u32, unpack_u32};
 
 /// A plugin's patterns compiled once: one regex over the concatenated strings of a batch, and
@@ -48,11 +48,15 @@ impl Matcher {
                 return Err(format!("patterns[{i}]: {p:?} matches the empty string"));
             }
         }
+        // One automaton for all patterns, built from them as given (joining their text could
+        // change what one means, e.g. a `(?x)` comment swallowing the rest).
         let regex = if patterns.is_empty() {
             None
         } else {
-            let joined: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
-            Some(Regex::new(&joined.join("|")).map_err(|e| format!("patterns: {e}"))?)
+            Some(Regex::new_many(patterns).map_err(|e| match e.pattern() {
+                Some(i) => format!("patterns[{}]: {e}", i.as_usize()),
+                None => format!("patterns: {e}"),
+            })?)
         };
         Ok(Matcher { regex, cards })
     }
@@ -263,7 +267,7 @@ impl Session {
         if let Some(regex) = &m.regex {
             let segment = |pos: usize| g.ends.partition_point(|&e| e <= pos);
             let mut hits = Vec::new();
-            for found in regex.find_iter(&g.text) {
+            for found in regex.find_iter(g.text.as_slice()) {
                 let first = segment(found.start());
                 let last = segment(found.end().saturating_sub(1).max(found.start()));
                 hits.extend(g.owners.get(first..=last).unwrap_or_default());
@@ -282,8 +286,9 @@ impl Session {
 
     /// Checks a packed list of item indices: strictly ascending and in range.
     fn item_list(&self, call: &'static str, packed: &[u8]) -> Result<Vec<u32>, String> {
-        let list = unpack_u32(packed)
-            .ok_or("an index list must be packed u32 (a multiple of 4 bytes)".to_string())?;
+        let list = unpack_u32(packed).ok_or(format!(
+            "{call}: an index list must be packed u32 (a multiple of 4 bytes)"
+        ))?;
         if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
             return Err(format!(
                 "{call}: item indices must be ascending without repeats ({} then {})",
@@ -342,13 +347,18 @@ impl Session {
         };
         let returned =
             decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
-        if hollow(&returned) != hollow(&subset(&self.batch, &list)) {
+        // Compared encoded: prost's equality says NaN != NaN, and a NaN attribute would make
+        // every hand-back fail.
+        if hollow(&returned).encode_to_vec() != hollow(&subset(&self.batch, &list)).encode_to_vec()
+        {
             let message = "the request must hold the listed items under the resources, scopes and metrics otlp-items lent, unchanged and in the same order";
             self.record_invalid(invalid(CALL, message));
             return Err(message.into());
         }
-        if let Err(message) = check_ids(&returned) {
-            self.record_invalid(invalid(CALL, message));
+        if let Some((at, problem)) = first_id_problem(&returned) {
+            // Numbered as the batch numbers its items, not as the lent request does.
+            let item = list.get(at as usize).copied().unwrap_or(at);
+            self.record_invalid(invalid(CALL, format!("item {item}: {problem}")));
             return Err("invalid ids".into());
         }
         self.splice = Some(Splice {

@@ -167,6 +167,10 @@ fn patterns_find_cannot_honour_are_refused_with_their_index() {
     assert!(err(&["^abc"]).contains("anchor or word boundary"));
     assert!(err(&["a*"]).contains("matches the empty string"));
     assert!(err(&["(unclosed"]).starts_with("patterns[0]: "));
+    // Patterns are compiled as given, not joined as text: a `(?x)` comment ends at its line.
+    let m = matcher(&["(?x) ada # the name", "bob"], false);
+    let session = Session::new(traces("bob"));
+    assert_eq!(session.find(&m).items, packed(&[1, 2, 3, 4, 5]));
 }
 
 #[test]
@@ -195,6 +199,31 @@ fn replaced_items_go_back_to_their_places_and_nothing_else_changes() {
         .attributes
         .clear();
     assert_eq!(after, expected);
+}
+
+#[test]
+fn a_nan_in_a_shared_resource_does_not_stop_items_coming_back() {
+    let mut batch = traces("ada@example.com");
+    if let Batch::Traces(r) = &mut batch {
+        let res = r.resource_spans[0].resource.as_mut().unwrap();
+        res.attributes.push(kv("load", V::DoubleValue(f64::NAN)));
+    }
+    let mut session = Session::new(batch);
+    let list = packed(&[1]);
+    let lent = session.otlp_items(&list);
+    session.replace_items(&list, &lent).unwrap();
+    assert!(session.finish().is_ok());
+}
+
+#[test]
+fn bad_ids_in_handed_back_items_are_named_by_their_place_in_the_batch() {
+    let mut session = Session::new(traces("x"));
+    let list = packed(&[6]);
+    let mut req = ExportTraceServiceRequest::decode(session.otlp_items(&list).as_slice()).unwrap();
+    req.resource_spans[0].scope_spans[0].spans[0].span_id = vec![1, 2];
+    assert!(session.replace_items(&list, &req.encode_to_vec()).is_err());
+    let e = session.finish().unwrap_err().1;
+    assert!(e.message.starts_with("item 6: "), "{e}");
 }
 
 #[test]

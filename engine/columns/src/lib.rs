@@ -231,6 +231,12 @@ impl Session {
         !self.writes.is_empty() || self.replacement.is_some() || self.splice.is_some()
     }
 
+    /// Why the call is invalid (an index out of range, a bad list, a changed container), if it
+    /// is: read-only callers fail the call on it, as `finish` does for processors.
+    pub fn invalid(&self) -> Option<&InvalidWrite> {
+        self.invalid.as_ref()
+    }
+
     /// Ends the call without applying anything and hands the batch back unchanged.
     pub fn abort(self) -> Batch {
         self.batch

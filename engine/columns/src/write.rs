@@ -480,7 +480,15 @@ fn apply_text(batch: &mut Batch, writes: &[Write]) {
 }
 
 /// Checks the ids of a batch a plugin handed back whole, with the rules receivers apply.
-pub(crate) fn check_ids(batch: &Batch) -> Result<(), String> {
+fn check_ids(batch: &Batch) -> Result<(), String> {
+    match first_id_problem(batch) {
+        Some((index, bad)) => Err(format!("item {index}: {bad}")),
+        None => Ok(()),
+    }
+}
+
+/// The first item with an id receivers would refuse, and why.
+pub(crate) fn first_id_problem(batch: &Batch) -> Option<(u32, String)> {
     let mut problem = None;
     let mut index = 0u32;
     items::for_each(batch, |_, _, item| {
@@ -490,9 +498,9 @@ pub(crate) fn check_ids(batch: &Batch) -> Result<(), String> {
             Item::Point(..) => None,
         };
         if let (None, Some(bad)) = (&problem, bad) {
-            problem = Some(format!("item {index}: {bad}"));
+            problem = Some((index, bad.to_string()));
         }
         index += 1;
     });
-    problem.map_or(Ok(()), Err)
+    problem
 }

@@ -413,7 +413,7 @@ proptest! {
             .map(|p| p.value.clone())
             .collect();
         prop_assume!(!planted.is_empty());
-        let patterns: Vec<String> = planted.iter().map(|v| regex::escape(v)).collect();
+        let patterns: Vec<String> = planted.iter().map(|v| regex_syntax::escape(v)).collect();
         let mut s = Session::new(b);
         let found = s.find(&weir_columns::Matcher::new(&patterns, true).unwrap());
         let reported: Vec<u32> = found

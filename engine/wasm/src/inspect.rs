@@ -21,19 +21,27 @@ pub fn wit_version() -> &'static str {
 /// newer than ours. Newer patch versions may call functions this Weir lacks.
 pub fn version_problem(theirs: &str, ours: &str) -> Option<String> {
     let parse = |v: &str| -> Option<(u64, u64, u64)> {
-        let mut parts = v.split('.').map(str::parse::<u64>);
-        Some((
-            parts.next()?.ok()?,
-            parts.next()?.ok()?,
-            parts.next()?.ok()?,
-        ))
+        let parts: Vec<u64> = v
+            .split('.')
+            .map(str::parse::<u64>)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        match parts[..] {
+            [a, b, c] => Some((a, b, c)),
+            _ => None,
+        }
     };
     let (Some(t), Some(o)) = (parse(theirs), parse(ours)) else {
         return (theirs != ours).then(|| {
             format!("it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/")
         });
     };
-    let line = |v: (u64, u64, u64)| if v.0 == 0 { (0, v.1) } else { (v.0, 0) };
+    // Semver lines: 1.x.y by major, 0.x.y by minor, 0.0.z only itself (as wasmtime links).
+    let line = |v: (u64, u64, u64)| match v {
+        (0, 0, z) => (0, 0, z),
+        (0, y, _) => (0, y, 0),
+        (x, _, _) => (x, 0, 0),
+    };
     if line(t) != line(o) {
         Some(format!(
             "it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/"
@@ -236,6 +244,11 @@ mod tests {
         assert!(version_problem("0.0.9", "0.1.1").is_some());
         assert_eq!(version_problem("1.0.0", "1.2.0"), None);
         assert!(version_problem("garbage", "0.1.1").is_some());
+        assert!(version_problem("0.1.1.9", "0.1.1").is_some());
+        assert!(
+            version_problem("0.0.1", "0.0.2").is_some(),
+            "0.0.z links exactly"
+        );
     }
 
     #[test]

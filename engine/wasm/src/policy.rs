@@ -193,11 +193,16 @@ impl WasmPolicy {
         };
         let counts = std::mem::take(&mut store.data_mut().counts);
         let wrote = session.has_writes();
+        let invalid = session.invalid().map(ToString::to_string);
         let trace = session.abort();
         let outcome = match result {
             Ok(Ok(_)) if wrote => Err(CallError::Failed(
                 "a sampling policy sees the trace read-only, but it tried to change it".into(),
             )),
+            Ok(Ok(_)) if invalid.is_some() => Err(CallError::Failed(format!(
+                "invalid request: {}",
+                invalid.unwrap_or_default()
+            ))),
             Ok(Ok(v)) => {
                 for (name, label, delta) in &counts {
                     self.metrics.count(name, label, *delta);

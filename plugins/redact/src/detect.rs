@@ -95,9 +95,10 @@ impl Detector {
     /// A custom detector; every match of `regex` is redacted.
     pub fn custom(name: &str, regex: Regex) -> Detector {
         let p = regex.as_str();
-        let anchored = ["^", "$", r"\b", r"\B", r"\A", r"\z", r"\<", r"\>"]
-            .iter()
-            .any(|a| p.contains(a));
+        // Anchors and word boundaries, read from the parsed pattern (a `[^@]` class or an
+        // escaped `\$` is neither); a pattern the parser cannot read counts as anchored.
+        let anchored =
+            regex_syntax::parse(p).map_or(true, |h| !h.properties().look_set().is_empty());
         Detector {
             name: name.to_string(),
             loose: (!anchored).then(|| p.to_string()),
@@ -302,6 +303,20 @@ fn ssn(s: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn only_real_anchors_and_boundaries_keep_a_custom_pattern_out_of_the_loose_search() {
+        let loose = |p: &str| {
+            Detector::custom("c", Regex::new(p).unwrap())
+                .loose
+                .is_some()
+        };
+        assert!(loose(r"[^@\s]+@corp"), "a negated class is no anchor");
+        assert!(loose(r"price \$[0-9]+"), "an escaped dollar is no anchor");
+        assert!(!loose(r"^ORD-[0-9]+"));
+        assert!(!loose(r"\bORD-[0-9]+\b"));
+        assert!(!loose(r"(?m)ORD$"));
+    }
 
     fn found(name: &str, s: &str) -> Vec<String> {
         let d = Detector::builtin(name).unwrap();
