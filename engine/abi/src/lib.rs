@@ -43,3 +43,59 @@ pub mod kind {
         (JSON, "json"),
     ];
 }
+
+/// Card numbers among integers and doubles: what `builtin:redact` redacts as a number and what
+/// the host's `find` kernel reports with `cards`. One definition for both, so the host never
+/// misses a number the plugin would redact.
+pub mod card {
+    /// A Luhn-valid 13–19 digit integer (sign ignored).
+    pub fn int(i: i64) -> bool {
+        let mut n = i.unsigned_abs();
+        if !(1_000_000_000_000..10_000_000_000_000_000_000).contains(&n) {
+            return false;
+        }
+        let (mut sum, mut odd) = (0u64, false);
+        while n > 0 {
+            let d = n % 10;
+            n /= 10;
+            sum += match (odd, d * 2) {
+                (true, x) if x > 9 => x - 9,
+                (true, x) => x,
+                (false, _) => d,
+            };
+            odd = !odd;
+        }
+        sum.is_multiple_of(10)
+    }
+
+    /// A whole-number double below 9e18 (exact up to 2^53, which card numbers fit) that is a
+    /// card number by [`int`].
+    pub fn double(d: f64) -> bool {
+        if !(d > -9.0e18 && d < 9.0e18) {
+            return false;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked to be below 9e18; a fraction makes the round trip differ"
+        )]
+        let i = d as i64;
+        #[expect(clippy::cast_precision_loss, reason = "comparing back is the check")]
+        let whole = i as f64 == d;
+        whole && int(i)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn card_numbers_need_13_to_19_digits_and_luhn() {
+            assert!(super::int(4_111_111_111_111_111));
+            assert!(super::int(-4_111_111_111_111_111));
+            assert!(!super::int(4_111_111_111_111_112));
+            assert!(!super::int(200));
+            assert!(!super::int(i64::MIN));
+            assert!(super::double(4_111_111_111_111_111.0));
+            assert!(!super::double(4_111_111_111_111_111.5));
+            assert!(!super::double(f64::NAN));
+        }
+    }
+}

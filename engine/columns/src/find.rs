@@ -122,12 +122,12 @@ impl Gather<'_> {
             Some(V::StringValue(s)) => self.push(s.as_bytes()),
             Some(V::BytesValue(b)) => self.push(b),
             Some(V::IntValue(i)) => {
-                if self.m.cards && card_int(*i) {
+                if self.m.cards && weir_abi::card::int(*i) {
                     self.mark(owner);
                 }
             }
             Some(V::DoubleValue(d)) => {
-                if self.m.cards && card_double(*d) {
+                if self.m.cards && weir_abi::card::double(*d) {
                     self.mark(owner);
                 }
             }
@@ -207,38 +207,6 @@ impl Gather<'_> {
             }),
         }
         self.end(SHARED);
-    }
-}
-
-/// A Luhn-valid 13–19 digit integer (what the redact plugin calls a card number).
-pub fn card_int(i: i64) -> bool {
-    let mut n = i.unsigned_abs();
-    if !(1_000_000_000_000..10_000_000_000_000_000_000).contains(&n) {
-        return false;
-    }
-    let (mut sum, mut odd) = (0u64, false);
-    while n > 0 {
-        let d = n % 10;
-        n /= 10;
-        sum += if odd {
-            if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-        } else {
-            d
-        };
-        odd = !odd;
-    }
-    sum.is_multiple_of(10)
-}
-
-/// A whole-number double below 9e18 that is a card number by [`card_int`].
-pub fn card_double(d: f64) -> bool {
-    d.is_finite() && d.fract() == 0.0 && d.abs() < 9.0e18 && {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "checked to be a whole number below 9e18"
-        )]
-        let i = d as i64;
-        card_int(i)
     }
 }
 

@@ -12,7 +12,7 @@ mod items;
 mod read;
 mod write;
 
-pub use find::{Found, Matcher, card_double, card_int};
+pub use find::{Found, Matcher};
 pub use write::InvalidWrite;
 
 use weir_core::{Batch, Signal};

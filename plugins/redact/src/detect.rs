@@ -181,29 +181,8 @@ pub fn has_card_double(blob: &[u8]) -> bool {
     })
 }
 
-/// A double that is a whole number small enough to be exact and a Luhn-valid card number.
-pub fn card_double(d: f64) -> bool {
-    // Integers are exact in f64 up to 2^53 (16 digits): card numbers fit.
-    d.is_finite() && d.fract() == 0.0 && d.abs() < 9.0e18 && {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "checked to be a whole number below 9e18"
-        )]
-        let i = d as i64;
-        card_int(i)
-    }
-}
-
-/// A Luhn-valid 13–19 digit integer.
-pub fn card_int(i: i64) -> bool {
-    let digits: Vec<u8> = i
-        .unsigned_abs()
-        .to_string()
-        .bytes()
-        .map(|b| b - b'0')
-        .collect();
-    (13..=19).contains(&digits.len()) && luhn(&digits)
-}
+/// Card numbers as integers and doubles: the definition the host's `find` kernel shares.
+pub use weir_abi::card::{double as card_double, int as card_int};
 
 /// The Luhn checksum over decimal digits.
 pub fn luhn(digits: &[u8]) -> bool {
