@@ -4,8 +4,8 @@
 //! A redaction plugin keeps its policy (what to look for, how to replace it) while the bulk of
 //! the batch never crosses the Wasm boundary or goes through protobuf.
 
-use prost::Message;
 use regex_automata::meta::Regex;
+use weir_core::Batch;
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use weir_core::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -17,7 +17,6 @@ use weir_core::otlp::metrics::v1::{
     metric::Data,
 };
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use weir_core::{Batch, Signal};
 
 use crate::items::{self, Item, ItemsMut, Point};
 use crate::write::{first_id_problem, invalid};
@@ -294,13 +293,7 @@ impl Session {
     /// cannot be combined with other writes in the same call.
     pub fn replace_items(&mut self, packed: &[u8], request: &[u8]) -> Result<(), String> {
         const CALL: &str = "replace-items";
-        if !self.writes.is_empty() || self.replacement.is_some() || self.splice.is_some() {
-            self.record_invalid(invalid(
-                CALL,
-                "cannot be combined with other writes in the same call",
-            ));
-            return Err("replace-items cannot be combined with other writes".into());
-        }
+        self.only_write(CALL)?;
         let list = match self.item_list(CALL, packed) {
             Ok(list) => list,
             Err(message) => {
@@ -308,13 +301,7 @@ impl Session {
                 return Err(message);
             }
         };
-        let decoded = match self.signal() {
-            Signal::Traces => ExportTraceServiceRequest::decode(request).map(Batch::Traces),
-            Signal::Metrics => ExportMetricsServiceRequest::decode(request).map(Batch::Metrics),
-            Signal::Logs => ExportLogsServiceRequest::decode(request).map(Batch::Logs),
-        };
-        let returned =
-            decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
+        let returned = self.decode_request(request)?;
         // Compared encoded: prost's equality says NaN != NaN, and a NaN attribute would make
         // every hand-back fail.
         if hollow(&returned).encode_to_vec() != hollow(&subset(&self.batch, &list)).encode_to_vec()

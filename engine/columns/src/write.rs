@@ -261,24 +261,35 @@ impl Session {
         });
     }
 
-    /// Replaces the whole batch with an OTLP protobuf request of the same signal. Malformed
-    /// bytes are returned as an error the plugin sees; invalid ids make the call invalid.
-    pub fn replace_otlp(&mut self, bytes: &[u8]) -> Result<(), String> {
-        const CALL: &str = "replace-otlp";
+    /// Refuses a whole-batch or whole-item replacement after other writes (or another one):
+    /// the call becomes invalid.
+    pub(crate) fn only_write(&mut self, call: &'static str) -> Result<(), String> {
         if !self.writes.is_empty() || self.replacement.is_some() || self.splice.is_some() {
             self.record_invalid(invalid(
-                CALL,
+                call,
                 "cannot be combined with other writes in the same call",
             ));
-            return Err("replace-otlp cannot be combined with other writes".into());
+            return Err(format!("{call} cannot be combined with other writes"));
         }
+        Ok(())
+    }
+
+    /// Decodes an OTLP protobuf export request of the batch's signal.
+    pub(crate) fn decode_request(&self, bytes: &[u8]) -> Result<Batch, String> {
         let decoded = match self.signal() {
             Signal::Traces => ExportTraceServiceRequest::decode(bytes).map(Batch::Traces),
             Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).map(Batch::Metrics),
             Signal::Logs => ExportLogsServiceRequest::decode(bytes).map(Batch::Logs),
         };
-        let batch =
-            decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))?;
+        decoded.map_err(|e| format!("not a valid OTLP {} request: {e}", self.signal()))
+    }
+
+    /// Replaces the whole batch with an OTLP protobuf request of the same signal. Malformed
+    /// bytes are returned as an error the plugin sees; invalid ids make the call invalid.
+    pub fn replace_otlp(&mut self, bytes: &[u8]) -> Result<(), String> {
+        const CALL: &str = "replace-otlp";
+        self.only_write(CALL)?;
+        let batch = self.decode_request(bytes)?;
         if let Err(message) = check_ids(&batch) {
             self.record_invalid(invalid(CALL, message));
             return Err("invalid ids".into());
