@@ -22,6 +22,11 @@ use crate::items::{self, Item, ItemsMut, Point};
 use crate::write::{first_id_problem, invalid};
 use crate::{Session, push_u32, unpack_u32};
 
+/// At most this many patterns per `find` call.
+pub const MAX_PATTERNS: usize = 256;
+/// At most this many bytes of patterns per `find` call.
+pub const MAX_PATTERN_BYTES: usize = 64 << 10;
+
 /// A plugin's patterns compiled once: one regex over the concatenated strings of a batch, and
 /// whether integers and doubles are checked for card numbers.
 #[derive(Debug)]
@@ -36,6 +41,14 @@ impl Matcher {
     /// its index: `find` searches all strings of a batch in one pass, where such assertions
     /// would not mean what they say.
     pub fn new(patterns: &[String], cards: bool) -> Result<Matcher, String> {
+        // Compiling runs in the host, outside the plugin's deadline and memory limit: bound it.
+        let bytes: usize = patterns.iter().map(String::len).sum();
+        if patterns.len() > MAX_PATTERNS || bytes > MAX_PATTERN_BYTES {
+            return Err(format!(
+                "patterns: {} patterns of {bytes} bytes; find takes at most {MAX_PATTERNS} patterns of {MAX_PATTERN_BYTES} bytes in all",
+                patterns.len()
+            ));
+        }
         for (i, p) in patterns.iter().enumerate() {
             let hir = regex_syntax::parse(p).map_err(|e| format!("patterns[{i}]: {e}"))?;
             if !hir.properties().look_set().is_empty() {

@@ -167,6 +167,10 @@ fn patterns_find_cannot_honour_are_refused_with_their_index() {
     assert!(err(&["^abc"]).contains("anchor or word boundary"));
     assert!(err(&["a*"]).contains("matches the empty string"));
     assert!(err(&["(unclosed"]).starts_with("patterns[0]: "));
+    let many: Vec<&str> = vec!["x"; 257];
+    assert!(err(&many).contains("at most 256 patterns"));
+    let long = "y".repeat(70_000);
+    assert!(err(&[long.as_str()]).contains("65536 bytes in all"));
     // Patterns are compiled as given, not joined as text: a `(?x)` comment ends at its line.
     let m = matcher(&["(?x) ada # the name", "bob"], false);
     let session = Session::new(traces("bob"));
