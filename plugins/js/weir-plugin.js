@@ -180,6 +180,27 @@ export class Batch {
   drop(items) {
     this.handle.dropItems(pack(items, "drop"));
   }
+  /**
+   * Host kernel: `{ items, shared }`, the indices of the items in which any of `patterns` (Rust
+   * regex syntax, no anchors or word boundaries) matches any string — names, attribute keys and
+   * values at any depth, events, links, exemplars, log bodies — or, with `cards`, that hold a
+   * card number; `shared` when something is in resource or scope attributes or metric metadata.
+   * Weir searches natively, so the batch never crosses into the plugin. A pattern Weir refuses
+   * is thrown as a message naming its index.
+   */
+  find(patterns, { cards = false } = {}) {
+    if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === "string")) {
+      throw `find: expected an array of pattern strings, got ${show(patterns)}`;
+    }
+    let found;
+    try {
+      found = this.handle.find(patterns, cards);
+    } catch (e) {
+      // The component binding throws a host error string as an Error carrying it as `payload`.
+      throw typeof e?.payload === "string" ? e.payload : message(e);
+    }
+    return { items: Array.from(u32(found.items)), shared: found.shared };
+  }
 }
 
 function u32(bytes) {

@@ -328,6 +328,30 @@ describe("Batch writes", () => {
   });
 });
 
+describe("Batch.find", () => {
+  test("returns the items Weir finds a pattern in, as indices", () => {
+    const handle = new FakeBatch({
+      items: [
+        { text: { name: "GET /a" } },
+        { text: { name: "mail ada@example.com" } },
+        { attributes: { to: { tag: "str", val: "bob@example.org" } } },
+      ],
+    });
+    const batch = new Batch(handle);
+    assert.deepEqual(batch.find(["[a-z]+@example\\.(com|org)"]), { items: [1, 2], shared: false });
+    assert.deepEqual(batch.find(["nothing"]), { items: [], shared: false });
+    assert.deepEqual(handle.reads.slice(-1), ["find:nothing:false"]);
+    batch.find(["x"], { cards: true });
+    assert.deepEqual(handle.reads.slice(-1), ["find:x:true"]);
+  });
+
+  test("a refused pattern is thrown as Weir's message; a non-array is refused first", () => {
+    const batch = new Batch(new FakeBatch({ items: [{}] }));
+    assert.throws(() => batch.find(["ok", "^anchored"]), (e) => typeof e === "string" && e.startsWith("patterns[1]: "));
+    assert.throws(() => batch.find("one"), (e) => typeof e === "string" && e.startsWith("find: expected an array"));
+  });
+});
+
 describe("Item", () => {
   test("reads its row and writes to itself only", () => {
     const { handle, batch } = twoSpans();

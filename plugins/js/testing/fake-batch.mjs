@@ -160,6 +160,29 @@ export class FakeBatch {
     return { kinds: this.lend(kinds), numbers: this.lend(numbers), text: { data: this.lend(s.data), offsets: s.offsets } };
   }
 
+  /**
+   * `find`, as the host answers it for string attributes and text fields (JavaScript RegExp
+   * stands in for Rust regex; items may set `shared: true` to stand for a resource match).
+   * A pattern with `^`, `$` or `\b` is refused with its index, as the host does.
+   */
+  find(patterns, cards) {
+    this.reads.push(`find:${patterns.join("|")}:${cards}`);
+    patterns.forEach((p, i) => {
+      if (/[\^$]|\\b/.test(p)) {
+        // As the component binding throws a host error: an Error with the string as `payload`.
+        const why = `patterns[${i}]: ${JSON.stringify(p)} uses an anchor or word boundary`;
+        throw Object.assign(new Error(why), { payload: why });
+      }
+    });
+    const res = patterns.map((p) => new RegExp(p));
+    const texts = (x) => [
+      ...Object.values(x.text ?? {}),
+      ...[...x.attributes].flatMap(([k, v]) => [k, ["str", "json"].includes(v.tag) ? v.val : ""]),
+    ];
+    const hit = this.items.flatMap((x, i) => (texts(x).some((t) => res.some((r) => r.test(t))) ? [i] : []));
+    return { items: this.lend(packU32(hit)), shared: this.items.some((x) => x.shared) };
+  }
+
   /** The owner indices of a packed list (undefined: every owner), checked like the host. */
   selection(call, level, packed) {
     if (packed === undefined) return undefined;
