@@ -46,14 +46,7 @@ impl Table {
 
 /// `key` as a TOML key: bare when it can be, quoted otherwise (`"otlp/backend"`).
 pub(crate) fn key(k: &str) -> String {
-    let bare = !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        k.to_string()
-    } else {
-        Value::String(k.to_string()).to_string()
-    }
+    toml_writer::ToTomlKey::to_toml_key(k)
 }
 
 /// Renders tables and free comment blocks in order.

@@ -83,14 +83,7 @@ fn as_toml(name: &str, sampler: &Table) -> String {
 
 /// A key, quoted unless it is bare.
 fn key(k: &str) -> String {
-    let bare = !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        k.to_string()
-    } else {
-        Value::String(k.to_string()).to_string()
-    }
+    toml_writer::ToTomlKey::to_toml_key(k)
 }
 
 /// A policy's entries with `name`, `type` and `plugin` first.
