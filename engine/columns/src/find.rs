@@ -265,13 +265,12 @@ impl Session {
     }
 
     /// Checks a packed list of item indices: strictly ascending and in range.
-    fn item_list(&self, call: &'static str, packed: &[u8]) -> Result<Vec<u32>, String> {
-        let list = unpack_u32(packed).ok_or(format!(
-            "{call}: an index list must be packed u32 (a multiple of 4 bytes)"
-        ))?;
+    fn item_list(&self, packed: &[u8]) -> Result<Vec<u32>, String> {
+        let list = unpack_u32(packed)
+            .ok_or("an index list must be packed u32 (a multiple of 4 bytes)".to_string())?;
         if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
             return Err(format!(
-                "{call}: item indices must be ascending without repeats ({} then {})",
+                "item indices must be ascending without repeats ({} then {})",
                 w[0], w[1]
             ));
         }
@@ -279,7 +278,7 @@ impl Session {
             && last >= self.items
         {
             return Err(format!(
-                "{call}: index {last} is out of range (the batch has {} {})",
+                "index {last} is out of range (the batch has {} {})",
                 self.items,
                 self.signal().item_name()
             ));
@@ -291,7 +290,7 @@ impl Session {
     /// its resource and scope (and, for data points, its metric), and no other item. A bad
     /// list makes the call a plugin error and reads as an empty request.
     pub fn otlp_items(&mut self, packed: &[u8]) -> Vec<u8> {
-        match self.item_list("otlp-items", packed) {
+        match self.item_list(packed) {
             Ok(list) => subset(&self.batch, &list).encode_to_vec(),
             Err(message) => {
                 self.record_invalid(invalid("otlp-items", message));
@@ -307,11 +306,13 @@ impl Session {
     pub fn replace_items(&mut self, packed: &[u8], request: &[u8]) -> Result<(), String> {
         const CALL: &str = "replace-items";
         self.only_write(CALL)?;
-        let list = match self.item_list(CALL, packed) {
+        let list = match self.item_list(packed) {
             Ok(list) => list,
             Err(message) => {
-                self.record_invalid(invalid(CALL, message.clone()));
-                return Err(message);
+                let e = invalid(CALL, message);
+                let shown = e.to_string();
+                self.record_invalid(e);
+                return Err(shown);
             }
         };
         let returned = self.decode_request(request)?;

@@ -260,7 +260,9 @@ fn replace_items_refuses_what_it_cannot_put_back() {
     assert!(s.replace_items(&packed(&[3, 1]), &req).is_err());
     let mut s = Session::new(batch.clone());
     assert!(s.otlp_items(&packed(&[8])).is_empty());
-    assert!(s.finish().unwrap_err().1.message.contains("out of range"));
+    let e = s.finish().unwrap_err().1;
+    assert!(e.message.starts_with("index 8 is out of range"), "{e}");
+    assert_eq!(e.call, "otlp-items");
     let mut s = Session::new(batch.clone());
     let req = lent(&mut s).encode_to_vec();
     s.drop_items(&packed(&[0]));
