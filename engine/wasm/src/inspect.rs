@@ -31,10 +31,13 @@ pub fn version_problem(theirs: &str, ours: &str) -> Option<String> {
             _ => None,
         }
     };
+    let rebuild = || {
+        Some(format!(
+            "it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/"
+        ))
+    };
     let (Some(t), Some(o)) = (parse(theirs), parse(ours)) else {
-        return (theirs != ours).then(|| {
-            format!("it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/")
-        });
+        return if theirs == ours { None } else { rebuild() };
     };
     // Semver lines: 1.x.y by major, 0.x.y by minor, 0.0.z only itself (as wasmtime links).
     let line = |v: (u64, u64, u64)| match v {
@@ -43,9 +46,7 @@ pub fn version_problem(theirs: &str, ours: &str) -> Option<String> {
         (x, _, _) => (x, 0, 0),
     };
     if line(t) != line(o) {
-        Some(format!(
-            "it was built against weir:plugin@{theirs}, but this Weir provides weir:plugin@{ours}: rebuild it against this wit/"
-        ))
+        rebuild()
     } else if t > o {
         Some(format!(
             "it was built against weir:plugin@{theirs}, newer than this Weir's weir:plugin@{ours}: upgrade Weir, or rebuild the plugin against this wit/"
