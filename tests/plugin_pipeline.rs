@@ -23,6 +23,7 @@ fn items(batches: &[Batch]) -> Vec<(Vec<KeyValue>, Vec<KeyValue>)> {
     let mut out = Vec::new();
     for b in batches {
         match b {
+            Batch::Wire(_) => panic!("the test backend decodes what it receives"),
             Batch::Traces(r) => {
                 for rs in &r.resource_spans {
                     let res = rs.resource.clone().unwrap_or_default().attributes;

@@ -72,6 +72,7 @@ fn encode(b: &Batch) -> Vec<u8> {
         Batch::Traces(r) => r.encode_to_vec(),
         Batch::Metrics(r) => r.encode_to_vec(),
         Batch::Logs(r) => r.encode_to_vec(),
+        Batch::Wire(w) => w.to_bytes().to_vec(),
     }
 }
 

@@ -39,6 +39,7 @@ fn tenants(backend: &Backend, run: &str, key: &str) -> Vec<String> {
                     .map(|x| x.resource.clone())
                     .collect(),
                 Batch::Logs(r) => r.resource_logs.iter().map(|x| x.resource.clone()).collect(),
+                Batch::Wire(_) => panic!("the test backend decodes what it receives"),
             };
             for res in resources.into_iter().flatten() {
                 let get = |k: &str| {

@@ -210,6 +210,8 @@ impl Gather<'_> {
             };
         }
         match batch {
+            // The session decoded it (`Session::new`).
+            Batch::Wire(_) => {}
             Batch::Traces(r) => containers!(&r.resource_spans, scope_spans, |s| {}),
             Batch::Logs(r) => containers!(&r.resource_logs, scope_logs, |s| {}),
             Batch::Metrics(r) => containers!(&r.resource_metrics, scope_metrics, |s| {
@@ -453,6 +455,8 @@ pub(crate) fn subset(batch: &Batch, list: &[u32]) -> Batch {
         };
     }
     match batch {
+        // The session decoded it (`Session::new`).
+        Batch::Wire(w) => Batch::Wire(w.clone()),
         Batch::Traces(r) => {
             let mut out = ExportTraceServiceRequest::default();
             for rs in &r.resource_spans {

@@ -90,6 +90,8 @@ pub(crate) fn for_each<'a>(
     mut f: impl FnMut(u32, Option<&'a InstrumentationScope>, Item<'a>),
 ) {
     match batch {
+        // The session decoded it (`Session::new`).
+        Batch::Wire(_) => {}
         Batch::Traces(r) => {
             for (ri, rs) in (0u32..).zip(&r.resource_spans) {
                 for ss in &rs.scope_spans {
@@ -151,6 +153,8 @@ pub(crate) fn for_each<'a>(
 /// The attribute list of every resource, in resource order, for writing.
 pub(crate) fn resource_attributes_mut(batch: &mut Batch) -> Vec<&mut Vec<KeyValue>> {
     match batch {
+        // The session decoded it (`Session::new`).
+        Batch::Wire(_) => Vec::new(),
         Batch::Traces(r) => r
             .resource_spans
             .iter_mut()
@@ -215,6 +219,8 @@ pub(crate) enum ItemsMut<'a> {
 pub(crate) fn for_each_mut(batch: &mut Batch, mut f: impl FnMut(u32, ItemsMut<'_>)) {
     let mut index = 0u32;
     match batch {
+        // The session decoded it (`Session::new`).
+        Batch::Wire(_) => {}
         Batch::Traces(r) => {
             for s in r
                 .resource_spans
@@ -279,6 +285,8 @@ pub(crate) fn retain(batch: &mut Batch, mut keep: impl FnMut(u32) -> bool) {
         k
     };
     match batch {
+        // The session decoded it (`Session::new`).
+        Batch::Wire(_) => {}
         Batch::Traces(r) => {
             for rs in &mut r.resource_spans {
                 for ss in &mut rs.scope_spans {

@@ -187,7 +187,9 @@ pub struct Session {
 
 impl Session {
     /// Lends `batch` to a call.
-    pub fn new(batch: Batch) -> Session {
+    pub fn new(mut batch: Batch) -> Session {
+        // Plugins read fields: a batch kept as bytes is decoded here, once.
+        batch.make_typed();
         let items = u32::try_from(batch.item_count()).unwrap_or(u32::MAX);
         let resources = u32::try_from(batch.resource_count()).unwrap_or(u32::MAX);
         Session {

@@ -366,6 +366,8 @@ fn resource_attributes(batch: &Batch) -> Vec<&[KeyValue]> {
         r.as_ref().map_or(&[], |r| r.attributes.as_slice())
     }
     match batch {
+        // The session decoded it (`Session::new`).
+        Batch::Wire(_) => Vec::new(),
         Batch::Traces(r) => r
             .resource_spans
             .iter()

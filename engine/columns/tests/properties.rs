@@ -55,6 +55,7 @@ fn batch() -> impl Strategy<Value = Batch> {
 /// Each item's attributes, in the order the column view numbers items.
 fn item_attributes_mut(b: &mut Batch) -> Vec<&mut Vec<KeyValue>> {
     match b {
+        Batch::Wire(_) => panic!("the generator makes typed batches"),
         Batch::Traces(r) => r
             .resource_spans
             .iter_mut()
@@ -112,6 +113,7 @@ fn item_attributes_mut(b: &mut Batch) -> Vec<&mut Vec<KeyValue>> {
 fn items(b: &Batch) -> Vec<(u32, Vec<KeyValue>)> {
     let mut b = b.clone();
     let resources: Vec<u32> = match &b {
+        Batch::Wire(_) => panic!("the generator makes typed batches"),
         Batch::Traces(r) => (0u32..)
             .zip(&r.resource_spans)
             .flat_map(|(i, r)| {
@@ -214,6 +216,7 @@ fn as_value(v: &AnyValue) -> Option<Value> {
 /// The text fields each signal lets plugins write.
 fn writable_texts(b: &Batch) -> &'static [TextField] {
     match b {
+        Batch::Wire(_) => panic!("the generator makes typed batches"),
         Batch::Traces(_) => &[TextField::Name, TextField::TraceState],
         Batch::Logs(_) => &[TextField::Name, TextField::SeverityText],
         Batch::Metrics(_) => &[TextField::Name, TextField::Unit, TextField::Description],
@@ -335,6 +338,7 @@ fn generated_batches_are_valid_otlp() {
         let bytes = s.otlp();
         assert!(!bytes.is_empty());
         let decoded = match &b {
+            Batch::Wire(_) => panic!("the generator makes typed batches"),
             Batch::Traces(_) => Batch::Traces(Message::decode(bytes.as_slice()).unwrap()),
             Batch::Metrics(_) => Batch::Metrics(Message::decode(bytes.as_slice()).unwrap()),
             Batch::Logs(_) => Batch::Logs(Message::decode(bytes.as_slice()).unwrap()),
@@ -357,6 +361,7 @@ fn own_text(s: &mut Session, item: u32) -> Vec<u8> {
         weir_core::Signal::Logs => Batch::Logs(Message::decode(lent.as_slice()).unwrap()),
     };
     match &mut b {
+        Batch::Wire(_) => panic!("the generator makes typed batches"),
         Batch::Traces(r) => r.resource_spans.iter_mut().for_each(|r| {
             r.resource = None;
             r.scope_spans.iter_mut().for_each(|s| s.scope = None);

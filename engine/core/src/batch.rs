@@ -1,12 +1,18 @@
 //! The batch type: one OTLP export request of one signal, decoded once by a receiver and encoded
-//! once by an exporter.
+//! once by an exporter, or kept as its bytes all the way ([`Wire`]) when nothing reads it.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use bytes::Bytes;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prost::Message;
+
+use crate::wire::{Wire, WireError};
 
 /// The three OTLP signals. Pipelines, receivers and metrics are keyed by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,6 +66,9 @@ impl fmt::Display for Signal {
 
 /// One OTLP export request of one signal. Stages mutate it in place; fan-out clones it once per
 /// extra exporter.
+///
+/// Code that reads fields first makes a [`Batch::Wire`] typed ([`Batch::make_typed`],
+/// [`Batch::typed`]); the other variants are then the only ones it meets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Batch {
     /// A traces request.
@@ -68,6 +77,9 @@ pub enum Batch {
     Metrics(ExportMetricsServiceRequest),
     /// A logs request.
     Logs(ExportLogsServiceRequest),
+    /// A request of any signal kept as the protobuf bytes it arrived in, for pipelines that
+    /// pass it on unread (see [`crate::wire`]).
+    Wire(Wire),
 }
 
 impl Batch {
@@ -86,27 +98,64 @@ impl Batch {
             Batch::Traces(_) => Signal::Traces,
             Batch::Metrics(_) => Signal::Metrics,
             Batch::Logs(_) => Signal::Logs,
+            Batch::Wire(w) => w.signal(),
+        }
+    }
+
+    /// Checks `bytes` as an export request of `signal` and keeps them as a [`Batch::Wire`];
+    /// decoded instead when some of its items have ids the receiver must drop (so that it can).
+    pub fn from_wire(signal: Signal, bytes: Bytes) -> Result<Batch, WireError> {
+        let (wire, scan) = Wire::new(signal, bytes)?;
+        if scan.bad_ids == 0 {
+            return Ok(Batch::Wire(wire));
+        }
+        let mut batch = Batch::Wire(wire);
+        batch.make_typed();
+        Ok(batch)
+    }
+
+    /// Decodes a [`Batch::Wire`] in place; other batches stay as they are.
+    pub fn make_typed(&mut self) {
+        if let Batch::Wire(w) = self {
+            *self = decode_wire(w);
+        }
+    }
+
+    /// The batch with its fields readable: itself, or a decoded copy of a [`Batch::Wire`].
+    pub fn typed(&self) -> Cow<'_, Batch> {
+        match self {
+            Batch::Wire(w) => Cow::Owned(decode_wire(w)),
+            other => Cow::Borrowed(other),
+        }
+    }
+
+    /// The batch as an OTLP protobuf export request in one buffer: a [`Batch::Wire`]'s bytes
+    /// without copying when it is one piece, else encoded.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Batch::Wire(w) => w.to_bytes(),
+            other => Bytes::from(other.encode_to_vec()),
         }
     }
 
     /// The size of the batch as an OTLP protobuf request: what memory accounting counts
     /// (cheaper than measuring the heap, and proportional to it).
     pub fn encoded_len(&self) -> usize {
-        use prost::Message;
         match self {
             Batch::Traces(r) => r.encoded_len(),
             Batch::Metrics(r) => r.encoded_len(),
             Batch::Logs(r) => r.encoded_len(),
+            Batch::Wire(w) => w.len(),
         }
     }
 
     /// The batch as an OTLP protobuf export request (what exporters send).
     pub fn encode_to_vec(&self) -> Vec<u8> {
-        use prost::Message;
         match self {
             Batch::Traces(r) => r.encode_to_vec(),
             Batch::Metrics(r) => r.encode_to_vec(),
             Batch::Logs(r) => r.encode_to_vec(),
+            Batch::Wire(w) => w.to_bytes().to_vec(),
         }
     }
 
@@ -133,6 +182,7 @@ impl Batch {
                 .flat_map(|rl| &rl.scope_logs)
                 .map(|sl| sl.log_records.len())
                 .sum(),
+            Batch::Wire(w) => w.items(),
         }
     }
 
@@ -142,6 +192,7 @@ impl Batch {
             Batch::Traces(r) => r.resource_spans.len(),
             Batch::Metrics(r) => r.resource_metrics.len(),
             Batch::Logs(r) => r.resource_logs.len(),
+            Batch::Wire(w) => w.resources(),
         }
     }
 
@@ -151,8 +202,28 @@ impl Batch {
     }
 
     /// Appends the resources of `other` to this batch. Both must carry the same signal; a batch
-    /// of another signal is handed back unchanged so that nothing is lost.
-    pub fn append(&mut self, other: Batch) -> Result<(), Batch> {
+    /// of another signal is handed back unchanged so that nothing is lost. Two [`Batch::Wire`]s
+    /// stay bytes (the pieces are kept, not copied); a wire batch meeting a typed one is decoded.
+    pub fn append(&mut self, mut other: Batch) -> Result<(), Batch> {
+        if self.signal() != other.signal() {
+            return Err(other);
+        }
+        if self.is_empty() && !matches!(self, Batch::Wire(_)) {
+            // An empty batcher takes the other's form, so that wire batches stay wire.
+            *self = other;
+            return Ok(());
+        }
+        match (&mut *self, &other) {
+            (Batch::Wire(a), Batch::Wire(_)) => {
+                if let Batch::Wire(b) = other {
+                    a.append(b);
+                }
+                return Ok(());
+            }
+            (Batch::Wire(_), _) => self.make_typed(),
+            (_, Batch::Wire(_)) => other.make_typed(),
+            _ => {}
+        }
         match (self, other) {
             (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
             (Batch::Metrics(a), Batch::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
@@ -160,6 +231,28 @@ impl Batch {
             (_, other) => return Err(other),
         }
         Ok(())
+    }
+}
+
+/// Decodes a wire batch. Its bytes passed [`crate::wire::scan`], which refuses what prost
+/// refuses, so this does not fail; if it ever did, the error is logged as the bug it is and the
+/// batch is empty rather than the process down.
+fn decode_wire(w: &Wire) -> Batch {
+    fn decode<T: Message + Default>(w: &Wire) -> T {
+        T::decode(w.to_bytes()).unwrap_or_else(|e| {
+            tracing::error!(
+                signal = %w.signal(),
+                bytes = w.len(),
+                error = %e,
+                "bug: a request that passed the wire scan does not decode; its items are lost"
+            );
+            T::default()
+        })
+    }
+    match w.signal() {
+        Signal::Traces => Batch::Traces(decode(w)),
+        Signal::Metrics => Batch::Metrics(decode(w)),
+        Signal::Logs => Batch::Logs(decode(w)),
     }
 }
 

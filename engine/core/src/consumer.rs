@@ -106,4 +106,11 @@ impl Receipt {
 pub trait Consumer: Send + Sync {
     /// Hands `batch` to the pipelines, all or nothing, without waiting.
     fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError>;
+
+    /// Whether the receiver should hand requests over as their bytes ([`Batch::Wire`]) rather
+    /// than decoded: true when nothing behind this consumer reads fields (every pipeline is
+    /// without processors). Either form is accepted at any time; this only saves work.
+    fn wants_wire(&self) -> bool {
+        false
+    }
 }

@@ -37,20 +37,24 @@ impl Batch {
 
     /// The batch as an OTLP/JSON export request value.
     pub fn to_otlp_value(&self) -> serde_json::Value {
-        let v = match self {
+        let v = match &*self.typed() {
             Batch::Traces(r) => serde_json::to_value(r),
             Batch::Metrics(r) => serde_json::to_value(r),
             Batch::Logs(r) => serde_json::to_value(r),
+            // `typed` decoded it.
+            Batch::Wire(_) => Ok(serde_json::Value::Null),
         };
         v.unwrap_or(serde_json::Value::Null)
     }
 
     /// The batch as one line of OTLP/JSON (no intermediate value: the file exporter's path).
     pub fn to_otlp_json(&self) -> serde_json::Result<String> {
-        match self {
+        match &*self.typed() {
             Batch::Traces(r) => serde_json::to_string(r),
             Batch::Metrics(r) => serde_json::to_string(r),
             Batch::Logs(r) => serde_json::to_string(r),
+            // `typed` decoded it.
+            Batch::Wire(_) => Ok("{}".to_string()),
         }
     }
 }

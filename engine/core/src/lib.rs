@@ -14,6 +14,7 @@ mod queue;
 mod stage;
 mod task;
 pub mod telemetry;
+pub mod wire;
 
 pub use batch::{Batch, Signal, data_point_count};
 pub use budget::CallBudget;

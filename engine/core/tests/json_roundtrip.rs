@@ -11,24 +11,20 @@
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use proptest::prelude::*;
-use prost::Message;
 use weir_core::Batch;
 use weir_synth::Generator;
 use weir_synth::strategy::extra_attributes;
 
 /// The protobuf encoding of a batch.
 fn encode(b: &Batch) -> Vec<u8> {
-    match b {
-        Batch::Traces(r) => r.encode_to_vec(),
-        Batch::Metrics(r) => r.encode_to_vec(),
-        Batch::Logs(r) => r.encode_to_vec(),
-    }
+    b.encode_to_vec()
 }
 
 /// Each item's attributes and (first) timestamp, in order.
 fn items_mut(b: &mut Batch) -> Vec<(&mut Vec<KeyValue>, &mut u64)> {
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
     match b {
+        Batch::Wire(_) => panic!("the generator makes typed batches"),
         Batch::Traces(r) => r
             .resource_spans
             .iter_mut()

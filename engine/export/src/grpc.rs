@@ -89,7 +89,7 @@ impl GrpcSink {
     /// `batch`'s export request as one gRPC frame, compressed: made once per batch, sent by
     /// every attempt.
     pub(crate) fn encode(&self, batch: &Batch) -> Result<Bytes, String> {
-        unary::frame(&batch.encode_to_vec(), self.compression)
+        unary::frame(&batch.to_bytes(), self.compression)
             .map_err(|e| format!("cannot compress the request: {e}"))
     }
 

@@ -69,9 +69,9 @@ impl HttpSink {
     /// `batch`'s request body, encoded and compressed: made once per batch (on a blocking-safe
     /// thread, see [`crate::worker`]) and sent by every attempt.
     pub(crate) fn encode(&self, batch: &Batch) -> Result<Bytes, String> {
-        let raw = batch.encode_to_vec();
+        let raw = batch.to_bytes();
         match compress(self.compression, &raw) {
-            Ok(body) => Ok(Bytes::from(body.unwrap_or(raw))),
+            Ok(body) => Ok(body.map_or(raw, Bytes::from)),
             Err(e) => Err(format!("cannot compress the request: {e}")),
         }
     }

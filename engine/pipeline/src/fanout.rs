@@ -34,6 +34,10 @@ pub struct PipelineInput {
     pub(crate) ack_processed: bool,
     pub(crate) tx: mpsc::Sender<Request>,
     pub(crate) metrics: PipelineMetrics,
+    /// Set while the pipeline has no stages: nothing reads its batches' fields, so receivers
+    /// may hand them over as the bytes they arrived in (`Batch::Wire`). Its pipeline updates it
+    /// when a reload changes the stages.
+    pub(crate) wire: Arc<AtomicBool>,
 }
 
 impl PipelineInput {
@@ -73,6 +77,10 @@ impl Fanout {
 }
 
 impl Consumer for Fanout {
+    fn wants_wire(&self) -> bool {
+        !self.inputs.is_empty() && self.inputs.iter().all(|i| i.wire.load(Ordering::Acquire))
+    }
+
     fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(ConsumeError::ShuttingDown);
@@ -178,6 +186,10 @@ impl Switch {
 }
 
 impl Consumer for Switch {
+    fn wants_wire(&self) -> bool {
+        self.get().wants_wire()
+    }
+
     fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         self.get().consume(batch)
     }

@@ -3,6 +3,8 @@
 //! (tail samplers) hold what they take and emit it later, when their deadlines come. A pipeline
 //! holds any number of each, in the order its config lists them.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -92,6 +94,14 @@ pub struct Pipeline {
     control: Option<mpsc::UnboundedReceiver<(Reconfigure, tokio::sync::oneshot::Sender<()>)>>,
     /// For the metrics of stages a reload adds.
     telemetry: Telemetry,
+    /// Shared with the pipeline's input: set while there are no stages (see
+    /// `PipelineInput::wire`).
+    wire: Arc<AtomicBool>,
+}
+
+/// Whether a pipeline with these stages reads no fields of its batches.
+fn slots_are_empty(slots: &[Slot]) -> bool {
+    slots.is_empty()
 }
 
 impl Pipeline {
@@ -106,7 +116,7 @@ impl Pipeline {
     ) -> (Pipeline, PipelineInput) {
         let (tx, rx) = mpsc::channel(settings.queue_size.max(1));
         let metrics = telemetry.pipeline(&settings.id, settings.signal);
-        let slots = steps
+        let slots: Vec<Slot> = steps
             .into_iter()
             .map(|step| slot(step, &settings, telemetry))
             .collect();
@@ -115,7 +125,9 @@ impl Pipeline {
             ack_processed: settings.ack_processed,
             tx,
             metrics: metrics.clone(),
+            wire: Arc::new(AtomicBool::new(slots_are_empty(&slots))),
         };
+        let wire = input.wire.clone();
         let pipeline = Pipeline {
             settings,
             rx,
@@ -126,6 +138,7 @@ impl Pipeline {
             abandon,
             control: None,
             telemetry: telemetry.clone(),
+            wire,
         };
         (pipeline, input)
     }
@@ -368,6 +381,7 @@ impl Pipeline {
                     }
                 }
                 Some(Slot::Task(task)) => {
+                    batch.make_typed();
                     batch = blocking(|| task.ingest(batch, now));
                     refusable = false;
                 }

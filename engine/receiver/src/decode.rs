@@ -97,11 +97,22 @@ pub(crate) fn decompress(
     Ok(Bytes::from(out))
 }
 
-/// Decodes an export request of `signal` in `format`.
-pub(crate) fn batch(signal: Signal, format: Format, body: &[u8]) -> Result<Batch, BodyError> {
+/// Decodes an export request of `signal` in `format`; a protobuf one is only checked and kept as
+/// its bytes when `wire` (the intake's pipelines read no fields: [`crate::intake::Intake::wire`]).
+pub(crate) fn batch(
+    signal: Signal,
+    format: Format,
+    body: Bytes,
+    wire: bool,
+) -> Result<Batch, BodyError> {
     fn proto<T: Message + Default>(body: &[u8]) -> Result<T, BodyError> {
         T::decode(body).map_err(|e| BodyError::Malformed(format!("invalid OTLP protobuf: {e}")))
     }
+    if wire && format == Format::Proto {
+        return Batch::from_wire(signal, body)
+            .map_err(|e| BodyError::Malformed(format!("invalid OTLP protobuf: {e}")));
+    }
+    let body = body.as_ref();
     fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
         serde_json::from_slice(body)
             .map_err(|e| BodyError::Malformed(format!("invalid OTLP JSON: {e}")))
@@ -148,7 +159,12 @@ mod tests {
             "name":"x","kind":2,"startTimeUnixNano":"1544712660000000000",
             "endTimeUnixNano":1544712661000000000,"unknownField":1,
             "attributes":[{"key":"n","value":{"intValue":"42"}}]}]}]}]}"#;
-        let Ok(Batch::Traces(r)) = batch(Signal::Traces, Format::Json, body) else {
+        let Ok(Batch::Traces(r)) = batch(
+            Signal::Traces,
+            Format::Json,
+            Bytes::from_static(body),
+            false,
+        ) else {
             panic!("should decode");
         };
         let span = &r.resource_spans[0].scope_spans[0].spans[0];

@@ -1,23 +1,5 @@
 //! OTLP/gRPC: the three collector services, gzip and zstd, a decompressed-size limit.
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,10 +7,9 @@ use std::task::{Context, Poll};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use weir_auth::Authenticator;
 use weir_auth::Tenant;
@@ -39,120 +20,57 @@ use weir_listen::{Protocol, ServeOptions};
 use weir_tls::ServerTls;
 
 use crate::intake::{Accepted, Intake, Refusal};
+use crate::service::{self, Export};
 
-/// One collector service over one signal's intake.
-struct Svc(Intake);
-
-impl Svc {
-    /// Accepts a request, or the status that refuses it: UNAVAILABLE with RetryInfo (the OTLP
-    /// spec's retryable code) for every refusal, since nothing of the request was kept.
-    async fn accept(&self, batch: Batch, tenant: Option<&Tenant>) -> Result<Accepted, Status> {
-        self.0.accept(batch, tenant).await.map_err(|r| match r {
-            Refusal::Overloaded(after) => Status::with_error_details(
-                Code::Unavailable,
-                "weir is overloaded: a pipeline queue is full, retry later",
-                ErrorDetails::with_retry_info(Some(after)),
-            ),
-            Refusal::Failed {
-                message,
-                retry_after,
-            } => Status::with_error_details(
-                Code::Unavailable,
-                format!("{message}; not accepted, retry later"),
-                ErrorDetails::with_retry_info(Some(retry_after)),
-            ),
-            Refusal::Memory(after) => Status::with_error_details(
-                Code::Unavailable,
-                "weir is above its memory limit, retry later",
-                ErrorDetails::with_retry_info(Some(after)),
-            ),
-            Refusal::ShuttingDown => Status::unavailable("weir is shutting down"),
-        })
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Svc {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let tenant = request.extensions().get::<Tenant>().cloned();
-        let a = self
-            .accept(Batch::Traces(request.into_inner()), tenant.as_ref())
-            .await?;
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (a.rejected > 0).then_some(ExportTracePartialSuccess {
-                rejected_spans: a.rejected,
-                error_message: a.message,
-            }),
-        }))
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Svc {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let tenant = request.extensions().get::<Tenant>().cloned();
-        let a = self
-            .accept(Batch::Metrics(request.into_inner()), tenant.as_ref())
-            .await?;
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: (a.rejected > 0).then_some(ExportMetricsPartialSuccess {
-                rejected_data_points: a.rejected,
-                error_message: a.message,
-            }),
-        }))
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Svc {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let tenant = request.extensions().get::<Tenant>().cloned();
-        let a = self
-            .accept(Batch::Logs(request.into_inner()), tenant.as_ref())
-            .await?;
-        Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (a.rejected > 0).then_some(ExportLogsPartialSuccess {
-                rejected_log_records: a.rejected,
-                error_message: a.message,
-            }),
-        }))
-    }
+/// Hands `batch` to `intake` and answers as OTLP/gRPC: UNAVAILABLE with RetryInfo (the OTLP
+/// spec's retryable code) for every refusal, since nothing of the request was kept.
+pub(crate) async fn accept(
+    intake: &Intake,
+    batch: Batch,
+    tenant: Option<&Tenant>,
+) -> Result<Accepted, Status> {
+    intake.accept(batch, tenant).await.map_err(|r| match r {
+        Refusal::Overloaded(after) => Status::with_error_details(
+            Code::Unavailable,
+            "weir is overloaded: a pipeline queue is full, retry later",
+            ErrorDetails::with_retry_info(Some(after)),
+        ),
+        Refusal::Failed {
+            message,
+            retry_after,
+        } => Status::with_error_details(
+            Code::Unavailable,
+            format!("{message}; not accepted, retry later"),
+            ErrorDetails::with_retry_info(Some(retry_after)),
+        ),
+        Refusal::Memory(after) => Status::with_error_details(
+            Code::Unavailable,
+            "weir is above its memory limit, retry later",
+            ErrorDetails::with_retry_info(Some(after)),
+        ),
+        Refusal::ShuttingDown => Status::unavailable("weir is shutting down"),
+    })
 }
 
 /// The collector services of the signals that have an intake, as tonic routes.
 pub(crate) fn routes(config: &GrpcServerConfig, intakes: [Option<Intake>; 3]) -> Routes {
     let max = config.max_recv_msg_size.as_usize();
     let [traces, metrics, logs] = intakes;
-    macro_rules! service {
-        ($server:ident, $intake:expr) => {
-            $intake.map(|i| Counted {
-                intake: i.clone(),
-                inner: $server::new(Svc(i))
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd)
-                    .send_compressed(CompressionEncoding::Gzip)
-                    .max_decoding_message_size(max),
-            })
-        };
+    fn counted<S: service::Otlp>(intake: Intake, max: usize) -> Counted<Export<S>> {
+        Counted {
+            inner: Export::new(intake.clone(), max),
+            intake,
+        }
     }
     let mut routes = Routes::builder();
-    if let Some(s) = service!(TraceServiceServer, traces) {
-        routes.add_service(s);
+    if let Some(i) = traces {
+        routes.add_service(counted::<service::Traces>(i, max));
     }
-    if let Some(s) = service!(MetricsServiceServer, metrics) {
-        routes.add_service(s);
+    if let Some(i) = metrics {
+        routes.add_service(counted::<service::Metrics>(i, max));
     }
-    if let Some(s) = service!(LogsServiceServer, logs) {
-        routes.add_service(s);
+    if let Some(i) = logs {
+        routes.add_service(counted::<service::Logs>(i, max));
     }
     routes.routes()
 }

@@ -137,7 +137,7 @@ async fn handle(
         }
     };
     let batch = decode::decompress(text(header::CONTENT_ENCODING), raw, route.limit)
-        .and_then(|body| decode::batch(route.signal, format, &body));
+        .and_then(|body| decode::batch(route.signal, format, body, route.intake.wire()));
     let batch = match batch {
         Ok(b) => b,
         Err(e) => return refuse_body(&route, format, e),

@@ -46,6 +46,12 @@ pub(crate) enum Refusal {
 }
 
 impl Intake {
+    /// Whether protobuf requests may be kept as their bytes ([`Batch::Wire`]): every pipeline
+    /// behind the intake passes them on unread, and no tenant attribute is stamped on them.
+    pub(crate) fn wire(&self) -> bool {
+        self.tenant_attribute.is_none() && self.consumer.wants_wire()
+    }
+
     /// Validates `batch`, stamps the sender's `tenant` on it (if configured), hands the valid
     /// part to the pipelines, waits for the answer of those that acknowledge after processing
     /// (`ack = "processed"`), and counts.
@@ -133,6 +139,7 @@ fn set_tenant(batch: &mut Batch, key: &str, tenant: Option<&str>) {
             ..Default::default()
         });
     };
+    batch.make_typed();
     match batch {
         Batch::Traces(r) => r
             .resource_spans
@@ -146,6 +153,7 @@ fn set_tenant(batch: &mut Batch, key: &str, tenant: Option<&str>) {
             .resource_logs
             .iter_mut()
             .for_each(|x| set(&mut x.resource)),
+        Batch::Wire(_) => {}
     }
 }
 

@@ -8,6 +8,7 @@ mod decode;
 mod grpc;
 mod http;
 mod intake;
+mod service;
 mod validate;
 
 use std::net::SocketAddr;

@@ -37,6 +37,9 @@ pub(crate) fn drop_invalid(batch: &mut Batch) -> Rejection {
             "log records need an empty or 16-byte trace_id and an empty or 8-byte span_id"
         }
         Batch::Metrics(_) => "",
+        // `Batch::from_wire` decodes a request holding items with bad ids, so a wire batch has
+        // none.
+        Batch::Wire(_) => "",
     };
     Rejection {
         rejected,

@@ -229,7 +229,8 @@ impl Sampler {
     /// Takes a traces batch at time `now`. Returns what can go on at once: late spans of
     /// traces kept earlier, and traces decided early (oversized, or evicted to stay within
     /// bounds). A batch of another signal is handed back untouched.
-    pub fn ingest(&mut self, batch: Batch, now: Duration) -> Batch {
+    pub fn ingest(&mut self, mut batch: Batch, now: Duration) -> Batch {
+        batch.make_typed();
         let Batch::Traces(request) = batch else {
             return batch;
         };

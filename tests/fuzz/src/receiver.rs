@@ -32,7 +32,9 @@ impl Consumer for Checked {
 
 /// Panics if `batch` holds an item the receiver should have dropped.
 pub(crate) fn check_valid(batch: &Batch) {
-    match batch {
+    match &*batch.typed() {
+        // `typed` decoded it.
+        Batch::Wire(_) => {}
         Batch::Traces(r) => {
             for s in r
                 .resource_spans
@@ -282,6 +284,7 @@ pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
         Batch::Traces(r) => r.encode_to_vec(),
         Batch::Metrics(r) => r.encode_to_vec(),
         Batch::Logs(r) => r.encode_to_vec(),
+        Batch::Wire(w) => w.to_bytes().to_vec(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! keep sending and samplers keep the traces they buffer.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -114,6 +115,8 @@ impl Pipeline {
             }
         }
         self.slots = slots;
+        self.wire
+            .store(super::slots_are_empty(&self.slots), Ordering::Release);
         self.exporters = change.exporters;
         self.settings.send_batch_size = change.send_batch_size;
         self.settings.batch_timeout = change.batch_timeout;

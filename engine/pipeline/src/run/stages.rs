@@ -79,6 +79,8 @@ pub(super) fn run_stage(
     refusable: bool,
     id: &str,
 ) -> Result<bool, ConsumeError> {
+    // A stage reads fields: a batch kept as bytes is decoded before the first one.
+    batch.make_typed();
     let before = batch.item_count();
     let outcome = if slot.stage.is_blocking() {
         blocking(|| slot.stage.process(batch))
