@@ -65,6 +65,8 @@ pub struct Seen {
     pub transport: Transport,
     pub at: Instant,
     pub batch: Batch,
+    /// The request body as it arrived, decompressed (OTLP/HTTP only).
+    pub raw: Option<Vec<u8>>,
     /// The reply it got.
     pub reply: Reply,
 }
@@ -223,7 +225,7 @@ struct Svc {
 }
 
 impl Svc {
-    async fn record(&self, transport: Transport, batch: Batch) -> Reply {
+    async fn record(&self, transport: Transport, batch: Batch, raw: Option<Vec<u8>>) -> Reply {
         let mut stall = self.stall.clone();
         let _ = stall.wait_for(|s| !*s).await;
         let delay = *self.state.delay.lock().unwrap();
@@ -239,13 +241,14 @@ impl Svc {
             transport,
             at: Instant::now(),
             batch,
+            raw,
             reply,
         });
         reply
     }
 
     async fn grpc(&self, batch: Batch) -> Result<(), Status> {
-        match self.record(Transport::Grpc, batch).await {
+        match self.record(Transport::Grpc, batch, None).await {
             Reply::Ok => Ok(()),
             Reply::Unavailable(after) => Err(Status::with_error_details(
                 tonic::Code::Unavailable,
@@ -285,7 +288,7 @@ impl Svc {
             }
             _ => Batch::Logs(ExportLogsServiceRequest::decode(raw.as_slice()).unwrap()),
         };
-        match self.record(Transport::Http, batch).await {
+        match self.record(Transport::Http, batch, Some(raw)).await {
             Reply::Ok => (
                 StatusCode::OK,
                 [("content-type", "application/x-protobuf")],
