@@ -8,25 +8,24 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
 
-use anyhow::Context;
 use clap::Parser;
-use hdrhistogram::Histogram;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 use weir_tests::Gateway;
 
+#[path = "load_measure.rs"]
+mod measure;
+#[path = "load_peer.rs"]
+mod peer;
+#[path = "load_sink.rs"]
+mod sink;
 #[path = "load_tls.rs"]
 mod tls;
+
+use measure::{Load, Measured, cpu_seconds};
+use sink::{Sink, plant, template};
 
 #[derive(Parser)]
 #[command(about = "OTLP/gRPC -> weir -> OTLP/gRPC load harness")]
@@ -94,6 +93,29 @@ struct Args {
     /// a hundred, as in realistic traffic).
     #[arg(long, default_value_t = 0.0)]
     secret_share: f64,
+    /// A peer gateway to measure first, on the same traffic and sink: a shell command with
+    /// `{listen}` (its OTLP/gRPC receiver's `127.0.0.1:port`), `{sink_url}` (where it exports
+    /// OTLP/gRPC) and optionally `{listen_http}` and `{sink}`; e.g.
+    /// `--peer "rotel start --otlp-grpc-endpoint {listen} --otlp-http-endpoint {listen_http}
+    /// --exporter otlp --otlp-exporter-endpoint {sink_url}"`. Prints Weir's ratios to it.
+    #[arg(long)]
+    peer: Option<String>,
+    /// The peer's name in the comparison.
+    #[arg(long, default_value = "peer")]
+    peer_name: String,
+}
+
+/// Pins every thread of process `pid` to `cpu`, if asked.
+fn pin(cpu: Option<usize>, pid: u32, what: &str) -> anyhow::Result<()> {
+    let Some(cpu) = cpu else { return Ok(()) };
+    let ok = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    anyhow::ensure!(ok, "taskset could not pin the {what} to CPU {cpu}");
+    println!("{what} pinned to CPU {cpu}");
+    Ok(())
 }
 
 /// The config of the `i`th plugin.
@@ -120,115 +142,6 @@ fn processors_toml(args: &Args) -> String {
     out
 }
 
-/// The receiving backend: counts spans and stamps when each request id arrived.
-#[derive(Clone)]
-struct Sink {
-    spans: Arc<AtomicU64>,
-    /// Requests seen, and every how many one is refused (0: none).
-    seen: Arc<AtomicU64>,
-    fail_every: u64,
-    /// Arrival in µs since `base`, by request id (0 = not yet).
-    arrivals: Arc<Vec<AtomicU64>>,
-    base: Instant,
-}
-
-const MAX_REQUESTS: usize = 4_000_000;
-
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        r: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.fail_every > 0 && seen.is_multiple_of(self.fail_every) {
-            return Err(tonic::Status::unavailable(
-                "weir-load: failing every --fail-every'th request",
-            ));
-        }
-        let now = self.base.elapsed().as_micros() as u64 + 1;
-        let req = r.into_inner();
-        for rs in &req.resource_spans {
-            for ss in &rs.scope_spans {
-                self.spans
-                    .fetch_add(ss.spans.len() as u64, Ordering::Relaxed);
-                if let Some(id) = ss
-                    .spans
-                    .first()
-                    .and_then(|s| s.name.strip_prefix("req-"))
-                    .and_then(|n| n.parse::<usize>().ok())
-                    && let Some(slot) = self.arrivals.get(id)
-                {
-                    slot.store(now, Ordering::Relaxed);
-                }
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-/// A request of `spans` realistic spans from the shared generator (the shop's services calling
-/// each other, semantic-convention attributes, errors, events; about 400 B per span on the wire).
-fn template(spans: usize) -> ExportTraceServiceRequest {
-    weir_synth::Generator::new(1).traces(spans)
-}
-
-/// Adds a secret-bearing attribute to every `1 / share`th span of `t`; returns how many.
-fn plant(t: &mut ExportTraceServiceRequest, share: f64) -> usize {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-    const SECRETS: [&str; 4] = [
-        "contact ada@example.com",
-        "paid with 4111 1111 1111 1111",
-        "auth Bearer 2YotnFZFEjr1zCsicMWpAA",
-        "key AKIAIOSFODNN7EXAMPLE",
-    ];
-    if share <= 0.0 {
-        return 0;
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "a small positive step"
-    )]
-    let every = (1.0 / share.min(1.0)).round().max(1.0) as usize;
-    let spans = t
-        .resource_spans
-        .iter_mut()
-        .flat_map(|r| &mut r.scope_spans)
-        .flat_map(|s| &mut s.spans);
-    let mut planted = 0;
-    for (i, span) in spans.enumerate().filter(|(i, _)| i % every == every / 2) {
-        span.attributes.push(KeyValue {
-            key: "app.note".into(),
-            value: Some(AnyValue {
-                value: Some(Value::StringValue(SECRETS[i % SECRETS.len()].into())),
-            }),
-            ..Default::default()
-        });
-        planted += 1;
-    }
-    planted
-}
-
-fn numbered(t: &ExportTraceServiceRequest, id: usize) -> ExportTraceServiceRequest {
-    let mut r = t.clone();
-    if let Some(s) = r.resource_spans[0].scope_spans[0].spans.first_mut() {
-        s.name = format!("req-{id}");
-    }
-    r
-}
-
-/// A client of `url`; `https://` URLs need `tls`.
-async fn client(
-    url: &str,
-    tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
-) -> anyhow::Result<TraceServiceClient<Channel>> {
-    match tls {
-        Some(tls) if url.starts_with("https://") => tls::client(url, tls.clone()).await,
-        _ => Ok(TraceServiceClient::connect(url.to_string()).await?),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -237,13 +150,7 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: run `cargo build --release --bin weir` first",
         args.weir.display()
     );
-    let sink = Sink {
-        spans: Arc::default(),
-        seen: Arc::default(),
-        fail_every: args.fail_every,
-        arrivals: Arc::new((0..MAX_REQUESTS).map(|_| AtomicU64::new(0)).collect()),
-        base: Instant::now(),
-    };
+    let sink = Sink::new(args.fail_every);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let listener_addr = listener.local_addr()?;
     let sink_url = format!("http://{listener_addr}");
@@ -313,24 +220,6 @@ ack = "{}"
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let gw = Gateway::start_binary(&args.weir, &config).await;
-    if let Some(cpu) = args.pin_cpu {
-        let ok = std::process::Command::new("taskset")
-            .args(["-a", "-p", "-c", &cpu.to_string(), &gw.pid().to_string()])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        anyhow::ensure!(ok, "taskset could not pin the gateway to CPU {cpu}");
-        println!("gateway pinned to CPU {cpu}");
-    }
-    for (i, p) in args.plugin.iter().enumerate() {
-        println!("pipeline stage {i}: plugin {p} {}", plugin_config(&args, i));
-    }
-    let client_tls = pki.as_ref().map(|p| p.client.clone());
-    let weir_url = match &client_tls {
-        Some(_) => format!("https://localhost:{}", gw.addr("otlp", "grpc").port()),
-        None => gw.url("otlp", "grpc"),
-    };
     let mut tpl = template(args.spans);
     let planted = plant(&mut tpl, args.secret_share);
     if planted > 0 {
@@ -341,108 +230,48 @@ ack = "{}"
     }
     let tpl = Arc::new(tpl);
     let next_id = Arc::new(AtomicU64::new(0));
+    let client_tls = pki.as_ref().map(|p| p.client.clone());
+    let load = |url: String| Load {
+        url,
+        tls: client_tls.as_ref(),
+        tpl: &tpl,
+        next_id: &next_id,
+        clients: args.clients,
+        spans: args.spans,
+        seconds: args.seconds,
+        rate_share: args.rate_share,
+        failing: args.fail_every > 0,
+    };
 
-    // Phase 1: closed-loop throughput through weir.
-    println!(
-        "throughput: {} clients x {} spans/request for {} s …",
-        args.clients, args.spans, args.seconds
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let refused = Arc::new(AtomicU64::new(0));
-    let acknowledged = Arc::new(AtomicU64::new(0));
-    let before = sink.spans.load(Ordering::Relaxed);
-    let cpu_before = cpu_seconds(gw.pid());
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let (tpl, stop, next_id, refused, acknowledged) = (
-            tpl.clone(),
-            stop.clone(),
-            next_id.clone(),
-            refused.clone(),
-            acknowledged.clone(),
-        );
-        let mut c = client(&weir_url, client_tls.as_ref()).await?;
-        let spans = args.spans as u64;
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
-                if c.export(numbered(&tpl, id)).await.is_err() {
-                    refused.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                } else {
-                    acknowledged.fetch_add(spans, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await?;
-    }
-    let sent_elapsed = start.elapsed();
-    // Let in-flight exports land, then count (with a failing sink, retries land a backoff
-    // later: wait until all that was acknowledged arrived, or a minute).
-    let settle = Instant::now();
-    let mut last = u64::MAX;
-    let acked_now = acknowledged.load(Ordering::Relaxed);
-    while settle.elapsed() < Duration::from_secs(if args.fail_every > 0 { 60 } else { 30 }) {
-        let now = sink.spans.load(Ordering::Relaxed);
-        if now - before >= acked_now || (now == last && args.fail_every == 0) {
-            break;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let delivered = sink.spans.load(Ordering::Relaxed) - before;
-    let sps = delivered as f64 / sent_elapsed.as_secs_f64();
-    println!(
-        "  delivered {delivered} spans: {sps:.0} spans/s ({} refused requests retried)",
-        refused.load(Ordering::Relaxed)
-    );
-    // Every span a client saw acknowledged must reach the sink (processors that remove spans
-    // aside); a shortfall is data acknowledged and then lost.
-    let acked = acknowledged.load(Ordering::Relaxed);
-    println!(
-        "  acknowledged {acked} spans, delivered {delivered}: {} acknowledged spans missing",
-        acked.saturating_sub(delivered)
-    );
-    // Client, gateway and sink share the machine, so spans/s is bounded by all three; the
-    // gateway's own CPU time gives its cost independent of the others.
-    if let (Some(a), Some(b)) = (cpu_before, cpu_seconds(gw.pid())) {
-        let cpu = b - a;
-        println!(
-            "  gateway CPU: {cpu:.1} s = {:.0} spans per gateway CPU-second ({:.2} µs/span)",
-            delivered as f64 / cpu,
-            cpu * 1e6 / delivered as f64
-        );
-    }
-
-    // Phase 2: fixed-rate latency, direct and through weir.
-    let rate = (sps * args.rate_share / args.spans as f64).max(1.0);
-    for (label, url) in [
-        ("direct to sink", sink_url.clone()),
-        ("through weir", weir_url.clone()),
-    ] {
-        let h = latency(
+    let mut results: Vec<(String, Measured)> = Vec::new();
+    if let Some(command) = &args.peer {
+        anyhow::ensure!(!args.tls, "--peer runs without --tls");
+        println!("== {}", args.peer_name);
+        let peer = peer::Peer::start(command, listener_addr).await?;
+        pin(args.pin_cpu, peer.pid(), &args.peer_name)?;
+        let m = measure::phases(
             &sink,
-            &url,
-            client_tls.as_ref(),
-            &tpl,
-            &next_id,
-            rate,
-            Duration::from_secs(args.seconds),
+            &sink_url,
+            &load(format!("http://{}", peer.listen)),
+            peer.pid(),
         )
         .await?;
-        println!(
-            "latency {label:>15} at {rate:.0} req/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
-            h.value_at_quantile(0.5) as f64 / 1000.0,
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-            h.max() as f64 / 1000.0,
-            h.len()
-        );
+        results.push((args.peer_name.clone(), m));
+        drop(peer);
+        println!("== weir");
     }
+
+    let gw = Gateway::start_binary(&args.weir, &config).await;
+    pin(args.pin_cpu, gw.pid(), "gateway")?;
+    for (i, p) in args.plugin.iter().enumerate() {
+        println!("pipeline stage {i}: plugin {p} {}", plugin_config(&args, i));
+    }
+    let weir_url = match &client_tls {
+        Some(_) => format!("https://localhost:{}", gw.addr("otlp", "grpc").port()),
+        None => gw.url("otlp", "grpc"),
+    };
+    let m = measure::phases(&sink, &sink_url, &load(weir_url), gw.pid()).await?;
+    results.push(("weir".to_string(), m));
     if let Some(tls) = &client_tls {
         let addr = gw.addr("otlp", "grpc");
         let cpu_before = cpu_seconds(gw.pid());
@@ -456,67 +285,36 @@ ack = "{}"
     }
     let dropped = gw.metric("weir_exporter_dropped_items_total", &[]).await;
     println!("weir_exporter_dropped_items_total = {dropped}");
+    if let [(peer, p), (_, w)] = results.as_slice() {
+        compare(peer, p, w);
+    }
     Ok(())
 }
 
-/// User + system CPU seconds of process `pid` (Linux `/proc`; `None` elsewhere).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
-}
-
-/// Sends at `rate` requests/s for `span` and returns send→arrival latencies in µs.
-#[allow(clippy::too_many_arguments, reason = "one measurement's settings")]
-async fn latency(
-    sink: &Sink,
-    url: &str,
-    tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
-    tpl: &Arc<ExportTraceServiceRequest>,
-    next_id: &Arc<AtomicU64>,
-    rate: f64,
-    span: Duration,
-) -> anyhow::Result<Histogram<u64>> {
-    let c = client(url, tls).await?;
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let end = Instant::now() + span;
-    let mut sent = Vec::new();
-    while Instant::now() < end {
-        tick.tick().await;
-        let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
-        sink.arrivals[id].store(0, Ordering::Relaxed);
-        let at = sink.base.elapsed().as_micros() as u64 + 1;
-        let (mut c, req) = (c.clone(), numbered(tpl, id));
-        tokio::spawn(async move { c.export(req).await });
-        sent.push((id, at));
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut h = Histogram::<u64>::new(3).context("histogram")?;
-    // When the slow arrivals (over 10 ms) were sent, in seconds into the phase: a cluster tells
-    // a stall from a steady tail.
-    let start = sent.first().map_or(0, |&(_, at)| at);
-    let mut slow = Vec::new();
-    for (id, at) in sent {
-        let arrived = sink.arrivals[id].load(Ordering::Relaxed);
-        if arrived > 0 {
-            let us = arrived.saturating_sub(at).max(1);
-            h.record(us)?;
-            if us > 10_000 {
-                slow.push((at - start) as f64 / 1e6);
-            }
-        }
-    }
-    if let (Some(first), Some(last)) = (slow.first(), slow.last()) {
+/// The side-by-side table: each gateway's numbers and Weir's ratio to the peer.
+fn compare(peer: &str, p: &Measured, w: &Measured) {
+    let cpu = |m: &Measured| {
+        m.cpu_us_per_span
+            .map_or("—".to_string(), |c| format!("{c:.2} µs"))
+    };
+    println!();
+    println!("| gateway | spans/s | CPU/span | p99 at half load | acknowledged, not delivered |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, m) in [(peer, p), ("weir", w)] {
         println!(
-            "  {} arrivals over 10 ms, sent between {first:.2} s and {last:.2} s into the phase",
-            slow.len()
+            "| {name} | {:.0} | {} | {:.2} ms | {} |",
+            m.spans_per_s,
+            cpu(m),
+            m.p99_ms,
+            m.missing
         );
     }
-    Ok(h)
+    let per_core = |m: &Measured| m.cpu_us_per_span.map(|c| 1e6 / c);
+    println!(
+        "weir / {peer}: {:.2}x spans/s, {} spans per CPU-second",
+        w.spans_per_s / p.spans_per_s,
+        per_core(w)
+            .zip(per_core(p))
+            .map_or("—".to_string(), |(a, b)| format!("{:.2}x", a / b))
+    );
 }
