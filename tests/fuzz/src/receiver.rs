@@ -3,6 +3,7 @@
 //! the gateway serves (`weir_receiver::in_process`), on one in-process runtime.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arbitrary::Unstructured;
@@ -23,17 +24,31 @@ const LIMIT: u64 = 256 << 10;
 /// log record it was given has valid ids (invalid ones are dropped and reported before this).
 struct Checked;
 
+/// Whether [`Checked`] asks for requests as bytes (`Batch::Wire`, the pass-through path) or
+/// decoded; each input sets it (by its length's parity), so the corpus covers both paths.
+static WIRE: AtomicBool = AtomicBool::new(false);
+
 impl Consumer for Checked {
     fn consume(&self, batch: Batch) -> Result<Receipt, ConsumeError> {
         check_valid(&batch);
         Ok(Receipt::ready())
     }
+
+    fn wants_wire(&self) -> bool {
+        WIRE.load(Ordering::Relaxed)
+    }
 }
 
 /// Panics if `batch` holds an item the receiver should have dropped.
 pub(crate) fn check_valid(batch: &Batch) {
-    match &*batch.typed() {
-        // `typed` decoded it.
+    if let Batch::Wire(w) = batch {
+        // The scan let it through: it must decode (`typed` would log and go on).
+        let decoded = decode(w.signal(), &w.to_bytes())
+            .unwrap_or_else(|| panic!("a request the wire scan accepted does not decode: {w:?}"));
+        assert_eq!(decoded.item_count(), w.items(), "the scan's item count");
+        return check_valid(&decoded);
+    }
+    match batch {
         Batch::Wire(_) => {}
         Batch::Traces(r) => {
             for s in r
@@ -183,6 +198,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// A whole OTLP/HTTP request: path, method-relevant headers, encodings and body.
 pub fn http_receiver(data: &[u8]) {
+    WIRE.store(data.len().is_multiple_of(2), Ordering::Relaxed);
     let mut u = Unstructured::new(data);
     let path = *u
         .choose(&["/v1/traces", "/v1/metrics", "/v1/logs", "/v1/other", "/"])
@@ -224,6 +240,7 @@ const GRPC_STATUSES: [&str; 5] = ["0", "3", "8", "12", "13"];
 
 /// A gRPC call: the method, the compression flag and header, the frame and its message.
 pub fn grpc_receiver(data: &[u8]) {
+    WIRE.store(data.len().is_multiple_of(2), Ordering::Relaxed);
     let mut u = Unstructured::new(data);
     let methods = [
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
