@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use clap::Parser;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use tokio::net::TcpListener;
 use weir_tests::Gateway;
 
@@ -154,12 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let listener_addr = listener.local_addr()?;
     let sink_url = format!("http://{listener_addr}");
-    let server = tonic::transport::Server::builder().add_service(
-        TraceServiceServer::new(sink.clone())
-            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-            .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
-            .max_decoding_message_size(64 << 20),
-    );
+    let server = tonic::transport::Server::builder().add_service(sink.clone());
     tokio::spawn(server.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
 
     let spool = tempfile::tempdir()?;
@@ -228,7 +222,7 @@ ack = "{}"
             args.spans
         );
     }
-    let tpl = Arc::new(tpl);
+    let tpl = Arc::new(sink::Template::new(tpl)?);
     let next_id = Arc::new(AtomicU64::new(0));
     let client_tls = pki.as_ref().map(|p| p.client.clone());
     let load = |url: String| Load {

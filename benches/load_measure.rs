@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::sink::{MAX_REQUESTS, Sink, Template, client};
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-
-use crate::sink::{MAX_REQUESTS, Sink, client, numbered};
 
 /// What one gateway measured.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +27,7 @@ pub(crate) struct Measured {
 pub(crate) struct Load<'a> {
     pub url: String,
     pub tls: Option<&'a Arc<tokio_rustls::rustls::ClientConfig>>,
-    pub tpl: &'a Arc<ExportTraceServiceRequest>,
+    pub tpl: &'a Arc<Template>,
     pub next_id: &'a Arc<AtomicU64>,
     pub clients: usize,
     pub spans: usize,
@@ -71,7 +69,7 @@ pub(crate) async fn phases(
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
-                if c.export(numbered(&tpl, id)).await.is_err() {
+                if c.export(tpl.numbered(id)).await.is_err() {
                     refused.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 } else {
@@ -175,7 +173,7 @@ pub(crate) async fn latency(
     sink: &Sink,
     url: &str,
     tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
-    tpl: &Arc<ExportTraceServiceRequest>,
+    tpl: &Arc<Template>,
     next_id: &Arc<AtomicU64>,
     rate: f64,
     span: Duration,
@@ -191,7 +189,7 @@ pub(crate) async fn latency(
         let id = next_id.fetch_add(1, Ordering::Relaxed) as usize % MAX_REQUESTS;
         sink.arrivals[id].store(0, Ordering::Relaxed);
         let at = sink.base.elapsed().as_micros() as u64 + 1;
-        let (mut c, req) = (c.clone(), numbered(tpl, id));
+        let (mut c, req) = (c.clone(), tpl.numbered(id));
         tokio::spawn(async move { c.export(req).await });
         sent.push((id, at));
     }

@@ -1,16 +1,22 @@
 //! The load harness's traffic: the counting sink every gateway exports to, the request template
 //! and its numbering, and clients.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use bytes::{Buf, BufMut, Bytes};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+use weir_core::Signal;
 
 use crate::tls;
 
@@ -44,36 +50,106 @@ impl Sink {
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        r: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.fail_every > 0 && seen.is_multiple_of(self.fail_every) {
-            return Err(tonic::Status::unavailable(
-                "weir-load: failing every --fail-every'th request",
-            ));
-        }
-        let now = self.base.elapsed().as_micros() as u64 + 1;
-        let req = r.into_inner();
-        for rs in &req.resource_spans {
-            for ss in &rs.scope_spans {
-                self.spans
-                    .fetch_add(ss.spans.len() as u64, Ordering::Relaxed);
-                if let Some(id) = ss
-                    .spans
-                    .first()
-                    .and_then(|s| s.name.strip_prefix("req-"))
-                    .and_then(|n| n.parse::<usize>().ok())
-                    && let Some(slot) = self.arrivals.get(id)
+const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+
+impl NamedService for Sink {
+    const NAME: &'static str = SERVICE;
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The sink takes requests as bytes: it counts spans with Weir's wire scan and finds the id in
+/// the first span's name, so that it costs little of the core it shares with the clients.
+impl tower::Service<http::Request<tonic::body::Body>> for Sink {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let sink = self.clone();
+        Box::pin(async move {
+            let mut grpc = Grpc::new(Raw)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(64 << 20);
+            Ok(grpc.unary(sink, req).await)
+        })
+    }
+}
+
+impl UnaryService<Bytes> for Sink {
+    type Response = Bytes;
+    type Future = BoxFuture<Result<Response<Bytes>, Status>>;
+
+    fn call(&mut self, r: Request<Bytes>) -> Self::Future {
+        let sink = self.clone();
+        Box::pin(async move {
+            let seen = sink.seen.fetch_add(1, Ordering::Relaxed) + 1;
+            if sink.fail_every > 0 && seen.is_multiple_of(sink.fail_every) {
+                return Err(Status::unavailable(
+                    "weir-load: failing every --fail-every'th request",
+                ));
+            }
+            let now = sink.base.elapsed().as_micros() as u64 + 1;
+            let body = r.into_inner();
+            let scan = weir_core::wire::scan(Signal::Traces, &body)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            sink.spans.fetch_add(scan.items as u64, Ordering::Relaxed);
+            // Every request id a batch holds (a gateway may join requests).
+            for at in memchr::memmem::find_iter(&body, b"req-") {
+                let digits = body.get(at + 4..at + 4 + ID_DIGITS).unwrap_or_default();
+                if let Some(slot) = std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| d.parse::<usize>().ok())
+                    .and_then(|id| sink.arrivals.get(id))
                 {
                     slot.store(now, Ordering::Relaxed);
                 }
             }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+            Ok(Response::new(Bytes::new()))
+        })
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// gRPC messages as bytes, both ways.
+#[derive(Clone, Copy)]
+pub(crate) struct Raw;
+
+impl Codec for Raw {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl Encoder for Raw {
+    type Item = Bytes;
+    type Error = Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for Raw {
+    type Item = Bytes;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
@@ -120,22 +196,76 @@ pub(crate) fn plant(t: &mut ExportTraceServiceRequest, share: f64) -> usize {
     planted
 }
 
-/// A copy of `t` whose first span is named `req-<id>`, so the sink can tell when it arrived.
-pub(crate) fn numbered(t: &ExportTraceServiceRequest, id: usize) -> ExportTraceServiceRequest {
-    let mut r = t.clone();
-    if let Some(s) = r.resource_spans[0].scope_spans[0].spans.first_mut() {
-        s.name = format!("req-{id}");
+/// Digits of a request id in its first span's name (`req-00000042`): ids stay below
+/// [`MAX_REQUESTS`].
+const ID_DIGITS: usize = 8;
+
+/// The request every client sends, encoded once; each copy gets its id written into the first
+/// span's name (`req-<id>`, fixed width), so the sink can tell when it arrived. Sending bytes
+/// keeps the clients' cost low: they share a core with the sink, and the gateway under test
+/// should be what limits spans/s.
+pub(crate) struct Template {
+    bytes: Vec<u8>,
+    id_at: usize,
+}
+
+impl Template {
+    /// The template of request `t`.
+    pub(crate) fn new(mut t: ExportTraceServiceRequest) -> anyhow::Result<Template> {
+        let marker = format!("req-{}", "0".repeat(ID_DIGITS));
+        let first = t
+            .resource_spans
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_spans)
+            .flat_map(|s| &mut s.spans)
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("the template has no span"))?;
+        first.name.clone_from(&marker);
+        let bytes = t.encode_to_vec();
+        let id_at = find(&bytes, marker.as_bytes())
+            .ok_or_else(|| anyhow::anyhow!("the id marker is not in the encoded template"))?
+            + 4;
+        Ok(Template { bytes, id_at })
     }
-    r
+
+    /// Request number `id`.
+    pub(crate) fn numbered(&self, id: usize) -> Bytes {
+        let mut b = self.bytes.clone();
+        let digits = format!("{:0width$}", id % MAX_REQUESTS, width = ID_DIGITS);
+        b[self.id_at..self.id_at + ID_DIGITS].copy_from_slice(digits.as_bytes());
+        Bytes::from(b)
+    }
+}
+
+/// An OTLP/gRPC traces client that sends encoded requests.
+#[derive(Clone)]
+pub(crate) struct Client(tonic::client::Grpc<Channel>);
+
+impl Client {
+    /// Sends one export request; OK or the status.
+    pub(crate) async fn export(&mut self, body: Bytes) -> Result<(), Status> {
+        self.0
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        self.0
+            .unary(Request::new(body), path, Raw)
+            .await
+            .map(|_| ())
+    }
 }
 
 /// A client of `url`; `https://` URLs need `tls`.
 pub(crate) async fn client(
     url: &str,
     tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
-) -> anyhow::Result<TraceServiceClient<Channel>> {
-    match tls {
-        Some(tls) if url.starts_with("https://") => tls::client(url, tls.clone()).await,
-        _ => Ok(TraceServiceClient::connect(url.to_string()).await?),
-    }
+) -> anyhow::Result<Client> {
+    let channel = match tls {
+        Some(tls) if url.starts_with("https://") => tls::channel(url, tls.clone()).await?,
+        _ => Channel::from_shared(url.to_string())?.connect().await?,
+    };
+    Ok(Client(tonic::client::Grpc::new(channel)))
 }

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, ServerConfig};
@@ -90,10 +89,7 @@ pub async fn proxy(pki: &Pki, sink: SocketAddr) -> anyhow::Result<SocketAddr> {
 }
 
 /// A gRPC client of `url` (`https://localhost:PORT`) over TLS.
-pub async fn client(
-    url: &str,
-    tls: Arc<ClientConfig>,
-) -> anyhow::Result<TraceServiceClient<Channel>> {
+pub async fn channel(url: &str, tls: Arc<ClientConfig>) -> anyhow::Result<Channel> {
     let connector = tower::service_fn(move |uri: http::Uri| {
         let tls = tls.clone();
         async move {
@@ -110,7 +106,7 @@ pub async fn client(
     let channel = Endpoint::from_shared(url.to_string())?
         .connect_with_connector(connector)
         .await?;
-    Ok(TraceServiceClient::new(channel))
+    Ok(channel)
 }
 
 /// Full handshakes per second against `addr` from `tasks` concurrent dialers for `secs`.
