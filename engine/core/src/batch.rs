@@ -78,8 +78,9 @@ pub enum Batch {
     /// A logs request.
     Logs(ExportLogsServiceRequest),
     /// A request of any signal kept as the protobuf bytes it arrived in, for pipelines that
-    /// pass it on unread (see [`crate::wire`]).
-    Wire(Wire),
+    /// pass it on unread (see [`crate::wire`]). Boxed so that a `Batch` stays as small as a
+    /// request (bounded queues allocate a slot per entry up front).
+    Wire(Box<Wire>),
 }
 
 impl Batch {
@@ -107,9 +108,9 @@ impl Batch {
     pub fn from_wire(signal: Signal, bytes: Bytes) -> Result<Batch, WireError> {
         let (wire, scan) = Wire::new(signal, bytes)?;
         if scan.bad_ids == 0 {
-            return Ok(Batch::Wire(wire));
+            return Ok(Batch::Wire(Box::new(wire)));
         }
-        let mut batch = Batch::Wire(wire);
+        let mut batch = Batch::Wire(Box::new(wire));
         batch.make_typed();
         Ok(batch)
     }
@@ -216,7 +217,7 @@ impl Batch {
         match (&mut *self, &other) {
             (Batch::Wire(a), Batch::Wire(_)) => {
                 if let Batch::Wire(b) = other {
-                    a.append(b);
+                    a.append(*b);
                 }
                 return Ok(());
             }
@@ -283,6 +284,17 @@ mod tests {
                 ..Default::default()
             }],
         })
+    }
+
+    #[test]
+    fn a_batch_is_as_small_as_a_request() {
+        // Bounded queues allocate a slot per entry up front (a sending queue of a million
+        // requests): a wider `Batch` costs memory before any data arrives.
+        assert!(
+            std::mem::size_of::<Batch>() <= std::mem::size_of::<ExportTraceServiceRequest>() + 8,
+            "{} bytes",
+            std::mem::size_of::<Batch>()
+        );
     }
 
     #[test]
