@@ -205,7 +205,7 @@ impl Batch {
     /// Appends the resources of `other` to this batch. Both must carry the same signal; a batch
     /// of another signal is handed back unchanged so that nothing is lost. Two [`Batch::Wire`]s
     /// stay bytes (the pieces are kept, not copied); a wire batch meeting a typed one is decoded.
-    pub fn append(&mut self, mut other: Batch) -> Result<(), Batch> {
+    pub fn append(&mut self, other: Batch) -> Result<(), Batch> {
         if self.signal() != other.signal() {
             return Err(other);
         }
@@ -214,17 +214,16 @@ impl Batch {
             *self = other;
             return Ok(());
         }
-        match (&mut *self, &other) {
-            (Batch::Wire(a), Batch::Wire(_)) => {
-                if let Batch::Wire(b) = other {
-                    a.append(*b);
-                }
+        let mut other = match (&mut *self, other) {
+            (Batch::Wire(a), Batch::Wire(b)) => {
+                a.append(*b);
                 return Ok(());
             }
-            (Batch::Wire(_), _) => self.make_typed(),
-            (_, Batch::Wire(_)) => other.make_typed(),
-            _ => {}
-        }
+            (_, other) => other,
+        };
+        // A wire batch meeting a typed one: both typed (a no-op for the typed side).
+        self.make_typed();
+        other.make_typed();
         match (self, other) {
             (Batch::Traces(a), Batch::Traces(b)) => a.resource_spans.extend(b.resource_spans),
             (Batch::Metrics(a), Batch::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
