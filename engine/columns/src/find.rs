@@ -4,6 +4,7 @@
 //! A redaction plugin keeps its policy (what to look for, how to replace it) while the bulk of
 //! the batch never crosses the Wasm boundary or goes through protobuf.
 
+use prost::Message;
 use regex_automata::meta::Regex;
 use weir_core::Batch;
 use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
@@ -20,7 +21,7 @@ use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use crate::items::{self, Item, ItemsMut, Point};
 use crate::write::{first_id_problem, invalid};
-use crate::{Session, push_u32, unpack_u32};
+use crate::{Session, push_u32, unpack_u32, view_write};
 
 /// At most this many patterns per `find` call.
 pub const MAX_PATTERNS: usize = 256;
@@ -32,7 +33,7 @@ pub const MAX_PATTERN_BYTES: usize = 64 << 10;
 #[derive(Debug)]
 pub struct Matcher {
     regex: Option<Regex>,
-    cards: bool,
+    pub(crate) cards: bool,
 }
 
 impl Matcher {
@@ -85,11 +86,13 @@ pub struct Found {
 }
 
 /// The owner of text shared by several items.
-const SHARED: u32 = u32::MAX;
+pub(crate) const SHARED: u32 = u32::MAX;
 
 /// The strings of a batch, back to back with a newline after each, cut into segments by owner.
-struct Gather<'m> {
-    m: &'m Matcher,
+/// Each item's strings are gathered in field-number order, as they lie in an encoded request,
+/// so that the decoded and the in-place (`view_find`) paths gather the same text.
+pub(crate) struct Gather<'m> {
+    pub(crate) m: &'m Matcher,
     text: Vec<u8>,
     /// End offset (exclusive) of each segment in `text`.
     ends: Vec<usize>,
@@ -99,27 +102,42 @@ struct Gather<'m> {
     shared: bool,
 }
 
-impl Gather<'_> {
-    fn mark(&mut self, owner: u32) {
+impl<'m> Gather<'m> {
+    /// An empty gathering for a batch of `items` items.
+    fn new(m: &'m Matcher, items: u32) -> Gather<'m> {
+        Gather {
+            m,
+            text: Vec::new(),
+            ends: Vec::new(),
+            owners: Vec::new(),
+            marked: vec![false; items as usize],
+            shared: false,
+        }
+    }
+
+    /// Marks `owner` (an item, or [`SHARED`]) as holding something.
+    pub(crate) fn mark(&mut self, owner: u32) {
         match self.marked.get_mut(owner as usize) {
             Some(m) => *m = true,
             None => self.shared = true,
         }
     }
 
-    fn push(&mut self, s: &[u8]) {
+    /// Adds one string to the current segment.
+    pub(crate) fn push(&mut self, s: &[u8]) {
         if self.m.regex.is_some() {
             self.text.extend_from_slice(s);
             self.text.push(b'\n');
         }
     }
 
-    fn end(&mut self, owner: u32) {
+    /// Ends the current segment, which belongs to `owner`.
+    pub(crate) fn end(&mut self, owner: u32) {
         self.ends.push(self.text.len());
         self.owners.push(owner);
     }
 
-    fn attributes(&mut self, owner: u32, attrs: &[KeyValue]) {
+    pub(crate) fn attributes(&mut self, owner: u32, attrs: &[KeyValue]) {
         for kv in attrs {
             self.push(kv.key.as_bytes());
             if let Some(v) = &kv.value {
@@ -129,7 +147,7 @@ impl Gather<'_> {
     }
 
     /// Every string and bytes value of `v` at any depth; integers and doubles for cards.
-    fn value(&mut self, owner: u32, v: &AnyValue) {
+    pub(crate) fn value(&mut self, owner: u32, v: &AnyValue) {
         match &v.value {
             Some(V::StringValue(s)) => self.push(s.as_bytes()),
             Some(V::BytesValue(b)) => self.push(b),
@@ -153,8 +171,8 @@ impl Gather<'_> {
     fn item(&mut self, owner: u32, item: &Item<'_>) {
         match item {
             Item::Span(s) => {
-                self.push(s.name.as_bytes());
                 self.push(s.trace_state.as_bytes());
+                self.push(s.name.as_bytes());
                 self.attributes(owner, &s.attributes);
                 for e in &s.events {
                     self.push(e.name.as_bytes());
@@ -169,12 +187,12 @@ impl Gather<'_> {
                 }
             }
             Item::Log(l) => {
-                self.push(l.event_name.as_bytes());
                 self.push(l.severity_text.as_bytes());
                 if let Some(body) = &l.body {
                     self.value(owner, body);
                 }
                 self.attributes(owner, &l.attributes);
+                self.push(l.event_name.as_bytes());
             }
             Item::Point(_, p) => {
                 self.attributes(owner, p.attributes());
@@ -224,6 +242,30 @@ impl Gather<'_> {
     }
 }
 
+impl Gather<'_> {
+    /// Runs the patterns over the gathered text and lists the items marked.
+    fn found(mut self) -> Found {
+        if let Some(regex) = &self.m.regex {
+            let segment = |pos: usize| self.ends.partition_point(|&e| e <= pos);
+            let mut hits = Vec::new();
+            for found in regex.find_iter(self.text.as_slice()) {
+                let first = segment(found.start());
+                let last = segment(found.end().saturating_sub(1).max(found.start()));
+                hits.extend(self.owners.get(first..=last).unwrap_or_default());
+            }
+            hits.into_iter().for_each(|o| self.mark(o));
+        }
+        let mut items = Vec::new();
+        for (i, _) in (0u32..).zip(&self.marked).filter(|(_, m)| **m) {
+            push_u32(&mut items, i);
+        }
+        Found {
+            items,
+            shared: self.shared,
+        }
+    }
+}
+
 impl Session {
     /// The items in which `m` finds something: a pattern matching any of their strings (names,
     /// trace states, status messages, attribute keys and values, event and link attributes,
@@ -232,38 +274,19 @@ impl Session {
     /// over their concatenation, so an item may also be reported for a match that spans two of
     /// its strings; it is never missed. Text shared by many items sets [`Found::shared`].
     pub fn find(&self, m: &Matcher) -> Found {
-        let mut g = Gather {
-            m,
-            text: Vec::new(),
-            ends: Vec::new(),
-            owners: Vec::new(),
-            marked: vec![false; self.items as usize],
-            shared: false,
-        };
-        let mut index = 0u32;
-        items::for_each(&self.batch, |_, _, item| {
-            g.item(index, &item);
-            index += 1;
-        });
-        g.shared_text(&self.batch);
-        if let Some(regex) = &m.regex {
-            let segment = |pos: usize| g.ends.partition_point(|&e| e <= pos);
-            let mut hits = Vec::new();
-            for found in regex.find_iter(g.text.as_slice()) {
-                let first = segment(found.start());
-                let last = segment(found.end().saturating_sub(1).max(found.start()));
-                hits.extend(g.owners.get(first..=last).unwrap_or_default());
-            }
-            hits.into_iter().for_each(|o| g.mark(o));
+        let mut g = Gather::new(m, self.items);
+        if let Some(view) = &self.view {
+            view.gather(&mut g);
+        } else {
+            let batch = self.typed();
+            let mut index = 0u32;
+            items::for_each(batch, |_, _, item| {
+                g.item(index, &item);
+                index += 1;
+            });
+            g.shared_text(batch);
         }
-        let mut items = Vec::new();
-        for (i, _) in (0u32..).zip(&g.marked).filter(|(_, m)| **m) {
-            push_u32(&mut items, i);
-        }
-        Found {
-            items,
-            shared: g.shared,
-        }
+        g.found()
     }
 
     /// Checks a packed list of item indices: strictly ascending and in range.
@@ -293,7 +316,7 @@ impl Session {
     /// list makes the call a plugin error and reads as an empty request.
     pub fn otlp_items(&mut self, packed: &[u8]) -> Vec<u8> {
         match self.item_list(packed) {
-            Ok(list) => subset(&self.batch, &list).encode_to_vec(),
+            Ok(list) => self.subset_bytes(&list),
             Err(message) => {
                 self.record_invalid(invalid("otlp-items", message));
                 Vec::new()
@@ -320,8 +343,11 @@ impl Session {
         let returned = self.decode_request(request)?;
         // Compared encoded: prost's equality says NaN != NaN, and a NaN attribute would make
         // every hand-back fail.
-        if hollow(&returned).encode_to_vec() != hollow(&subset(&self.batch, &list)).encode_to_vec()
-        {
+        let lent = match &self.view {
+            Some(_) => self.decode_request(&self.subset_bytes(&list))?,
+            None => subset(self.typed(), &list),
+        };
+        if hollow(&returned).encode_to_vec() != hollow(&lent).encode_to_vec() {
             let message = "the request must hold the listed items under the resources, scopes and metrics otlp-items lent, unchanged and in the same order";
             self.record_invalid(invalid(CALL, message));
             return Err(message.into());
@@ -337,6 +363,16 @@ impl Session {
             replacement: returned,
         });
         Ok(())
+    }
+}
+
+impl Session {
+    /// The listed items with their containers, as an OTLP protobuf request.
+    fn subset_bytes(&self, list: &[u32]) -> Vec<u8> {
+        match &self.view {
+            Some(view) => view_write::rewrite(view, &mut view_write::Subset { list }).bytes,
+            None => subset(self.typed(), list).encode_to_vec(),
+        }
     }
 }
 
@@ -388,28 +424,24 @@ fn put<T: PutBack>(slot: &mut T, o: Owned) {
 }
 
 impl Splice {
+    /// The returned items, each with the index of the item it replaces, encoded (spans and log
+    /// records; the data points of metrics, which a view never holds, are left out).
+    pub(crate) fn encoded(self) -> Vec<(u32, Vec<u8>)> {
+        let Splice { items, replacement } = self;
+        items
+            .into_iter()
+            .zip(taken(replacement))
+            .filter_map(|(i, o)| match o {
+                Owned::Span(s) => Some((i, s.encode_to_vec())),
+                Owned::Log(l) => Some((i, l.encode_to_vec())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Puts every returned item at its listed place.
     pub(crate) fn apply(self, batch: &mut Batch) {
-        let mut taken: Vec<Owned> = Vec::with_capacity(self.items.len());
-        let mut replacement = self.replacement;
-        items::for_each_mut(&mut replacement, |_, owner| match owner {
-            ItemsMut::Span(s) => taken.push(Owned::Span(std::mem::take(s))),
-            ItemsMut::Log(l) => taken.push(Owned::Log(std::mem::take(l))),
-            ItemsMut::Metric(m) => match &mut m.data {
-                Some(Data::Gauge(x)) => taken.extend(x.data_points.drain(..).map(Owned::Number)),
-                Some(Data::Sum(x)) => taken.extend(x.data_points.drain(..).map(Owned::Number)),
-                Some(Data::Histogram(x)) => {
-                    taken.extend(x.data_points.drain(..).map(Owned::Histogram));
-                }
-                Some(Data::ExponentialHistogram(x)) => {
-                    taken.extend(x.data_points.drain(..).map(Owned::Exponential));
-                }
-                Some(Data::Summary(x)) => {
-                    taken.extend(x.data_points.drain(..).map(Owned::Summary));
-                }
-                None => {}
-            },
-        });
+        let taken = taken(self.replacement);
         let mut next = self.items.into_iter().zip(taken).peekable();
         items::for_each_mut(batch, |first, owner| match owner {
             ItemsMut::Span(s) => {
@@ -433,6 +465,30 @@ impl Splice {
             }
         });
     }
+}
+
+/// The items of a replacement batch, taken out in order.
+fn taken(mut replacement: Batch) -> Vec<Owned> {
+    let mut taken: Vec<Owned> = Vec::new();
+    items::for_each_mut(&mut replacement, |_, owner| match owner {
+        ItemsMut::Span(s) => taken.push(Owned::Span(std::mem::take(s))),
+        ItemsMut::Log(l) => taken.push(Owned::Log(std::mem::take(l))),
+        ItemsMut::Metric(m) => match &mut m.data {
+            Some(Data::Gauge(x)) => taken.extend(x.data_points.drain(..).map(Owned::Number)),
+            Some(Data::Sum(x)) => taken.extend(x.data_points.drain(..).map(Owned::Number)),
+            Some(Data::Histogram(x)) => {
+                taken.extend(x.data_points.drain(..).map(Owned::Histogram));
+            }
+            Some(Data::ExponentialHistogram(x)) => {
+                taken.extend(x.data_points.drain(..).map(Owned::Exponential));
+            }
+            Some(Data::Summary(x)) => {
+                taken.extend(x.data_points.drain(..).map(Owned::Summary));
+            }
+            None => {}
+        },
+    });
+    taken
 }
 
 /// The listed items (ascending) with their resources, scopes and metrics; empty containers

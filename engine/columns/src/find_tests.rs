@@ -34,6 +34,14 @@ fn packed(items: &[u32]) -> Vec<u8> {
     out
 }
 
+/// `batch` as sessions are lent it: decoded, and kept as the bytes a receiver keeps (which
+/// traces and logs sessions search and edit in place).
+fn both(batch: Batch) -> [Batch; 2] {
+    let wire = Batch::from_wire(batch.signal(), bytes::Bytes::from(batch.encode_to_vec())).unwrap();
+    assert!(matches!(wire, Batch::Wire(_)));
+    [batch, wire]
+}
+
 fn matcher(patterns: &[&str], cards: bool) -> Matcher {
     let p: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
     Matcher::new(&p, cards).unwrap()
@@ -112,7 +120,12 @@ fn traces(secret: &str) -> Batch {
 
 #[test]
 fn find_reports_the_items_a_pattern_or_a_card_touches_at_any_depth() {
-    let session = Session::new(traces("ada@example.com"));
+    for b in both(traces("ada@example.com")) {
+        find_reports(&Session::new(b));
+    }
+}
+
+fn find_reports(session: &Session) {
     let email = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z]{2,}";
     let found = session.find(&matcher(&[email], false));
     assert_eq!(
@@ -148,9 +161,10 @@ fn find_reports_the_items_a_pattern_or_a_card_touches_at_any_depth() {
 fn a_match_across_two_strings_reports_every_item_it_touches() {
     // "/orders" ends item 0's text and "GET x" (its name) starts item 1's; a pattern that can
     // span the newline between them reports both (never neither).
-    let session = Session::new(traces("x"));
-    let found = session.find(&matcher(&[r"/orders\s+GET"], false));
-    assert_eq!(found.items, packed(&[0, 1]));
+    for b in both(traces("x")) {
+        let found = Session::new(b).find(&matcher(&[r"/orders\s+GET"], false));
+        assert_eq!(found.items, packed(&[0, 1]));
+    }
 }
 
 #[test]
@@ -179,8 +193,14 @@ fn patterns_find_cannot_honour_are_refused_with_their_index() {
 
 #[test]
 fn replaced_items_go_back_to_their_places_and_nothing_else_changes() {
-    let original = traces("ada@example.com");
-    let mut session = Session::new(original.clone());
+    for b in both(traces("ada@example.com")) {
+        replaced_items_go_back(b);
+    }
+}
+
+fn replaced_items_go_back(lent_batch: Batch) {
+    let original = lent_batch.typed().into_owned();
+    let mut session = Session::new(lent_batch);
     let list = packed(&[2, 6]);
     let lent = session.otlp_items(&list);
     let mut req = ExportTraceServiceRequest::decode(lent.as_slice()).unwrap();
@@ -192,7 +212,7 @@ fn replaced_items_go_back_to_their_places_and_nothing_else_changes() {
         .attributes
         .clear();
     session.replace_items(&list, &req.encode_to_vec()).unwrap();
-    let Batch::Traces(after) = session.finish().unwrap() else {
+    let Batch::Traces(after) = session.finish().unwrap().typed().into_owned() else {
         panic!()
     };
     let Batch::Traces(mut expected) = original else {
@@ -212,27 +232,37 @@ fn a_nan_in_a_shared_resource_does_not_stop_items_coming_back() {
         let res = r.resource_spans[0].resource.as_mut().unwrap();
         res.attributes.push(kv("load", V::DoubleValue(f64::NAN)));
     }
-    let mut session = Session::new(batch);
-    let list = packed(&[1]);
-    let lent = session.otlp_items(&list);
-    session.replace_items(&list, &lent).unwrap();
-    assert!(session.finish().is_ok());
+    for b in both(batch) {
+        let mut session = Session::new(b);
+        let list = packed(&[1]);
+        let lent = session.otlp_items(&list);
+        session.replace_items(&list, &lent).unwrap();
+        assert!(session.finish().is_ok());
+    }
 }
 
 #[test]
 fn bad_ids_in_handed_back_items_are_named_by_their_place_in_the_batch() {
-    let mut session = Session::new(traces("x"));
-    let list = packed(&[6]);
-    let mut req = ExportTraceServiceRequest::decode(session.otlp_items(&list).as_slice()).unwrap();
-    req.resource_spans[0].scope_spans[0].spans[0].span_id = vec![1, 2];
-    assert!(session.replace_items(&list, &req.encode_to_vec()).is_err());
-    let e = session.finish().unwrap_err().1;
-    assert!(e.message.starts_with("item 6: "), "{e}");
+    for b in both(traces("x")) {
+        let mut session = Session::new(b);
+        let list = packed(&[6]);
+        let mut req =
+            ExportTraceServiceRequest::decode(session.otlp_items(&list).as_slice()).unwrap();
+        req.resource_spans[0].scope_spans[0].spans[0].span_id = vec![1, 2];
+        assert!(session.replace_items(&list, &req.encode_to_vec()).is_err());
+        let e = session.finish().unwrap_err().1;
+        assert!(e.message.starts_with("item 6: "), "{e}");
+    }
 }
 
 #[test]
 fn replace_items_refuses_what_it_cannot_put_back() {
-    let batch = traces("x");
+    for b in both(traces("x")) {
+        replace_items_refuses(b);
+    }
+}
+
+fn replace_items_refuses(batch: Batch) {
     let list = packed(&[1, 3]);
     let lent = |s: &mut Session| {
         ExportTraceServiceRequest::decode(s.otlp_items(&list).as_slice()).unwrap()
@@ -331,4 +361,69 @@ fn metric_points_are_found_lent_and_replaced_one_by_one() {
         .map(|p| p.attributes[0].value.clone().unwrap().value.unwrap())
         .collect();
     assert_eq!(users, [s("a"), s("****"), s("c")]);
+}
+
+#[test]
+fn find_searches_every_string_of_spans_and_log_records_decoded_or_as_bytes() {
+    use weir_core::otlp::collector::logs::v1::ExportLogsServiceRequest;
+    use weir_core::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let secret = "s3cr3t";
+    let record = |i: usize| LogRecord {
+        event_name: if i == 1 {
+            format!("e-{secret}")
+        } else {
+            "e".into()
+        },
+        severity_text: if i == 2 { secret.into() } else { "INFO".into() },
+        body: Some(AnyValue {
+            value: Some(match i {
+                3 => s(secret),
+                4 => V::KvlistValue(KeyValueList {
+                    values: vec![kv(
+                        "k",
+                        V::ArrayValue(ArrayValue {
+                            values: vec![AnyValue {
+                                value: Some(s(secret)),
+                            }],
+                        }),
+                    )],
+                }),
+                _ => s("body"),
+            }),
+        }),
+        attributes: if i == 5 {
+            vec![kv(secret, V::BoolValue(true))]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    };
+    let logs = Batch::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: (0..6).map(record).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let mut spans = traces("x");
+    if let Batch::Traces(r) = &mut spans {
+        r.resource_spans[0].scope_spans[0].spans[0].trace_state = format!("k={secret}");
+        r.resource_spans[1].scope_spans[0].scope =
+            Some(weir_core::otlp::common::v1::InstrumentationScope {
+                attributes: vec![kv("in.scope", s(secret))],
+                ..Default::default()
+            });
+    }
+    for b in both(logs) {
+        let found = Session::new(b).find(&matcher(&[secret], false));
+        assert_eq!(found.items, packed(&[1, 2, 3, 4, 5]));
+        assert!(!found.shared);
+    }
+    for b in both(spans) {
+        let found = Session::new(b).find(&matcher(&[secret], false));
+        assert_eq!(found.items, packed(&[0]));
+        assert!(found.shared, "scope attributes are shared by items");
+    }
 }

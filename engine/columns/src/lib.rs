@@ -10,10 +10,16 @@
 mod find;
 mod items;
 mod read;
+mod view;
+mod view_find;
+mod view_read;
+mod view_write;
 mod write;
 
 pub use find::{Found, Matcher};
 pub use write::InvalidWrite;
+
+use std::cell::OnceCell;
 
 use weir_core::{Batch, Signal};
 
@@ -175,7 +181,13 @@ pub enum Edit {
 /// One batch lent to one plugin call: reads of the original, writes recorded for later.
 #[derive(Debug)]
 pub struct Session {
+    /// The batch as lent: kept as bytes when `view` indexes it, decoded otherwise.
     batch: Batch,
+    /// The index of a traces or logs request kept as bytes, which most reads and writes work
+    /// on in place.
+    view: Option<view::View>,
+    /// `batch` decoded, made the first time a read or write needs what the view does not serve.
+    decoded: OnceCell<Batch>,
     items: u32,
     resources: u32,
     writes: Vec<write::Write>,
@@ -186,14 +198,19 @@ pub struct Session {
 }
 
 impl Session {
-    /// Lends `batch` to a call.
+    /// Lends `batch` to a call. A traces or logs request kept as bytes stays so (see
+    /// `view`); any other batch kept as bytes is decoded here, once.
     pub fn new(mut batch: Batch) -> Session {
-        // Plugins read fields: a batch kept as bytes is decoded here, once.
-        batch.make_typed();
+        let view = view::View::new(&batch);
+        if view.is_none() {
+            batch.make_typed();
+        }
         let items = u32::try_from(batch.item_count()).unwrap_or(u32::MAX);
         let resources = u32::try_from(batch.resource_count()).unwrap_or(u32::MAX);
         Session {
             batch,
+            view,
+            decoded: OnceCell::new(),
             items,
             resources,
             writes: Vec::new(),
@@ -223,9 +240,17 @@ impl Session {
         self.resources
     }
 
-    /// The batch as lent, without any of the recorded writes.
+    /// The batch as lent, without any of the recorded writes (possibly kept as bytes).
     pub fn batch(&self) -> &Batch {
         &self.batch
+    }
+
+    /// The batch as lent, decoded (once, the first time it is needed).
+    pub(crate) fn typed(&self) -> &Batch {
+        match &self.batch {
+            Batch::Wire(_) => self.decoded.get_or_init(|| self.batch.typed().into_owned()),
+            typed => typed,
+        }
     }
 
     /// True when the call asked for any change.

@@ -18,7 +18,7 @@ pub(crate) struct StringsBuilder {
 }
 
 impl StringsBuilder {
-    fn with_rows(rows: usize) -> StringsBuilder {
+    pub(crate) fn with_rows(rows: usize) -> StringsBuilder {
         let mut offsets = Vec::with_capacity((rows + 1) * 4);
         push_u32(&mut offsets, 0);
         StringsBuilder {
@@ -29,7 +29,7 @@ impl StringsBuilder {
         }
     }
 
-    fn push(&mut self, s: &[u8]) {
+    pub(crate) fn push(&mut self, s: &[u8]) {
         self.out.data.extend_from_slice(s);
         // Batches are far below 4 GiB (receivers cap request sizes); saturate rather than wrap.
         push_u32(
@@ -38,24 +38,24 @@ impl StringsBuilder {
         );
     }
 
-    fn finish(self) -> Strings {
+    pub(crate) fn finish(self) -> Strings {
         self.out
     }
 }
 
 /// Builds a [`ValueColumn`] one row at a time.
-struct ValuesBuilder {
+pub(crate) struct ValuesBuilder {
     kinds: Vec<u8>,
     numbers: Vec<u8>,
     text: StringsBuilder,
 }
 
 impl ValuesBuilder {
-    fn with_rows(rows: usize) -> ValuesBuilder {
+    pub(crate) fn with_rows(rows: usize) -> ValuesBuilder {
         Self::with_capacity(rows, 0)
     }
 
-    fn with_capacity(rows: usize, text_bytes: usize) -> ValuesBuilder {
+    pub(crate) fn with_capacity(rows: usize, text_bytes: usize) -> ValuesBuilder {
         let mut text = StringsBuilder::with_rows(rows);
         text.out.data.reserve_exact(text_bytes);
         ValuesBuilder {
@@ -65,7 +65,7 @@ impl ValuesBuilder {
         }
     }
 
-    fn push(&mut self, value: Option<&AnyValue>) {
+    pub(crate) fn push(&mut self, value: Option<&AnyValue>) {
         let (k, n, t): (u8, u64, &[u8]) = match value.and_then(|v| v.value.as_ref()) {
             // `StringValueStrindex` only appears in profiles, which Weir does not carry.
             None | Some(any_value::Value::StringValueStrindex(_)) => (kind::ABSENT, 0, b""),
@@ -82,12 +82,17 @@ impl ValuesBuilder {
                 return;
             }
         };
+        self.push_row(k, n, t);
+    }
+
+    /// Appends one row: its kind byte, number and text.
+    pub(crate) fn push_row(&mut self, k: u8, n: u64, t: &[u8]) {
         self.kinds.push(k);
         self.numbers.extend_from_slice(&n.to_le_bytes());
         self.text.push(t);
     }
 
-    fn finish(self) -> ValueColumn {
+    pub(crate) fn finish(self) -> ValueColumn {
         ValueColumn {
             kinds: self.kinds,
             numbers: self.numbers,
@@ -106,7 +111,7 @@ fn text_len(v: Option<&AnyValue>) -> usize {
 }
 
 /// An array or key-value list as OTLP/JSON.
-fn to_json(v: &any_value::Value) -> String {
+pub(crate) fn to_json(v: &any_value::Value) -> String {
     serde_json::to_string(&AnyValue {
         value: Some(v.clone()),
     })
@@ -129,14 +134,14 @@ pub(crate) fn to_value(v: &AnyValue) -> Option<Value> {
 /// Maps each distinct key to an index, guessing from the position in the previous owner first:
 /// attributes of neighbouring items usually come in the same order, so most rows cost one
 /// string comparison instead of a hash.
-struct KeyIds {
-    keys: Vec<String>,
+pub(crate) struct KeyIds {
+    pub(crate) keys: Vec<String>,
     ids: HashMap<String, u32>,
     by_position: Vec<u32>,
 }
 
 impl KeyIds {
-    fn new() -> KeyIds {
+    pub(crate) fn new() -> KeyIds {
         KeyIds {
             keys: Vec::new(),
             ids: HashMap::new(),
@@ -144,7 +149,7 @@ impl KeyIds {
         }
     }
 
-    fn id(&mut self, position: usize, key: &str) -> u32 {
+    pub(crate) fn id(&mut self, position: usize, key: &str) -> u32 {
         if let Some(&guess) = self.by_position.get(position)
             && self.keys.get(guess as usize).is_some_and(|k| k == key)
         {
@@ -167,15 +172,21 @@ impl KeyIds {
 impl Session {
     /// Packed u32: the resource index of each item.
     pub fn item_resources(&self) -> Vec<u8> {
+        if let Some(view) = &self.view {
+            return view.item_resources();
+        }
         let mut out = Vec::with_capacity(self.items as usize * 4);
-        items::for_each(&self.batch, |r, _, _| push_u32(&mut out, r));
+        items::for_each(self.typed(), |r, _, _| push_u32(&mut out, r));
         out
     }
 
     /// One string per item.
     pub fn text(&self, field: TextField) -> Strings {
+        if let Some(view) = &self.view {
+            return view.text(field);
+        }
         let mut b = StringsBuilder::with_rows(self.items as usize);
-        items::for_each(&self.batch, |_, scope, item| {
+        items::for_each(self.typed(), |_, scope, item| {
             if field == TextField::ScopeName {
                 return b.push(scope.map_or("", |s| s.name.as_str()).as_bytes());
             }
@@ -210,9 +221,12 @@ impl Session {
 
     /// Fixed-size ids, back to back; absent or malformed ids read as zeros.
     pub fn ids(&self, field: IdField) -> Vec<u8> {
+        if let Some(view) = &self.view {
+            return view.ids(field);
+        }
         let width = field.width();
         let mut out = Vec::with_capacity(self.items as usize * width);
-        items::for_each(&self.batch, |_, _, item| {
+        items::for_each(self.typed(), |_, _, item| {
             let id: &[u8] = match (item, field) {
                 (Item::Span(s), IdField::TraceId) => &s.trace_id,
                 (Item::Span(s), IdField::SpanId) => &s.span_id,
@@ -232,8 +246,11 @@ impl Session {
 
     /// One 8-byte little-endian number per item.
     pub fn numbers(&self, field: NumberField) -> Vec<u8> {
+        if let Some(view) = &self.view {
+            return view.numbers(field);
+        }
         let mut out = Vec::with_capacity(self.items as usize * 8);
-        items::for_each(&self.batch, |_, _, item| {
+        items::for_each(self.typed(), |_, _, item| {
             let n: u64 = match (item, field) {
                 (Item::Span(s), NumberField::TimeUnixNano) => s.start_time_unix_nano,
                 (Item::Span(s), NumberField::EndTimeUnixNano) => s.end_time_unix_nano,
@@ -263,7 +280,7 @@ impl Session {
         match level {
             Level::Item => {
                 let mut i = 0u32;
-                items::for_each(&self.batch, |_, _, item| {
+                items::for_each(self.typed(), |_, _, item| {
                     let attrs: &[KeyValue] = match item {
                         Item::Span(s) => &s.attributes,
                         Item::Log(l) => &l.attributes,
@@ -274,7 +291,7 @@ impl Session {
                 });
             }
             Level::Resource => {
-                for (i, attrs) in (0u32..).zip(resource_attributes(&self.batch)) {
+                for (i, attrs) in (0u32..).zip(resource_attributes(self.typed())) {
                     f(i, attrs);
                 }
             }
@@ -283,6 +300,9 @@ impl Session {
 
     /// Every attribute of every owner of `level`.
     pub fn attributes(&self, level: Level) -> AttributeTable {
+        if let Some(view) = &self.view {
+            return view.attributes(level);
+        }
         // Size every column exactly first: the columns of a large batch are hundreds of KiB, and
         // growing them by doubling would copy them several times.
         let (mut rows, mut bytes) = (0usize, 0usize);
@@ -314,6 +334,9 @@ impl Session {
 
     /// One attribute across every owner of `level`.
     pub fn attribute(&self, level: Level, key: &str) -> ValueColumn {
+        if let Some(view) = &self.view {
+            return view.attribute(level, key);
+        }
         let rows = match level {
             Level::Item => self.items,
             Level::Resource => self.resources,
@@ -337,6 +360,9 @@ impl Session {
             self.record_invalid(e);
             return Vec::new();
         }
+        if let Some(view) = &self.view {
+            return view.owner_values(level, owner as usize);
+        }
         let mut out = Vec::new();
         self.for_each_owner(level, |o, attrs| {
             if o == owner {
@@ -351,12 +377,15 @@ impl Session {
 
     /// The batch as an OTLP protobuf export request.
     pub fn otlp(&self) -> Vec<u8> {
-        self.batch.encode_to_vec()
+        match &self.view {
+            Some(view) => view.buf.to_vec(),
+            None => self.typed().encode_to_vec(),
+        }
     }
 
     /// The batch as OTLP/JSON (the encoding of OTLP/HTTP with `application/json`).
     pub fn otlp_json(&self) -> String {
-        self.batch.to_otlp_json().unwrap_or_default()
+        self.typed().to_otlp_json().unwrap_or_default()
     }
 }
 

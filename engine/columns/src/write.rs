@@ -11,7 +11,7 @@ use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value};
 use weir_core::{Batch, Signal};
 
 use crate::items::{self, Item, ItemsMut};
-use crate::{Edit, Level, Session, TextField, Value, unpack_u32};
+use crate::{Edit, Level, Session, TextField, Value, unpack_u32, view_write};
 
 /// A plugin asked for something impossible: an index out of range, a field its signal lacks, a
 /// malformed value. The whole call is then a plugin error and nothing is applied.
@@ -302,7 +302,9 @@ impl Session {
     /// is applied and the original batch comes back with the reason.
     pub fn finish(self) -> Result<Batch, (Batch, InvalidWrite)> {
         let Session {
-            mut batch,
+            batch,
+            view,
+            decoded,
             writes,
             replacement,
             splice,
@@ -316,6 +318,17 @@ impl Session {
         if let Some(replacement) = replacement {
             return Ok(replacement);
         }
+        if let Some(view) = &view
+            && writes.iter().all(|w| !matches!(w, Write::SetText { .. }))
+        {
+            if writes.is_empty() && splice.is_none() {
+                // Nothing changed: the request goes on as it came.
+                return Ok(batch);
+            }
+            return Ok(view_write::finish(view, &writes, splice, items, resources));
+        }
+        let mut batch = decoded.into_inner().unwrap_or(batch);
+        batch.make_typed();
         if let Some(splice) = splice {
             splice.apply(&mut batch);
             return Ok(batch);
@@ -359,63 +372,93 @@ fn set(attrs: &mut Vec<KeyValue>, key: &str, value: &AnyValue) {
     }
 }
 
-/// One attribute write of one level.
-struct AttrWrite<'w> {
-    set: Option<&'w AnyValue>,
-    key: &'w str,
+/// One attribute write of one level: set `key` to a value, or remove it.
+pub(crate) struct AttrWrite<'w> {
+    /// The value to set; `None` to remove.
+    pub set: Option<&'w AnyValue>,
+    /// The key.
+    pub key: &'w str,
 }
 
-/// Applies the attribute writes of one level, in order, in a single pass over the owners.
-/// Writes to every owner are checked for each owner; writes to listed owners are indexed by
-/// owner, so many single-owner edits (one per span) cost what they touch, not owners × edits.
-fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write], owners: u32) {
-    let mut ops: Vec<AttrWrite<'_>> = Vec::new();
-    // Indices into `ops`, ascending: those for every owner, and those per listed owner.
-    let mut everyone: Vec<usize> = Vec::new();
-    let mut listed: Vec<Vec<usize>> = Vec::new();
-    for w in writes {
-        let (set, key, selection) = match w {
-            Write::SetAttribute {
-                level: l,
-                key,
-                value,
-                owners,
-            } if *l == level => (Some(value), key, owners),
-            Write::RemoveAttribute {
-                level: l,
-                key,
-                owners,
-            } if *l == level => (None, key, owners),
-            _ => continue,
+/// The attribute writes of one level, indexed by owner: writes to every owner are checked for
+/// each owner; writes to listed owners are indexed by owner, so many single-owner edits (one
+/// per span) cost what they touch, not owners × edits.
+pub(crate) struct AttrOps<'w> {
+    ops: Vec<AttrWrite<'w>>,
+    /// Indices into `ops`, ascending: those for every owner, and those per listed owner.
+    everyone: Vec<usize>,
+    listed: Vec<Vec<usize>>,
+}
+
+impl<'w> AttrOps<'w> {
+    /// The writes of `level` among `writes`, for a batch with `owners` owners of that level.
+    pub(crate) fn new(writes: &'w [Write], level: Level, owners: u32) -> AttrOps<'w> {
+        let mut out = AttrOps {
+            ops: Vec::new(),
+            everyone: Vec::new(),
+            listed: Vec::new(),
         };
-        let k = ops.len();
-        ops.push(AttrWrite { set, key });
-        match selection {
-            None => everyone.push(k),
-            Some(sel) => {
-                if listed.is_empty() {
-                    listed = vec![Vec::new(); owners as usize];
-                }
-                for &o in sel {
-                    if let Some(v) = listed.get_mut(o as usize) {
-                        // An owner listed twice in one write gets it once.
-                        if v.last() != Some(&k) {
-                            v.push(k);
+        for w in writes {
+            let (set, key, selection) = match w {
+                Write::SetAttribute {
+                    level: l,
+                    key,
+                    value,
+                    owners,
+                } if *l == level => (Some(value), key, owners),
+                Write::RemoveAttribute {
+                    level: l,
+                    key,
+                    owners,
+                } if *l == level => (None, key, owners),
+                _ => continue,
+            };
+            let k = out.ops.len();
+            out.ops.push(AttrWrite { set, key });
+            match selection {
+                None => out.everyone.push(k),
+                Some(sel) => {
+                    if out.listed.is_empty() {
+                        out.listed = vec![Vec::new(); owners as usize];
+                    }
+                    for &o in sel {
+                        if let Some(v) = out.listed.get_mut(o as usize) {
+                            // An owner listed twice in one write gets it once.
+                            if v.last() != Some(&k) {
+                                v.push(k);
+                            }
                         }
                     }
                 }
             }
         }
+        out
     }
-    if ops.is_empty() {
-        return;
+
+    /// True when there is no write at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
     }
-    let one = |i: u32, attrs: &mut Vec<KeyValue>| {
-        let mine = listed.get(i as usize).map_or(&[][..], Vec::as_slice);
+
+    /// True when some write applies to `owner`.
+    pub(crate) fn touches(&self, owner: u32) -> bool {
+        !self.everyone.is_empty()
+            || self
+                .listed
+                .get(owner as usize)
+                .is_some_and(|v| !v.is_empty())
+    }
+
+    /// Calls `f` with each write of `owner`, in the plugin's order.
+    pub(crate) fn each(&self, owner: u32, mut f: impl FnMut(&AttrWrite<'w>)) {
+        let mine = self
+            .listed
+            .get(owner as usize)
+            .map_or(&[][..], Vec::as_slice);
         // Merge the two ascending index lists to keep the plugin's order of writes.
         let (mut a, mut b) = (0, 0);
-        while a < everyone.len() || b < mine.len() {
-            let k = match (everyone.get(a), mine.get(b)) {
+        loop {
+            let k = match (self.everyone.get(a), mine.get(b)) {
                 (Some(&x), Some(&y)) if x < y => {
                     a += 1;
                     x
@@ -430,12 +473,24 @@ fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write], owners: u
                 }
                 (None, None) => break,
             };
-            let op = &ops[k];
-            match op.set {
-                Some(value) => set(attrs, op.key, value),
-                None => attrs.retain(|kv| kv.key != op.key),
+            if let Some(op) = self.ops.get(k) {
+                f(op);
             }
         }
+    }
+}
+
+/// Applies the attribute writes of one level, in order, in a single pass over the owners.
+fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write], owners: u32) {
+    let ops = AttrOps::new(writes, level, owners);
+    if ops.is_empty() {
+        return;
+    }
+    let one = |i: u32, attrs: &mut Vec<KeyValue>| {
+        ops.each(i, |op| match op.set {
+            Some(value) => set(attrs, op.key, value),
+            None => attrs.retain(|kv| kv.key != op.key),
+        });
     };
     match level {
         Level::Item => items::for_each_item_attributes_mut(batch, one),

@@ -14,7 +14,9 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use proptest::prelude::*;
 use prost::Message;
-use weir_columns::{Edit, IdField, Level, Session, Strings, TextField, Value, ValueColumn, kind};
+use weir_columns::{
+    Edit, IdField, Level, NumberField, Session, Strings, TextField, Value, ValueColumn, kind,
+};
 use weir_core::Batch;
 use weir_synth::Generator;
 use weir_synth::strategy::extra_attributes;
@@ -50,6 +52,20 @@ fn batch() -> impl Strategy<Value = Batch> {
             }
             b
         })
+}
+
+/// `b` as a session is lent it: decoded, or (`wire`) kept as the protobuf bytes a receiver
+/// keeps, which traces and logs sessions read and write in place.
+fn lent(b: &Batch, wire: bool) -> Batch {
+    if !wire {
+        return b.clone();
+    }
+    Batch::from_wire(b.signal(), bytes::Bytes::from(b.encode_to_vec())).unwrap()
+}
+
+/// A batch a session gave back, decoded to compare.
+fn typed(b: Batch) -> Batch {
+    b.typed().into_owned()
 }
 
 /// Each item's attributes, in the order the column view numbers items.
@@ -227,22 +243,28 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn lending_without_writes_gives_the_batch_back(b in batch()) {
-        let s = Session::new(b.clone());
-        prop_assert_eq!(s.finish().unwrap(), b);
+    fn lending_without_writes_gives_the_batch_back(b in batch(), wire in any::<bool>()) {
+        let input = lent(&b, wire);
+        let s = Session::new(input.clone());
+        let out = s.finish().unwrap();
+        if wire && b.signal() != weir_core::Signal::Metrics {
+            // Kept as the very bytes that came in.
+            prop_assert_eq!(&out, &input);
+        }
+        prop_assert_eq!(typed(out), b);
     }
 
     #[test]
-    fn replacing_a_batch_with_its_own_otlp_bytes_is_the_identity(b in batch()) {
-        let mut s = Session::new(b.clone());
+    fn replacing_a_batch_with_its_own_otlp_bytes_is_the_identity(b in batch(), wire in any::<bool>()) {
+        let mut s = Session::new(lent(&b, wire));
         let bytes = s.otlp();
         s.replace_otlp(&bytes).unwrap();
-        prop_assert_eq!(s.finish().unwrap(), b);
+        prop_assert_eq!(typed(s.finish().unwrap()), b);
     }
 
     #[test]
-    fn writing_back_every_value_as_read_is_the_identity(b in batch()) {
-        let mut s = Session::new(b.clone());
+    fn writing_back_every_value_as_read_is_the_identity(b in batch(), wire in any::<bool>(), texts in any::<bool>()) {
+        let mut s = Session::new(lent(&b, wire));
         let mut edits = Vec::new();
         for level in [Level::Item, Level::Resource] {
             let table = s.attributes(level);
@@ -256,7 +278,8 @@ proptest! {
                 }
             }
         }
-        for field in writable_texts(&b) {
+        // Text writes make a wire session decode; without them it writes the bytes in place.
+        for field in writable_texts(&b).iter().filter(|_| texts) {
             for (item, value) in (0u32..).zip(strings(&s.text(*field))) {
                 edits.push(Edit::SetText { item, field: *field, value });
             }
@@ -268,12 +291,12 @@ proptest! {
             attrs.retain(|kv| kv.value.as_ref().is_some_and(|v| v.value.is_some()));
         }
         s.apply(edits);
-        prop_assert_eq!(s.finish().unwrap(), expected);
+        prop_assert_eq!(typed(s.finish().unwrap()), expected);
     }
 
     #[test]
-    fn columns_agree_with_items(b in batch()) {
-        let s = Session::new(b.clone());
+    fn columns_agree_with_items(b in batch(), wire in any::<bool>()) {
+        let s = Session::new(lent(&b, wire));
         let items = items(&b);
         prop_assert_eq!(s.len() as usize, items.len());
         prop_assert_eq!(u32s(&s.item_resources()), items.iter().map(|(r, _)| *r).collect::<Vec<_>>());
@@ -311,12 +334,12 @@ proptest! {
     }
 
     #[test]
-    fn dropping_items_keeps_exactly_the_others(b in batch(), mask in proptest::collection::vec(any::<bool>(), 120)) {
-        let mut s = Session::new(b.clone());
+    fn dropping_items_keeps_exactly_the_others(b in batch(), mask in proptest::collection::vec(any::<bool>(), 120), wire in any::<bool>()) {
+        let mut s = Session::new(lent(&b, wire));
         let drop: Vec<u32> = (0..s.len()).filter(|i| mask[*i as usize]).collect();
         let packed: Vec<u8> = drop.iter().flat_map(|i| i.to_le_bytes()).collect();
         s.drop_items(&packed);
-        let out = s.finish().unwrap();
+        let out = typed(s.finish().unwrap());
         let kept: Vec<Vec<KeyValue>> = items(&b)
             .into_iter()
             .enumerate()
@@ -388,12 +411,13 @@ proptest! {
     fn lent_items_handed_back_unchanged_leave_the_batch_as_it_was(
         b in batch(),
         pick in proptest::collection::vec(any::<bool>(), 120),
+        wire in any::<bool>(),
     ) {
-        let mut s = Session::new(b.clone());
+        let mut s = Session::new(lent(&b, wire));
         let list: Vec<u32> = (0..s.len()).filter(|&i| pick[i as usize % 120]).collect();
         let lent = s.otlp_items(&packed(&list));
         s.replace_items(&packed(&list), &lent).unwrap();
-        prop_assert_eq!(s.finish().unwrap(), b);
+        prop_assert_eq!(typed(s.finish().unwrap()), b);
     }
 
     /// `find` misses no item holding a planted secret in its own text: an item it does not
@@ -404,6 +428,7 @@ proptest! {
         seed in any::<u64>(),
         signal in 0u8..3,
         n in 1usize..80,
+        wire in any::<bool>(),
     ) {
         let mut g = Generator::new(seed).plant_secrets(0.2);
         let b = match signal {
@@ -419,7 +444,7 @@ proptest! {
             .collect();
         prop_assume!(!planted.is_empty());
         let patterns: Vec<String> = planted.iter().map(|v| regex_syntax::escape(v)).collect();
-        let mut s = Session::new(b);
+        let mut s = Session::new(lent(&b, wire));
         let found = s.find(&weir_columns::Matcher::new(&patterns, true).unwrap());
         let reported: Vec<u32> = found
             .items
@@ -434,6 +459,135 @@ proptest! {
                     "item {} holds {:?} but find did not report it", item, v
                 );
             }
+        }
+    }
+}
+
+/// One write a plugin may ask for, for the agreement property below.
+#[derive(Debug, Clone)]
+enum Op {
+    Set(Level, &'static str, Value, Option<Vec<u32>>),
+    Remove(Level, &'static str, Option<Vec<u32>>),
+    Drop(Vec<u32>),
+    Edits(Vec<(Level, u32, &'static str, Option<Value>)>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let level = prop_oneof![Just(Level::Item), Just(Level::Resource)];
+    // Keys the generator uses (so that writes replace and remove existing attributes), and new.
+    let key = prop_oneof![
+        Just("http.route"),
+        Just("service.name"),
+        Just("x.0"),
+        Just("log.logger"),
+        Just("new.key")
+    ];
+    let value = prop_oneof![
+        "[a-z@.]{0,12}".prop_map(Value::Str),
+        any::<i64>().prop_map(Value::Int),
+        any::<bool>().prop_map(Value::Bool),
+        (-1e9f64..1e9).prop_map(Value::Double),
+        proptest::collection::vec(any::<u8>(), 0..6).prop_map(Value::Bytes),
+    ];
+    let owners = proptest::option::of(proptest::collection::vec(0u32..400, 0..12));
+    prop_oneof![
+        (level.clone(), key.clone(), value.clone(), owners.clone())
+            .prop_map(|(l, k, v, o)| Op::Set(l, k, v, o)),
+        (level.clone(), key.clone(), owners).prop_map(|(l, k, o)| Op::Remove(l, k, o)),
+        proptest::collection::vec(0u32..400, 0..20).prop_map(Op::Drop),
+        proptest::collection::vec((level, 0u32..400, key, proptest::option::of(value)), 0..12)
+            .prop_map(Op::Edits),
+    ]
+}
+
+/// Runs `ops` on a session, with owner indices folded into range.
+fn run_ops(s: &mut Session, ops: &[Op]) {
+    let (items, resources) = (s.len().max(1), s.resource_count().max(1));
+    let fold = |level: Level, o: u32| match level {
+        Level::Item => o % items,
+        Level::Resource => o % resources,
+    };
+    let list = |level: Level, o: &Option<Vec<u32>>| {
+        o.as_ref().map(|o| {
+            let mut v: Vec<u32> = o.iter().map(|&x| fold(level, x)).collect();
+            v.sort_unstable();
+            v.dedup();
+            packed(&v)
+        })
+    };
+    for op in ops {
+        match op {
+            Op::Set(l, k, v, o) => {
+                s.set_attribute(*l, (*k).into(), v.clone(), list(*l, o).as_deref());
+            }
+            Op::Remove(l, k, o) => s.remove_attribute(*l, (*k).into(), list(*l, o).as_deref()),
+            Op::Drop(d) => s.drop_items(&list(Level::Item, &Some(d.clone())).unwrap()),
+            Op::Edits(e) => s.apply(
+                e.iter()
+                    .map(|(l, o, k, v)| match v {
+                        Some(value) => Edit::SetAttribute {
+                            level: *l,
+                            owner: fold(*l, *o),
+                            key: (*k).into(),
+                            value: value.clone(),
+                        },
+                        None => Edit::RemoveAttribute {
+                            level: *l,
+                            owner: fold(*l, *o),
+                            key: (*k).into(),
+                        },
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A session over a request kept as bytes reads every column as the decoded one does, and
+    /// gives back the same batch after any sequence of attribute writes and drops.
+    #[test]
+    fn wire_and_decoded_sessions_agree(
+        b in batch(),
+        ops in proptest::collection::vec(op(), 0..6),
+    ) {
+        let mut d = Session::new(b.clone());
+        let mut w = Session::new(lent(&b, true));
+        prop_assert_eq!(w.len(), d.len());
+        prop_assert_eq!(w.resource_count(), d.resource_count());
+        prop_assert_eq!(w.item_resources(), d.item_resources());
+        for level in [Level::Item, Level::Resource] {
+            prop_assert_eq!(w.attributes(level), d.attributes(level));
+            for key in ["http.route", "service.name", "x.0", "absent"] {
+                prop_assert_eq!(w.attribute(level, key), d.attribute(level, key));
+            }
+            let last = match level { Level::Item => d.len(), Level::Resource => d.resource_count() };
+            if last > 0 {
+                prop_assert_eq!(w.owner_attributes(level, last - 1), d.owner_attributes(level, last - 1));
+            }
+        }
+        for field in [TextField::Name, TextField::StatusMessage, TextField::TraceState,
+                      TextField::SeverityText, TextField::Body, TextField::ScopeName] {
+            prop_assert_eq!(w.text(field), d.text(field), "{:?}", field);
+        }
+        for field in [IdField::TraceId, IdField::SpanId, IdField::ParentSpanId] {
+            prop_assert_eq!(w.ids(field), d.ids(field));
+        }
+        for field in [NumberField::TimeUnixNano, NumberField::EndTimeUnixNano, NumberField::Kind,
+                      NumberField::StatusCode, NumberField::Flags] {
+            prop_assert_eq!(w.numbers(field), d.numbers(field), "{:?}", field);
+        }
+        let m = weir_columns::Matcher::new(&["[0-9]{4}".into(), "@ex".into(), "AKIA".into()], true).unwrap();
+        prop_assert_eq!(w.find(&m), d.find(&m));
+        run_ops(&mut d, &ops);
+        run_ops(&mut w, &ops);
+        let (d, w) = (d.finish(), w.finish());
+        prop_assert_eq!(w.is_ok(), d.is_ok());
+        if let (Ok(d), Ok(w)) = (d, w) {
+            prop_assert_eq!(w.item_count(), d.item_count());
+            prop_assert_eq!(typed(w), d);
         }
     }
 }

@@ -98,6 +98,13 @@ pub trait Stage: Send {
         false
     }
 
+    /// True if `process` takes a [`Batch::Wire`] as it is (reading and editing the request's
+    /// bytes, decoding only what it must); otherwise the pipeline decodes the batch before the
+    /// call. A pipeline whose stages all read wire lets its receivers keep requests as bytes.
+    fn reads_wire(&self) -> bool {
+        false
+    }
+
     /// Transforms the batch in place. Removing every item is allowed: the pipeline then skips the
     /// remaining stages and exports nothing. On `Err` the batch must be as it was before the call
     /// (a stage applies its edits only once it knows it succeeded), so that the `pass` policy can

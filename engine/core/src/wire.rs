@@ -40,6 +40,8 @@ pub struct Scan {
     /// Items whose ids break the OTLP rules of [`crate::ids`]; the receiver must decode the
     /// request to drop them.
     pub bad_ids: usize,
+    /// Fields this OTLP version does not know (skipped by decoding), at any depth.
+    pub unknown: usize,
 }
 
 /// An export request of one signal as protobuf bytes, possibly in several pieces (requests
@@ -51,6 +53,8 @@ pub struct Wire {
     len: usize,
     items: usize,
     resources: usize,
+    /// Every piece holds only fields this OTLP version knows.
+    known: bool,
 }
 
 impl Wire {
@@ -63,8 +67,35 @@ impl Wire {
             pieces: vec![bytes],
             items: scan.items,
             resources: scan.resources,
+            known: scan.unknown == 0,
         };
         Ok((wire, scan))
+    }
+
+    /// Keeps `bytes` that Weir wrote itself from known fields of valid requests (a plugin
+    /// session editing a request in place), with their item and resource counts, without
+    /// scanning them again. Debug builds check the claim.
+    pub fn written(signal: Signal, bytes: Bytes, items: usize, resources: usize) -> Wire {
+        debug_assert_eq!(
+            scan(signal, &bytes).map(|s| (s.items, s.resources, s.unknown)),
+            Ok((items, resources, 0)),
+            "a written request must scan as claimed"
+        );
+        Wire {
+            signal,
+            len: bytes.len(),
+            pieces: vec![bytes],
+            items,
+            resources,
+            known: true,
+        }
+    }
+
+    /// True when every field of the request is one this OTLP version knows, so that decoding
+    /// and encoding it again would drop nothing: code that edits the bytes in place (and sends
+    /// what it did not touch as it came) then means what the decoded path would.
+    pub fn is_known(&self) -> bool {
+        self.known
     }
 
     /// The signal of the request.
@@ -98,6 +129,7 @@ impl Wire {
         self.len += other.len;
         self.items += other.items;
         self.resources += other.resources;
+        self.known &= other.known;
     }
 
     /// The request as one buffer: the piece itself when there is one, else the pieces joined.
@@ -154,6 +186,7 @@ pub fn scan(signal: Signal, bytes: &[u8]) -> Result<Scan, WireError> {
         items,
         resources: tally.resources,
         bad_ids: tally.bad_ids,
+        unknown: tally.unknown,
     })
 }
 
@@ -164,6 +197,7 @@ const RECURSION_LIMIT: u32 = 100;
 struct Tally {
     resources: usize,
     bad_ids: usize,
+    unknown: usize,
 }
 
 const UNDERFLOW: WireError = WireError("failed to decode Protobuf message: buffer underflow");
@@ -261,6 +295,7 @@ fn message(buf: &[u8], schema: &Schema, depth: u32, tally: &mut Tally) -> Result
     while !c.done() {
         let (tag, wire_type) = c.key()?;
         let Some(kind) = schema.field(tag) else {
+            tally.unknown += 1;
             skip_field(&mut c, tag, wire_type, depth)?;
             continue;
         };

@@ -34,9 +34,10 @@ pub struct PipelineInput {
     pub(crate) ack_processed: bool,
     pub(crate) tx: mpsc::Sender<Request>,
     pub(crate) metrics: PipelineMetrics,
-    /// Set while the pipeline has no stages: nothing reads its batches' fields, so receivers
-    /// may hand them over as the bytes they arrived in (`Batch::Wire`). Its pipeline updates it
-    /// when a reload changes the stages.
+    /// Set while every stage of the pipeline takes batches as bytes (none, or only plugin
+    /// stages, which read and edit requests in place): receivers may then hand them over as
+    /// the bytes they arrived in (`Batch::Wire`). Its pipeline updates it when a reload changes
+    /// the stages.
     pub(crate) wire: Arc<AtomicBool>,
 }
 

@@ -94,14 +94,18 @@ pub struct Pipeline {
     control: Option<mpsc::UnboundedReceiver<(Reconfigure, tokio::sync::oneshot::Sender<()>)>>,
     /// For the metrics of stages a reload adds.
     telemetry: Telemetry,
-    /// Shared with the pipeline's input: set while there are no stages (see
+    /// Shared with the pipeline's input: set while every stage reads wire batches (see
     /// `PipelineInput::wire`).
     wire: Arc<AtomicBool>,
 }
 
-/// Whether a pipeline with these stages reads no fields of its batches.
-fn slots_are_empty(slots: &[Slot]) -> bool {
-    slots.is_empty()
+/// Whether a pipeline with these stages takes batches as bytes: no stage, or only stages that
+/// read [`Batch::Wire`] themselves (no task stage: the tail sampler keeps decoded traces).
+fn slots_read_wire(slots: &[Slot]) -> bool {
+    slots.iter().all(|s| match s {
+        Slot::Function(f) => f.stage.reads_wire(),
+        Slot::Task(_) => false,
+    })
 }
 
 impl Pipeline {
@@ -125,7 +129,7 @@ impl Pipeline {
             ack_processed: settings.ack_processed,
             tx,
             metrics: metrics.clone(),
-            wire: Arc::new(AtomicBool::new(slots_are_empty(&slots))),
+            wire: Arc::new(AtomicBool::new(slots_read_wire(&slots))),
         };
         let wire = input.wire.clone();
         let pipeline = Pipeline {

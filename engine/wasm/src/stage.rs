@@ -132,6 +132,12 @@ impl Stage for ProcessorStage {
         true
     }
 
+    /// The plugin works through a [`Session`], which reads and edits traces and logs requests
+    /// kept as bytes in place and decodes anything else itself.
+    fn reads_wire(&self) -> bool {
+        true
+    }
+
     fn process(&mut self, batch: &mut Batch) -> Result<(), StageError> {
         if self.slot.generation() != self.generation {
             let (generation, plugin) = self.slot.current();

@@ -116,7 +116,7 @@ impl Pipeline {
         }
         self.slots = slots;
         self.wire
-            .store(super::slots_are_empty(&self.slots), Ordering::Release);
+            .store(super::slots_read_wire(&self.slots), Ordering::Release);
         self.exporters = change.exporters;
         self.settings.send_batch_size = change.send_batch_size;
         self.settings.batch_timeout = change.batch_timeout;

@@ -79,8 +79,11 @@ pub(super) fn run_stage(
     refusable: bool,
     id: &str,
 ) -> Result<bool, ConsumeError> {
-    // A stage reads fields: a batch kept as bytes is decoded before the first one.
-    batch.make_typed();
+    // A stage that reads fields of decoded batches gets one (decoded once, for it and the
+    // stages after it); one that reads wire takes the bytes as they are.
+    if !slot.stage.reads_wire() {
+        batch.make_typed();
+    }
     let before = batch.item_count();
     let outcome = if slot.stage.is_blocking() {
         blocking(|| slot.stage.process(batch))
