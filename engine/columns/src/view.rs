@@ -13,12 +13,15 @@
 //! given twice) read as decoding does, the last one, except that `find` searches every copy:
 //! a copy it did not search could otherwise reach the backend.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use bytes::Bytes;
 use prost::Message;
 use weir_core::otlp::common::v1::AnyValue;
 use weir_core::{Batch, Signal};
+
+use crate::Level;
 
 /// Protobuf wire types.
 pub(crate) const VARINT: u8 = 0;
@@ -136,18 +139,16 @@ pub(crate) fn bodies(buf: &[u8], tag: u32) -> impl Iterator<Item = &[u8]> {
         .filter_map(|f| f.body())
 }
 
-/// The last string field `tag` of a message body ("" when absent), as decoding keeps it.
-pub(crate) fn last_str(buf: &[u8], tag: u32) -> &str {
-    bodies(buf, tag)
-        .last()
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .unwrap_or("")
+/// The last string or bytes field `tag` of a message body (empty when absent), as decoding
+/// keeps it. Strings passed the wire scan's UTF-8 check.
+pub(crate) fn last_bytes(buf: &[u8], tag: u32) -> &[u8] {
+    bodies(buf, tag).last().unwrap_or_default()
 }
 
 /// One attribute value read in place; anything but a single scalar is decoded.
 pub(crate) enum AnyRef<'a> {
-    /// A string.
-    Str(&'a str),
+    /// A string (valid UTF-8: the wire scan checked it).
+    Str(&'a [u8]),
     /// A boolean.
     Bool(bool),
     /// An integer.
@@ -165,7 +166,7 @@ pub(crate) fn any_value(body: &[u8]) -> AnyRef<'_> {
     let mut it = fields(body);
     if let (Some(f), None) = (it.next(), it.clone().next()) {
         let one = match (f.tag, f.val) {
-            (1, Val::Len(b)) => std::str::from_utf8(b).ok().map(AnyRef::Str),
+            (1, Val::Len(b)) => Some(AnyRef::Str(b)),
             (2, Val::Varint(v)) => Some(AnyRef::Bool(v != 0)),
             (3, Val::Varint(v)) => Some(AnyRef::Int(v.cast_signed())),
             (4, Val::I64(v)) => Some(AnyRef::Double(f64::from_bits(v))),
@@ -188,19 +189,6 @@ impl Clone for Fields<'_> {
     }
 }
 
-/// One attribute (`KeyValue`) read in place.
-pub(crate) struct Kv<'a> {
-    /// Its key.
-    pub key: &'a str,
-    /// Its value; `None` when the attribute has none.
-    pub value: Option<AnyRef<'a>>,
-}
-
-/// The key of a `KeyValue` body (the last one given, as decoding keeps).
-pub(crate) fn kv_key(body: &[u8]) -> &str {
-    last_str(body, 1)
-}
-
 /// The value of an `AnyValue` field given in `parts` (none, once, or several times, which
 /// decoding merges into one).
 pub(crate) fn merged_value<'a>(mut parts: impl Iterator<Item = &'a [u8]>) -> Option<AnyRef<'a>> {
@@ -217,11 +205,40 @@ pub(crate) fn merged_value<'a>(mut parts: impl Iterator<Item = &'a [u8]>) -> Opt
     }
 }
 
-/// Reads a `KeyValue` body.
-pub(crate) fn key_value(body: &[u8]) -> Kv<'_> {
-    Kv {
-        key: kv_key(body),
-        value: merged_value(bodies(body, 2)),
+/// Where some bytes of the request lie (requests of a view are below 4 GiB).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Loc {
+    at: u32,
+    len: u32,
+}
+
+/// One attribute (`KeyValue`) of one owner, located in the request.
+#[derive(Clone, Copy)]
+pub(crate) struct AttrAt {
+    /// Its key (the last one given, as decoding keeps).
+    pub key: Loc,
+    /// The whole `KeyValue` body.
+    pub body: Loc,
+    /// Its value's `AnyValue` body, if it has exactly one (see `merged`).
+    pub value: Option<Loc>,
+    /// The value was given more than once; decoding merges the copies.
+    pub merged: bool,
+}
+
+/// The attributes of every owner of one level, located once and then read by every column
+/// call (a plugin often reads several keys of the same batch).
+pub(crate) struct AttrIndex {
+    /// Where each owner's attributes start in `attrs`, and the end (`owners + 1` entries).
+    starts: Vec<u32>,
+    attrs: Vec<AttrAt>,
+}
+
+impl AttrIndex {
+    /// The attributes of `owner`, in order.
+    pub(crate) fn of(&self, owner: usize) -> &[AttrAt] {
+        let start = self.starts.get(owner).copied().unwrap_or(0) as usize;
+        let end = self.starts.get(owner + 1).copied().unwrap_or(0) as usize;
+        self.attrs.get(start..end).unwrap_or_default()
     }
 }
 
@@ -267,6 +284,10 @@ pub(crate) struct View {
     pub attributes: u32,
     /// Traces or logs.
     pub signal: Signal,
+    /// The item attributes, located the first time they are read.
+    item_attrs: OnceCell<AttrIndex>,
+    /// The resource attributes, likewise.
+    resource_attrs: OnceCell<AttrIndex>,
 }
 
 impl std::fmt::Debug for View {
@@ -295,7 +316,7 @@ impl View {
             Signal::Logs => 6,
             Signal::Metrics => return None,
         };
-        if !w.is_known() {
+        if !w.is_known() || u32::try_from(w.len()).is_err() {
             return None;
         }
         let buf = w.to_bytes();
@@ -306,6 +327,8 @@ impl View {
             items: Vec::with_capacity(w.items()),
             attributes,
             signal: w.signal(),
+            item_attrs: OnceCell::new(),
+            resource_attrs: OnceCell::new(),
         };
         let range = |part: &[u8]| {
             let at = offset(&buf, part);
@@ -369,24 +392,83 @@ impl View {
             .map_or(&[], |b| self.at(b))
     }
 
-    /// The attribute (`KeyValue`) bodies of one owner, in order.
-    pub(crate) fn owner_attributes(
-        &self,
-        level: crate::Level,
-        owner: usize,
-    ) -> impl Iterator<Item = &[u8]> {
-        let (body, tag) = match level {
-            crate::Level::Item => (self.item(owner), self.attributes),
-            crate::Level::Resource => (self.resource(owner), 1),
+    /// The bytes at `loc`.
+    pub(crate) fn bytes(&self, loc: Loc) -> &[u8] {
+        let at = loc.at as usize;
+        self.buf.get(at..at + loc.len as usize).unwrap_or_default()
+    }
+
+    /// Where `part` (a slice of the request) lies.
+    fn loc(&self, part: &[u8]) -> Loc {
+        Loc {
+            // Fits: requests of a view are below 4 GiB.
+            at: u32::try_from(offset(&self.buf, part)).unwrap_or(u32::MAX),
+            len: u32::try_from(part.len()).unwrap_or(0),
+        }
+    }
+
+    /// The attributes of every owner of `level`, located once.
+    pub(crate) fn attrs(&self, level: Level) -> &AttrIndex {
+        let cell = match level {
+            Level::Item => &self.item_attrs,
+            Level::Resource => &self.resource_attrs,
         };
-        bodies(body, tag)
+        cell.get_or_init(|| {
+            let owners = self.owners(level);
+            let mut ix = AttrIndex {
+                starts: Vec::with_capacity(owners + 1),
+                attrs: Vec::new(),
+            };
+            let count = |ix: &AttrIndex| u32::try_from(ix.attrs.len()).unwrap_or(u32::MAX);
+            for o in 0..owners {
+                ix.starts.push(count(&ix));
+                let (body, tag) = match level {
+                    Level::Item => (self.item(o), self.attributes),
+                    Level::Resource => (self.resource(o), 1),
+                };
+                for kv in bodies(body, tag) {
+                    let (mut key, mut value, mut merged) = (&[][..], None, false);
+                    for f in fields(kv) {
+                        match (f.tag, f.body()) {
+                            (1, Some(k)) => key = k,
+                            (2, Some(v)) => {
+                                merged |= value.is_some();
+                                value = Some(self.loc(v));
+                            }
+                            _ => {}
+                        }
+                    }
+                    ix.attrs.push(AttrAt {
+                        key: self.loc(key),
+                        body: self.loc(kv),
+                        value,
+                        merged,
+                    });
+                }
+            }
+            ix.starts.push(count(&ix));
+            ix
+        })
+    }
+
+    /// The key of an attribute.
+    pub(crate) fn key(&self, a: &AttrAt) -> &[u8] {
+        self.bytes(a.key)
+    }
+
+    /// The value of an attribute; `None` when it has none.
+    pub(crate) fn value(&self, a: &AttrAt) -> Option<AnyRef<'_>> {
+        if a.merged {
+            return merged_value(bodies(self.bytes(a.body), 2));
+        }
+        a.value.map(|v| any_value(self.bytes(v)))
     }
 
     /// The number of owners of `level`.
-    pub(crate) fn owners(&self, level: crate::Level) -> usize {
+    pub(crate) fn owners(&self, level: Level) -> usize {
         match level {
-            crate::Level::Item => self.items.len(),
-            crate::Level::Resource => self.resources.len(),
+            Level::Item => self.items.len(),
+            Level::Resource => self.resources.len(),
         }
     }
 }

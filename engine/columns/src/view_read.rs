@@ -5,7 +5,7 @@ use weir_core::Signal;
 use weir_core::otlp::common::v1::{AnyValue, any_value};
 
 use crate::read::{KeyIds, StringsBuilder, ValuesBuilder, to_json, to_value};
-use crate::view::{AnyRef, Val, View, bodies, fields, key_value, kv_key, last_str, merged_value};
+use crate::view::{AnyRef, Val, View, bodies, fields, last_bytes, merged_value};
 use crate::{
     AttributeTable, IdField, Level, NumberField, Strings, TextField, Value, ValueColumn, kind,
     push_u32,
@@ -14,7 +14,7 @@ use crate::{
 /// An in-place value as the decoded one it stands for.
 pub(crate) fn to_any(v: AnyRef<'_>) -> AnyValue {
     let value = match v {
-        AnyRef::Str(s) => any_value::Value::StringValue(s.to_string()),
+        AnyRef::Str(s) => any_value::Value::StringValue(String::from_utf8_lossy(s).into_owned()),
         AnyRef::Bool(b) => any_value::Value::BoolValue(b),
         AnyRef::Int(i) => any_value::Value::IntValue(i),
         AnyRef::Double(d) => any_value::Value::DoubleValue(d),
@@ -28,7 +28,7 @@ pub(crate) fn to_any(v: AnyRef<'_>) -> AnyValue {
 fn push(b: &mut ValuesBuilder, v: Option<&AnyRef<'_>>) {
     match v {
         None => b.push(None),
-        Some(AnyRef::Str(s)) => b.push_row(kind::STR, 0, s.as_bytes()),
+        Some(AnyRef::Str(s)) => b.push_row(kind::STR, 0, s),
         Some(AnyRef::Bool(x)) => b.push_row(kind::BOOL, u64::from(*x), b""),
         Some(AnyRef::Int(i)) => b.push_row(kind::INT, i.cast_unsigned(), b""),
         Some(AnyRef::Double(d)) => b.push_row(kind::DOUBLE, d.to_bits(), b""),
@@ -63,13 +63,11 @@ impl View {
     /// One attribute across every owner of `level` (the first with the key, as decoded).
     pub(crate) fn attribute(&self, level: Level, key: &str) -> ValueColumn {
         let owners = self.owners(level);
+        let ix = self.attrs(level);
         let mut values = ValuesBuilder::with_rows(owners);
         for o in 0..owners {
-            let found = self
-                .owner_attributes(level, o)
-                .find(|kv| kv_key(kv) == key)
-                .map(key_value);
-            push(&mut values, found.as_ref().and_then(|kv| kv.value.as_ref()));
+            let found = ix.of(o).iter().find(|a| self.key(a) == key.as_bytes());
+            push(&mut values, found.and_then(|a| self.value(a)).as_ref());
         }
         values.finish()
     }
@@ -77,11 +75,12 @@ impl View {
     /// Every attribute of every owner of `level`.
     pub(crate) fn attributes(&self, level: Level) -> AttributeTable {
         let owners = self.owners(level);
+        let ix = self.attrs(level);
         let (mut rows, mut bytes) = (0usize, 0usize);
         for o in 0..owners {
-            for kv in self.owner_attributes(level, o) {
+            for a in ix.of(o) {
                 rows += 1;
-                bytes += kv.len();
+                bytes += a.value.map_or(0, |v| self.bytes(v).len());
             }
         }
         let mut owner_col = Vec::with_capacity(rows * 4);
@@ -90,11 +89,11 @@ impl View {
         let mut values = ValuesBuilder::with_capacity(rows, bytes);
         for o in 0..owners {
             let owner = u32::try_from(o).unwrap_or(u32::MAX);
-            for (pos, body) in self.owner_attributes(level, o).enumerate() {
-                let kv = key_value(body);
+            for (pos, a) in ix.of(o).iter().enumerate() {
+                let key = std::str::from_utf8(self.key(a)).unwrap_or_default();
                 push_u32(&mut owner_col, owner);
-                push_u32(&mut key_ids, keys.id(pos, kv.key));
-                push(&mut values, kv.value.as_ref());
+                push_u32(&mut key_ids, keys.id(pos, key));
+                push(&mut values, self.value(a).as_ref());
             }
         }
         AttributeTable {
@@ -107,10 +106,12 @@ impl View {
 
     /// The attributes of one owner (in range), as plugins see them.
     pub(crate) fn owner_values(&self, level: Level, owner: usize) -> Vec<(String, Value)> {
-        self.owner_attributes(level, owner)
-            .filter_map(|body| {
-                let kv = key_value(body);
-                Some((kv.key.to_string(), to_value(&to_any(kv.value?))?))
+        self.attrs(level)
+            .of(owner)
+            .iter()
+            .filter_map(|a| {
+                let key = String::from_utf8_lossy(self.key(a)).into_owned();
+                Some((key, to_value(&to_any(self.value(a)?))?))
             })
             .collect()
     }
@@ -126,20 +127,20 @@ impl View {
                     .and_then(|s| s.scope.as_ref())
                     .map_or(&[][..], |r| self.at(r))
             };
-            let text: std::borrow::Cow<'_, str> = match (self.signal, field) {
-                (_, TextField::ScopeName) => last_str(scope(), 1).into(),
-                (Signal::Traces, TextField::Name) => last_str(item, 5).into(),
-                (Signal::Traces, TextField::TraceState) => last_str(item, 3).into(),
+            let text: std::borrow::Cow<'_, [u8]> = match (self.signal, field) {
+                (_, TextField::ScopeName) => last_bytes(scope(), 1).into(),
+                (Signal::Traces, TextField::Name) => last_bytes(item, 5).into(),
+                (Signal::Traces, TextField::TraceState) => last_bytes(item, 3).into(),
                 (Signal::Traces, TextField::StatusMessage) => match last_in(item, 15, 2) {
-                    Some(Val::Len(s)) => String::from_utf8_lossy(s),
-                    _ => "".into(),
+                    Some(Val::Len(s)) => s.into(),
+                    _ => b"".into(),
                 },
-                (Signal::Logs, TextField::Name) => last_str(item, 12).into(),
-                (Signal::Logs, TextField::SeverityText) => last_str(item, 3).into(),
-                (Signal::Logs, TextField::Body) => log_body(item).into(),
-                _ => "".into(),
+                (Signal::Logs, TextField::Name) => last_bytes(item, 12).into(),
+                (Signal::Logs, TextField::SeverityText) => last_bytes(item, 3).into(),
+                (Signal::Logs, TextField::Body) => log_body(item).into_bytes().into(),
+                _ => b"".into(),
             };
-            b.push(text.as_bytes());
+            b.push(&text);
         }
         b.finish()
     }
@@ -206,7 +207,7 @@ fn log_body(item: &[u8]) -> String {
         return String::new();
     };
     match value {
-        AnyRef::Str(s) => s.to_string(),
+        AnyRef::Str(s) => String::from_utf8_lossy(s).into_owned(),
         other => match to_any(other).value {
             None => String::new(),
             Some(any_value::Value::StringValue(s)) => s,

@@ -12,7 +12,7 @@ use weir_core::wire::Wire;
 
 use crate::Level;
 use crate::find::Splice;
-use crate::view::{View, bodies, fields, kv_key};
+use crate::view::{AttrAt, View, fields};
 use crate::write::{AttrOps, AttrWrite, Write};
 
 /// Appends a length-delimited field.
@@ -136,17 +136,17 @@ impl Rewrite for Subset<'_> {
 /// One attribute of an owner being edited.
 enum Entry<'a> {
     /// As it came: its `KeyValue` body and key.
-    Kept { body: &'a [u8], key: &'a str },
+    Kept { body: &'a [u8], key: &'a [u8] },
     /// Set by a write: the key, the value, and the body it replaces (whose other fields stay).
     Set {
-        key: &'a str,
+        key: &'a [u8],
         value: &'a AnyValue,
         was: Option<&'a [u8]>,
     },
 }
 
 impl<'a> Entry<'a> {
-    fn key(&self) -> &'a str {
+    fn key(&self) -> &'a [u8] {
         match self {
             Entry::Kept { key, .. } | Entry::Set { key, .. } => key,
         }
@@ -163,7 +163,7 @@ impl<'a> Entry<'a> {
                         .filter(|f| f.tag != 2)
                         .for_each(|f| scratch.extend_from_slice(f.raw)),
                     None if key.is_empty() => {}
-                    None => put_field(scratch, 1, key.as_bytes()),
+                    None => put_field(scratch, 1, key),
                 }
                 encode_key(2, WireType::LengthDelimited, scratch);
                 encode_varint(value.encoded_len() as u64, scratch);
@@ -177,7 +177,8 @@ impl<'a> Entry<'a> {
 /// Edits one owner's attribute list as the decoded path does (`write::set`, `retain`) and
 /// writes it as fields `tag`.
 fn write_attributes<'a>(
-    attrs: impl Iterator<Item = &'a [u8]>,
+    view: &'a View,
+    attrs: &[AttrAt],
     ops: &AttrOps<'a>,
     owner: u32,
     tag: u32,
@@ -185,31 +186,32 @@ fn write_attributes<'a>(
     scratch: &mut Vec<u8>,
 ) {
     let mut entries: Vec<Entry<'a>> = attrs
-        .map(|body| Entry::Kept {
-            body,
-            key: kv_key(body),
+        .iter()
+        .map(|a| Entry::Kept {
+            body: view.bytes(a.body),
+            key: view.key(a),
         })
         .collect();
     ops.each(owner, |op: &AttrWrite<'a>| match op.set {
-        Some(value) => match entries.iter_mut().find(|e| e.key() == op.key) {
+        Some(value) => match entries.iter_mut().find(|e| e.key() == op.key.as_bytes()) {
             Some(e) => {
                 let was = match *e {
                     Entry::Kept { body, .. } => Some(body),
                     Entry::Set { was, .. } => was,
                 };
                 *e = Entry::Set {
-                    key: op.key,
+                    key: op.key.as_bytes(),
                     value,
                     was,
                 };
             }
             None => entries.push(Entry::Set {
-                key: op.key,
+                key: op.key.as_bytes(),
                 value,
                 was: None,
             }),
         },
-        None => entries.retain(|e| e.key() != op.key),
+        None => entries.retain(|e| e.key() != op.key.as_bytes()),
     });
     for e in &entries {
         e.write(tag, out, scratch);
@@ -285,8 +287,10 @@ impl Rewrite for Apply<'_> {
         fields(body)
             .filter(|f| f.tag != 1)
             .for_each(|f| fresh.extend_from_slice(f.raw));
+        let view = self.view;
         write_attributes(
-            bodies(body, 1),
+            view,
+            view.attrs(Level::Resource).of(r as usize),
             &self.resource_ops,
             r,
             1,
@@ -316,8 +320,10 @@ impl Rewrite for Apply<'_> {
         fields(body)
             .filter(|f| f.tag != tag)
             .for_each(|f| fresh.extend_from_slice(f.raw));
+        let view = self.view;
         write_attributes(
-            bodies(body, tag),
+            view,
+            view.attrs(Level::Item).of(i as usize),
             &self.item_ops,
             i,
             tag,
