@@ -176,6 +176,10 @@ impl<'a> Entry<'a> {
 
 /// Edits one owner's attribute list as the decoded path does (`write::set`, `retain`) and
 /// writes it as fields `tag`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the owner, its edits and three buffers"
+)]
 fn write_attributes<'a>(
     view: &'a View,
     attrs: &[AttrAt],
@@ -184,14 +188,13 @@ fn write_attributes<'a>(
     tag: u32,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
+    entries: &mut Vec<Entry<'a>>,
 ) {
-    let mut entries: Vec<Entry<'a>> = attrs
-        .iter()
-        .map(|a| Entry::Kept {
-            body: view.bytes(a.body),
-            key: view.key(a),
-        })
-        .collect();
+    entries.clear();
+    entries.extend(attrs.iter().map(|a| Entry::Kept {
+        body: view.bytes(a.body),
+        key: view.key(a),
+    }));
     ops.each(owner, |op: &AttrWrite<'a>| match op.set {
         Some(value) => match entries.iter_mut().find(|e| e.key() == op.key.as_bytes()) {
             Some(e) => {
@@ -213,7 +216,7 @@ fn write_attributes<'a>(
         },
         None => entries.retain(|e| e.key() != op.key.as_bytes()),
     });
-    for e in &entries {
+    for e in entries.iter() {
         e.write(tag, out, scratch);
     }
 }
@@ -234,6 +237,7 @@ pub(crate) struct Apply<'a> {
     touched: Vec<bool>,
     scratch: Vec<u8>,
     item_body: Vec<u8>,
+    entries: Vec<Entry<'a>>,
 }
 
 impl<'a> Apply<'a> {
@@ -266,6 +270,7 @@ impl<'a> Apply<'a> {
             touched,
             scratch: Vec::new(),
             item_body: Vec::new(),
+            entries: Vec::new(),
         }
     }
 }
@@ -296,6 +301,7 @@ impl Rewrite for Apply<'_> {
             1,
             &mut fresh,
             &mut self.scratch,
+            &mut self.entries,
         );
         put_field(out, 1, &fresh);
     }
@@ -329,6 +335,7 @@ impl Rewrite for Apply<'_> {
             tag,
             &mut fresh,
             &mut self.scratch,
+            &mut self.entries,
         );
         put_field(out, 2, &fresh);
         self.item_body = fresh;
@@ -341,13 +348,7 @@ impl Rewrite for Apply<'_> {
 
 /// Applies a call's writes (attribute writes and drops, or items handed back whole) to the
 /// request of `view` and returns it, still as bytes.
-pub(crate) fn finish(
-    view: &View,
-    writes: &[Write],
-    splice: Option<Splice>,
-    items: u32,
-    resources: u32,
-) -> Batch {
+pub(crate) fn finish(view: &View, writes: &[Write], splice: Option<Splice>) -> Batch {
     let mut dropped: Vec<u32> = writes
         .iter()
         .filter_map(|w| match w {
@@ -361,8 +362,8 @@ pub(crate) fn finish(
     dropped.dedup();
     let mut apply = Apply::new(
         view,
-        AttrOps::new(writes, Level::Resource, resources),
-        AttrOps::new(writes, Level::Item, items),
+        AttrOps::new(writes, Level::Resource),
+        AttrOps::new(writes, Level::Item),
         dropped,
         splice.map(Splice::encoded).unwrap_or_default(),
     );

@@ -309,8 +309,8 @@ impl Session {
             replacement,
             splice,
             invalid,
-            items,
-            resources,
+            items: _,
+            resources: _,
         } = self;
         if let Some(e) = invalid {
             return Err((batch, e));
@@ -325,7 +325,7 @@ impl Session {
                 // Nothing changed: the request goes on as it came.
                 return Ok(batch);
             }
-            return Ok(view_write::finish(view, &writes, splice, items, resources));
+            return Ok(view_write::finish(view, &writes, splice));
         }
         let mut batch = decoded.into_inner().unwrap_or(batch);
         batch.make_typed();
@@ -336,8 +336,8 @@ impl Session {
         if writes.is_empty() {
             return Ok(batch);
         }
-        apply_attributes(&mut batch, Level::Resource, &writes, resources);
-        apply_attributes(&mut batch, Level::Item, &writes, items);
+        apply_attributes(&mut batch, Level::Resource, &writes);
+        apply_attributes(&mut batch, Level::Item, &writes);
         apply_text(&mut batch, &writes);
         let mut dropped: Vec<u32> = writes
             .iter()
@@ -385,14 +385,16 @@ pub(crate) struct AttrWrite<'w> {
 /// per span) cost what they touch, not owners × edits.
 pub(crate) struct AttrOps<'w> {
     ops: Vec<AttrWrite<'w>>,
-    /// Indices into `ops`, ascending: those for every owner, and those per listed owner.
+    /// Indices into `ops`, ascending, of the writes to every owner.
     everyone: Vec<usize>,
-    listed: Vec<Vec<usize>>,
+    /// (owner, index into `ops`) of the writes to listed owners, sorted: each owner's writes
+    /// are one run, in the plugin's order.
+    listed: Vec<(u32, usize)>,
 }
 
 impl<'w> AttrOps<'w> {
     /// The writes of `level` among `writes`, for a batch with `owners` owners of that level.
-    pub(crate) fn new(writes: &'w [Write], level: Level, owners: u32) -> AttrOps<'w> {
+    pub(crate) fn new(writes: &'w [Write], level: Level) -> AttrOps<'w> {
         let mut out = AttrOps {
             ops: Vec::new(),
             everyone: Vec::new(),
@@ -417,22 +419,21 @@ impl<'w> AttrOps<'w> {
             out.ops.push(AttrWrite { set, key });
             match selection {
                 None => out.everyone.push(k),
-                Some(sel) => {
-                    if out.listed.is_empty() {
-                        out.listed = vec![Vec::new(); owners as usize];
-                    }
-                    for &o in sel {
-                        if let Some(v) = out.listed.get_mut(o as usize) {
-                            // An owner listed twice in one write gets it once.
-                            if v.last() != Some(&k) {
-                                v.push(k);
-                            }
-                        }
-                    }
-                }
+                Some(sel) => out.listed.extend(sel.iter().map(|&o| (o, k))),
             }
         }
+        out.listed.sort_unstable();
+        // An owner listed twice in one write gets it once.
+        out.listed.dedup();
         out
+    }
+
+    /// The writes to `owner` by list, as (owner, index into `ops`), ascending.
+    fn mine(&self, owner: u32) -> &[(u32, usize)] {
+        let start = self.listed.partition_point(|x| x.0 < owner);
+        let rest = self.listed.get(start..).unwrap_or_default();
+        rest.get(..rest.partition_point(|x| x.0 == owner))
+            .unwrap_or_default()
     }
 
     /// True when there is no write at all.
@@ -442,24 +443,17 @@ impl<'w> AttrOps<'w> {
 
     /// True when some write applies to `owner`.
     pub(crate) fn touches(&self, owner: u32) -> bool {
-        !self.everyone.is_empty()
-            || self
-                .listed
-                .get(owner as usize)
-                .is_some_and(|v| !v.is_empty())
+        !self.everyone.is_empty() || !self.mine(owner).is_empty()
     }
 
     /// Calls `f` with each write of `owner`, in the plugin's order.
     pub(crate) fn each(&self, owner: u32, mut f: impl FnMut(&AttrWrite<'w>)) {
-        let mine = self
-            .listed
-            .get(owner as usize)
-            .map_or(&[][..], Vec::as_slice);
+        let mine = self.mine(owner);
         // Merge the two ascending index lists to keep the plugin's order of writes.
         let (mut a, mut b) = (0, 0);
         loop {
-            let k = match (self.everyone.get(a), mine.get(b)) {
-                (Some(&x), Some(&y)) if x < y => {
+            let k = match (self.everyone.get(a), mine.get(b).map(|x| x.1)) {
+                (Some(&x), Some(y)) if x < y => {
                     a += 1;
                     x
                 }
@@ -467,7 +461,7 @@ impl<'w> AttrOps<'w> {
                     a += 1;
                     x
                 }
-                (_, Some(&y)) => {
+                (_, Some(y)) => {
                     b += 1;
                     y
                 }
@@ -481,8 +475,8 @@ impl<'w> AttrOps<'w> {
 }
 
 /// Applies the attribute writes of one level, in order, in a single pass over the owners.
-fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write], owners: u32) {
-    let ops = AttrOps::new(writes, level, owners);
+fn apply_attributes(batch: &mut Batch, level: Level, writes: &[Write]) {
+    let ops = AttrOps::new(writes, level);
     if ops.is_empty() {
         return;
     }
