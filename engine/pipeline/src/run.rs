@@ -21,7 +21,7 @@ mod stages;
 
 pub use reconfig::{PipelineControl, Reconfigure, StageUpdate};
 pub use stages::Step;
-use stages::{Slot, run_stage, slot};
+use stages::{Slot, run_functions, slot};
 
 /// The granularity of tail-sampling decisions: every trace due within one tick is decided at
 /// its end.
@@ -372,22 +372,26 @@ impl Pipeline {
         room_by: Option<Instant>,
     ) -> Outcome {
         let mut refusable = room_by.is_some();
-        for at in from..self.slots.len() {
+        let mut at = from;
+        while at < self.slots.len() {
             if batch.is_empty() {
                 return Ok(());
             }
             let now = self.clock();
             let id = &self.settings.id;
-            match self.slots.get_mut(at) {
-                Some(Slot::Function(slot)) => {
-                    if !run_stage(slot, &mut batch, refusable, id)? {
-                        return Ok(());
-                    }
-                }
-                Some(Slot::Task(task)) => {
+            match self.slots.get_mut(at..) {
+                Some([Slot::Task(task), ..]) => {
                     batch.make_typed();
                     batch = blocking(|| task.ingest(batch, now));
                     refusable = false;
+                    at += 1;
+                }
+                Some(rest) => {
+                    let (ran, go_on) = run_functions(rest, &mut batch, refusable, id)?;
+                    if !go_on {
+                        return Ok(());
+                    }
+                    at += ran.max(1);
                 }
                 None => break,
             }

@@ -1,6 +1,7 @@
 //! A pipeline's stages as they run: [`Step`] is a stage of either kind as the config builds
-//! it, [`Slot`] the running one; [`run_stage`] runs a function stage and applies its
-//! `on_error` policy (pass, drop, or refuse while a client still waits).
+//! it, [`Slot`] the running one; [`run_functions`] runs consecutive function stages (in one
+//! blocking section) and applies each one's `on_error` policy (pass, drop, or refuse while a
+//! client still waits).
 
 use weir_core::telemetry::{Counter, Telemetry};
 use weir_core::{Batch, ConsumeError, FailurePolicy, Stage, TaskStage, blocking};
@@ -70,10 +71,48 @@ pub(super) fn slot(step: Step, settings: &PipelineSettings, telemetry: &Telemetr
     }
 }
 
+/// Runs the function stages at the start of `slots` (up to the first task stage) over `batch`
+/// in pipeline `id`; returns how many slots that was, and whether to go on (`false` when
+/// nothing is left to send). `Err` when a `refuse` stage failed and the batch can still be
+/// refused (`refusable`).
+///
+/// When any of them blocks (a Wasm plugin), the whole run goes into one [`blocking`] section:
+/// each section hands the runtime worker's other tasks to another thread and back, which cost
+/// two context switches per stage and batch when every stage had its own.
+pub(super) fn run_functions(
+    slots: &mut [Slot],
+    batch: &mut Batch,
+    refusable: bool,
+    id: &str,
+) -> Result<(usize, bool), ConsumeError> {
+    let run = slots
+        .iter()
+        .take_while(|s| matches!(s, Slot::Function(_)))
+        .count();
+    let any_blocking = slots
+        .iter()
+        .take(run)
+        .any(|s| matches!(s, Slot::Function(f) if f.stage.is_blocking()));
+    let functions = slots.iter_mut().take(run).filter_map(|s| match s {
+        Slot::Function(f) => Some(f),
+        Slot::Task(_) => None,
+    });
+    let go = || -> Result<bool, ConsumeError> {
+        for slot in functions {
+            if batch.is_empty() || !run_stage(slot, batch, refusable, id)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    let go_on = if any_blocking { blocking(go) } else { go() }?;
+    Ok((run, go_on))
+}
+
 /// Runs one function stage over `batch` in pipeline `id`: `Ok(true)` to go on, `Ok(false)` when
 /// nothing is left to send, `Err` when a `refuse` stage failed and the batch can still be
-/// refused (`refusable`).
-pub(super) fn run_stage(
+/// refused (`refusable`). The caller decides whether this runs in a [`blocking`] section.
+fn run_stage(
     slot: &mut StageSlot,
     batch: &mut Batch,
     refusable: bool,
@@ -85,11 +124,7 @@ pub(super) fn run_stage(
         batch.make_typed();
     }
     let before = batch.item_count();
-    let outcome = if slot.stage.is_blocking() {
-        blocking(|| slot.stage.process(batch))
-    } else {
-        slot.stage.process(batch)
-    };
+    let outcome = slot.stage.process(batch);
     match outcome {
         Ok(()) => {
             let after = batch.item_count();

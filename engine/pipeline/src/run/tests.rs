@@ -290,3 +290,85 @@ async fn a_reconfigure_keeps_named_stages_and_swaps_exporters() {
 
 mod acks;
 mod sampling;
+
+/// Removes one log record per call and notes its name and the record count it saw.
+struct Trim {
+    name: &'static str,
+    blocking: bool,
+    seen: Arc<std::sync::Mutex<Vec<(&'static str, usize)>>>,
+}
+impl Stage for Trim {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn failure_policy(&self) -> FailurePolicy {
+        FailurePolicy::Pass
+    }
+    fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+    fn process(&mut self, batch: &mut Batch) -> Result<(), StageError> {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((self.name, batch.item_count()));
+        }
+        if let Batch::Logs(req) = batch {
+            req.resource_logs[0].scope_logs[0].log_records.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Consecutive function stages, blocking and not, run in order on what the previous one left,
+/// in one blocking section; the first that leaves nothing ends the batch (later stages are not
+/// called and nothing is exported).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consecutive_stages_run_in_order_until_nothing_is_left() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let trim = |name, blocking| -> Step {
+        Step::Function(Box::new(Trim {
+            name,
+            blocking,
+            seen: seen.clone(),
+        }))
+    };
+    let t = Telemetry::new();
+    let (qtx, qrx) = batch_queue(10, Default::default());
+    let (p, input) = Pipeline::new(
+        settings(0, 10),
+        vec![
+            trim("a", true),
+            trim("b", false),
+            trim("c", true),
+            trim("d", true),
+        ],
+        vec![qtx],
+        &t,
+        CancellationToken::new(),
+    );
+    let task = tokio::spawn(p.run());
+    let fan = Fanout::new(vec![input], Arc::new(AtomicBool::new(false)));
+    fan.consume(logs(5)).expect("room");
+    // Bounded: a pipeline that lost the batch would leave this waiting for ever.
+    let first = tokio::time::timeout(Duration::from_secs(10), qrx.recv()).await;
+    assert_eq!(first.ok().flatten().map(|b| b.item_count()), Some(1));
+    fan.consume(logs(3)).expect("room");
+    drop(fan);
+    task.await.expect("ends");
+    assert!(
+        qrx.recv().await.is_none(),
+        "an emptied batch is not exported"
+    );
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(
+        seen,
+        [
+            ("a", 5),
+            ("b", 4),
+            ("c", 3),
+            ("d", 2),
+            ("a", 3),
+            ("b", 2),
+            ("c", 1)
+        ]
+    );
+}
