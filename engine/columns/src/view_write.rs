@@ -221,6 +221,38 @@ fn write_attributes<'a>(
     }
 }
 
+/// True when every write to `owner` sets a key it does not have, each key once; `entries`
+/// then holds those attributes, in the plugin's order. False when some write removes or
+/// replaces an attribute (`entries` is then of no use).
+fn only_added<'a>(
+    view: &View,
+    attrs: &[AttrAt],
+    ops: &AttrOps<'a>,
+    owner: u32,
+    entries: &mut Vec<Entry<'a>>,
+) -> bool {
+    entries.clear();
+    let mut only = true;
+    ops.each(owner, |op: &AttrWrite<'a>| {
+        let key = op.key.as_bytes();
+        match op.set {
+            Some(value)
+                if only
+                    && !attrs.iter().any(|a| view.key(a) == key)
+                    && !entries.iter().any(|e| e.key() == key) =>
+            {
+                entries.push(Entry::Set {
+                    key,
+                    value,
+                    was: None,
+                });
+            }
+            _ => only = false,
+        }
+    });
+    only
+}
+
 /// A plugin's recorded writes, applied while writing the request again.
 pub(crate) struct Apply<'a> {
     /// The request.
@@ -321,15 +353,30 @@ impl Rewrite for Apply<'_> {
             return;
         }
         let tag = self.view.attributes;
+        let view = self.view;
         let mut fresh = std::mem::take(&mut self.item_body);
         fresh.clear();
+        let attrs = view.attrs(Level::Item).of(i as usize);
+        if only_added(view, attrs, &self.item_ops, i, &mut self.entries) {
+            // The item's bytes stay as they came, its new attributes follow them: decoded,
+            // that is the list the decoded path makes (new keys pushed at the end), without
+            // walking the item's fields or writing its attributes again.
+            for e in &self.entries {
+                e.write(tag, &mut fresh, &mut self.scratch);
+            }
+            encode_key(2, WireType::LengthDelimited, out);
+            encode_varint((body.len() + fresh.len()) as u64, out);
+            out.extend_from_slice(body);
+            out.extend_from_slice(&fresh);
+            self.item_body = fresh;
+            return;
+        }
         fields(body)
             .filter(|f| f.tag != tag)
             .for_each(|f| fresh.extend_from_slice(f.raw));
-        let view = self.view;
         write_attributes(
             view,
-            view.attrs(Level::Item).of(i as usize),
+            attrs,
             &self.item_ops,
             i,
             tag,
