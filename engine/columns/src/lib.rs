@@ -10,6 +10,7 @@
 mod find;
 mod items;
 mod read;
+mod splice;
 mod view;
 mod view_find;
 mod view_read;
@@ -193,7 +194,7 @@ pub struct Session {
     writes: Vec<write::Write>,
     replacement: Option<Batch>,
     /// Items handed back with `replace-items`.
-    splice: Option<find::Splice>,
+    splice: Option<splice::Splice>,
     invalid: Option<InvalidWrite>,
 }
 

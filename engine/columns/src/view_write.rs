@@ -11,7 +11,7 @@ use weir_core::otlp::common::v1::AnyValue;
 use weir_core::wire::Wire;
 
 use crate::Level;
-use crate::find::Splice;
+use crate::splice::Splice;
 use crate::view::{AttrAt, View, fields};
 use crate::write::{AttrOps, AttrWrite, Write};
 
