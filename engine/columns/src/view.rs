@@ -219,6 +219,8 @@ pub(crate) struct AttrAt {
     pub key: Loc,
     /// The whole `KeyValue` body.
     pub body: Loc,
+    /// The whole field, key and length included (to copy it unchanged or leave it out).
+    pub raw: Loc,
     /// Its value's `AnyValue` body, if it has exactly one (see `merged`).
     pub value: Option<Loc>,
     /// The value was given more than once; decoding merges the copies.
@@ -426,7 +428,10 @@ impl View {
                     Level::Item => (self.item(o), self.attributes),
                     Level::Resource => (self.resource(o), 1),
                 };
-                for kv in bodies(body, tag) {
+                for (raw, kv) in fields(body)
+                    .filter(|f| f.tag == tag)
+                    .filter_map(|f| Some((f.raw, f.body()?)))
+                {
                     let (mut key, mut value, mut merged) = (&[][..], None, false);
                     for f in fields(kv) {
                         match (f.tag, f.body()) {
@@ -441,6 +446,7 @@ impl View {
                     ix.attrs.push(AttrAt {
                         key: self.loc(key),
                         body: self.loc(kv),
+                        raw: self.loc(raw),
                         value,
                         merged,
                     });

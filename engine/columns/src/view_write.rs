@@ -12,7 +12,7 @@ use weir_core::wire::Wire;
 
 use crate::Level;
 use crate::splice::Splice;
-use crate::view::{AttrAt, View, fields};
+use crate::view::{AttrAt, View, fields, offset};
 use crate::write::{AttrOps, AttrWrite, Write};
 
 /// Appends a length-delimited field.
@@ -221,36 +221,48 @@ fn write_attributes<'a>(
     }
 }
 
-/// True when every write to `owner` sets a key it does not have, each key once; `entries`
-/// then holds those attributes, in the plugin's order. False when some write removes or
-/// replaces an attribute (`entries` is then of no use).
-fn only_added<'a>(
+/// Works out `owner`'s attribute writes as keys removed from what it had (`removed`) and
+/// attributes appended after it (`entries`, in the plugin's order), which is what the decoded
+/// path's `retain` and `push` make of them. False when a write sets a key the item has: that
+/// attribute keeps its place, so the list must be written again.
+fn removes_and_appends<'a>(
     view: &View,
     attrs: &[AttrAt],
     ops: &AttrOps<'a>,
     owner: u32,
     entries: &mut Vec<Entry<'a>>,
+    removed: &mut Vec<&'a [u8]>,
 ) -> bool {
     entries.clear();
-    let mut only = true;
+    removed.clear();
+    let mut simple = true;
     ops.each(owner, |op: &AttrWrite<'a>| {
         let key = op.key.as_bytes();
+        let had =
+            |removed: &[&[u8]]| !removed.contains(&key) && attrs.iter().any(|a| view.key(a) == key);
         match op.set {
-            Some(value)
-                if only
-                    && !attrs.iter().any(|a| view.key(a) == key)
-                    && !entries.iter().any(|e| e.key() == key) =>
-            {
-                entries.push(Entry::Set {
+            _ if !simple => {}
+            None => {
+                entries.retain(|e| e.key() != key);
+                if had(removed) {
+                    removed.push(key);
+                }
+            }
+            Some(_) if had(removed) => simple = false,
+            Some(value) => {
+                let set = Entry::Set {
                     key,
                     value,
                     was: None,
-                });
+                };
+                match entries.iter_mut().find(|e| e.key() == key) {
+                    Some(e) => *e = set,
+                    None => entries.push(set),
+                }
             }
-            _ => only = false,
         }
     });
-    only
+    simple
 }
 
 /// A plugin's recorded writes, applied while writing the request again.
@@ -270,6 +282,8 @@ pub(crate) struct Apply<'a> {
     scratch: Vec<u8>,
     item_body: Vec<u8>,
     entries: Vec<Entry<'a>>,
+    /// Keys an item's writes remove (see [`removes_and_appends`]).
+    removed: Vec<&'a [u8]>,
 }
 
 impl<'a> Apply<'a> {
@@ -303,6 +317,7 @@ impl<'a> Apply<'a> {
             scratch: Vec::new(),
             item_body: Vec::new(),
             entries: Vec::new(),
+            removed: Vec::new(),
         }
     }
 }
@@ -357,20 +372,44 @@ impl Rewrite for Apply<'_> {
         let mut fresh = std::mem::take(&mut self.item_body);
         fresh.clear();
         let attrs = view.attrs(Level::Item).of(i as usize);
-        if only_added(view, attrs, &self.item_ops, i, &mut self.entries) {
-            // The item's bytes stay as they came, its new attributes follow them: decoded,
-            // that is the list the decoded path makes (new keys pushed at the end), without
-            // walking the item's fields or writing its attributes again.
+        let mut removed = std::mem::take(&mut self.removed);
+        if removes_and_appends(
+            view,
+            attrs,
+            &self.item_ops,
+            i,
+            &mut self.entries,
+            &mut removed,
+        ) {
+            // The item's bytes stay as they came, less the removed attributes' fields, and
+            // its new attributes follow them: decoded, that is the list the decoded path
+            // makes, without walking the item's fields or writing its attributes again.
+            let gone = || {
+                attrs
+                    .iter()
+                    .filter(|a| removed.contains(&view.key(a)))
+                    .map(|a| view.bytes(a.raw))
+            };
+            let cut: usize = gone().map(<[u8]>::len).sum();
             for e in &self.entries {
                 e.write(tag, &mut fresh, &mut self.scratch);
             }
             encode_key(2, WireType::LengthDelimited, out);
-            encode_varint((body.len() + fresh.len()) as u64, out);
-            out.extend_from_slice(body);
+            encode_varint((body.len().saturating_sub(cut) + fresh.len()) as u64, out);
+            let mut from = 0;
+            for raw in gone() {
+                // Attribute fields lie inside the item's body, in order.
+                let at = offset(body, raw);
+                out.extend_from_slice(body.get(from..at).unwrap_or_default());
+                from = at + raw.len();
+            }
+            out.extend_from_slice(body.get(from..).unwrap_or_default());
             out.extend_from_slice(&fresh);
             self.item_body = fresh;
+            self.removed = removed;
             return;
         }
+        self.removed = removed;
         fields(body)
             .filter(|f| f.tag != tag)
             .for_each(|f| fresh.extend_from_slice(f.raw));
