@@ -279,6 +279,16 @@ ack = "{}"
     }
     let dropped = gw.metric("weir_exporter_dropped_items_total", &[]).await;
     println!("weir_exporter_dropped_items_total = {dropped}");
+    if !args.plugin.is_empty() {
+        // What of the resident memory is the plugins' linear memory (all their instances).
+        let linear = gw.try_metric("weir_plugin_memory_bytes", &[]).await;
+        let held = gw.try_metric("weir_memory_held_bytes", &[]).await;
+        println!(
+            "plugin linear memory {:.1} MiB, telemetry held {:.1} MiB (after the load)",
+            linear.unwrap_or(0.0) / 1048576.0,
+            held.unwrap_or(0.0) / 1048576.0
+        );
+    }
     if let [(peer, p), (_, w)] = results.as_slice() {
         compare(peer, p, w);
     }
@@ -292,15 +302,23 @@ fn compare(peer: &str, p: &Measured, w: &Measured) {
             .map_or("—".to_string(), |c| format!("{c:.2} µs"))
     };
     println!();
-    println!("| gateway | spans/s | CPU/span | p99 at half load | acknowledged, not delivered |");
-    println!("|---|---:|---:|---:|---:|");
+    let rss = |m: &Measured| {
+        m.rss_mib.map_or("—".to_string(), |r| {
+            format!("{:.0} / {:.0} MiB", r.idle, r.saturated)
+        })
+    };
+    println!(
+        "| gateway | spans/s | CPU/span | p99 at half load | acknowledged, not delivered | RSS idle / under load |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for (name, m) in [(peer, p), ("weir", w)] {
         println!(
-            "| {name} | {:.0} | {} | {:.2} ms | {} |",
+            "| {name} | {:.0} | {} | {:.2} ms | {} | {} |",
             m.spans_per_s,
             cpu(m),
             m.p99_ms,
-            m.missing
+            m.missing,
+            rss(m)
         );
     }
     let per_core = |m: &Measured| m.cpu_us_per_span.map(|c| 1e6 / c);
@@ -311,4 +329,10 @@ fn compare(peer: &str, p: &Measured, w: &Measured) {
             .zip(per_core(p))
             .map_or("—".to_string(), |(a, b)| format!("{:.2}x", a / b))
     );
+    if let (Some(a), Some(b)) = (w.rss_mib, p.rss_mib) {
+        println!(
+            "weir / {peer}: {:.2}x resident memory under load",
+            a.saturated / b.saturated
+        );
+    }
 }

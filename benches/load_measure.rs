@@ -21,6 +21,20 @@ pub(crate) struct Measured {
     pub missing: u64,
     /// p99 latency through the gateway at the latency phase's rate, in ms.
     pub p99_ms: f64,
+    /// Resident memory before the load, the highest reading during the throughput phase, and
+    /// the reading after the latency phases, in MiB (`None` without `/proc`).
+    pub rss_mib: Option<Rss>,
+}
+
+/// A gateway's resident memory (VmRSS) around the load, in MiB.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rss {
+    /// Just before the throughput phase: the gateway started and idle.
+    pub idle: f64,
+    /// The highest of the readings every 100 ms during the throughput phase.
+    pub saturated: f64,
+    /// After both latency phases, the load over.
+    pub after: f64,
 }
 
 /// Where and how to send: the gateway's URL, the clients' TLS, the load's shape.
@@ -54,6 +68,20 @@ pub(crate) async fn phases(
     let acknowledged = Arc::new(AtomicU64::new(0));
     let before = sink.spans.load(Ordering::Relaxed);
     let cpu_before = cpu_seconds(pid);
+    let idle_rss = rss_mib(pid);
+    // Samples the gateway's resident memory until the clients stop; its peak is the memory at
+    // saturation (VmHWM would also count start-up, e.g. compiling plugins).
+    let peak = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut peak = 0f64;
+            while !stop.load(Ordering::Relaxed) {
+                peak = peak.max(rss_mib(pid).unwrap_or(0.0));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            peak
+        })
+    };
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..load.clients {
@@ -84,6 +112,7 @@ pub(crate) async fn phases(
         t.await?;
     }
     let sent_elapsed = start.elapsed();
+    let saturated_rss = peak.await?;
     // Let in-flight exports land, then count (with a failing sink, retries land a backoff
     // later: wait until all that was acknowledged arrived, or a minute).
     let settle = Instant::now();
@@ -148,12 +177,32 @@ pub(crate) async fn phases(
         );
         p99_ms = p99;
     }
+    let rss = idle_rss.zip(rss_mib(pid)).map(|(idle, after)| Rss {
+        idle,
+        saturated: saturated_rss.max(idle),
+        after,
+    });
+    if let Some(r) = rss {
+        println!(
+            "  gateway RSS: {:.1} MiB idle, {:.1} MiB at most under load, {:.1} MiB after",
+            r.idle, r.saturated, r.after
+        );
+    }
     Ok(Measured {
         spans_per_s: sps,
         cpu_us_per_span,
         missing,
         p99_ms,
+        rss_mib: rss,
     })
+}
+
+/// Resident memory (VmRSS) of process `pid` in MiB (Linux `/proc`; `None` elsewhere).
+pub(crate) fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// User + system CPU seconds of process `pid` (Linux `/proc`; `None` elsewhere).
