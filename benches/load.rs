@@ -54,6 +54,10 @@ struct Args {
     /// The exporter's sending queue: `memory`, or `disk` (in a temporary directory).
     #[arg(long, default_value = "memory")]
     queue: String,
+    /// With `--queue memory`: the queue's `queue_size` in batches (Weir's default is 1000).
+    /// At saturation the queue fills, so it bounds the memory the gateway holds under load.
+    #[arg(long, default_value_t = 1000)]
+    queue_size: usize,
     /// With `--queue disk`: `always`, `batch` or `never`.
     #[arg(long, default_value = "batch")]
     fsync: String,
@@ -174,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         None => (sink_url.clone(), String::new(), String::new()),
     };
     let queue = match args.queue.as_str() {
-        "memory" => String::new(),
+        "memory" => format!("sending_queue = {{ queue_size = {} }}", args.queue_size),
         "disk" => format!(
             "sending_queue = {{ storage = \"disk\", dir = \"{}\", max_size = \"4GiB\", fsync = \"{}\" }}",
             spool.path().display(),
