@@ -318,9 +318,10 @@ impl Stage for Trim {
     }
 }
 
-/// Consecutive function stages, blocking and not, run in order on what the previous one left,
-/// in one blocking section; the first that leaves nothing ends the batch (later stages are not
-/// called and nothing is exported).
+/// Consecutive function stages, blocking and not, run in order on what the previous one left
+/// (they now share one blocking section, which this does not observe: it guards the order);
+/// the first that leaves nothing ends the batch (later stages are not called and nothing is
+/// exported).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consecutive_stages_run_in_order_until_nothing_is_left() {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
