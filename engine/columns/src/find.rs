@@ -5,6 +5,8 @@
 //! the batch never crosses the Wasm boundary or goes through protobuf.
 
 use regex_automata::meta::Regex;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Hir, HirKind};
 use weir_core::Batch;
 use weir_core::otlp::common::v1::{AnyValue, KeyValue, any_value::Value as V};
 
@@ -18,12 +20,57 @@ pub const MAX_PATTERNS: usize = 256;
 /// At most this many bytes of patterns per `find` call.
 pub const MAX_PATTERN_BYTES: usize = 64 << 10;
 
-/// A plugin's patterns compiled once: one regex over the concatenated strings of a batch, and
-/// whether integers and doubles are checked for card numbers.
+/// A plugin's patterns compiled once, and whether integers and doubles are checked for card
+/// numbers. The patterns are searched in up to [`MAX_PASSES`] passes, each of which the regex
+/// engine can make fast in its own way: the patterns that start with one of a few literals
+/// (`eyJ` of a JWT, `bearer` in any case, a blocked key) together, where the engine skips from
+/// one literal to the next; each pattern with a literal inside (`@` in an email) alone, where
+/// it searches for that literal and works outwards; and the rest in one automaton that reads
+/// every byte. One automaton for all four default redact patterns read the text at 1.7 ns per
+/// byte, the passes at 0.6 ns (benches/README.md, "Searching pattern by pattern").
 #[derive(Debug)]
 pub struct Matcher {
-    regex: Option<Regex>,
+    /// Searched one after the other over the gathered text; empty when there are no patterns.
+    regexes: Vec<Regex>,
     pub(crate) cards: bool,
+}
+
+/// At most this many literals in the set one of which starts every match of a pattern (or of
+/// a part of it) for the engine to search for them instead of running its automaton.
+const MAX_LITERALS: usize = 64;
+
+/// At most this many passes over a batch's text (patterns beyond share the automaton pass).
+pub const MAX_PASSES: usize = 8;
+
+/// How the regex engine can search for a pattern without reading every byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Literal {
+    /// Every match starts with one of a few literals.
+    Prefix,
+    /// Every match holds one of a few literals somewhere inside (the engine does this only
+    /// for a pattern searched alone).
+    Inner,
+    /// Neither: the automaton reads every byte.
+    None,
+}
+
+/// Which [`Literal`] case `hir` is. Single-byte literals count only when there are at most
+/// three (the engine's `memchr3`).
+fn literal(hir: &Hir) -> Literal {
+    let quick = |h: &Hir| {
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(h);
+        match (seq.len(), seq.min_literal_len()) {
+            (Some(n), Some(min)) if min > 0 && n <= MAX_LITERALS => n <= 3 || min >= 2,
+            _ => false,
+        }
+    };
+    if quick(hir) {
+        return Literal::Prefix;
+    }
+    match hir.kind() {
+        HirKind::Concat(parts) if parts.iter().any(quick) => Literal::Inner,
+        _ => Literal::None,
+    }
 }
 
 impl Matcher {
@@ -40,6 +87,7 @@ impl Matcher {
                 patterns.len()
             ));
         }
+        let (mut prefixed, mut alone, mut rest) = (Vec::new(), Vec::new(), Vec::new());
         for (i, p) in patterns.iter().enumerate() {
             let hir = regex_syntax::parse(p).map_err(|e| format!("patterns[{i}]: {e}"))?;
             if !hir.properties().look_set().is_empty() {
@@ -50,18 +98,41 @@ impl Matcher {
             if hir.properties().minimum_len() == Some(0) {
                 return Err(format!("patterns[{i}]: {p:?} matches the empty string"));
             }
+            match literal(&hir) {
+                Literal::Prefix => prefixed.push(i),
+                // Two passes are kept for the prefixed patterns and the rest.
+                Literal::Inner if alone.len() + 2 < MAX_PASSES => alone.push(i),
+                Literal::Inner | Literal::None => rest.push(i),
+            }
         }
-        // One automaton for all patterns, built from them as given (joining their text could
-        // change what one means, e.g. a `(?x)` comment swallowing the rest).
-        let regex = if patterns.is_empty() {
-            None
-        } else {
-            Some(Regex::new_many(patterns).map_err(|e| match e.pattern() {
-                Some(i) => format!("patterns[{}]: {e}", i.as_usize()),
+        // Built from the patterns as given (joining their text could change what one means,
+        // e.g. a `(?x)` comment swallowing the rest); an error names the pattern's index.
+        let build = |indices: &[usize]| {
+            let group: Vec<&str> = indices
+                .iter()
+                .filter_map(|&i| patterns.get(i).map(String::as_str))
+                .collect();
+            Regex::new_many(&group).map_err(|e| match e.pattern() {
+                Some(at) => {
+                    let i = indices.get(at.as_usize()).copied().unwrap_or_default();
+                    format!("patterns[{i}]: {e}")
+                }
                 None => format!("patterns: {e}"),
-            })?)
+            })
         };
-        Ok(Matcher { regex, cards })
+        let mut regexes = Vec::new();
+        for group in [prefixed, rest].iter().filter(|g| !g.is_empty()) {
+            regexes.push(build(group)?);
+        }
+        for i in alone {
+            regexes.push(build(&[i])?);
+        }
+        Ok(Matcher { regexes, cards })
+    }
+
+    /// How many passes a search makes over a batch's text (see [`Matcher`]).
+    pub fn passes(&self) -> usize {
+        self.regexes.len()
     }
 }
 
@@ -93,11 +164,13 @@ pub(crate) struct Gather<'m> {
 }
 
 impl<'m> Gather<'m> {
-    /// An empty gathering for a batch of `items` items.
-    fn new(m: &'m Matcher, items: u32) -> Gather<'m> {
+    /// An empty gathering for a batch of `items` items whose text is at most about `bytes`
+    /// long (reserved at once: growing the buffer step by step copied it several times).
+    fn new(m: &'m Matcher, items: u32, bytes: usize) -> Gather<'m> {
+        let bytes = if m.regexes.is_empty() { 0 } else { bytes };
         Gather {
             m,
-            text: Vec::new(),
+            text: Vec::with_capacity(bytes),
             ends: Vec::new(),
             owners: Vec::new(),
             marked: vec![false; items as usize],
@@ -115,7 +188,7 @@ impl<'m> Gather<'m> {
 
     /// Adds one string to the current segment.
     pub(crate) fn push(&mut self, s: &[u8]) {
-        if self.m.regex.is_some() {
+        if !self.m.regexes.is_empty() {
             self.text.extend_from_slice(s);
             self.text.push(b'\n');
         }
@@ -235,16 +308,16 @@ impl<'m> Gather<'m> {
 impl Gather<'_> {
     /// Runs the patterns over the gathered text and lists the items marked.
     fn found(mut self) -> Found {
-        if let Some(regex) = &self.m.regex {
-            let segment = |pos: usize| self.ends.partition_point(|&e| e <= pos);
-            let mut hits = Vec::new();
+        let segment = |pos: usize| self.ends.partition_point(|&e| e <= pos);
+        let mut hits = Vec::new();
+        for regex in &self.m.regexes {
             for found in regex.find_iter(self.text.as_slice()) {
                 let first = segment(found.start());
                 let last = segment(found.end().saturating_sub(1).max(found.start()));
                 hits.extend(self.owners.get(first..=last).unwrap_or_default());
             }
-            hits.into_iter().for_each(|o| self.mark(o));
         }
+        hits.into_iter().for_each(|o| self.mark(o));
         let mut items = Vec::new();
         for (i, _) in (0u32..).zip(&self.marked).filter(|(_, m)| **m) {
             push_u32(&mut items, i);
@@ -264,7 +337,10 @@ impl Session {
     /// over their concatenation, so an item may also be reported for a match that spans two of
     /// its strings; it is never missed. Text shared by many items sets [`Found::shared`].
     pub fn find(&self, m: &Matcher) -> Found {
-        let mut g = Gather::new(m, self.items);
+        // A request's strings are shorter than its encoding (each has a key and a length before
+        // it, and one newline after it here).
+        let bytes = self.view.as_ref().map_or(0, |v| v.buf.len());
+        let mut g = Gather::new(m, self.items, bytes);
         if let Some(view) = &self.view {
             view.gather(&mut g);
         } else {

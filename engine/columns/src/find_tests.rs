@@ -14,7 +14,8 @@ use weir_core::otlp::metrics::v1::{
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 
-use crate::{Found, Matcher, Session, push_u32};
+use crate::find::MAX_PASSES;
+use crate::{Found, Matcher, Session, push_u32, unpack_u32};
 
 fn kv(k: &str, v: V) -> KeyValue {
     KeyValue {
@@ -155,6 +156,61 @@ fn find_reports(session: &Session) {
         },
         "resource attributes are shared by items"
     );
+}
+
+#[test]
+fn patterns_searched_alone_or_together_find_what_each_finds() {
+    // The default redact patterns: JWT (`eyJ`) and bearer (`bearer` in any case) start with
+    // literals and share a pass, email (`@` inside) goes alone, the card pattern has no
+    // literal and gets the automaton.
+    let redact = [
+        r"[0-9](?:[ -]?[0-9]){12,}",
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
+        r"(?i)bearer\s+[A-Za-z0-9._~+/-]+=*",
+    ];
+    assert_eq!(matcher(&redact, true).passes(), 3);
+    assert_eq!(
+        matcher(&[r"[a-z]{3}[0-9]+", r"[0-9]{16}"], false).passes(),
+        1
+    );
+    let emails: Vec<String> = (0..20).map(|i| format!("[a-z]+@corp{i}")).collect();
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    assert_eq!(
+        matcher(&emails, false).passes(),
+        MAX_PASSES - 1,
+        "passes are bounded"
+    );
+    let keys: Vec<String> = (0..200).map(|i| format!("secret-key-{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert_eq!(matcher(&keys, false).passes(), 1, "literals share one pass");
+    assert_eq!(matcher(&[], true).passes(), 0);
+    for secret in ["ada@example.com", "4111 1111 1111 1111", "Bearer abc.def"] {
+        for b in both(traces(secret)) {
+            let session = Session::new(b);
+            let mut patterns = redact.to_vec();
+            patterns.extend(["shop", r"[a-z]+-[0-9]", "op[0-9]"]);
+            let all = session.find(&matcher(&patterns, false));
+            let mut items = Vec::new();
+            let mut shared = false;
+            for p in &patterns {
+                let one = session.find(&matcher(&[p], false));
+                items.extend(unpack_u32(&one.items).unwrap());
+                shared |= one.shared;
+            }
+            items.sort_unstable();
+            items.dedup();
+            assert_eq!(
+                all,
+                Found {
+                    items: packed(&items),
+                    shared
+                },
+                "{secret}"
+            );
+            assert!(!items.is_empty(), "{secret}");
+        }
+    }
 }
 
 #[test]

@@ -75,6 +75,12 @@ pub(crate) fn fields(buf: &[u8]) -> Fields<'_> {
 
 /// Reads a varint at `*at`.
 pub(crate) fn varint(buf: &[u8], at: &mut usize) -> Option<u64> {
+    // Most keys and lengths fit in one byte.
+    let first = *buf.get(*at)?;
+    if first < 0x80 {
+        *at += 1;
+        return Some(u64::from(first));
+    }
     let mut value = 0u64;
     for shift in (0..70).step_by(7) {
         let b = *buf.get(*at)?;

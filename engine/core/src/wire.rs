@@ -223,7 +223,21 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint as prost reads it: at most 10 bytes, the tenth below 2.
+    #[inline]
     fn varint(&mut self) -> Result<u64, WireError> {
+        // Most keys, lengths and small numbers fit in one byte: no loop, no call.
+        match self.buf.get(self.at) {
+            Some(&b) if b < 0x80 => {
+                self.at += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    /// A varint of more than one byte (or none: the buffer ended).
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.at) else {
@@ -322,7 +336,10 @@ fn message(buf: &[u8], schema: &Schema, depth: u32, tally: &mut Tally) -> Result
             }
             Kind::Str => {
                 expect(wire_type, DELIMITED)?;
-                if std::str::from_utf8(c.delimited()?).is_err() {
+                // Most strings are ASCII, which `is_ascii` checks a word at a time inline;
+                // only the others pay for the full UTF-8 check.
+                let s = c.delimited()?;
+                if !s.is_ascii() && std::str::from_utf8(s).is_err() {
                     return Err(NOT_UTF8);
                 }
             }

@@ -42,21 +42,42 @@ pub(super) enum IdRule {
     Log,
 }
 
+/// The highest field number of any OTLP message here (a span's `flags`, 16).
+const MAX_TAG: usize = 16;
+
 /// One message: its known fields by tag, and the id rule if it is an item that has one.
 pub(super) struct Schema {
-    fields: &'static [(u32, Kind)],
+    /// How each field is read, indexed by field number (`None`: unknown, skipped). A table
+    /// rather than a list to search: the scan looks up every field of every request.
+    by_tag: [Option<Kind>; MAX_TAG + 1],
     pub ids: Option<IdRule>,
 }
 
 impl Schema {
     /// How field `tag` is read, or `None` for a field prost does not know (skipped).
+    #[inline]
     pub fn field(&self, tag: u32) -> Option<Kind> {
-        self.fields.iter().find(|(t, _)| *t == tag).map(|(_, k)| *k)
+        self.by_tag.get(tag as usize).copied().flatten()
     }
 }
 
-const fn plain(fields: &'static [(u32, Kind)]) -> Schema {
-    Schema { fields, ids: None }
+/// A message's schema from its fields; a field number above [`MAX_TAG`] or given twice fails
+/// the build.
+const fn with_ids(fields: &[(u32, Kind)], ids: Option<IdRule>) -> Schema {
+    let mut by_tag = [None; MAX_TAG + 1];
+    let mut i = 0;
+    while i < fields.len() {
+        let (tag, kind) = fields[i];
+        assert!(tag as usize <= MAX_TAG, "raise MAX_TAG");
+        assert!(by_tag[tag as usize].is_none(), "a field number given twice");
+        by_tag[tag as usize] = Some(kind);
+        i += 1;
+    }
+    Schema { by_tag, ids }
+}
+
+const fn plain(fields: &[(u32, Kind)]) -> Schema {
+    with_ids(fields, None)
 }
 
 use Kind::*;
@@ -86,8 +107,8 @@ static RESOURCE: Schema = plain(&[(1, Msg(&KEY_VALUE)), (2, Varint), (3, Msg(&EN
 pub(super) static TRACES: Schema = plain(&[(1, Resource(&RESOURCE_SPANS))]);
 static RESOURCE_SPANS: Schema = plain(&[(2, Msg(&SCOPE_SPANS)), (1, Msg(&RESOURCE)), (3, Str)]);
 static SCOPE_SPANS: Schema = plain(&[(2, Item(&SPAN)), (1, Msg(&SCOPE)), (3, Str)]);
-static SPAN: Schema = Schema {
-    fields: &[
+static SPAN: Schema = with_ids(
+    &[
         (9, Msg(&KEY_VALUE)),
         (1, Id(0)),
         (2, Id(1)),
@@ -105,8 +126,8 @@ static SPAN: Schema = Schema {
         (14, Varint),
         (15, Msg(&STATUS)),
     ],
-    ids: Some(IdRule::Span),
-};
+    Some(IdRule::Span),
+);
 static EVENT: Schema = plain(&[(1, Fixed64), (2, Str), (3, Msg(&KEY_VALUE)), (4, Varint)]);
 static LINK: Schema = plain(&[
     (1, Bytes),
@@ -123,8 +144,8 @@ static STATUS: Schema = plain(&[(2, Str), (3, Varint)]);
 pub(super) static LOGS: Schema = plain(&[(1, Resource(&RESOURCE_LOGS))]);
 static RESOURCE_LOGS: Schema = plain(&[(2, Msg(&SCOPE_LOGS)), (1, Msg(&RESOURCE)), (3, Str)]);
 static SCOPE_LOGS: Schema = plain(&[(2, Item(&LOG_RECORD)), (1, Msg(&SCOPE)), (3, Str)]);
-static LOG_RECORD: Schema = Schema {
-    fields: &[
+static LOG_RECORD: Schema = with_ids(
+    &[
         (6, Msg(&KEY_VALUE)),
         (1, Fixed64),
         (11, Fixed64),
@@ -137,8 +158,8 @@ static LOG_RECORD: Schema = Schema {
         (10, Id(1)),
         (12, Str),
     ],
-    ids: Some(IdRule::Log),
-};
+    Some(IdRule::Log),
+);
 
 // metrics.v1
 /// `ExportMetricsServiceRequest`.
