@@ -218,6 +218,13 @@ pub(crate) struct Loc {
     len: u32,
 }
 
+impl Loc {
+    /// How many bytes.
+    pub(crate) fn len(self) -> usize {
+        self.len as usize
+    }
+}
+
 /// One attribute (`KeyValue`) of one owner, located in the request.
 #[derive(Clone, Copy)]
 pub(crate) struct AttrAt {

@@ -5,7 +5,7 @@ use weir_core::Signal;
 use weir_core::otlp::common::v1::{AnyValue, any_value};
 
 use crate::read::{KeyIds, StringsBuilder, ValuesBuilder, to_json, to_value};
-use crate::view::{AnyRef, Val, View, bodies, fields, last_bytes, merged_value};
+use crate::view::{AnyRef, AttrAt, Val, View, bodies, fields, last_bytes, merged_value};
 use crate::{
     AttributeTable, IdField, Level, NumberField, Strings, TextField, Value, ValueColumn, kind,
     push_u32,
@@ -64,10 +64,18 @@ impl View {
     pub(crate) fn attribute(&self, level: Level, key: &str) -> ValueColumn {
         let owners = self.owners(level);
         let ix = self.attrs(level);
-        let mut values = ValuesBuilder::with_rows(owners);
-        for o in 0..owners {
-            let found = ix.of(o).iter().find(|a| self.key(a) == key.as_bytes());
-            push(&mut values, found.and_then(|a| self.value(a)).as_ref());
+        let found: Vec<Option<&AttrAt>> = (0..owners)
+            .map(|o| ix.of(o).iter().find(|a| self.key(a) == key.as_bytes()))
+            .collect();
+        // The values' encoded bodies bound their text: reserved once instead of grown.
+        let bytes = found
+            .iter()
+            .flatten()
+            .map(|a| a.value.map_or(a.body.len(), |v| v.len()))
+            .sum();
+        let mut values = ValuesBuilder::with_capacity(owners, bytes);
+        for a in found {
+            push(&mut values, a.and_then(|a| self.value(a)).as_ref());
         }
         values.finish()
     }

@@ -57,6 +57,9 @@ pub(crate) fn rewrite(view: &View, edits: &mut impl Rewrite) -> Written {
             continue;
         }
         entry.clear();
+        // Sized for the entry as it was and some growth, once: growing step by step copied
+        // each scope's items several times over.
+        entry.reserve(at.body.len() + at.body.len() / 8);
         let mut item = at.items.start;
         let mut kept = 0usize;
         let mut has_resource = false;
@@ -68,6 +71,7 @@ pub(crate) fn rewrite(view: &View, edits: &mut impl Rewrite) -> Written {
                 }
                 (2, Some(body)) => {
                     scope.clear();
+                    scope.reserve(body.len() + body.len() / 8);
                     let mut in_scope = 0usize;
                     for g in fields(body) {
                         match (g.tag, g.body()) {
