@@ -136,11 +136,37 @@ fn builtins(c: &mut Criterion) {
         g.bench_function("redact/find-kernel-synth", |b| {
             b.iter(|| std::hint::black_box(synth.find(&matcher)))
         });
+        // As the gateway runs it: over the request's bytes as received (no decoding).
+        let wire = weir_columns::Session::new(synth_wire());
+        assert_eq!(wire.find(&matcher), synth.find(&matcher));
+        g.bench_function("redact/find-kernel-synth-wire", |b| {
+            b.iter(|| std::hint::black_box(wire.find(&matcher)))
+        });
     }
     bench_plugin::<redact::Redact>(&mut g, "redact", REDACT, &input);
     bench_plugin::<enrich::Enrich>(&mut g, "enrich", ENRICH, &input);
     g.finish();
 }
 
-criterion_group!(benches, builtins);
+/// 1000 weir-synth spans (the load harness's traffic) as a receiver keeps them: bytes.
+fn synth_wire() -> Batch {
+    let request = weir_synth::Generator::new(1).traces(SPANS);
+    let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(&request));
+    Batch::from_wire(weir_core::Signal::Traces, bytes).unwrap()
+}
+
+/// The receiver's validating scan of each request (what every pipeline pays, pass-through
+/// included), over the same 1000 spans.
+fn receiver(c: &mut Criterion) {
+    let mut g = c.benchmark_group("receiver-1000-spans");
+    g.throughput(Throughput::Elements(SPANS as u64));
+    let request = weir_synth::Generator::new(1).traces(SPANS);
+    let bytes = prost::Message::encode_to_vec(&request);
+    g.bench_function("scan-synth", |b| {
+        b.iter(|| weir_core::wire::scan(weir_core::Signal::Traces, &bytes).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, builtins, receiver);
 criterion_main!(benches);
