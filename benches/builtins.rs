@@ -18,6 +18,7 @@
 )]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use weir_core::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use weir_core::{Batch, FailurePolicy, Stage};
 use weir_plugin::{Config, Processor};
 use weir_tests::fixtures::{kv, traces};
@@ -136,9 +137,17 @@ fn builtins(c: &mut Criterion) {
         g.bench_function("redact/find-kernel-synth", |b| {
             b.iter(|| std::hint::black_box(synth.find(&matcher)))
         });
-        // As the gateway runs it: over the request's bytes as received (no decoding).
-        let wire = weir_columns::Session::new(synth_wire());
-        assert_eq!(wire.find(&matcher), synth.find(&matcher));
+        // As the gateway runs it: over the request's bytes as received (no decoding). Both
+        // paths must report the same items, checked on spans with secrets planted everywhere.
+        let planted = weir_synth::Generator::new(1)
+            .plant_secrets(0.02)
+            .traces(SPANS);
+        let found = weir_columns::Session::new(as_bytes(&planted)).find(&matcher);
+        assert!(!found.items.is_empty(), "the planted secrets are found");
+        let decoded = weir_columns::Session::new(Batch::Traces(planted)).find(&matcher);
+        assert_eq!(found, decoded, "bytes and decoded paths agree");
+        let request = weir_synth::Generator::new(1).traces(SPANS);
+        let wire = weir_columns::Session::new(as_bytes(&request));
         g.bench_function("redact/find-kernel-synth-wire", |b| {
             b.iter(|| std::hint::black_box(wire.find(&matcher)))
         });
@@ -148,11 +157,13 @@ fn builtins(c: &mut Criterion) {
     g.finish();
 }
 
-/// 1000 weir-synth spans (the load harness's traffic) as a receiver keeps them: bytes.
-fn synth_wire() -> Batch {
-    let request = weir_synth::Generator::new(1).traces(SPANS);
-    let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(&request));
-    Batch::from_wire(weir_core::Signal::Traces, bytes).unwrap()
+/// A traces request as a receiver keeps it: bytes (a batch whose ids break the OTLP rules
+/// would be decoded instead, and would not measure the bytes path).
+fn as_bytes(request: &ExportTraceServiceRequest) -> Batch {
+    let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(request));
+    let batch = Batch::from_wire(weir_core::Signal::Traces, bytes).unwrap();
+    assert!(matches!(batch, Batch::Wire(_)), "kept as bytes");
+    batch
 }
 
 /// The receiver's validating scan of each request (what every pipeline pays, pass-through

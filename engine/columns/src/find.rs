@@ -43,6 +43,10 @@ const MAX_LITERALS: usize = 64;
 /// At most this many passes over a batch's text (patterns beyond share the automaton pass).
 pub const MAX_PASSES: usize = 8;
 
+/// The compiled size all passes together may reach: the regex engine's default limit for one
+/// regex (10 MiB), shared equally by the passes.
+const NFA_BYTES: usize = 10 << 20;
+
 /// How the regex engine can search for a pattern without reading every byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Literal {
@@ -107,13 +111,21 @@ impl Matcher {
             }
         }
         // Built from the patterns as given (joining their text could change what one means,
-        // e.g. a `(?x)` comment swallowing the rest); an error names the pattern's index.
+        // e.g. a `(?x)` comment swallowing the rest); an error names the pattern's index. The
+        // passes share the size limit one automaton for all patterns had, so splitting them
+        // does not raise what a plugin's patterns can make the host compile.
+        let passes =
+            usize::from(!prefixed.is_empty()) + usize::from(!rest.is_empty()) + alone.len();
+        let config = Regex::config().nfa_size_limit(Some(NFA_BYTES / passes.max(1)));
         let build = |indices: &[usize]| {
             let group: Vec<&str> = indices
                 .iter()
                 .filter_map(|&i| patterns.get(i).map(String::as_str))
                 .collect();
-            Regex::new_many(&group).map_err(|e| match e.pattern() {
+            let built = Regex::builder()
+                .configure(config.clone())
+                .build_many(&group);
+            built.map_err(|e| match e.pattern() {
                 Some(at) => {
                     let i = indices.get(at.as_usize()).copied().unwrap_or_default();
                     format!("patterns[{i}]: {e}")

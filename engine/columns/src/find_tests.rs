@@ -14,8 +14,7 @@ use weir_core::otlp::metrics::v1::{
 use weir_core::otlp::resource::v1::Resource;
 use weir_core::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 
-use crate::find::MAX_PASSES;
-use crate::{Found, Matcher, Session, push_u32, unpack_u32};
+use crate::{Found, MAX_PASSES, Matcher, Session, push_u32, unpack_u32};
 
 fn kv(k: &str, v: V) -> KeyValue {
     KeyValue {

@@ -17,7 +17,7 @@ mod view_read;
 mod view_write;
 mod write;
 
-pub use find::{Found, Matcher};
+pub use find::{Found, MAX_PASSES, Matcher};
 pub use write::InvalidWrite;
 
 use std::cell::OnceCell;
