@@ -81,8 +81,8 @@ fn literal(hir: &Hir) -> Literal {
 impl Matcher {
     /// Compiles `patterns` (Rust `regex` syntax). A pattern that does not compile, matches the
     /// empty string, or uses an anchor or word boundary (`^`, `$`, `\b`, …) is an error naming
-    /// its index: `find` searches the strings of a batch joined into one text, where such assertions
-    /// would not mean what they say.
+    /// its index: `find` searches the strings of a batch joined into one text, where such
+    /// assertions would not mean what they say.
     pub fn new(patterns: &[String], cards: bool) -> Result<Matcher, String> {
         // Compiling runs in the host, outside the plugin's deadline and memory limit: bound it.
         let bytes: usize = patterns.iter().map(String::len).sum();
@@ -348,7 +348,8 @@ impl Session {
     /// log bodies, exemplar attributes — at any depth, bytes values included), or with cards
     /// on an integer or whole double that is a card number. Strings are searched joined into
     /// one text (in a few passes, see [`Matcher`]), so an item may also be reported for a match
-    /// that spans two of its strings; it is never missed. Text shared by many items sets [`Found::shared`].
+    /// that spans two of its strings; it is never missed. Text shared by many items sets
+    /// [`Found::shared`].
     pub fn find(&self, m: &Matcher) -> Found {
         // A request's strings are shorter than its encoding (each has a key and a length before
         // it, and one newline after it here).
