@@ -199,10 +199,7 @@ pub(crate) async fn phases(
 
 /// Resident memory (VmRSS) of process `pid` in MiB (Linux `/proc`; `None` elsewhere).
 pub(crate) fn rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    weir_tests::resident_bytes(pid).map(|b| b as f64 / 1048576.0)
 }
 
 /// User + system CPU seconds of process `pid` (Linux `/proc`; `None` elsewhere).
