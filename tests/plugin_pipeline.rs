@@ -214,3 +214,78 @@ exporters = ["backend"]
         "the failure is logged"
     );
 }
+
+/// A plugin that prints on every call: its calls run on the runtime's worker once the plugin is
+/// instantiated and quick, and printing (WASI's blocking write, which waits on the runtime) must
+/// then leave the worker from inside the call instead of panicking the pipeline's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_prints_on_every_batch_runs_inline_and_its_lines_reach_the_log() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let backend = Backend::start().await;
+    let config = format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[processors.chatty]
+plugin = "{plugin}"
+config = {{ mode = "print" }}
+
+[exporters.backend]
+type = "otlp-grpc"
+endpoint = "{backend}"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["chatty"]
+exporters = ["backend"]
+"#,
+        plugin = plugins::wasm("misbehave").display(),
+        backend = backend.grpc_url()
+    );
+    let mut gw = Gateway::start(&config).await;
+    let mut client = TraceServiceClient::connect(gw.url("otlp", "grpc"))
+        .await
+        .unwrap();
+    const REQUESTS: u32 = 10;
+    for r in 1..=REQUESTS {
+        let sent = client
+            .export(weir_tests::fixtures::numbered_spans(r, 5))
+            .await;
+        assert!(
+            sent.is_ok(),
+            "request {r}: {sent:?}; logs:\n{}",
+            gw.log_text()
+        );
+    }
+    let want = 5 * REQUESTS as usize;
+    let arrived = eventually(Duration::from_secs(30), || async {
+        backend.delivered_items(Transport::Grpc) >= want
+    })
+    .await;
+    assert!(arrived, "not everything arrived; logs:\n{}", gw.log_text());
+    let tagged = items(&backend.delivered(Transport::Grpc))
+        .into_iter()
+        .filter(|(attrs, _)| has(attrs, "misbehave", "ok"))
+        .count();
+    assert_eq!(tagged, want, "every span once, tagged");
+    let calls = gw
+        .metric(
+            "weir_plugin_calls_total",
+            &[("processor", "chatty"), ("signal", "traces")],
+        )
+        .await;
+    assert_eq!(calls, f64::from(REQUESTS), "one call per request");
+    // The first calls may still leave the worker (instantiating, then a slow first call); the
+    // last ones ran inline.
+    let log = gw.log_text();
+    for stream in ["stdout", "stderr"] {
+        let line = format!("misbehave: batch {REQUESTS} on {stream}");
+        assert!(log.contains(&line), "no {line:?} in the log:\n{log}");
+    }
+    assert!(gw.is_running(), "printing never takes the process down");
+    let errors = gw
+        .try_metric("weir_plugin_errors_total", &[("processor", "chatty")])
+        .await;
+    assert_eq!(errors, None, "no call failed; logs:\n{log}");
+}

@@ -92,9 +92,11 @@ pub trait Stage: Send {
     /// What the pipeline does with the batch when `process` fails.
     fn failure_policy(&self) -> FailurePolicy;
 
-    /// True if `process` may block for a while or run WASI's synchronous bindings (which block
-    /// on the async runtime): the pipeline then runs it with `tokio::task::block_in_place`.
-    fn is_blocking(&self) -> bool {
+    /// True if `process` on a batch of `items` may block for a while: the pipeline then runs it
+    /// with `tokio::task::block_in_place`, so that the runtime worker's other tasks (receivers,
+    /// exporters) move to another thread meanwhile instead of waiting.
+    fn is_blocking(&self, items: usize) -> bool {
+        let _ = items;
         false
     }
 

@@ -21,6 +21,7 @@ pub mod engine;
 mod exporter;
 mod host;
 mod inspect;
+mod lazy_io;
 mod memory;
 mod outgoing;
 mod plugin;

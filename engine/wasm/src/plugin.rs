@@ -218,7 +218,9 @@ pub(crate) fn prepare<P>(
         return Err(bad(format!("imports `{import}`: {why}")));
     }
     let mut linker: Linker<PluginState> = Linker::new(engine.engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| crate::lazy_io::shadow(&mut linker))
+        .map_err(|e| Error::Engine(e.to_string()))?;
     if http {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;

@@ -76,9 +76,10 @@ pub(super) fn slot(step: Step, settings: &PipelineSettings, telemetry: &Telemetr
 /// nothing is left to send). `Err` when a `refuse` stage failed and the batch can still be
 /// refused (`refusable`).
 ///
-/// When any of them blocks (a Wasm plugin), the whole run goes into one [`blocking`] section:
-/// each section hands the runtime worker's other tasks to another thread and back, which cost
-/// two context switches per stage and batch when every stage had its own.
+/// When any of them may block on this batch (a Wasm plugin on a large batch, or one whose last
+/// call was slow), the whole run goes into one [`blocking`] section: each section hands the
+/// runtime worker's other tasks to another thread and back, which cost two context switches
+/// per stage and batch when every stage had its own.
 pub(super) fn run_functions(
     slots: &mut [Slot],
     batch: &mut Batch,
@@ -89,10 +90,11 @@ pub(super) fn run_functions(
         .iter()
         .take_while(|s| matches!(s, Slot::Function(_)))
         .count();
+    let items = batch.item_count();
     let any_blocking = slots
         .iter()
         .take(run)
-        .any(|s| matches!(s, Slot::Function(f) if f.stage.is_blocking()));
+        .any(|s| matches!(s, Slot::Function(f) if f.stage.is_blocking(items)));
     let functions = slots.iter_mut().take(run).filter_map(|s| match s {
         Slot::Function(f) => Some(f),
         Slot::Task(_) => None,

@@ -304,7 +304,7 @@ impl Stage for Trim {
     fn failure_policy(&self) -> FailurePolicy {
         FailurePolicy::Pass
     }
-    fn is_blocking(&self) -> bool {
+    fn is_blocking(&self, _items: usize) -> bool {
         self.blocking
     }
     fn process(&mut self, batch: &mut Batch) -> Result<(), StageError> {

@@ -3,7 +3,8 @@
 //! batches, then: `spin` loops forever, `hog` allocates without bound, `panic` panics,
 //! `error` returns an error, `invalid` writes to an item that does not exist,
 //! `panic-init` panics in init, `reject` rejects its config, `sense` reports what it can see
-//! of the outside world (clock seconds, `WEIR_TEST_SECRET`) as attributes.
+//! of the outside world (clock seconds, `WEIR_TEST_SECRET`) as attributes, `print` writes a
+//! line to stdout and one to stderr and then behaves.
 
 use weir_plugin::{Batch, Config, Level, Processor};
 
@@ -56,6 +57,12 @@ impl Processor for Misbehave {
                 let secret = std::env::var("WEIR_TEST_SECRET").unwrap_or_else(|_| "unset".into());
                 batch.set_attribute(Level::Item, "clock", now.to_string());
                 batch.set_attribute(Level::Item, "secret", secret);
+                Ok(())
+            }
+            "print" => {
+                println!("misbehave: batch {} on stdout", self.seen);
+                eprintln!("misbehave: batch {} on stderr", self.seen);
+                batch.set_attribute(Level::Item, "misbehave", "ok");
                 Ok(())
             }
             "invalid" => {
