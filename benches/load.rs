@@ -79,6 +79,10 @@ struct Args {
     /// The latency phases send at this share of the measured throughput.
     #[arg(long, default_value_t = 0.5)]
     rate_share: f64,
+    /// The latency phases send this many spans per second instead (e.g. 50000, the rate of the
+    /// p99 goal), the same for every gateway measured in the run; overrides `--rate-share`.
+    #[arg(long)]
+    rate: Option<f64>,
     /// TLS on both sides: clients → receiver over TLS, exporter → a TLS-terminating proxy in
     /// front of the sink over `https://`; then a handshake-rate phase.
     #[arg(long)]
@@ -238,6 +242,7 @@ ack = "{}"
         spans: args.spans,
         seconds: args.seconds,
         rate_share: args.rate_share,
+        rate: args.rate,
         failing: args.fail_every > 0,
     };
 
@@ -312,7 +317,7 @@ fn compare(peer: &str, p: &Measured, w: &Measured) {
         })
     };
     println!(
-        "| gateway | spans/s | CPU/span | p99 at half load | acknowledged, not delivered | RSS idle / under load |"
+        "| gateway | spans/s | CPU/span | p99 at the latency phase's rate | acknowledged, not delivered | RSS idle / under load |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
     for (name, m) in [(peer, p), ("weir", w)] {

@@ -47,6 +47,8 @@ pub(crate) struct Load<'a> {
     pub spans: usize,
     pub seconds: u64,
     pub rate_share: f64,
+    /// A fixed latency-phase rate in spans/s, instead of `rate_share` of the throughput.
+    pub rate: Option<f64>,
     /// The sink fails some requests: wait longer for retries to land.
     pub failing: bool,
 }
@@ -152,7 +154,7 @@ pub(crate) async fn phases(
     });
 
     // Phase 2: fixed-rate latency, direct and through the gateway.
-    let rate = (sps * load.rate_share / load.spans as f64).max(1.0);
+    let rate = (load.rate.unwrap_or(sps * load.rate_share) / load.spans as f64).max(1.0);
     let mut p99_ms = f64::NAN;
     for (label, url, tls) in [
         ("direct to sink", sink_url, None),
@@ -213,7 +215,14 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// Sends at `rate` requests/s for `span` and returns send→arrival latencies in µs.
+/// How long each latency phase sends before it starts counting. On this machine (a VM) a core
+/// that sat idle for a few seconds answers its first ~50–100 ms of work slowly, whatever runs
+/// on it (a one-line Python gRPC server shows the same 20 ms first request after 3 s idle); the
+/// phases report that warm-up's p99 apart instead of mixing it into the gateway's.
+const WARMUP: Duration = Duration::from_millis(500);
+
+/// Sends at `rate` requests/s for [`WARMUP`] and then `span`, and returns the send→arrival
+/// latencies in µs of the requests sent after the warm-up.
 #[allow(clippy::too_many_arguments, reason = "one measurement's settings")]
 pub(crate) async fn latency(
     sink: &Sink,
@@ -228,7 +237,8 @@ pub(crate) async fn latency(
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let end = Instant::now() + span;
+    let begin = Instant::now();
+    let end = begin + WARMUP + span;
     let mut sent = Vec::new();
     while Instant::now() < end {
         tick.tick().await;
@@ -237,24 +247,35 @@ pub(crate) async fn latency(
         let at = sink.base.elapsed().as_micros() as u64 + 1;
         let (mut c, req) = (c.clone(), tpl.numbered(id));
         tokio::spawn(async move { c.export(req).await });
-        sent.push((id, at));
+        sent.push((id, at, begin.elapsed() < WARMUP));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut h = Histogram::<u64>::new(3).context("histogram")?;
-    // When the slow arrivals (over 10 ms) were sent, in seconds into the phase: a cluster tells
-    // a stall from a steady tail.
-    let start = sent.first().map_or(0, |&(_, at)| at);
+    let mut warm = Histogram::<u64>::new(3).context("histogram")?;
+    // When the slow arrivals (over 10 ms) were sent, in seconds into the counted phase: a
+    // cluster tells a stall from a steady tail.
+    let start = sent.iter().find(|s| !s.2).map_or(0, |&(_, at, _)| at);
     let mut slow = Vec::new();
-    for (id, at) in sent {
+    for (id, at, warming) in sent {
         let arrived = sink.arrivals[id].load(Ordering::Relaxed);
         if arrived > 0 {
             let us = arrived.saturating_sub(at).max(1);
+            if warming {
+                warm.record(us)?;
+                continue;
+            }
             h.record(us)?;
             if us > 10_000 {
                 slow.push((at - start) as f64 / 1e6);
             }
         }
     }
+    println!(
+        "  warm-up ({} ms, not counted): p99 {:.2} ms, max {:.2} ms",
+        WARMUP.as_millis(),
+        warm.value_at_quantile(0.99) as f64 / 1000.0,
+        warm.max() as f64 / 1000.0
+    );
     if let (Some(first), Some(last)) = (slow.first(), slow.last()) {
         println!(
             "  {} arrivals over 10 ms, sent between {first:.2} s and {last:.2} s into the phase",
