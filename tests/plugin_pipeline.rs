@@ -289,3 +289,54 @@ exporters = ["backend"]
         .await;
     assert_eq!(errors, None, "no call failed; logs:\n{log}");
 }
+
+/// `WEIR_WASM_PERFMAP=1` makes the gateway write `/tmp/perf-<pid>.map` naming its plugins'
+/// compiled functions, for `perf`; without it there is no such file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_perf_map_names_plugin_code_only_when_asked() {
+    let config = format!(
+        r#"
+[receivers.otlp]
+grpc = "127.0.0.1:0"
+
+[processors.tag]
+plugin = "{plugin}"
+config = {{ attributes = {{ team = "payments" }} }}
+
+[exporters.out]
+type = "debug"
+
+[pipelines.traces]
+receivers = ["otlp"]
+processors = ["tag"]
+exporters = ["out"]
+"#,
+        plugin = plugins::wasm("tag").display(),
+    );
+    let map = |gw: &Gateway| std::path::PathBuf::from(format!("/tmp/perf-{}.map", gw.pid()));
+    let plain = Gateway::start(&config).await;
+    assert!(!map(&plain).exists(), "no perf map unless asked");
+    drop(plain);
+
+    let gw = Gateway::start_with(
+        &weir_tests::gateway::binary(),
+        &config,
+        &[("WEIR_WASM_PERFMAP", std::path::Path::new("1"))],
+    )
+    .await;
+    let path = map(&gw);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    // perf's format: start address, size, name (hex, hex, text) per line.
+    let plugin_lines = text
+        .lines()
+        .filter(|l| l.split(' ').count() >= 3 && l.contains("wasm"))
+        .count();
+    assert!(
+        plugin_lines > 10,
+        "{} should name the plugin's functions; it has {} lines:\n{}",
+        path.display(),
+        text.lines().count(),
+        text.lines().take(5).collect::<Vec<_>>().join("\n")
+    );
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ProfilingStrategy,
 };
 
 use crate::{Error, Result};
@@ -18,6 +19,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// The largest linear memory any plugin may be given, whatever its `memory_limit` says; the
 /// pooling allocator reserves address space for this much per slot.
 pub const MAX_PLUGIN_MEMORY: u64 = 1 << 30;
+
+/// The environment variable that makes the engine write `/tmp/perf-<pid>.map`, so that `perf`
+/// names the functions of plugins (their JIT-compiled code is otherwise `[unknown]`).
+pub const PERFMAP_ENV: &str = "WEIR_WASM_PERFMAP";
 
 /// Process-wide settings of the plugin engine.
 #[derive(Debug, Clone)]
@@ -60,6 +65,9 @@ impl WasmEngine {
         config.epoch_interruption(true);
         // A plugin gets 512 KiB of wasm stack; deep recursion traps instead of overflowing ours.
         config.max_wasm_stack(512 << 10);
+        if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1") {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(settings.max_instances)
             .total_core_instances(settings.max_instances.saturating_mul(8))
