@@ -152,6 +152,12 @@ fn processors_toml(args: &Args) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate >= 1.0,
+            "--rate {rate}: give spans per second, at least 1"
+        );
+    }
     anyhow::ensure!(
         args.weir.exists(),
         "{} not found: run `cargo build --release --bin weir` first",

@@ -278,11 +278,11 @@ exporters = ["backend"]
     assert_eq!(calls, f64::from(REQUESTS), "one call per request");
     // The first calls may still leave the worker (instantiating, then a slow first call); the
     // last ones ran inline.
-    let log = gw.log_text();
     for stream in ["stdout", "stderr"] {
         let line = format!("misbehave: batch {REQUESTS} on {stream}");
-        assert!(log.contains(&line), "no {line:?} in the log:\n{log}");
+        gw.wait_logged(&line, 1, Duration::from_secs(10)).await;
     }
+    let log = gw.log_text();
     assert!(gw.is_running(), "printing never takes the process down");
     let errors = gw
         .try_metric("weir_plugin_errors_total", &[("processor", "chatty")])

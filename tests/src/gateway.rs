@@ -82,6 +82,7 @@ impl Gateway {
             ])
             .arg(&path)
             .env_remove("WEIR_LOG")
+            .env_remove("WEIR_WASM_PERFMAP")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -95,7 +95,14 @@ impl WasmEngine {
             }
             None => None,
         };
-        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        let engine = Engine::new(&config).map_err(|e| {
+            let hint = if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1") {
+                format!(" ({PERFMAP_ENV}=1 is set: the perf map goes to /tmp/perf-<pid>.map)")
+            } else {
+                String::new()
+            };
+            Error::Engine(format!("{e}{hint}"))
+        })?;
         let weak = engine.weak();
         thread::Builder::new()
             .name("weir-wasm-epoch".into())

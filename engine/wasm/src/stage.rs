@@ -86,7 +86,9 @@ impl ProcessorStage {
     fn call(&mut self, batch: Batch) -> (Batch, Result<(), CallError>) {
         let instance = match self.instance.take() {
             Some(i) => i,
-            None => match self.plugin.instantiate() {
+            // Instantiating (and `init`) can take long for big guests: it always leaves the
+            // worker, even when a reload between `is_blocking` and here brought a new plugin.
+            None => match weir_core::blocking(|| self.plugin.instantiate()) {
                 Ok(i) => i,
                 Err(e) => return (batch, Err(e)),
             },
@@ -148,10 +150,13 @@ impl Stage for ProcessorStage {
     /// a built-in plugin's work on 100 spans. A call that runs into its deadline holds the
     /// worker for up to `timeout` once; the batches after it leave the worker again.
     fn is_blocking(&self, items: usize) -> bool {
-        self.instance.is_none()
-            || self.slot.generation() != self.generation
-            || items > INLINE_ITEMS
-            || self.last_call > INLINE_CALL
+        // A plugin that does not handle this signal is never called, so it never gets an
+        // instance: its batches stay inline.
+        self.slot.generation() != self.generation
+            || (self.handles
+                && (self.instance.is_none()
+                    || items > INLINE_ITEMS
+                    || self.last_call > INLINE_CALL))
     }
 
     /// The plugin works through a [`Session`], which reads and edits traces and logs requests

@@ -14,6 +14,7 @@
 //! Actions run in order and each sees what the earlier ones wrote. `hash`, `extract` and
 //! `convert` (see `transform`) change values as the Collector's attributes processor does.
 
+mod derive;
 mod transform;
 
 use regex::Regex;
@@ -21,6 +22,8 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use weir_conditions::{Condition, ConditionConfig};
 use weir_plugin::{Batch, Config, Level, Processor, Value};
+
+use crate::derive::Derived;
 
 /// The config as written.
 #[derive(Deserialize)]
@@ -114,31 +117,6 @@ pub struct Enrich {
     actions: Vec<Action>,
     /// Per action, what its patterns derived from each source value seen (see [`Derived`]).
     derived: Vec<Derived>,
-}
-
-/// How many source values a derived action remembers before it starts over.
-const DERIVED_KEPT: usize = 4096;
-
-/// What a derived action's patterns made of each source value seen lately (`None`: no pattern
-/// matched). Sources repeat (a few hosts, routes or services make most of the traffic), and a
-/// lookup costs far less than running the regexes and expanding the template: they were a
-/// third of the plugin's own time on every span. Bounded by [`DERIVED_KEPT`] entries.
-#[derive(Default)]
-struct Derived(std::collections::HashMap<String, Option<String>>);
-
-impl Derived {
-    /// The value `patterns` derive from `source`, computed once per distinct source.
-    fn get(&mut self, patterns: &[(Regex, String)], source: &str) -> Option<Value> {
-        if let Some(known) = self.0.get(source) {
-            return known.clone().map(Value::Str);
-        }
-        if self.0.len() >= DERIVED_KEPT {
-            self.0.clear();
-        }
-        let made = derive(patterns, source);
-        self.0.insert(source.to_string(), made.clone());
-        made.map(Value::Str)
-    }
 }
 
 fn static_value(v: Json, at: &str) -> Result<Value, String> {
@@ -379,16 +357,6 @@ impl Processor for Enrich {
     }
 }
 
-/// The first pattern matching `source`, expanded with its captures.
-fn derive(patterns: &[(Regex, String)], source: &str) -> Option<String> {
-    patterns.iter().find_map(|(r, template)| {
-        let caps = r.captures(source)?;
-        let mut out = String::new();
-        caps.expand(template, &mut out);
-        Some(out)
-    })
-}
-
 /// One attribute key of one level, as the actions so far have left it.
 struct Column {
     level: Level,
@@ -536,55 +504,3 @@ impl<'b, 'a> View<'b, 'a> {
 
 #[cfg(target_arch = "wasm32")]
 weir_plugin::export_processor!(Enrich);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn patterns() -> Vec<(Regex, String)> {
-        vec![
-            (Regex::new(r"^([a-z]+)-\d+$").unwrap(), "$1".to_string()),
-            (
-                Regex::new(r"^db\.(\w+)$").unwrap(),
-                "database ${1}".to_string(),
-            ),
-        ]
-    }
-
-    /// Remembered values are the ones the patterns make, for matches and non-matches alike,
-    /// however often a source repeats.
-    #[test]
-    fn remembered_derivations_equal_computed_ones() {
-        let p = patterns();
-        let mut d = Derived::default();
-        for _ in 0..3 {
-            for source in ["cart-7", "db.orders", "nothing here", "", "cart-9"] {
-                assert_eq!(
-                    d.get(&p, source),
-                    derive(&p, source).map(Value::Str),
-                    "{source:?}"
-                );
-            }
-        }
-        assert_eq!(
-            d.get(&p, "db.orders"),
-            Some(Value::Str("database orders".into()))
-        );
-        assert_eq!(d.get(&p, "nothing here"), None);
-        assert_eq!(d.0.len(), 5, "one entry per distinct source");
-    }
-
-    /// However many distinct sources go by, at most `DERIVED_KEPT` are kept, and values stay
-    /// right after the memory starts over.
-    #[test]
-    fn remembered_derivations_are_bounded() {
-        let p = patterns();
-        let mut d = Derived::default();
-        for i in 0..(3 * DERIVED_KEPT + 5) {
-            let source = format!("svc-{i}");
-            assert_eq!(d.get(&p, &source), Some(Value::Str("svc".into())));
-            assert!(d.0.len() <= DERIVED_KEPT);
-        }
-        assert_eq!(d.get(&p, "x-1"), Some(Value::Str("x".into())));
-    }
-}
