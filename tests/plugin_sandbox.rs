@@ -306,3 +306,33 @@ fn clocks_and_environment_are_hidden_unless_granted() {
     );
     assert_eq!(env, "s3cret");
 }
+
+/// A processor stage asks to leave the runtime's worker before its first call (it instantiates)
+/// and for batches over 512 items; and a call made directly on a runtime worker, as the
+/// pipeline makes quick ones, works even when the plugin prints on every batch: WASI's blocking
+/// write leaves the worker from inside the call instead of panicking on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_called_on_a_runtime_worker_may_print() {
+    let p = load(
+        "misbehave",
+        r#"{"mode":"print"}"#,
+        PluginSettings::default(),
+    )
+    .unwrap();
+    let (mut s, t) = plugins::stage(p, FailurePolicy::Refuse, BreakerSettings::default());
+    assert!(s.is_blocking(10), "the first call instantiates the plugin");
+    let on_worker = tokio::spawn(async move {
+        for _ in 0..3 {
+            let mut batch = traces(10, 1);
+            s.process(&mut batch).unwrap();
+            assert_eq!(
+                span_attribute(&batch, "misbehave"),
+                vec![Some("ok".to_string()); 10]
+            );
+        }
+        s
+    });
+    let s = on_worker.await.expect("no call panicked on the worker");
+    assert!(s.is_blocking(513), "large batches leave the worker");
+    assert_eq!(metric(&t, "weir_plugin_calls_total", None), 3.0);
+}
