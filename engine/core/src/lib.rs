@@ -20,7 +20,7 @@ pub use batch::{Batch, Signal, data_point_count};
 pub use budget::CallBudget;
 pub use consumer::{Ack, ConsumeError, Consumer, Outcome, Receipt};
 pub use queue::{Delivery, QueueReceiver, QueueSender, batch_queue, batch_queue_held, disk_queue};
-pub use stage::{FailureKind, FailurePolicy, Stage, StageError, blocking};
+pub use stage::{FailureKind, FailurePolicy, INLINE_ITEMS, Stage, StageError, blocking};
 pub use task::TaskStage;
 
 /// Re-export of the OTLP protobuf types so that crates agree on one version.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use weir_config::RetryConfig;
 use weir_core::telemetry::{ExporterMetrics, HealthHandle};
-use weir_core::{Batch, QueueReceiver, Signal, blocking};
+use weir_core::{Batch, INLINE_ITEMS, QueueReceiver, Signal, blocking};
 
 use crate::attempt::Attempt;
 use crate::parked::{Parked, Pending};
@@ -78,9 +78,6 @@ impl Sink {
 /// encoding at once those handoffs kept ~70 threads alive under load, each holding its own
 /// allocator pages and deflate state (benches/README.md, "Encoding small batches inline").
 const INLINE_BYTES: usize = 256 << 10;
-
-/// See [`INLINE_BYTES`]: the limit for batches Weir decoded, whose byte size is not at hand.
-const INLINE_ITEMS: usize = 512;
 
 /// True if `batch` is small enough to encode without leaving the async worker.
 fn encodes_inline(batch: &Batch) -> bool {

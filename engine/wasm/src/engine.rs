@@ -65,7 +65,8 @@ impl WasmEngine {
         config.epoch_interruption(true);
         // A plugin gets 512 KiB of wasm stack; deep recursion traps instead of overflowing ours.
         config.max_wasm_stack(512 << 10);
-        if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1") {
+        let perfmap = std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1");
+        if perfmap {
             config.profiler(ProfilingStrategy::PerfMap);
         }
         let mut pool = PoolingAllocationConfig::new();
@@ -96,7 +97,7 @@ impl WasmEngine {
             None => None,
         };
         let engine = Engine::new(&config).map_err(|e| {
-            let hint = if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1") {
+            let hint = if perfmap {
                 format!(" ({PERFMAP_ENV}=1 is set: the perf map goes to /tmp/perf-<pid>.map)")
             } else {
                 String::new()

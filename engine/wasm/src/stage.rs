@@ -7,18 +7,13 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Resource;
 use weir_columns::Session;
 use weir_core::telemetry::PluginMetrics;
-use weir_core::{Batch, FailureKind, FailurePolicy, Signal, Stage, StageError};
+use weir_core::{Batch, FailureKind, FailurePolicy, INLINE_ITEMS, Signal, Stage, StageError};
 
 use crate::CallError;
 use crate::breaker::{Breaker, BreakerSettings};
 use crate::engine::deadline_ticks;
 use crate::plugin::{Instance, ProcessorPlugin};
 use crate::slot::PluginSlot;
-
-/// Batches up to this many items may run on the async runtime's worker (see
-/// [`ProcessorStage::is_blocking`]): at a few µs per item at most for the built-in plugins, about
-/// a millisecond, as long as encoding such a batch in the exporter.
-const INLINE_ITEMS: usize = 512;
 
 /// A call that took longer than this sends the stage's following batches into `block_in_place`
 /// until a call is quick again (a slow plugin, or one that ran into its deadline).
