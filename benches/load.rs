@@ -270,7 +270,14 @@ ack = "{}"
         println!("== weir");
     }
 
-    let gw = Gateway::start_binary(&args.weir, &config).await;
+    // The test gateway clears WEIR_WASM_PERFMAP; a profiling run sets it on purpose, so it
+    // is passed on (docs/plugins/README.md: profiling plugins with perf).
+    let perfmap = std::env::var_os(weir_wasm::engine::PERFMAP_ENV).map(std::path::PathBuf::from);
+    let env: Vec<(&str, &std::path::Path)> = perfmap
+        .iter()
+        .map(|v| (weir_wasm::engine::PERFMAP_ENV, v.as_path()))
+        .collect();
+    let gw = Gateway::start_with(&args.weir, &config, &env).await;
     pin(args.pin_cpu, gw.pid(), "gateway")?;
     for (i, p) in args.plugin.iter().enumerate() {
         println!("pipeline stage {i}: plugin {p} {}", plugin_config(&args, i));

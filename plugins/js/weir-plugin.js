@@ -16,8 +16,8 @@
 // the processor's `on_error` policy. Policies (`policy(Class)`) see one trace, read-only, and
 // return `keep(reason)`, `drop(reason)` or `NO_OPINION`.
 
-import { log as hostLog } from "weir:plugin/log@0.1.1";
-import { counterAdd as hostCounterAdd } from "weir:plugin/metrics@0.1.1";
+import { log as hostLog } from "weir:plugin/log@0.1.2";
+import { counterAdd as hostCounterAdd } from "weir:plugin/metrics@0.1.2";
 
 /** Attribute levels: the item (span, data point, log record) or its resource. */
 export const ITEM = "item";

@@ -7,7 +7,7 @@
 #![no_std]
 
 /// The WIT package every plugin world belongs to.
-pub const WIT_PACKAGE: &str = "weir:plugin@0.1.1";
+pub const WIT_PACKAGE: &str = "weir:plugin@0.1.2";
 
 /// Bytes per row in a value column's `numbers` (a little-endian u64, i64 or f64).
 pub const NUMBER_BYTES: usize = 8;

@@ -16,6 +16,7 @@ mod view_find;
 mod view_read;
 mod view_write;
 mod write;
+mod write_values;
 
 pub use find::{Found, MAX_PASSES, Matcher};
 pub use write::InvalidWrite;

@@ -278,3 +278,91 @@ fn log_bodies_read_as_text_and_replace_otlp_checks_ids() {
             .contains("trace_id must be empty or 16 bytes")
     );
 }
+
+/// `set-attribute-values` refuses a column that does not fit its owner list or is malformed,
+/// naming the call, and then nothing is written.
+#[test]
+fn a_malformed_column_of_values_discards_every_write() {
+    use crate::{Strings, ValueColumn};
+    let one_string = || ValueColumn {
+        kinds: vec![kind::STR],
+        numbers: vec![0; 8],
+        text: Strings {
+            data: b"x".to_vec(),
+            offsets: [0u32, 1].iter().flat_map(|o| o.to_le_bytes()).collect(),
+        },
+    };
+    let two_owners: Vec<u8> = [0u32, 2].iter().flat_map(|o| o.to_le_bytes()).collect();
+    let cases: Vec<(Vec<u8>, ValueColumn, &str)> = vec![
+        (
+            two_owners,
+            one_string(),
+            "2 owners but 1 values: the list and the column need one row each",
+        ),
+        (
+            9u32.to_le_bytes().to_vec(),
+            one_string(),
+            "index 9 is out of range (the batch has 3 spans)",
+        ),
+        (
+            0u32.to_le_bytes().to_vec(),
+            ValueColumn {
+                numbers: vec![],
+                ..one_string()
+            },
+            "numbers holds 0 bytes; 1 rows need 8",
+        ),
+        (
+            0u32.to_le_bytes().to_vec(),
+            ValueColumn {
+                text: Strings {
+                    data: b"x".to_vec(),
+                    offsets: [0u32, 5].iter().flat_map(|o| o.to_le_bytes()).collect(),
+                },
+                ..one_string()
+            },
+            "row 0: text offsets out of order or range",
+        ),
+        (
+            0u32.to_le_bytes().to_vec(),
+            ValueColumn {
+                kinds: vec![42],
+                ..one_string()
+            },
+            "row 0: unknown kind 42",
+        ),
+        (
+            0u32.to_le_bytes().to_vec(),
+            ValueColumn {
+                text: Strings {
+                    data: vec![0xff],
+                    offsets: [0u32, 1].iter().flat_map(|o| o.to_le_bytes()).collect(),
+                },
+                ..one_string()
+            },
+            "row 0: text is not UTF-8",
+        ),
+    ];
+    for (owners, column, message) in cases {
+        let original = spans();
+        let mut s = Session::new(original.clone());
+        s.set_attribute(Level::Item, "team".into(), Value::Str("x".into()), None);
+        s.set_attribute_values(Level::Item, "k".into(), &owners, &column);
+        let (back, e) = s.finish().unwrap_err();
+        assert_eq!(back, original);
+        assert_eq!(e.call, "set-attribute-values");
+        assert_eq!(e.message, message);
+    }
+
+    // The same column on a fitting list writes row by row.
+    let mut s = Session::new(spans());
+    s.set_attribute_values(Level::Item, "k".into(), &2u32.to_le_bytes(), &one_string());
+    let Batch::Traces(r) = s.finish().unwrap() else {
+        panic!()
+    };
+    let k = &r.resource_spans[1].scope_spans[0].spans[0].attributes[0];
+    assert_eq!(
+        (k.key.as_str(), k.value.clone()),
+        ("k", str_kv("k", "x").value)
+    );
+}

@@ -40,6 +40,14 @@ pub(crate) enum Write {
         key: String,
         owners: Option<Vec<u32>>,
     },
+    /// Set `key` on each listed owner to its own value, or remove it where the value is
+    /// `None` (`set-attribute-values`).
+    SetAttributeValues {
+        level: Level,
+        key: String,
+        owners: Vec<u32>,
+        values: Vec<Option<AnyValue>>,
+    },
     /// Set one text field of one item.
     SetText {
         item: u32,
@@ -58,7 +66,7 @@ pub(crate) fn invalid(call: &'static str, message: impl Into<String>) -> Invalid
 }
 
 /// Converts a plugin's value to OTLP, rejecting JSON that is not an array or key-value list.
-fn to_any(call: &'static str, value: Value) -> Result<AnyValue, InvalidWrite> {
+pub(crate) fn to_any(call: &'static str, value: Value) -> Result<AnyValue, InvalidWrite> {
     let v = match value {
         Value::Str(s) => any_value::Value::StringValue(s),
         Value::Bool(b) => any_value::Value::BoolValue(b),
@@ -121,7 +129,7 @@ impl Session {
         }
     }
 
-    fn owners(
+    pub(crate) fn owners(
         &self,
         call: &'static str,
         level: Level,
@@ -142,7 +150,7 @@ impl Session {
         Ok(Some(owners))
     }
 
-    fn check_key(call: &'static str, key: &str) -> Result<(), InvalidWrite> {
+    pub(crate) fn check_key(call: &'static str, key: &str) -> Result<(), InvalidWrite> {
         if key.is_empty() {
             Err(invalid(call, "attribute keys must not be empty"))
         } else {
@@ -151,7 +159,7 @@ impl Session {
     }
 
     /// Records a write unless an earlier one was invalid or the batch was replaced.
-    fn record(
+    pub(crate) fn record(
         &mut self,
         call: &'static str,
         build: impl FnOnce(&Session) -> Result<Vec<Write>, InvalidWrite>,
@@ -413,6 +421,21 @@ impl<'w> AttrOps<'w> {
                     key,
                     owners,
                 } if *l == level => (None, key, owners),
+                Write::SetAttributeValues {
+                    level: l,
+                    key,
+                    owners,
+                    values,
+                } if *l == level => {
+                    for (&owner, value) in owners.iter().zip(values) {
+                        out.listed.push((owner, out.ops.len()));
+                        out.ops.push(AttrWrite {
+                            set: value.as_ref(),
+                            key,
+                        });
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let k = out.ops.len();

@@ -135,6 +135,19 @@ impl From<col::ValueColumn> for wit::ValueColumn {
     }
 }
 
+impl From<wit::ValueColumn> for col::ValueColumn {
+    fn from(c: wit::ValueColumn) -> Self {
+        col::ValueColumn {
+            kinds: c.kinds,
+            numbers: c.numbers,
+            text: col::Strings {
+                data: c.text.data,
+                offsets: c.text.offsets,
+            },
+        }
+    }
+}
+
 impl From<col::AttributeTable> for wit::AttributeTable {
     fn from(t: col::AttributeTable) -> Self {
         wit::AttributeTable {

@@ -230,21 +230,26 @@ mod tests {
         link_everything(&resolve, package);
     }
 
-    /// Plugins built against weir:plugin@0.1.0 (before the host kernels) still link: the
-    /// contract of that release, with every import its worlds allowed, against this host.
+    /// Plugins built against weir:plugin@0.1.0 (before the host kernels) and 0.1.1 (before
+    /// `set-attribute-values`) still link: the contract of each release, with every import its
+    /// worlds allowed, against this host.
     #[test]
-    fn plugins_built_against_0_1_0_still_link() {
-        const OLD: &str = include_str!("../testdata/plugin-0.1.0.wit");
-        assert!(OLD.contains("package weir:plugin@0.1.0;"));
-        let mut resolve = Resolve::new();
-        let deps = DEPS
-            .iter()
-            .map(|file| group(std::slice::from_ref(file)))
-            .collect::<anyhow::Result<Vec<_>>>()
-            .expect("deps");
-        let old = group(&[("wit/plugin.wit", OLD), PACKAGE[1]]).expect("0.1.0 parses");
-        let package = resolve.push_groups(old, deps).expect("0.1.0 resolves");
-        link_everything(&resolve, package);
+    fn plugins_built_against_older_0_1_releases_still_link() {
+        for (version, old) in [
+            ("0.1.0", include_str!("../testdata/plugin-0.1.0.wit")),
+            ("0.1.1", include_str!("../testdata/plugin-0.1.1.wit")),
+        ] {
+            assert!(old.contains(&format!("package weir:plugin@{version};")));
+            let mut resolve = Resolve::new();
+            let deps = DEPS
+                .iter()
+                .map(|file| group(std::slice::from_ref(file)))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .expect("deps");
+            let old = group(&[("wit/plugin.wit", old), PACKAGE[1]]).expect(version);
+            let package = resolve.push_groups(old, deps).expect(version);
+            link_everything(&resolve, package);
+        }
     }
 
     fn link_everything(resolve: &Resolve, package: wit_parser::PackageId) {

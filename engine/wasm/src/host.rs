@@ -218,6 +218,22 @@ impl telemetry::HostBatch for PluginState {
         ))
     }
 
+    fn set_attribute_values(
+        &mut self,
+        _: Resource<BatchHandle>,
+        level: wit::AttributeLevel,
+        key: String,
+        owners: Vec<u8>,
+        values: wit::ValueColumn,
+    ) {
+        read!(self, (), |s| s.set_attribute_values(
+            level.into(),
+            key,
+            &owners,
+            &values.into()
+        ))
+    }
+
     fn remove_attribute(
         &mut self,
         _: Resource<BatchHandle>,

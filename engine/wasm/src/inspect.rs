@@ -236,9 +236,10 @@ mod tests {
 
     #[test]
     fn older_patch_versions_of_the_contract_load_and_others_do_not() {
-        assert_eq!(version_problem("0.1.0", "0.1.1"), None);
-        assert_eq!(version_problem("0.1.1", "0.1.1"), None);
-        let newer = version_problem("0.1.2", "0.1.1").unwrap_or_default();
+        assert_eq!(version_problem("0.1.0", "0.1.2"), None);
+        assert_eq!(version_problem("0.1.1", "0.1.2"), None);
+        assert_eq!(version_problem("0.1.2", "0.1.2"), None);
+        let newer = version_problem("0.1.3", "0.1.2").unwrap_or_default();
         assert!(newer.contains("newer than this Weir's"), "{newer}");
         let other = version_problem("0.2.0", "0.1.1").unwrap_or_default();
         assert!(other.contains("rebuild it"), "{other}");
@@ -269,7 +270,7 @@ mod tests {
             problems[0].contains("built against weir:plugin@0.0.9"),
             "{problems:?}"
         );
-        assert_eq!(wit_version(), "0.1.1");
+        assert_eq!(wit_version(), "0.1.2");
     }
 
     #[test]

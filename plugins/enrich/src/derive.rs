@@ -1,6 +1,8 @@
 //! Derived values (`from_attribute` with `patterns`): the first matching pattern's template,
 //! expanded with its captures, remembered per distinct source.
 
+use std::rc::Rc;
+
 use regex::Regex;
 use weir_plugin::Value;
 
@@ -17,23 +19,24 @@ const DERIVED_MAX_SOURCE: usize = 256;
 /// third of the plugin's own time on every span. Bounded by [`DERIVED_KEPT`] entries of at most
 /// [`DERIVED_MAX_SOURCE`] bytes each.
 #[derive(Default)]
-pub(crate) struct Derived(std::collections::HashMap<String, Option<String>>);
+pub(crate) struct Derived(std::collections::HashMap<String, Option<Rc<Value>>>);
 
 impl Derived {
     /// The value `patterns` derive from `source`, computed once per distinct source.
-    pub(crate) fn get(&mut self, patterns: &[(Regex, String)], source: &str) -> Option<Value> {
+    /// Every span with the same source shares the one value.
+    pub(crate) fn get(&mut self, patterns: &[(Regex, String)], source: &str) -> Option<Rc<Value>> {
         if source.len() > DERIVED_MAX_SOURCE {
-            return derive(patterns, source).map(Value::Str);
+            return derive(patterns, source).map(|v| Rc::new(Value::Str(v)));
         }
         if let Some(known) = self.0.get(source) {
-            return known.clone().map(Value::Str);
+            return known.clone();
         }
         if self.0.len() >= DERIVED_KEPT {
             self.0.clear();
         }
-        let made = derive(patterns, source);
+        let made = derive(patterns, source).map(|v| Rc::new(Value::Str(v)));
         self.0.insert(source.to_string(), made.clone());
-        made.map(Value::Str)
+        made
     }
 }
 
@@ -70,14 +73,14 @@ mod tests {
         for _ in 0..3 {
             for source in ["cart-7", "db.orders", "nothing here", "", "cart-9"] {
                 assert_eq!(
-                    d.get(&p, source),
+                    d.get(&p, source).as_deref().cloned(),
                     derive(&p, source).map(Value::Str),
                     "{source:?}"
                 );
             }
         }
         assert_eq!(
-            d.get(&p, "db.orders"),
+            d.get(&p, "db.orders").as_deref().cloned(),
             Some(Value::Str("database orders".into()))
         );
         assert_eq!(d.get(&p, "nothing here"), None);
@@ -92,10 +95,16 @@ mod tests {
         let mut d = Derived::default();
         for i in 0..(3 * DERIVED_KEPT + 5) {
             let source = format!("svc-{i}");
-            assert_eq!(d.get(&p, &source), Some(Value::Str("svc".into())));
+            assert_eq!(
+                d.get(&p, &source).as_deref().cloned(),
+                Some(Value::Str("svc".into()))
+            );
             assert!(d.0.len() <= DERIVED_KEPT);
         }
-        assert_eq!(d.get(&p, "x-1"), Some(Value::Str("x".into())));
+        assert_eq!(
+            d.get(&p, "x-1").as_deref().cloned(),
+            Some(Value::Str("x".into()))
+        );
     }
 
     /// Long sources are derived like any other but not remembered.
@@ -104,7 +113,10 @@ mod tests {
         let p = patterns();
         let mut d = Derived::default();
         let long = format!("{}-1", "a".repeat(DERIVED_MAX_SOURCE));
-        assert_eq!(d.get(&p, &long), derive(&p, &long).map(Value::Str));
+        assert_eq!(
+            d.get(&p, &long).as_deref().cloned(),
+            derive(&p, &long).map(Value::Str)
+        );
         assert!(d.get(&p, &long).is_some());
         assert!(d.0.is_empty());
     }

@@ -16,6 +16,7 @@
 
 mod derive;
 mod transform;
+mod view;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -23,7 +24,10 @@ use serde_json::Value as Json;
 use weir_conditions::{Condition, ConditionConfig};
 use weir_plugin::{Batch, Config, Level, Processor, Value};
 
+use std::rc::Rc;
+
 use crate::derive::Derived;
+use crate::view::{Slot, View};
 
 /// The config as written.
 #[derive(Deserialize)]
@@ -68,7 +72,7 @@ struct PatternConfig {
 
 /// Where the written value comes from.
 enum Source {
-    Static(Value),
+    Static(Rc<Value>),
     Attribute(String),
     Derived(String, Vec<(Regex, String)>),
 }
@@ -150,7 +154,7 @@ impl Action {
         }
         let source = || -> Result<Source, String> {
             match (c.value.clone(), &c.from_attribute, &c.patterns) {
-                (Some(v), None, None) => Ok(Source::Static(static_value(v, at)?)),
+                (Some(v), None, None) => Ok(Source::Static(Rc::new(static_value(v, at)?))),
                 (None, Some(from), None) => Ok(Source::Attribute(from.clone())),
                 (None, Some(from), Some(patterns)) => {
                     if patterns.is_empty() {
@@ -285,7 +289,7 @@ impl Processor for Enrich {
     fn process(&mut self, batch: &Batch) -> Result<(), String> {
         let mut view = View::new(batch);
         for (action, derived) in self.actions.iter().zip(&mut self.derived) {
-            let owners = view.owners(action);
+            let owners = owners(view.batch(), action);
             let level = action.level;
             let key = view.column(level, &action.key);
             let from = match &action.op {
@@ -308,36 +312,37 @@ impl Processor for Enrich {
                 match &action.op {
                     Op::Set(mode, source) if mode.writes(present) => {
                         let value = match (source, from) {
-                            (Source::Static(v), _) => Some(v.clone()),
-                            (Source::Attribute(_), Some(from)) => view.get(from, o),
-                            (Source::Derived(_, patterns), Some(from)) => {
-                                view.text(from, o).and_then(|s| derived.get(patterns, s))
-                            }
+                            (Source::Static(v), _) => Some(Slot::Set(v.clone())),
+                            (Source::Attribute(_), Some(from)) => view.current(from, o),
+                            (Source::Derived(_, patterns), Some(from)) => view
+                                .text(from, o)
+                                .and_then(|s| derived.get(patterns, s))
+                                .map(Slot::Set),
                             _ => None,
                         };
                         if let Some(v) = value {
-                            view.set(key, o, Some(v));
+                            view.set(key, o, v);
                         }
                     }
-                    Op::Delete if present => view.set(key, o, None),
+                    Op::Delete if present => view.set(key, o, Slot::Removed),
                     Op::Rename(_) if present => {
-                        let v = view.get(key, o);
+                        let v = view.current(key, o).unwrap_or(Slot::Removed);
                         if let Some(to) = to {
                             view.set(to, o, v);
                         }
-                        view.set(key, o, None);
+                        view.set(key, o, Slot::Removed);
                     }
                     Op::Hash(k) if present => {
                         let hashed = view.get(key, o).and_then(|v| transform::hash(k, &v));
                         if let Some(h) = hashed {
-                            view.set(key, o, Some(h));
+                            view.set(key, o, Slot::Set(Rc::new(h)));
                         }
                     }
                     Op::Extract(e) if present => {
                         let found = view.text(key, o).map(|s| e.apply(s)).unwrap_or_default();
                         for (group, text) in found {
                             if let Some(&column) = targets.get(group) {
-                                view.set(column, o, Some(Value::Str(text)));
+                                view.set(column, o, Slot::Set(Rc::new(Value::Str(text))));
                             }
                         }
                     }
@@ -345,7 +350,7 @@ impl Processor for Enrich {
                         let converted =
                             view.get(key, o).and_then(|v| transform::convert(&v, *kind));
                         if let Some(v) = converted {
-                            view.set(key, o, Some(v));
+                            view.set(key, o, Slot::Set(Rc::new(v)));
                         }
                     }
                     _ => {}
@@ -357,147 +362,28 @@ impl Processor for Enrich {
     }
 }
 
-/// One attribute key of one level, as the actions so far have left it.
-struct Column {
-    level: Level,
-    key: String,
-    /// What the batch held when the call started (fetched from the host once).
-    original: weir_plugin::columns::Values,
-    /// Per owner: `None` untouched, `Some(None)` removed, `Some(Some(v))` set to `v`.
-    written: Vec<Option<Option<Value>>>,
-}
-
-/// The batch's attributes as the actions so far have left them: each key is read from the
-/// host once, writes are remembered (so later actions see them) and sent together at the end.
-struct View<'b, 'a> {
-    batch: &'b Batch<'a>,
-    columns: Vec<Column>,
-}
-
-impl<'b, 'a> View<'b, 'a> {
-    fn new(batch: &'b Batch<'a>) -> View<'b, 'a> {
-        View {
-            batch,
-            columns: Vec::new(),
-        }
-    }
-
-    /// The index of `key`'s column at `level`, fetching it on first use.
-    fn column(&mut self, level: Level, key: &str) -> usize {
-        if let Some(i) = self
-            .columns
+/// The owners (items or resources) an action applies to.
+fn owners(batch: &Batch, action: &Action) -> Vec<u32> {
+    let items: Vec<u32> = match &action.when {
+        None => (0..batch.len()).collect(),
+        Some(c) => c
+            .select(batch)
             .iter()
-            .position(|c| c.level == level && c.key == key)
-        {
-            return i;
-        }
-        let owners = match level {
-            Level::Item => self.batch.len(),
-            Level::Resource => self.batch.resource_count(),
-        };
-        self.columns.push(Column {
-            level,
-            key: key.to_string(),
-            original: self.batch.attribute(level, key),
-            written: vec![None; owners as usize],
-        });
-        self.columns.len() - 1
-    }
-
-    /// The owners (items or resources) an action applies to.
-    fn owners(&self, action: &Action) -> Vec<u32> {
-        let items: Vec<u32> = match &action.when {
-            None => (0..self.batch.len()).collect(),
-            Some(c) => c
-                .select(self.batch)
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .filter_map(|(i, _)| u32::try_from(i).ok())
+            .collect(),
+    };
+    match action.level {
+        Level::Item => items,
+        Level::Resource if action.when.is_none() => (0..batch.resource_count()).collect(),
+        Level::Resource => {
+            let mut r: Vec<u32> = items
                 .iter()
-                .enumerate()
-                .filter(|(_, m)| **m)
-                .filter_map(|(i, _)| u32::try_from(i).ok())
-                .collect(),
-        };
-        match action.level {
-            Level::Item => items,
-            Level::Resource if action.when.is_none() => (0..self.batch.resource_count()).collect(),
-            Level::Resource => {
-                let mut r: Vec<u32> = items
-                    .iter()
-                    .map(|i| self.batch.item(*i).resource().index())
-                    .collect();
-                r.dedup();
-                r
-            }
-        }
-    }
-
-    /// Whether the key is present on `owner` now (without copying its value).
-    fn has(&self, column: usize, owner: usize) -> bool {
-        self.columns
-            .get(column)
-            .is_some_and(|c| match c.written.get(owner) {
-                Some(Some(w)) => w.is_some(),
-                _ => c.original.get(owner).is_some(),
-            })
-    }
-
-    /// The key's string value on `owner` now, borrowed.
-    fn text(&self, column: usize, owner: usize) -> Option<&str> {
-        let c = self.columns.get(column)?;
-        match c.written.get(owner) {
-            Some(Some(Some(Value::Str(s)))) => Some(s),
-            Some(Some(_)) => None,
-            _ => c.original.str(owner),
-        }
-    }
-
-    fn get(&self, column: usize, owner: usize) -> Option<Value> {
-        let c = self.columns.get(column)?;
-        match c.written.get(owner) {
-            Some(Some(w)) => w.clone(),
-            _ => c.original.get(owner).map(Value::from),
-        }
-    }
-
-    fn set(&mut self, column: usize, owner: usize, value: Option<Value>) {
-        if let Some(w) = self
-            .columns
-            .get_mut(column)
-            .and_then(|c| c.written.get_mut(owner))
-        {
-            *w = Some(value);
-        }
-    }
-
-    /// Sends the writes: removals and runs of one value as one call per column (a static
-    /// value set on every span is a single host call), other values as per-owner edits.
-    fn flush(self) {
-        for c in &self.columns {
-            let removed: Vec<u32> = (0u32..)
-                .zip(&c.written)
-                .filter_map(|(o, w)| matches!(w, Some(None)).then_some(o))
+                .map(|i| batch.item(*i).resource().index())
                 .collect();
-            if !removed.is_empty() {
-                self.batch.remove_attribute_on(c.level, &c.key, &removed);
-            }
-            let sets: Vec<(u32, &Value)> = (0u32..)
-                .zip(&c.written)
-                .filter_map(|(o, w)| Some((o, w.as_ref()?.as_ref()?)))
-                .collect();
-            let Some(&(_, first)) = sets.first() else {
-                continue;
-            };
-            if sets.iter().all(|(_, v)| *v == first) {
-                let owners: Vec<u32> = sets.iter().map(|(o, _)| *o).collect();
-                self.batch
-                    .set_attribute_on(c.level, &c.key, first.clone(), &owners);
-                continue;
-            }
-            for (owner, v) in sets {
-                match c.level {
-                    Level::Item => self.batch.item(owner).set_attribute(&c.key, v.clone()),
-                    Level::Resource => self.batch.resource(owner).set_attribute(&c.key, v.clone()),
-                }
-            }
+            r.dedup();
+            r
         }
     }
 }

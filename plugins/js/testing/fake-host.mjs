@@ -1,5 +1,5 @@
 // The fake Weir host's `log` and `metrics` interfaces (wit/plugin.wit), which hooks.mjs gives the
-// SDK for `weir:plugin/log@0.1.1` and `weir:plugin/metrics@0.1.1`. It records every call in
+// SDK for `weir:plugin/log@0.1.2` and `weir:plugin/metrics@0.1.2`. It records every call in
 // `calls` for tests to check, and rejects what the component boundary would refuse to lower.
 
 const LEVELS = ["trace", "debug", "info", "warn", "error"];

@@ -154,6 +154,24 @@ impl<'a> Batch<'a> {
             .set_attribute(level, key, value.into().into(), Some(&pack(owners)));
     }
 
+    /// Sets `key` on each of `owners` (of `level`) to its own value: `owners[i]` gets row `i`
+    /// of `values` (an absent row removes the key). One host call for values that differ per
+    /// owner, such as a rename or a value derived from each span, where
+    /// [`Item::set_attribute`] would queue one edit per owner. Needs a host with
+    /// `weir:plugin@0.1.2`. A list and a column of different lengths make the call a plugin
+    /// error.
+    pub fn set_attribute_values(
+        &self,
+        level: AttributeLevel,
+        key: &str,
+        owners: &[u32],
+        values: crate::columns::ValuesBuilder,
+    ) {
+        self.flush_edits();
+        self.backend
+            .set_attribute_values(level, key, &pack(owners), values.finish());
+    }
+
     /// Removes `key` from every owner of `level`.
     pub fn remove_attribute(&self, level: AttributeLevel, key: &str) {
         self.flush_edits();

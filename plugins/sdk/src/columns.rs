@@ -142,6 +142,83 @@ impl Values {
     }
 }
 
+/// A column of values to write with [`Batch::set_attribute_values`](crate::Batch::set_attribute_values):
+/// one row per owner, in the order of the owners given with it. Rows are packed as they are
+/// pushed, so a thousand values cross to the host as three byte lists, not a thousand records.
+#[derive(Debug)]
+pub struct ValuesBuilder {
+    kinds: Vec<u8>,
+    numbers: Vec<u8>,
+    data: Vec<u8>,
+    offsets: Vec<u8>,
+}
+
+impl Default for ValuesBuilder {
+    fn default() -> Self {
+        ValuesBuilder::with_capacity(0, 0)
+    }
+}
+
+impl ValuesBuilder {
+    /// An empty column with room for `rows` rows and `text_bytes` bytes of strings.
+    pub fn with_capacity(rows: usize, text_bytes: usize) -> ValuesBuilder {
+        let mut offsets = Vec::with_capacity((rows + 1) * weir_abi::OFFSET_BYTES);
+        offsets.extend_from_slice(&0u32.to_le_bytes());
+        ValuesBuilder {
+            kinds: Vec::with_capacity(rows),
+            numbers: Vec::with_capacity(rows * weir_abi::NUMBER_BYTES),
+            data: Vec::with_capacity(text_bytes),
+            offsets,
+        }
+    }
+
+    fn row(&mut self, kind: u8, number: u64, text: &[u8]) {
+        self.kinds.push(kind);
+        self.numbers.extend_from_slice(&number.to_le_bytes());
+        self.data.extend_from_slice(text);
+        let end = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
+        self.offsets.extend_from_slice(&end.to_le_bytes());
+    }
+
+    /// Appends a row holding `value`.
+    pub fn push(&mut self, value: ValueRef<'_>) {
+        match value {
+            ValueRef::Str(s) => self.row(kind::STR, 0, s.as_bytes()),
+            ValueRef::Bool(b) => self.row(kind::BOOL, u64::from(b), &[]),
+            ValueRef::Int(i) => self.row(kind::INT, i.cast_unsigned(), &[]),
+            ValueRef::Double(d) => self.row(kind::DOUBLE, d.to_bits(), &[]),
+            ValueRef::Bytes(b) => self.row(kind::BYTES, 0, b),
+            ValueRef::Json(j) => self.row(kind::JSON, 0, j.as_bytes()),
+        }
+    }
+
+    /// Appends an absent row: the key is removed from that owner.
+    pub fn push_absent(&mut self) {
+        self.row(kind::ABSENT, 0, &[]);
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    pub(crate) fn finish(self) -> wit::ValueColumn {
+        wit::ValueColumn {
+            kinds: self.kinds,
+            numbers: self.numbers,
+            text: wit::Strings {
+                data: self.data,
+                offsets: self.offsets,
+            },
+        }
+    }
+}
+
 /// One attribute of a table: who owns it, its key and its value.
 #[derive(Debug, Clone, Copy)]
 pub struct Row<'a> {

@@ -84,6 +84,24 @@ impl Backend<'_> {
                 owners
             ))
     }
+    pub(crate) fn set_attribute_values(
+        &self,
+        level: AttributeLevel,
+        key: &str,
+        owners: &[u8],
+        values: ValueColumn,
+    ) {
+        forward!(
+            self,
+            |h| h.set_attribute_values(level, key, owners, &values),
+            |n| n.set_attribute_values(
+                cv::level(level),
+                key.to_string(),
+                owners,
+                &cv::column(values)
+            )
+        )
+    }
     pub(crate) fn remove_attribute(&self, level: AttributeLevel, key: &str, owners: Option<&[u8]>) {
         forward!(self, |h| h.remove_attribute(level, key, owners), |n| n
             .remove_attribute(cv::level(level), key.to_string(), owners))

@@ -61,10 +61,10 @@ pub mod sampler_bindings {
         pub_export_macro: true,
         default_bindings_module: "weir_plugin::sampler_bindings",
         with: {
-            "weir:plugin/types@0.1.1": crate::bindings::weir::plugin::types,
-            "weir:plugin/log@0.1.1": crate::bindings::weir::plugin::log,
-            "weir:plugin/metrics@0.1.1": crate::bindings::weir::plugin::metrics,
-            "weir:plugin/telemetry@0.1.1": crate::bindings::weir::plugin::telemetry,
+            "weir:plugin/types@0.1.2": crate::bindings::weir::plugin::types,
+            "weir:plugin/log@0.1.2": crate::bindings::weir::plugin::log,
+            "weir:plugin/metrics@0.1.2": crate::bindings::weir::plugin::metrics,
+            "weir:plugin/telemetry@0.1.2": crate::bindings::weir::plugin::telemetry,
         },
     });
 }
@@ -78,10 +78,10 @@ pub mod exporter_bindings {
         pub_export_macro: true,
         default_bindings_module: "weir_plugin::exporter_bindings",
         with: {
-            "weir:plugin/types@0.1.1": crate::bindings::weir::plugin::types,
-            "weir:plugin/log@0.1.1": crate::bindings::weir::plugin::log,
-            "weir:plugin/metrics@0.1.1": crate::bindings::weir::plugin::metrics,
-            "weir:plugin/telemetry@0.1.1": crate::bindings::weir::plugin::telemetry,
+            "weir:plugin/types@0.1.2": crate::bindings::weir::plugin::types,
+            "weir:plugin/log@0.1.2": crate::bindings::weir::plugin::log,
+            "weir:plugin/metrics@0.1.2": crate::bindings::weir::plugin::metrics,
+            "weir:plugin/telemetry@0.1.2": crate::bindings::weir::plugin::telemetry,
         },
     });
 }

@@ -123,6 +123,16 @@ pub(crate) mod convert {
             text: strings(v.text),
         }
     }
+    pub(crate) fn column(v: w::ValueColumn) -> c::ValueColumn {
+        c::ValueColumn {
+            kinds: v.kinds,
+            numbers: v.numbers,
+            text: c::Strings {
+                data: v.text.data,
+                offsets: v.text.offsets,
+            },
+        }
+    }
     pub(crate) fn table(t: c::AttributeTable) -> w::AttributeTable {
         w::AttributeTable {
             owners: t.owners,

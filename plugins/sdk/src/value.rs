@@ -68,6 +68,21 @@ pub enum Value {
     Json(String),
 }
 
+impl Value {
+    /// The value borrowed as a [`ValueRef`], e.g. to push it into a
+    /// [`ValuesBuilder`](crate::columns::ValuesBuilder) without copying it first.
+    pub fn borrowed(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(s) => ValueRef::Str(s),
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Double(d) => ValueRef::Double(*d),
+            Value::Bytes(b) => ValueRef::Bytes(b),
+            Value::Json(j) => ValueRef::Json(j),
+        }
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
         Value::Str(s.to_string())
