@@ -18,24 +18,53 @@ const DERIVED_MAX_SOURCE: usize = 256;
 /// lookup costs far less than running the regexes and expanding the template: they were a
 /// third of the plugin's own time on every span. Bounded by [`DERIVED_KEPT`] entries of at most
 /// [`DERIVED_MAX_SOURCE`] bytes each.
+///
+/// When sources do not repeat (ids, timestamps), remembering them is pure cost: a key copy and
+/// an insert per span that no later span reads. While fewer than one lookup in
+/// [`KEEP_BELOW`] finds its source, only every [`PROBE_EVERY`]th new source is kept, so that
+/// sources which start repeating are found again.
 #[derive(Default)]
-pub(crate) struct Derived(std::collections::HashMap<String, Option<Rc<Value>>>);
+pub(crate) struct Derived {
+    kept: std::collections::HashMap<String, Option<Rc<Value>>>,
+    /// Lookups that found their source, and that did not, decayed by half every
+    /// [`WINDOW`] lookups.
+    hits: u32,
+    misses: u32,
+}
+
+/// Lookups per decay of the hit and miss counts.
+const WINDOW: u32 = 1024;
+
+/// Keep every new source while at least one lookup in this many finds its source.
+const KEEP_BELOW: u32 = 8;
+
+/// Otherwise keep one new source in this many.
+const PROBE_EVERY: u32 = 16;
 
 impl Derived {
-    /// The value `patterns` derive from `source`, computed once per distinct source.
-    /// Every span with the same source shares the one value.
+    /// The value `patterns` derive from `source`, computed once per distinct source. Every
+    /// span with the same source shares the one value.
     pub(crate) fn get(&mut self, patterns: &[(Regex, String)], source: &str) -> Option<Rc<Value>> {
         if source.len() > DERIVED_MAX_SOURCE {
             return derive(patterns, source).map(|v| Rc::new(Value::Str(v)));
         }
-        if let Some(known) = self.0.get(source) {
+        if self.hits + self.misses >= WINDOW {
+            self.hits /= 2;
+            self.misses /= 2;
+        }
+        if let Some(known) = self.kept.get(source) {
+            self.hits += 1;
             return known.clone();
         }
-        if self.0.len() >= DERIVED_KEPT {
-            self.0.clear();
-        }
+        self.misses += 1;
         let made = derive(patterns, source).map(|v| Rc::new(Value::Str(v)));
-        self.0.insert(source.to_string(), made.clone());
+        let repeating = self.hits.saturating_add(1).saturating_mul(KEEP_BELOW) >= self.misses;
+        if repeating || self.misses.is_multiple_of(PROBE_EVERY) {
+            if self.kept.len() >= DERIVED_KEPT {
+                self.kept.clear();
+            }
+            self.kept.insert(source.to_string(), made.clone());
+        }
         made
     }
 }
@@ -84,7 +113,7 @@ mod tests {
             Some(Value::Str("database orders".into()))
         );
         assert_eq!(d.get(&p, "nothing here"), None);
-        assert_eq!(d.0.len(), 5, "one entry per distinct source");
+        assert_eq!(d.kept.len(), 5, "one entry per distinct source");
     }
 
     /// However many distinct sources go by, at most `DERIVED_KEPT` are kept, and values stay
@@ -99,12 +128,44 @@ mod tests {
                 d.get(&p, &source).as_deref().cloned(),
                 Some(Value::Str("svc".into()))
             );
-            assert!(d.0.len() <= DERIVED_KEPT);
+            assert!(d.kept.len() <= DERIVED_KEPT);
         }
         assert_eq!(
             d.get(&p, "x-1").as_deref().cloned(),
             Some(Value::Str("x".into()))
         );
+    }
+
+    /// Sources that never repeat are derived right but mostly not kept; once sources repeat
+    /// again they are kept and found.
+    #[test]
+    fn sources_that_do_not_repeat_are_mostly_not_kept() {
+        let p = patterns();
+        let mut d = Derived::default();
+        for i in 0..3000 {
+            let source = format!("svc-{i}");
+            assert_eq!(
+                d.get(&p, &source).as_deref().cloned(),
+                Some(Value::Str("svc".into()))
+            );
+        }
+        assert!(d.kept.len() < 3000 / 4, "kept {} of 3000", d.kept.len());
+        for _ in 0..50 {
+            for source in ["cart-1", "cart-2", "db.orders"] {
+                assert_eq!(
+                    d.get(&p, source).as_deref().cloned(),
+                    derive(&p, source).map(Value::Str)
+                );
+            }
+        }
+        for source in ["cart-1", "cart-2", "db.orders"] {
+            assert!(d.kept.contains_key(source), "{source} is kept again");
+        }
+        let misses = d.misses;
+        for source in ["cart-1", "cart-2", "db.orders"] {
+            d.get(&p, source);
+        }
+        assert_eq!(d.misses, misses, "repeated sources are found");
     }
 
     /// Long sources are derived like any other but not remembered.
@@ -118,6 +179,6 @@ mod tests {
             derive(&p, &long).map(Value::Str)
         );
         assert!(d.get(&p, &long).is_some());
-        assert!(d.0.is_empty());
+        assert!(d.kept.is_empty());
     }
 }
