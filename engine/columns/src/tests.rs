@@ -310,7 +310,7 @@ fn a_malformed_column_of_values_discards_every_write() {
                 numbers: vec![],
                 ..one_string()
             },
-            "numbers holds 0 bytes; 1 rows need 8",
+            "numbers holds 0 bytes, not 8 (8 per row)",
         ),
         (
             0u32.to_le_bytes().to_vec(),

@@ -1,7 +1,7 @@
 //! `set-attribute-values` (since `weir:plugin@0.1.2`): one key set on many owners, each to its
 //! own value, sent as one value column. A rename or a value derived per span would otherwise
 //! be one `apply` edit per owner, each lowered across the Wasm boundary with its own key and
-//! value strings; the column crosses as three byte lists.
+//! value strings; the owners and the column cross as a few byte lists.
 
 use weir_core::otlp::common::v1::{AnyValue, any_value};
 
@@ -26,17 +26,18 @@ impl Session {
         self.record(CALL, |s| {
             Session::check_key(CALL, &key)?;
             let owners = s.owners(CALL, level, Some(owners))?.unwrap_or_default();
-            let values = rows(values)?;
-            if values.len() != owners.len() {
+            // Checked before any row is decoded: a mismatch costs the host nothing.
+            if values.kinds.len() != owners.len() {
                 return Err(invalid(
                     CALL,
                     format!(
                         "{} owners but {} values: the list and the column need one row each",
                         owners.len(),
-                        values.len()
+                        values.kinds.len()
                     ),
                 ));
             }
+            let values = rows(values)?;
             Ok(vec![Write::SetAttributeValues {
                 level,
                 key,
@@ -54,9 +55,10 @@ fn rows(column: &ValueColumn) -> Result<Vec<Option<AnyValue>>, InvalidWrite> {
         return Err(invalid(
             CALL,
             format!(
-                "numbers holds {} bytes; {n} rows need {}",
+                "numbers holds {} bytes, not {} ({} per row)",
                 column.numbers.len(),
-                n * weir_abi::NUMBER_BYTES
+                n * weir_abi::NUMBER_BYTES,
+                weir_abi::NUMBER_BYTES
             ),
         ));
     }

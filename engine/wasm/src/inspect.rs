@@ -241,12 +241,12 @@ mod tests {
         assert_eq!(version_problem("0.1.2", "0.1.2"), None);
         let newer = version_problem("0.1.3", "0.1.2").unwrap_or_default();
         assert!(newer.contains("newer than this Weir's"), "{newer}");
-        let other = version_problem("0.2.0", "0.1.1").unwrap_or_default();
+        let other = version_problem("0.2.0", "0.1.2").unwrap_or_default();
         assert!(other.contains("rebuild it"), "{other}");
-        assert!(version_problem("0.0.9", "0.1.1").is_some());
+        assert!(version_problem("0.0.9", "0.1.2").is_some());
         assert_eq!(version_problem("1.0.0", "1.2.0"), None);
-        assert!(version_problem("garbage", "0.1.1").is_some());
-        assert!(version_problem("0.1.1.9", "0.1.1").is_some());
+        assert!(version_problem("garbage", "0.1.2").is_some());
+        assert!(version_problem("0.1.2.9", "0.1.2").is_some());
         assert!(
             version_problem("0.0.1", "0.0.2").is_some(),
             "0.0.z links exactly"

@@ -20,9 +20,9 @@ const DERIVED_MAX_SOURCE: usize = 256;
 /// [`DERIVED_MAX_SOURCE`] bytes each.
 ///
 /// When sources do not repeat (ids, timestamps), remembering them is pure cost: a key copy and
-/// an insert per span that no later span reads. While fewer than one lookup in
-/// [`KEEP_BELOW`] finds its source, only every [`PROBE_EVERY`]th new source is kept, so that
-/// sources which start repeating are found again.
+/// an insert per span that no later span reads. While lookups miss more than [`KEEP_BELOW`]
+/// times per hit (plus one, so that the first few sources are kept), only every
+/// [`PROBE_EVERY`]th new source is kept, so that sources which start repeating are found again.
 #[derive(Default)]
 pub(crate) struct Derived {
     kept: std::collections::HashMap<String, Option<Rc<Value>>>,
@@ -35,7 +35,7 @@ pub(crate) struct Derived {
 /// Lookups per decay of the hit and miss counts.
 const WINDOW: u32 = 1024;
 
-/// Keep every new source while at least one lookup in this many finds its source.
+/// Keep every new source while lookups miss at most this many times per hit.
 const KEEP_BELOW: u32 = 8;
 
 /// Otherwise keep one new source in this many.

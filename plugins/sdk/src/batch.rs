@@ -157,9 +157,9 @@ impl<'a> Batch<'a> {
     /// Sets `key` on each of `owners` (of `level`) to its own value: `owners[i]` gets row `i`
     /// of `values` (an absent row removes the key). One host call for values that differ per
     /// owner, such as a rename or a value derived from each span, where
-    /// [`Item::set_attribute`] would queue one edit per owner. Needs a host with
-    /// `weir:plugin@0.1.2`. A list and a column of different lengths make the call a plugin
-    /// error.
+    /// [`Item::set_attribute`] would queue one edit per owner. A list and a column of
+    /// different lengths make the call a plugin error. (Since `weir:plugin@0.1.2`, like every
+    /// plugin built with this SDK: see `docs/plugins/wit.md`, Versions.)
     pub fn set_attribute_values(
         &self,
         level: AttributeLevel,

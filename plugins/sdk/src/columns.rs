@@ -144,7 +144,7 @@ impl Values {
 
 /// A column of values to write with [`Batch::set_attribute_values`](crate::Batch::set_attribute_values):
 /// one row per owner, in the order of the owners given with it. Rows are packed as they are
-/// pushed, so a thousand values cross to the host as three byte lists, not a thousand records.
+/// pushed, so a thousand values cross to the host as a few byte lists, not a thousand records.
 #[derive(Debug)]
 pub struct ValuesBuilder {
     kinds: Vec<u8>,
