@@ -18,13 +18,13 @@ mod derive;
 mod transform;
 mod view;
 
+use std::rc::Rc;
+
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use weir_conditions::{Condition, ConditionConfig};
 use weir_plugin::{Batch, Config, Level, Processor, Value};
-
-use std::rc::Rc;
 
 use crate::derive::Derived;
 use crate::view::{Slot, View};

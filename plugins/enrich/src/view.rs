@@ -75,7 +75,12 @@ impl<'b, 'a> View<'b, 'a> {
 
     /// Whether the key is present on `owner` now (without copying its value).
     pub(crate) fn has(&self, column: usize, owner: usize) -> bool {
-        self.current(column, owner).is_some()
+        self.columns
+            .get(column)
+            .is_some_and(|c| match c.written.get(owner) {
+                Some(Some(slot)) => !matches!(slot, Slot::Removed),
+                _ => c.original.get(owner).is_some(),
+            })
     }
 
     /// The key's value on `owner` now, as a slot to write elsewhere (`None` when absent).
